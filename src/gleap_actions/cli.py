@@ -1,0 +1,18 @@
+"""The `gleap-actions` command line."""
+
+from __future__ import annotations
+
+import click
+
+from gleap_actions import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gleap-actions")
+def cli() -> None:
+    """Deliver Segment analytics calls to Gleap with Segment-compatible mappings and triggers."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

@@ -1,0 +1,1 @@
+"""Segment Actions semantics (mappings, triggers, fields, actions, errors); knows nothing of Gleap."""

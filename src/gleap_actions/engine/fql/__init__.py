@@ -1,0 +1,1 @@
+"""The FQL trigger language: lexer, parser and compiled matchers."""

@@ -1,0 +1,1 @@
+"""The mapping-kit: Segment mapping directives, compiled once into callables."""

@@ -1,0 +1,1 @@
+"""The Gleap (Actions) destination: settings, actions, authentication test and user deletion."""

@@ -1,0 +1,1 @@
+"""Durable delivery: the store, the router, batching, retries and dead letters."""

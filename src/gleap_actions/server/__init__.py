@@ -1,0 +1,1 @@
+"""HTTP: the Segment tracking API, the admin API, metrics and health."""
