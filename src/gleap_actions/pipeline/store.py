@@ -1,0 +1,168 @@
+"""The store interface: the durable queue between ingest and delivery.
+
+Implementations: `pipeline.sqlite_store.SQLiteStore` (default, one WAL file) and, later, a PostgreSQL one.
+Methods are synchronous and thread-safe; asyncio callers run them in a worker thread. Every method that
+changes state commits before it returns, so a `kill -9` after a call loses nothing it reported done.
+
+Lifecycle of an event: `append` (new, unrouted) -> `claim_unrouted` + `route` (one delivery per matching
+mapping, or none when filtered) -> `claim_deliveries` -> `ack` | `retry` | `dead_letter` | `release`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An accepted, normalised Segment event, ready to be stored."""
+
+    source: str  # stable id of the write key it came with (never the key itself)
+    message_id: str
+    user_id: str | None
+    type: str
+    received_at: float  # Unix seconds
+    payload: bytes  # the normalised event as JSON
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event claimed for routing."""
+
+    id: int
+    received_at: float
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One (event, mapping) pair to deliver, claimed under a lease."""
+
+    id: int
+    event_id: int
+    mapping: str
+    attempts: int  # attempts made before this claim
+    first_attempt_at: float | None
+    received_at: float
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A delivery that failed for good, with everything needed to understand and replay it."""
+
+    id: int
+    event_id: int
+    mapping: str
+    reason: str
+    status: int | None
+    request: str  # the request as JSON, secrets redacted
+    response: str
+    created_at: float
+    attempts: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Counts for /metrics, /admin and readiness."""
+
+    unrouted: int
+    pending: int  # deliveries waiting (including those scheduled for retry)
+    retrying: int  # deliveries with attempts > 0 still pending
+    in_flight: int
+    dead_letters: int
+    oldest_pending_age: float  # seconds, 0 when empty
+    per_mapping: dict[str, dict[str, int]] = field(default_factory=dict)  # mapping -> state -> count
+
+
+class StoreFullError(Exception):
+    """The store cannot write (disk full, read-only, locked for too long): ingest answers 503."""
+
+
+class Store(Protocol):
+    """The durable queue. See the module docstring for the lifecycle."""
+
+    def append(self, events: Sequence[NewEvent], *, dedup_window: float = 86400.0) -> list[bool]:
+        """Commit `events` in one transaction. Returns, per event, False when it is a duplicate
+        (same source and message_id seen within `dedup_window` seconds; it is then not stored), True
+        otherwise. Raises StoreFullError when nothing could be written."""
+        ...
+
+    def claim_unrouted(self, owner: str, limit: int, lease: float) -> list[StoredEvent]:
+        """Claim up to `limit` unrouted events, oldest first, for `lease` seconds. Expired leases of
+        other owners (a dead process) are claimable again."""
+        ...
+
+    def route(self, routes: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """Mark claimed events routed and create one pending delivery per (event, mapping name).
+        An event with no mappings (filtered) is routed and done."""
+        ...
+
+    def claim_deliveries(
+        self, owner: str, mapping: str, limit: int, lease: float, now: float
+    ) -> list[Delivery]:
+        """Claim up to `limit` pending deliveries of `mapping` whose next attempt is due at `now`,
+        oldest event first, for `lease` seconds (expired leases are claimable again)."""
+        ...
+
+    def due_mappings(self, now: float) -> dict[str, int]:
+        """Mappings that have deliveries due at `now`, with their counts."""
+        ...
+
+    def ack(self, delivery_ids: Sequence[int]) -> None:
+        """The deliveries reached the destination."""
+        ...
+
+    def retry(self, delivery_ids: Sequence[int], *, at: float, error: str, now: float) -> None:
+        """Count an attempt, remember the error and schedule the next attempt at `at`
+        (first_attempt_at is set at the first retry)."""
+        ...
+
+    def release(self, delivery_ids: Sequence[int]) -> None:
+        """Give claimed deliveries back without counting an attempt (graceful shutdown, pause)."""
+        ...
+
+    def dead_letter(
+        self, delivery_ids: Sequence[int], *, reason: str, status: int | None, request: str, response: str
+    ) -> None:
+        """Move deliveries to dead letters with their reason, redacted request and response."""
+        ...
+
+    def list_dead_letters(
+        self, *, mapping: str | None = None, limit: int = 100, after_id: int = 0
+    ) -> list[DeadLetter]:
+        """Dead letters in id order, optionally of one mapping."""
+        ...
+
+    def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
+        """One dead letter, or None."""
+        ...
+
+    def replay_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
+        """Turn dead letters (the given ids, or all, or all of `mapping`) back into pending deliveries
+        with a fresh retry window. Returns how many."""
+        ...
+
+    def purge_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
+        """Delete dead letters (the given ids, or all, or all of `mapping`). Returns how many."""
+        ...
+
+    def drop_user(self, user_id: str) -> int:
+        """Delete the user's undelivered events and their deliveries. Returns how many events."""
+        ...
+
+    def stats(self, now: float) -> QueueStats:
+        """Queue depth and age, per mapping."""
+        ...
+
+    def purge_delivered(self, older_than: float, *, limit: int = 10000) -> int:
+        """Retention: delete up to `limit` fully delivered events received before `older_than` (and
+        expired dedup entries), in small transactions so ingest never stalls. Returns how many."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
