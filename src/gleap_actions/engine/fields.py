@@ -1,0 +1,334 @@
+"""Field definitions of an action, compiled once into a validator that behaves like Segment's AJV setup.
+
+`compile_fields(fields)` returns a `PayloadValidator`; calling it on a mapped payload:
+
+1. removes empty values (Segment's `removeEmptyValues` with its single-event rule, which we apply to batches
+   too): `null` unless the field allows null, `""` at the top level and, nested, where the field is not a
+   string; list items that would be removed;
+2. drops keys that are not declared (at the top level and inside objects that declare `properties`);
+3. wraps a top-level scalar given to a `multiple` field in a list, then coerces types like AJV's
+   `coerceTypes: "array"` (`12345` -> `"12345"`, `["a"]` -> `"a"`, `"3.5"` -> `3.5`);
+4. checks `required`, `choices`, `format`, lengths and ranges, and normalises `datetime` values to ISO 8601
+   UTC with milliseconds;
+
+and returns a new payload or raises `PayloadValidationError` with every problem in Segment's words
+(`The root value is missing the required field 'userId'. User Value must be a number but it was a string.`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from gleap_actions.engine.coercion import FAIL, coerce, js_type_of
+from gleap_actions.engine.datetimes import InvalidDatetime, normalize_datetime
+from gleap_actions.engine.errors import PayloadValidationError
+from gleap_actions.engine.formats import FORMAT_LABELS, FORMATS
+from gleap_actions.engine.jsjson import dumps as js_dumps
+
+FieldType = Literal["string", "text", "password", "number", "integer", "boolean", "datetime", "object"]
+
+_MISSING: Final = object()
+_INVALID: Final = object()
+
+_JSON_TYPES: dict[str, tuple[str, ...]] = {
+    "string": ("string",),
+    "text": ("string",),
+    "password": ("string",),
+    "number": ("number",),
+    "integer": ("integer",),
+    "boolean": ("boolean",),
+    "datetime": ("string", "number"),
+    "object": ("object",),
+}
+_FAST_TYPES: dict[str, type] = {"string": str, "text": str, "password": str, "boolean": bool, "object": dict}
+_ARTICLES = {"integer": "an", "object": "an", "array": "an", "null": ""}
+_KIND_PHRASES = {"object": "an object", "array": "an array", "null": "null", "integer": "an integer"}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One input field of an action (Segment's `InputField`).
+
+    `default` is the field's default mapping (usually a directive such as `{"@path": "$.userId"}`); it is
+    never applied to a payload, only used to build the action's default mapping. `hidden` is a UI hint.
+    `drop_invalid` makes a value that fails validation disappear instead of rejecting the payload.
+    """
+
+    label: str
+    type: FieldType
+    description: str = ""
+    required: bool = False
+    multiple: bool = False
+    choices: tuple[Any, ...] | None = None
+    allow_null: bool = False
+    format: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    properties: Mapping[str, Field] | None = None
+    additional_properties: bool = False
+    default: Any = None
+    hidden: bool = False
+    drop_invalid: bool = False
+
+
+def default_mapping(fields: Mapping[str, Field]) -> dict[str, Any]:
+    """The mapping made of every field's default (Segment's `defaultValues`), in field order."""
+    return {key: field.default for key, field in fields.items() if field.default is not None}
+
+
+def _capitalize(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _types_phrase(types: tuple[str, ...]) -> str:
+    first = types[0]
+    article = _ARTICLES.get(first, "a")
+    names = list(types)
+    names[0] = f"{article} {first}" if article else first
+    if len(names) <= 2:
+        return " or ".join(names)
+    return ", ".join(names[:-1]) + ", or " + names[-1]
+
+
+def _kind_phrase(value: Any) -> str:
+    kind = js_type_of(value)
+    return _KIND_PHRASES.get(kind, f"a {kind}")
+
+
+def _enum_phrase(choices: tuple[Any, ...]) -> str:
+    encoded = [js_dumps(choice).decode() for choice in choices]
+    if len(encoded) <= 2:
+        return " or ".join(encoded)
+    return ", ".join(encoded[:-1]) + ", or " + encoded[-1]
+
+
+def _plural(count: int | float, word: str) -> str:
+    return f"{count:g} {word}" if count == 1 else f"{count:g} {word}s"
+
+
+Check = Callable[[Any, list[str], str], Any]
+"""A compiled field check: (value, errors, subject) -> the coerced value, or _INVALID after adding errors."""
+
+
+class _NoFastPath:
+    """A type no value has: numbers always go through coercion (a bool is not a number)."""
+
+
+def _in_choices(value: Any, choices: tuple[Any, ...]) -> bool:
+    # JavaScript `===`: True is not 1.
+    return any(value == choice and (type(value) is bool) == (type(choice) is bool) for choice in choices)
+
+
+def _scalar_check(field: Field, nullable: bool) -> Check:
+    """Coercion and checks of one (non-list) value of `field`."""
+    types = _JSON_TYPES[field.type] + (("null",) if nullable else ())
+    type_text = _types_phrase(types)
+    choices = field.choices
+    if choices is not None and nullable:
+        choices = (*choices, None)
+    string_choices = frozenset(c for c in choices if type(c) is str) if choices is not None else None
+    fmt = field.format
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} for field {field.label!r}")
+    format_check = FORMATS[fmt] if fmt is not None and field.type != "datetime" else None
+    format_label = FORMAT_LABELS.get(fmt or "", fmt)
+    is_string = field.type in ("string", "text", "password")
+    # Segment only emits truthy limits, and none for integers.
+    low = field.minimum or None if field.type != "integer" else None
+    high = field.maximum or None if field.type != "integer" else None
+    is_datetime = field.type == "datetime"
+    fast_type: type = _FAST_TYPES.get(field.type, _NoFastPath)
+    plain = choices is None and format_check is None and low is None and high is None and not is_datetime
+
+    def check(value: Any, errors: list[str], subject: str) -> Any:
+        if plain and type(value) is fast_type:
+            return value
+        if string_choices is not None and type(value) is str and value in string_choices:
+            return value
+        coerced = coerce(value, types)
+        if coerced is FAIL:
+            errors.append(f"{_capitalize(subject)} must be {type_text} but it was {_kind_phrase(value)}.")
+            return _INVALID
+        if coerced is None:
+            return None
+        problems = len(errors)
+        if choices is not None and not _in_choices(coerced, choices):
+            errors.append(f"{_capitalize(subject)} must be one of: {_enum_phrase(choices)}.")
+        if type(coerced) is str:
+            if format_check is not None and not format_check(coerced):
+                errors.append(f"{_capitalize(subject)} must be a valid {format_label} string but it was not.")
+            if low is not None and len(coerced) < low:
+                errors.append(
+                    f"{_capitalize(subject)} must be {_plural(low, 'character')} or more "
+                    f"but it was {_plural(len(coerced), 'character')}."
+                )
+            if high is not None and len(coerced) > high:
+                errors.append(
+                    f"{_capitalize(subject)} must be {_plural(high, 'character')} or fewer "
+                    f"but it was {_plural(len(coerced), 'character')}."
+                )
+        elif type(coerced) in (int, float) and not is_datetime:
+            if low is not None and coerced < low:
+                errors.append(f"{_capitalize(subject)} must be equal to or greater than {low:g}.")
+            if high is not None and coerced > high:
+                errors.append(f"{_capitalize(subject)} must be equal to or less than {high:g}.")
+        if is_datetime and len(errors) == problems:
+            try:
+                return normalize_datetime(coerced)
+            except InvalidDatetime as error:
+                errors.append(
+                    f"{_capitalize(subject)} must be a valid date and time (ISO 8601, RFC 2822, or Unix "
+                    f"seconds or milliseconds) but it was not ({error})."
+                )
+        return coerced if len(errors) == problems else _INVALID
+
+    return check
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    """A compiled property: how empty values are treated and how the value is checked."""
+
+    key: str
+    label: str
+    nullable: bool
+    keeps_empty_string: bool  # nested only: "" survives where the field is a string
+    multiple: bool
+    check: Check
+
+
+def _object_check(properties: Mapping[str, Field], additional: bool) -> Check:
+    """Checks an object against nested field definitions (empty removal, required, unknown keys)."""
+    nodes = _compile_nodes(properties, pointer="")
+    required = tuple(key for key, field in properties.items() if field.required)
+
+    def check(value: Any, errors: list[str], subject: str) -> Any:
+        coerced = coerce(value, ("object",))
+        if coerced is FAIL:
+            errors.append(f"{_capitalize(subject)} must be an object but it was {_kind_phrase(value)}.")
+            return _INVALID
+        result = _check_object(coerced, nodes, required, errors, subject, is_root=False)
+        if result is _INVALID or not additional:
+            return result
+        # Undeclared keys are kept, in their original order.
+        return {k: result.get(k, v) for k, v in coerced.items() if k in result or k not in nodes}
+
+    return check
+
+
+def _removed(value: Any, node: _Node, is_root: bool) -> bool:
+    """Segment's `removeEmptyValues` for one property value."""
+    if value is None:
+        return not node.nullable
+    if type(value) is str and not value:
+        return is_root or not node.keeps_empty_string
+    return False
+
+
+def _value_check(field: Field, pointer: str) -> Check:
+    """The check of a field's whole value: its scalar or object check, or a list of them for `multiple`."""
+    if field.type == "object" and field.properties is not None:
+        single = _object_check(field.properties, field.additional_properties)
+    else:
+        single = _scalar_check(field, nullable=field.allow_null and not field.multiple)
+    if not field.multiple:
+        return single
+    item_keeps_empty = field.type in ("string", "text", "password", "datetime")
+
+    def check_list(value: Any, errors: list[str], subject: str) -> Any:
+        items = coerce(value, ("array",))
+        if items is FAIL:
+            errors.append(f"{_capitalize(subject)} must be an array but it was {_kind_phrase(value)}.")
+            return _INVALID
+        kept = [
+            item
+            for item in items
+            if item is not None and (item_keeps_empty or type(item) is not str or item)
+        ]
+        problems = len(errors)
+        out = [single(item, errors, f"the value at {pointer}/{index}") for index, item in enumerate(kept)]
+        return out if len(errors) == problems else _INVALID
+
+    return check_list
+
+
+def _compile_nodes(fields: Mapping[str, Field], pointer: str) -> dict[str, _Node]:
+    nodes: dict[str, _Node] = {}
+    for key, field in fields.items():
+        check = _value_check(field, f"{pointer}/{key}")
+        if field.drop_invalid:
+            check = _dropping(check)
+        nodes[key] = _Node(
+            key=key,
+            label=field.label,
+            nullable=field.allow_null and not field.multiple,
+            keeps_empty_string=field.type in ("string", "text", "password", "datetime") and not field.multiple,
+            multiple=field.multiple,
+            check=check,
+        )
+    return nodes
+
+
+def _dropping(check: Check) -> Check:
+    def lenient(value: Any, errors: list[str], subject: str) -> Any:
+        ignored: list[str] = []
+        result = check(value, ignored, subject)
+        return _MISSING if result is _INVALID else result
+
+    return lenient
+
+
+def _check_object(
+    payload: Mapping[str, Any],
+    nodes: Mapping[str, _Node],
+    required: tuple[str, ...],
+    errors: list[str],
+    subject: str,
+    *,
+    is_root: bool,
+) -> Any:
+    for key in required:
+        value = payload.get(key, _MISSING)
+        if value is _MISSING or _removed(value, nodes[key], is_root):
+            errors.append(f"{_capitalize(subject)} is missing the required field '{key}'.")
+    problems = len(errors)
+    out: dict[str, Any] = {}
+    for key, node in nodes.items():
+        value = payload.get(key, _MISSING)
+        if value is _MISSING or _removed(value, node, is_root):
+            continue
+        if is_root and node.multiple and type(value) is not list:
+            value = [value]  # Segment's "arrify" of top-level list fields
+        result = node.check(value, errors, node.label)
+        if result is not _MISSING:
+            out[key] = result
+    return out if len(errors) == problems else _INVALID
+
+
+class PayloadValidator:
+    """A compiled field schema; call it on a mapped payload to get the validated payload."""
+
+    __slots__ = ("_nodes", "_required", "fields")
+
+    def __init__(self, fields: Mapping[str, Field]) -> None:
+        self.fields = dict(fields)
+        self._nodes = _compile_nodes(self.fields, pointer="")
+        self._required = tuple(key for key, field in self.fields.items() if field.required)
+
+    def __call__(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and coerce `payload`; raises `PayloadValidationError` listing every problem."""
+        if type(payload) is not dict:
+            raise PayloadValidationError(f"The root value must be an object but it was {_kind_phrase(payload)}.")
+        errors: list[str] = []
+        result = _check_object(payload, self._nodes, self._required, errors, "the root value", is_root=True)
+        if errors:
+            raise PayloadValidationError(" ".join(errors))
+        assert type(result) is dict
+        return result
+
+
+def compile_fields(fields: Mapping[str, Field]) -> PayloadValidator:
+    """Compile field definitions once into a fast validator (raises ValueError for an unknown format)."""
+    return PayloadValidator(fields)
