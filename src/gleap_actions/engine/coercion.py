@@ -18,7 +18,10 @@ FAIL: Final = object()
 _SAFE_INT = 2**53
 # JavaScript's StringToNumber: whitespace-trimmed decimal literal, or 0x/0o/0b integer. "Infinity" is left
 # out on purpose: a coerced Infinity would reach Gleap as `null` (JSON has no Infinity).
-_JS_WHITESPACE = " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_JS_WHITESPACE = (
+    " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 _DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _RADIX = re.compile(r"0([xXoObB])([0-9a-fA-F]+)")
 _RADIX_BASE = {"x": 16, "o": 8, "b": 2}
@@ -111,7 +114,7 @@ def _coerce_to(value: Any, json_type: str) -> Any:
 
 
 def coerce(value: Any, types: tuple[str, ...]) -> Any:
-    """`value` if it has one of `types`, else its AJV coercion to the first type that accepts it, else FAIL."""
+    """`value` if it has one of `types`, else its AJV coercion to the first type accepting it, else FAIL."""
     for json_type in types:
         if is_type(value, json_type):
             return value

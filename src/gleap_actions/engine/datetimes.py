@@ -26,7 +26,12 @@ _ISO = re.compile(
     r"(?:[Tt ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?"
     r"\s?([Zz]|[+-]\d\d(?::?\d\d)?)?)?"
 )
-_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
+    )
+}
 _RFC2822 = re.compile(
     r"(?:(?:mon|tue|wed|thu|fri|sat|sun),\s*)?(\d{1,2})\s+([a-z]{3})\s+(\d{4})\s+"
     r"(\d\d):(\d\d)(?::(\d\d))?\s+(gmt|ut|utc|z|[ecmp][sd]t|[+-]\d{4})",
@@ -102,7 +107,7 @@ def _parse_rfc2822(match: re.Match[str]) -> datetime:
 
 
 def parse_datetime(value: object) -> datetime:
-    """Parse an accepted datetime (see the module docstring) into an aware datetime; else `InvalidDatetime`."""
+    """Parse an accepted datetime (see the module docstring) into an aware datetime, else InvalidDatetime."""
     if isinstance(value, bool):
         raise InvalidDatetime("a boolean is not a date")
     if isinstance(value, int | float):
@@ -126,8 +131,14 @@ def normalize_datetime(value: object) -> str:
     """An accepted datetime as ISO 8601 UTC with milliseconds; raises `InvalidDatetime` otherwise."""
     if type(value) is str and _CANONICAL.fullmatch(value):
         try:
-            datetime(int(value[:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]), int(value[14:16]),
-                     int(value[17:19]))
+            datetime(
+                int(value[:4]),
+                int(value[5:7]),
+                int(value[8:10]),
+                int(value[11:13]),
+                int(value[14:16]),
+                int(value[17:19]),
+            )
         except ValueError as error:
             raise InvalidDatetime(str(error)) from None
         return value

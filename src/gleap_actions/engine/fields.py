@@ -134,7 +134,6 @@ def _scalar_check(field: Field, nullable: bool) -> Check:
         raise ValueError(f"unknown format {fmt!r} for field {field.label!r}")
     format_check = FORMATS[fmt] if fmt is not None and field.type != "datetime" else None
     format_label = FORMAT_LABELS.get(fmt or "", fmt)
-    is_string = field.type in ("string", "text", "password")
     # Segment only emits truthy limits, and none for integers.
     low = field.minimum or None if field.type != "integer" else None
     high = field.maximum or None if field.type != "integer" else None
@@ -243,9 +242,7 @@ def _value_check(field: Field, pointer: str) -> Check:
             errors.append(f"{_capitalize(subject)} must be an array but it was {_kind_phrase(value)}.")
             return _INVALID
         kept = [
-            item
-            for item in items
-            if item is not None and (item_keeps_empty or type(item) is not str or item)
+            item for item in items if item is not None and (item_keeps_empty or type(item) is not str or item)
         ]
         problems = len(errors)
         out = [single(item, errors, f"the value at {pointer}/{index}") for index, item in enumerate(kept)]
@@ -264,7 +261,8 @@ def _compile_nodes(fields: Mapping[str, Field], pointer: str) -> dict[str, _Node
             key=key,
             label=field.label,
             nullable=field.allow_null and not field.multiple,
-            keeps_empty_string=field.type in ("string", "text", "password", "datetime") and not field.multiple,
+            keeps_empty_string=field.type in ("string", "text", "password", "datetime")
+            and not field.multiple,
             multiple=field.multiple,
             check=check,
         )
@@ -320,7 +318,9 @@ class PayloadValidator:
     def __call__(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Validate and coerce `payload`; raises `PayloadValidationError` listing every problem."""
         if type(payload) is not dict:
-            raise PayloadValidationError(f"The root value must be an object but it was {_kind_phrase(payload)}.")
+            raise PayloadValidationError(
+                f"The root value must be an object but it was {_kind_phrase(payload)}."
+            )
         errors: list[str] = []
         result = _check_object(payload, self._nodes, self._required, errors, "the root value", is_root=True)
         if errors:

@@ -106,7 +106,9 @@ class Subscription:
                 rejections.append(Rejection(index, 400, "MAPPING_FAILED", str(error)))
             except GleapActionsError as error:
                 status = getattr(error, "status", None) or 400
-                rejections.append(Rejection(index, status, getattr(error, "code", "INVALID_EVENT"), str(error)))
+                rejections.append(
+                    Rejection(index, status, getattr(error, "code", "INVALID_EVENT"), str(error))
+                )
         if perform_batch is not None:
             for start in range(0, len(payloads), self.batch_size):
                 end = start + self.batch_size

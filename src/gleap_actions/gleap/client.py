@@ -90,7 +90,9 @@ async def send(session: aiohttp.ClientSession, request: Request, timeout: float)
     if status in (401, 403):
         raise InvalidCredentialsError(message, status=status)
     if is_retryable_status(status):
-        raise RetryableError(message, status=status, retry_after=parse_retry_after(headers.get("retry-after")))
+        raise RetryableError(
+            message, status=status, retry_after=parse_retry_after(headers.get("retry-after"))
+        )
     raise FinalHTTPError(message, status=status, body=body.decode("utf-8", "replace"))
 
 

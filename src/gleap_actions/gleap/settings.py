@@ -10,7 +10,7 @@ DEFAULT_TIMEOUT = 10.0  # seconds, Segment's request timeout
 
 @dataclass(frozen=True, slots=True)
 class GleapSettings:
-    """Segment's one setting (`apiToken`, "Secret API token", required) plus where and how long to talk to Gleap.
+    """Segment's one setting (`apiToken`, "Secret API token", required), Gleap's base URL and a timeout.
 
     The token never appears in `repr()` (and so in logs or tracebacks that print the settings).
     """
@@ -23,7 +23,9 @@ class GleapSettings:
         if not isinstance(self.api_token, str):
             raise ValueError("The Gleap API token must be a string.")
         if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"The Gleap base URL must start with http:// or https://, got {self.base_url!r}.")
+            raise ValueError(
+                f"The Gleap base URL must start with http:// or https://, got {self.base_url!r}."
+            )
         if not self.timeout > 0:
             raise ValueError(f"The Gleap timeout must be a positive number of seconds, got {self.timeout!r}.")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
