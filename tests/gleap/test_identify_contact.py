@@ -53,11 +53,11 @@ def test_full_example_observed_from_segment() -> None:
         "customAttributes": traits,
     }
     assert _body(payload) == (
-        b'{"userId":"user-0044","email":"jane.doe@example.com","phone":"+43 660 1234567","companyName":"Acme GmbH",'
-        b'"companyId":"acme-1","lang":"de-AT","plan":"enterprise","lastActivity":"2024-05-17T10:44:00.000Z",'
-        b'"first_name":"Jane","last_name":"Doe","name":"Jane Doe","company":{"name":"Acme GmbH","id":"acme-1",'
-        b'"employees":250},"logins":42,"beta":true,"lastPageView":{"page":"https://app.example.com/dashboard",'
-        b'"date":"2024-05-17T10:44:00.000Z"}}'
+        b'{"userId":"user-0044","email":"jane.doe@example.com","phone":"+43 660 1234567",'
+        b'"companyName":"Acme GmbH","companyId":"acme-1","lang":"de-AT","plan":"enterprise",'
+        b'"lastActivity":"2024-05-17T10:44:00.000Z","first_name":"Jane","last_name":"Doe","name":"Jane Doe",'
+        b'"company":{"name":"Acme GmbH","id":"acme-1","employees":250},"logins":42,"beta":true,'
+        b'"lastPageView":{"page":"https://app.example.com/dashboard","date":"2024-05-17T10:44:00.000Z"}}'
     )
 
 
