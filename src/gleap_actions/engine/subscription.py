@@ -53,11 +53,11 @@ class Subscription:
         Raises `FqlSyntaxError` or `MappingValidationError` for a malformed trigger or mapping, and
         ValueError for a batch size or byte limit below 1.
         """
+        if batch_size < 1 or batch_bytes < 1:
+            raise ValueError(f"{name}: batch size and batch bytes must be at least 1")
         from gleap_actions.engine.fql import parse
         from gleap_actions.engine.mapping import compile_mapping
 
-        if batch_size < 1 or batch_bytes < 1:
-            raise ValueError(f"{name}: batch size and batch bytes must be at least 1")
         trigger_text = action.default_trigger if trigger is None else trigger
         mapping_config = action.default_mapping if mapping is None else mapping
         return cls(
