@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from gleap_actions.engine.coercion import FAIL, coerce, js_type_of
 from gleap_actions.engine.datetimes import InvalidDatetime, normalize_datetime
@@ -43,6 +43,14 @@ _JSON_TYPES: dict[str, tuple[str, ...]] = {
     "object": ("object",),
 }
 _FAST_TYPES: dict[str, type] = {"string": str, "text": str, "password": str, "boolean": bool, "object": dict}
+# Python classes whose values need no coercion for a JSON type (an integer may be a float like 3.0: coerce).
+_DIRECT_CLASSES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "object": (dict,),
+}
 _ARTICLES = {"integer": "an", "object": "an", "array": "an", "null": ""}
 _KIND_PHRASES = {"object": "an object", "array": "an array", "null": "null", "integer": "an integer"}
 
@@ -139,6 +147,7 @@ def _scalar_check(field: Field, nullable: bool) -> Check:
     high = field.maximum or None if field.type != "integer" else None
     is_datetime = field.type == "datetime"
     fast_type: type = _FAST_TYPES.get(field.type, _NoFastPath)
+    direct = frozenset(cls for json_type in types for cls in _DIRECT_CLASSES.get(json_type, ()))
     plain = choices is None and format_check is None and low is None and high is None and not is_datetime
 
     def check(value: Any, errors: list[str], subject: str) -> Any:
@@ -146,7 +155,7 @@ def _scalar_check(field: Field, nullable: bool) -> Check:
             return value
         if string_choices is not None and type(value) is str and value in string_choices:
             return value
-        coerced = coerce(value, types)
+        coerced = value if value.__class__ in direct else coerce(value, types)
         if coerced is FAIL:
             errors.append(f"{_capitalize(subject)} must be {type_text} but it was {_kind_phrase(value)}.")
             return _INVALID
@@ -186,21 +195,21 @@ def _scalar_check(field: Field, nullable: bool) -> Check:
     return check
 
 
-@dataclass(frozen=True, slots=True)
-class _Node:
-    """A compiled property: how empty values are treated and how the value is checked."""
+class _Prop(NamedTuple):
+    """A compiled property of an object: empty-value rules and the value check."""
 
     key: str
-    label: str
-    nullable: bool
-    keeps_empty_string: bool  # nested only: "" survives where the field is a string
-    multiple: bool
+    keeps_null: bool  # allow_null
+    keeps_empty_string: bool  # nested string fields only: the top level drops "" everywhere
+    wraps: bool  # top-level `multiple` field: a scalar becomes a one-element list (Segment's "arrify")
     check: Check
+    label: str
 
 
-def _object_check(properties: Mapping[str, Field], additional: bool) -> Check:
+def _object_check(properties: Mapping[str, Field], additional: bool, pointer: str) -> Check:
     """Checks an object against nested field definitions (empty removal, required, unknown keys)."""
-    nodes = _compile_nodes(properties, pointer="")
+    props = _compile_props(properties, pointer, is_root=False)
+    declared = frozenset(properties)
     required = tuple(key for key, field in properties.items() if field.required)
 
     def check(value: Any, errors: list[str], subject: str) -> Any:
@@ -208,28 +217,19 @@ def _object_check(properties: Mapping[str, Field], additional: bool) -> Check:
         if coerced is FAIL:
             errors.append(f"{_capitalize(subject)} must be an object but it was {_kind_phrase(value)}.")
             return _INVALID
-        result = _check_object(coerced, nodes, required, errors, subject, is_root=False)
+        result = _check_object(coerced, props, required, errors, subject)
         if result is _INVALID or not additional:
             return result
         # Undeclared keys are kept, in their original order.
-        return {k: result.get(k, v) for k, v in coerced.items() if k in result or k not in nodes}
+        return {k: result.get(k, v) for k, v in coerced.items() if k in result or k not in declared}
 
     return check
-
-
-def _removed(value: Any, node: _Node, is_root: bool) -> bool:
-    """Segment's `removeEmptyValues` for one property value."""
-    if value is None:
-        return not node.nullable
-    if type(value) is str and not value:
-        return is_root or not node.keeps_empty_string
-    return False
 
 
 def _value_check(field: Field, pointer: str) -> Check:
     """The check of a field's whole value: its scalar or object check, or a list of them for `multiple`."""
     if field.type == "object" and field.properties is not None:
-        single = _object_check(field.properties, field.additional_properties)
+        single = _object_check(field.properties, field.additional_properties, pointer)
     else:
         single = _scalar_check(field, nullable=field.allow_null and not field.multiple)
     if not field.multiple:
@@ -251,22 +251,24 @@ def _value_check(field: Field, pointer: str) -> Check:
     return check_list
 
 
-def _compile_nodes(fields: Mapping[str, Field], pointer: str) -> dict[str, _Node]:
-    nodes: dict[str, _Node] = {}
+def _compile_props(fields: Mapping[str, Field], pointer: str, *, is_root: bool) -> tuple[_Prop, ...]:
+    props = []
     for key, field in fields.items():
         check = _value_check(field, f"{pointer}/{key}")
         if field.drop_invalid:
             check = _dropping(check)
-        nodes[key] = _Node(
-            key=key,
-            label=field.label,
-            nullable=field.allow_null and not field.multiple,
-            keeps_empty_string=field.type in ("string", "text", "password", "datetime")
-            and not field.multiple,
-            multiple=field.multiple,
-            check=check,
+        is_string = field.type in ("string", "text", "password", "datetime")
+        props.append(
+            _Prop(
+                key=key,
+                keeps_null=field.allow_null and not field.multiple,
+                keeps_empty_string=is_string and not field.multiple and not is_root,
+                wraps=field.multiple and is_root,
+                check=check,
+                label=field.label,
+            )
         )
-    return nodes
+    return tuple(props)
 
 
 def _dropping(check: Check) -> Check:
@@ -280,39 +282,46 @@ def _dropping(check: Check) -> Check:
 
 def _check_object(
     payload: Mapping[str, Any],
-    nodes: Mapping[str, _Node],
+    props: tuple[_Prop, ...],
     required: tuple[str, ...],
     errors: list[str],
     subject: str,
-    *,
-    is_root: bool,
 ) -> Any:
-    for key in required:
-        value = payload.get(key, _MISSING)
-        if value is _MISSING or _removed(value, nodes[key], is_root):
-            errors.append(f"{_capitalize(subject)} is missing the required field '{key}'.")
-    problems = len(errors)
+    """Empty-value removal, then required keys, then each declared property; undeclared keys dropped."""
     out: dict[str, Any] = {}
-    for key, node in nodes.items():
-        value = payload.get(key, _MISSING)
-        if value is _MISSING or _removed(value, node, is_root):
+    problems: list[str] = []
+    get = payload.get
+    for key, keeps_null, keeps_empty_string, wraps, check, label in props:
+        value = get(key, _MISSING)
+        if value is _MISSING:
             continue
-        if is_root and node.multiple and type(value) is not list:
-            value = [value]  # Segment's "arrify" of top-level list fields
-        result = node.check(value, errors, node.label)
+        if value is None:
+            if not keeps_null:
+                continue
+        elif value.__class__ is str and not value and not keeps_empty_string:
+            continue
+        if wraps and value.__class__ is not list and value is not None:
+            value = [value]
+        result = check(value, problems, label)
         if result is not _MISSING:
-            out[key] = result
-    return out if len(errors) == problems else _INVALID
+            out[key] = result  # may be _INVALID: present for `required`, and the errors reject it anyway
+    start = len(errors)
+    for key in required:
+        if key not in out:
+            errors.append(f"{_capitalize(subject)} is missing the required field '{key}'.")
+    if problems:
+        errors.extend(problems)
+    return out if len(errors) == start else _INVALID
 
 
 class PayloadValidator:
     """A compiled field schema; call it on a mapped payload to get the validated payload."""
 
-    __slots__ = ("_nodes", "_required", "fields")
+    __slots__ = ("_props", "_required", "fields")
 
     def __init__(self, fields: Mapping[str, Field]) -> None:
         self.fields = dict(fields)
-        self._nodes = _compile_nodes(self.fields, pointer="")
+        self._props = _compile_props(self.fields, pointer="", is_root=True)
         self._required = tuple(key for key, field in self.fields.items() if field.required)
 
     def __call__(self, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -322,7 +331,7 @@ class PayloadValidator:
                 f"The root value must be an object but it was {_kind_phrase(payload)}."
             )
         errors: list[str] = []
-        result = _check_object(payload, self._nodes, self._required, errors, "the root value", is_root=True)
+        result = _check_object(payload, self._props, self._required, errors, "the root value")
         if errors:
             raise PayloadValidationError(" ".join(errors))
         assert type(result) is dict

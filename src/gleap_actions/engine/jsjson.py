@@ -71,34 +71,58 @@ def _fix_number(value: float) -> Any:
 
 def _js_ready(value: Any) -> Any:
     """`value` with every number orjson would write differently replaced; unchanged objects are reused."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return value
-    if kind is int:
-        if -_SAFE_INT < value < _SAFE_INT:
-            return value
-        return orjson.Fragment(js_number_str(value).encode())
+    kind = value.__class__
+    if kind is dict:
+        return _ready_dict(value)
+    if kind is list or kind is tuple:
+        return _ready_list(value)
+    return _ready_scalar(value)
+
+
+def _ready_scalar(value: Any) -> Any:
+    kind = value.__class__
     if kind is float:
         return _fix_number(value)
-    if kind is dict:
-        changed: dict[str, Any] | None = None
-        for key, item in value.items():
-            fixed = _js_ready(item)
-            if fixed is not item:
-                if changed is None:
-                    changed = dict(value)
-                changed[key] = fixed
-        return value if changed is None else changed
-    if kind is list or kind is tuple:
-        items = [_js_ready(item) for item in value]
-        if kind is list and all(a is b for a, b in zip(items, value, strict=True)):
-            return value
-        return items
+    if kind is int and not -_SAFE_INT < value < _SAFE_INT:
+        return orjson.Fragment(js_number_str(value).encode())
     return value
+
+
+def _ready_dict(value: dict[str, Any]) -> dict[str, Any]:
+    changed: dict[str, Any] | None = None
+    for key, item in value.items():
+        kind = item.__class__
+        if kind is str or kind is bool or item is None:
+            continue  # the common case, checked inline: no call per value
+        if kind is int and -_SAFE_INT < item < _SAFE_INT:
+            continue
+        fixed = _js_ready(item)
+        if fixed is not item:
+            if changed is None:
+                changed = dict(value)
+            changed[key] = fixed
+    return value if changed is None else changed
+
+
+def _ready_list(value: list[Any] | tuple[Any, ...]) -> list[Any] | tuple[Any, ...]:
+    changed: list[Any] | None = None
+    for index, item in enumerate(value):
+        kind = item.__class__
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int and -_SAFE_INT < item < _SAFE_INT:
+            continue
+        fixed = _js_ready(item)
+        if fixed is not item:
+            if changed is None:
+                changed = list(value)
+            changed[index] = fixed
+    return value if changed is None else changed
 
 
 def dumps(value: Any) -> bytes:
     """Serialise `value` (JSON data: dict, list, str, int, float, bool, None) as `JSON.stringify` would."""
+    # Walking the values is cheaper than scanning orjson's output for numbers to fix.
     ready = _js_ready(value)
     try:
         return orjson.dumps(ready)
