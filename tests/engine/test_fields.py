@@ -222,3 +222,11 @@ def test_payload_is_not_mutated() -> None:
     payload = {"userId": 1, "extra": 2, "empty": ""}
     compile_fields({"userId": Field("User ID", "string"), "empty": Field("E", "string")})(payload)
     assert payload == {"userId": 1, "extra": 2, "empty": ""}
+
+
+def test_nested_list_items_are_named_by_their_full_pointer() -> None:
+    fields = {"o": Field("O", "object", properties={"tags": Field("Tags", "number", multiple=True)})}
+    with pytest.raises(
+        PayloadValidationError, match=r"^The value at /o/tags/1 must be a number but it was a string\.$"
+    ):
+        compile_fields(fields)({"o": {"tags": [1, "x"]}})
