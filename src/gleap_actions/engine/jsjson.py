@@ -76,11 +76,6 @@ def _js_ready(value: Any) -> Any:
         return _ready_dict(value)
     if kind is list or kind is tuple:
         return _ready_list(value)
-    return _ready_scalar(value)
-
-
-def _ready_scalar(value: Any) -> Any:
-    kind = value.__class__
     if kind is float:
         return _fix_number(value)
     if kind is int and not -_SAFE_INT < value < _SAFE_INT:
@@ -88,15 +83,30 @@ def _ready_scalar(value: Any) -> Any:
     return value
 
 
+_FIXABLE = frozenset({dict, list, tuple, float, int})
+
+
+def _ready_item(item: Any) -> Any:
+    """The replacement of a container item, or the item itself (dispatch kept flat: this is per value)."""
+    kind = item.__class__
+    if kind is dict:
+        return _ready_dict(item)
+    if kind is list or kind is tuple:
+        return _ready_list(item)
+    if kind is float:
+        return _fix_number(item)
+    return orjson.Fragment(js_number_str(item).encode())  # an int beyond 2**53
+
+
 def _ready_dict(value: dict[str, Any]) -> dict[str, Any]:
     changed: dict[str, Any] | None = None
     for key, item in value.items():
         kind = item.__class__
-        if kind is str or kind is bool or item is None:
-            continue  # the common case, checked inline: no call per value
-        if kind is int and -_SAFE_INT < item < _SAFE_INT:
+        if kind is str or kind is bool or item is None or (kind is int and -_SAFE_INT < item < _SAFE_INT):
             continue
-        fixed = _js_ready(item)
+        if kind not in _FIXABLE:
+            continue
+        fixed = _ready_item(item)
         if fixed is not item:
             if changed is None:
                 changed = dict(value)
@@ -108,11 +118,11 @@ def _ready_list(value: list[Any] | tuple[Any, ...]) -> list[Any] | tuple[Any, ..
     changed: list[Any] | None = None
     for index, item in enumerate(value):
         kind = item.__class__
-        if kind is str or kind is bool or item is None:
+        if kind is str or kind is bool or item is None or (kind is int and -_SAFE_INT < item < _SAFE_INT):
             continue
-        if kind is int and -_SAFE_INT < item < _SAFE_INT:
+        if kind not in _FIXABLE:
             continue
-        fixed = _js_ready(item)
+        fixed = _ready_item(item)
         if fixed is not item:
             if changed is None:
                 changed = list(value)
