@@ -114,7 +114,8 @@ class SandboxRoutes:
         record = _Recorder(self._state, request, endpoint, token_ok)
         outage = injector.outage(time.monotonic())
         if outage == "refuse":
-            return record.dropped("outage")
+            record.record(None, "outage")
+            return record.drop()
         body, oversized = await self._read_body(request)
         record.body = body
         if outage == "503":
@@ -123,8 +124,9 @@ class SandboxRoutes:
         if faults.latency:
             await asyncio.sleep(faults.latency)
         if injector.hold():
+            record.record(None, "timeout")
             await self._hold(request)
-            return record.dropped("timeout")
+            return record.drop()
         if not token_ok:
             return record.answer(401, {"error": "Invalid or missing Api-Token"})
         retry_after = injector.retry_after(endpoint, time.monotonic())
@@ -296,7 +298,8 @@ class _Recorder:
         self._token_ok = token_ok
         self.body = b""
 
-    def _record(self, status: int | None, fault: str | None) -> None:
+    def record(self, status: int | None, fault: str | None) -> None:
+        """Record the request with its answer (None: no answer)."""
         request = self._request
         headers = {str(k): (REDACTED if k.lower() == "api-token" else v) for k, v in request.headers.items()}
         self._state.record_request(
@@ -319,12 +322,11 @@ class _Recorder:
         headers: dict[str, str] | None = None,
     ) -> web.Response:
         """Record and build the answer."""
-        self._record(status, fault)
+        self.record(status, fault)
         return json_response(status, payload, headers)
 
-    def dropped(self, fault: str) -> web.StreamResponse:
-        """Record a request that gets no answer, and drop its connection."""
-        self._record(None, fault)
+    def drop(self) -> web.StreamResponse:
+        """Drop the connection without answering (the returned response is never sent)."""
         transport = self._request.transport
         if transport is not None:
             transport.abort()
