@@ -142,7 +142,10 @@ class SandboxState:
 
     def add_events(self, events: list[dict[str, Any]]) -> None:
         """Store validated track events (per user, as sent) and count duplicates."""
-        encoded = [(event["userId"], orjson.dumps(event), _digest(event)) for event in events]
+        # orjson's output keeps a 4 KiB buffer; an exact-size copy is what we keep.
+        encoded = [
+            (event["userId"], bytes(memoryview(orjson.dumps(event))), _digest(event)) for event in events
+        ]
         with self._lock:
             data = self._data
             for user_id, raw, digest in encoded:
