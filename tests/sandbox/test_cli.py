@@ -42,7 +42,7 @@ def run_sandbox() -> Iterator[Any]:
     for proc in processes:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate()  # reaps it and closes the pipes
 
 
 def finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
@@ -99,6 +99,7 @@ def test_cli_fault_options_apply_at_start_and_faults_change_at_run_time(run_sand
         (["--error-rate", "1.5"], "error_rate: must be between 0 and 1, got 1.5"),
         (["--outage", "0"], "outage: duration must be > 0"),
         (["--error-status", "404"], "'404' is not one of '500', '502', '503'"),
+        (["--outage-mode", "refuse"], "--outage-mode and --outage-start need --outage SECONDS"),
     ],
 )
 def test_cli_rejects_bad_fault_options(args: list[str], message: str) -> None:

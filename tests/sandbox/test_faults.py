@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -325,3 +326,22 @@ async def test_set_faults_from_python_validates_changes(sandbox: Sandbox) -> Non
         sandbox.set_faults(timeout_rate="often")
     assert sandbox.set_faults(Faults(max_batch=5)) == Faults(max_batch=5)
     assert sandbox.faults.rate_limit == 1000
+
+
+async def test_the_port_is_reclaimed_if_taken_during_a_refusing_outage(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    sandbox.set_faults(outage=Outage(duration=0.2, mode="refuse"))
+    await asyncio.sleep(0.05)
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", sandbox.port))
+    squatter.listen()
+    await asyncio.sleep(0.3)
+    assert "cannot listen again on port" in caplog.text
+    squatter.close()
+    await asyncio.sleep(0.6)
+    async with (
+        aiohttp.ClientSession(headers={"Api-Token": TOKEN}) as client,
+        client.get(sandbox.url + "/admin/auth") as r,
+    ):
+        assert r.status == 200

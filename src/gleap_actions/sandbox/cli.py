@@ -26,6 +26,8 @@ def _faults_from_options(options: dict[str, Any]) -> Faults:
         "max_body_bytes": options["max_body_bytes"],
         "seed": options["seed"],
     }
+    if options["outage"] is None and (options["outage_mode"] != "503" or options["outage_start"]):
+        raise click.UsageError("--outage-mode and --outage-start need --outage SECONDS")
     if options["outage"] is not None:
         spec["outage"] = {
             "duration": options["outage"],

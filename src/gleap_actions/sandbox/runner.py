@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from types import TracebackType
 from typing import Any
@@ -20,6 +21,8 @@ from gleap_actions.sandbox.injector import FaultInjector
 from gleap_actions.sandbox.state import SandboxState
 
 DEFAULT_API_TOKEN = "sandbox-token"
+
+logger = logging.getLogger(__name__)
 
 
 class Sandbox:
@@ -60,7 +63,8 @@ class Sandbox:
         """The base URL to configure as Gleap's, e.g. `http://127.0.0.1:41234`."""
         if self._runner is None:
             raise RuntimeError("the sandbox is not started")
-        return f"http://{self.host}:{self._port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._port}"
 
     @property
     def faults(self) -> Faults:
@@ -151,5 +155,9 @@ class Sandbox:
             await asyncio.sleep(max(0.0, start - time.monotonic()))
             self._close_listener()
             await asyncio.sleep(max(0.0, end - time.monotonic()))
-        if self._server is None:
-            await self._listen()
+        while self._server is None:
+            try:
+                await self._listen()
+            except OSError as exc:  # someone took the port meanwhile: keep trying, it is ours
+                logger.warning("sandbox cannot listen again on port %s (%s); retrying", self._port, exc)
+                await asyncio.sleep(0.5)
