@@ -131,6 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args()
 
     rows: list[dict[str, Any]] = []
@@ -164,7 +165,7 @@ def main() -> None:
             f"{row['batch']:>14} {sandbox['requests_per_s']:>14,.0f} {sandbox['events_per_s']:>12,.0f} "
             f"{baseline['requests_per_s']:>19,.0f} {row['ratio_requests']:>6.2f}"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "sandbox",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -174,8 +175,8 @@ def main() -> None:
         "results": rows,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"peak RSS of the sandbox process: {report['peak_rss_mb']:.0f} MB; written to {RESULTS}")
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"peak RSS of the sandbox process: {report['peak_rss_mb']:.0f} MB; written to {args.output}")
 
 
 if __name__ == "__main__":
