@@ -152,11 +152,15 @@ class _Lexer:
             if ch == "\\" and i + 1 < len(text):
                 esc = text[i + 1]
                 if esc == "u":
-                    digits = text[i + 2 : i + 6]
-                    if len(digits) != 4 or not _HEX.issuperset(digits):
-                        raise self.error(f"expected 4 hex digits after \\u, found {digits!r}", i)
-                    out.append(chr(int(digits, 16)))
+                    code = self.hex4(i)
                     i += 6
+                    # a JSON-style surrogate pair, e.g. "\ud83d\ude00", is one character
+                    if 0xD800 <= code < 0xDC00 and text.startswith("\\u", i):
+                        low = self.hex4(i)
+                        if 0xDC00 <= low < 0xE000:
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                            i += 6
+                    out.append(chr(code))
                     continue
                 out.append(_ESCAPES.get(esc, "\\" + esc))
                 i += 2
@@ -164,6 +168,13 @@ class _Lexer:
             out.append(ch)
             i += 1
         raise self.error(f"expected a closing {quote} for the string, found end of trigger", start)
+
+    def hex4(self, index: int) -> int:
+        """The code of the `\\uXXXX` escape at `index`."""
+        digits = self.text[index + 2 : index + 6]
+        if len(digits) != 4 or not _HEX.issuperset(digits):
+            raise self.error(f"expected 4 hex digits after \\u, found {digits!r}", index)
+        return int(digits, 16)
 
     def path(self) -> Token:
         text, start = self.text, self.pos
