@@ -139,7 +139,9 @@ def test_equality_on_top_level_fields(trigger: str, event: dict[str, Any], expec
         ("traits.company.employees = 250", IDENTIFY, True),
     ],
 )
-def test_equality_on_properties_traits_and_context(trigger: str, event: dict[str, Any], expected: bool) -> None:
+def test_equality_on_properties_traits_and_context(
+    trigger: str, event: dict[str, Any], expected: bool
+) -> None:
     check(trigger, event, expected)
 
 

@@ -137,14 +137,16 @@ class _Parser:
     def comparison(self) -> Comparison:
         field = self.advance()
         operator = self.expect(Kind.OPERATOR, f"an operator (=, !=, <, <=, >, >=) after {field.describe()}")
-        value = self.value(f"{_VALUE} after '{operator.text}'")
         if operator.text in ORDER_OPERATORS:
-            value = self.order_operand(value, operator)
+            value = self.order_operand(operator)
+        else:
+            value = self.value(f"{_VALUE} after '{operator.text}'")
         return Comparison(field.path, cast(Operator, operator.text), value)
 
-    def order_operand(self, value: Value, operator: Token) -> Value:
+    def order_operand(self, operator: Token) -> Value:
         """`<`, `<=`, `>`, `>=` compare numbers; a quoted number is read as one (Segment does too)."""
-        token = self.tokens[self.index - 1]
+        token = self.peek()
+        value = self.value(f"a number after '{operator.text}'")
         number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
         if isinstance(value, str):
             number = parse_numeric_string(value)
