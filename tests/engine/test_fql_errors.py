@@ -72,6 +72,7 @@ from gleap_actions.engine.fql.parser import MAX_DEPTH
         ("properties.x = -", 16, "found '-'"),
         ("properties.x = .5", 16, "found '.'"),
         ("properties.x > 1e999", 16, "expected a number of reasonable size, found 1e999"),
+        ("properties.x = " + "9" * 5000, 16, "expected a number of reasonable size"),
         # Order operators need numbers.
         ('properties.total > "abc"', 20, "expected a number after '>', found string \"abc\""),
         ('properties.total < ""', 20, "expected a number after '<'"),
@@ -128,6 +129,13 @@ def test_errors_are_documented_value_errors() -> None:
         fql.matches('type = "track" and', {"type": "track"})
     assert isinstance(caught.value, ValueError)
     assert isinstance(caught.value, GleapActionsError)
+
+
+def test_long_tokens_are_shortened_in_messages() -> None:
+    with pytest.raises(FqlSyntaxError) as caught:
+        fql.parse('properties.total > "' + "9" * 5000 + '"')
+    assert caught.value.reason == "expected a number after '>', found string \"" + "9" * 36 + "..."
+    assert caught.value.column == 20
 
 
 def test_columns_count_characters_across_lines() -> None:

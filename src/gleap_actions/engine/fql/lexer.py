@@ -43,7 +43,7 @@ class Token:
     number: Number = 0
 
     def describe(self) -> str:
-        """How an error message names this token."""
+        """How an error message names this token (long tokens shortened)."""
         if self.kind is Kind.END:
             return "end of trigger"
         if self.kind is Kind.PATH:
@@ -51,10 +51,14 @@ class Token:
                 return f"'{self.word}'"
             if self.word in {"true", "false", "null"}:
                 return self.word
-            return f"field {self.text}"
+            return f"field {_shorten(self.text)}"
         if self.kind in (Kind.STRING, Kind.NUMBER):
-            return f"{self.kind.value} {self.text}"
+            return f"{self.kind.value} {_shorten(self.text)}"
         return f"'{self.text}'"
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
@@ -130,11 +134,11 @@ class _Lexer:
         assert found is not None  # the caller saw a digit, or a sign before one
         end = found.end()
         if end < len(self.text) and (_is_key_char(self.text[end]) or self.text[end] in ".\\"):
-            raise self.error(f"expected a number, found {self.text[start : end + 1]!r}", start)
+            raise self.error(f"expected a number, found {_shorten(self.text[start : end + 1])!r}", start)
         literal = found.group()
         number = parse_number_literal(literal)
         if number is None:
-            raise self.error(f"expected a number of reasonable size, found {literal}", start)
+            raise self.error(f"expected a number of reasonable size, found {_shorten(literal)}", start)
         self.pos = end
         return Token(Kind.NUMBER, literal, start + 1, number=number)
 

@@ -13,10 +13,15 @@ Number = int | float
 _NUMERIC_STRING = re.compile(r"\s*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*")
 
 
+# Integers beyond a double's range (about 1.8e308) are "Infinity" in JavaScript; refusing them also keeps
+# Python's int() away from its digit limit.
+_MAX_INTEGER_DIGITS = 308
+
+
 def parse_number_literal(literal: str) -> Number | None:
     """A lexed number literal as int (no fraction or exponent) or float; None if it is not finite."""
     if "." not in literal and "e" not in literal and "E" not in literal:
-        return int(literal)
+        return int(literal) if len(literal.lstrip("+-")) <= _MAX_INTEGER_DIGITS else None
     value = float(literal)
     return value if math.isfinite(value) else None
 
