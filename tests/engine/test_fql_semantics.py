@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -354,6 +355,13 @@ def test_trigger_keeps_its_text() -> None:
     trigger = fql.parse(text)
     assert trigger.text == text
     assert repr(trigger) == f"Trigger({text!r})"
+
+
+def test_triggers_pickle_by_their_text() -> None:
+    trigger = pickle.loads(pickle.dumps(fql.parse('event = "Order Completed" and properties.total > 100')))
+    assert trigger.text == 'event = "Order Completed" and properties.total > 100'
+    assert trigger(TRACK) is True
+    assert trigger(PAGE) is False
 
 
 def test_parse_rejects_non_strings() -> None:

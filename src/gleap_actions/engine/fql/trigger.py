@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -28,6 +29,10 @@ class Trigger:
 
     def __repr__(self) -> str:
         return f"Trigger({self.text!r})"
+
+    def __reduce__(self) -> tuple[Callable[[str], Trigger], tuple[str]]:
+        # Closures do not pickle; the text recompiles to the same trigger (e.g. in a worker process).
+        return (parse, (self.text,))
 
 
 def parse(text: str) -> Trigger:
