@@ -321,6 +321,8 @@ def test_match_is_a_glob_with_star(trigger: str, event: dict[str, Any], expected
         ("properties != null", TRACK, True),  # the whole object
         ("properties.currency.code = null", TRACK, True),  # strings have no keys
         ("properties.gift.x = false", TRACK, False),  # Segment returns the falsy parent
+        ('event.name = "Order Completed"', TRACK, False),  # Segment ignores ".name" after event
+        ("properties.currency.length = 3", TRACK, False),  # strings are not JS objects
     ],
 )
 def test_any_event_path(trigger: str, event: dict[str, Any], expected: bool) -> None:
