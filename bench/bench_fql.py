@@ -1,6 +1,6 @@
 """Compiled FQL triggers against hand-written Python predicates (the baseline), in the same run.
 
-    .venv/bin/python bench/fql_triggers.py
+    .venv/bin/python bench/bench_fql.py
 
 Prints, per trigger, nanoseconds per event for both and their ratio (compiled / hand-written).
 """
