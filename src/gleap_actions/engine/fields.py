@@ -155,7 +155,7 @@ def _scalar_check(field: Field, nullable: bool) -> Check:
             return value
         if string_choices is not None and type(value) is str and value in string_choices:
             return value
-        coerced = value if value.__class__ in direct else coerce(value, types)
+        coerced: Any = value if value.__class__ in direct else coerce(value, types)
         if coerced is FAIL:
             errors.append(f"{_capitalize(subject)} must be {type_text} but it was {_kind_phrase(value)}.")
             return _INVALID
