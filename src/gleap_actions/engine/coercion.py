@@ -85,7 +85,9 @@ def js_to_number(text: str) -> float | int | None:
 def _coerce_to(value: Any, json_type: str) -> Any:
     kind = type(value)
     if json_type == "string":
-        if kind is int or kind is float:
+        if kind is int:
+            return str(value)  # every digit: JavaScript would round beyond 2**53 (a JS artefact we drop)
+        if kind is float:
             return js_number_str(value)
         if kind is bool:
             return "true" if value else "false"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, cast
 
 from gleap_actions.engine.coercion import FAIL, coerce, js_type_of
 from gleap_actions.engine.datetimes import InvalidDatetime, normalize_datetime
@@ -334,8 +334,7 @@ class PayloadValidator:
         result = _check_object(payload, self._props, self._required, errors, "the root value")
         if errors:
             raise PayloadValidationError(" ".join(errors))
-        assert type(result) is dict
-        return result
+        return cast(dict[str, Any], result)
 
 
 def compile_fields(fields: Mapping[str, Field]) -> PayloadValidator:
