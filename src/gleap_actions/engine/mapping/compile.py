@@ -13,7 +13,6 @@ no clean-up pass after resolution.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from gleap_actions.engine.errors import MappingRuntimeError, MappingValidationError
@@ -113,11 +112,20 @@ class CompiledMapping:
         except RecursionError:
             raise MappingRuntimeError("the event or the mapping is nested too deeply") from None
 
-    def transform_batch(self, events: Iterable[dict[str, Any]]) -> list[Any]:
+    def transform_batch(self, events: list[dict[str, Any]]) -> list[Any]:
         """Resolve the mapping against each event of a list, in order."""
         if not isinstance(events, list):
             raise MappingRuntimeError(f"data must be an array, got {real_type(events)}")
-        return [self(event) for event in events]
+        resolve = self._resolve
+        results = []
+        try:
+            for event in events:
+                if not isinstance(event, dict):
+                    raise MappingRuntimeError(f"data must be an object, got {real_type(event)}")
+                results.append(resolve(event))
+        except RecursionError:
+            raise MappingRuntimeError("the event or the mapping is nested too deeply") from None
+        return results
 
 
 def validate_mapping(mapping: Any) -> None:
