@@ -4,7 +4,7 @@ Runs over a generated, realistic mix of identify calls and, in the same run, mea
 `orjson.loads` + `orjson.dumps` of the same events, so the figure is read as a ratio (absolute
 numbers on shared 2-core machines are noisy). Prints a table and writes bench/results/mapping.json.
 
-    .venv/bin/python bench/bench_mapping.py [--events 20000] [--repeat 5] [--seed 1]
+    .venv/bin/python bench/bench_mapping.py [--events 20000] [--repeat 5] [--seed 1] [--output F]
 """
 
 from __future__ import annotations
@@ -47,7 +47,11 @@ def identify_event(rng: random.Random, index: int) -> dict[str, Any]:
     if rng.random() < 0.7:
         traits["plan"] = rng.choice(["free", "pro", "enterprise"])
     if rng.random() < 0.5:
-        traits["company"] = {"id": f"c-{rng.randrange(1000)}", "name": "Acme Inc", "employees": rng.randrange(5000)}
+        traits["company"] = {
+            "id": f"c-{rng.randrange(1000)}",
+            "name": "Acme Inc",
+            "employees": rng.randrange(5000),
+        }
     if rng.random() < 0.3:
         traits["phone"] = f"+4366{rng.randrange(10**8):08d}"
     for extra in range(rng.choice([0, 2, 5, 12])):
@@ -85,10 +89,13 @@ def best_rate(run: Callable[[], None], count: int, repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -125,8 +132,8 @@ def main() -> None:
     for name, rate in rates.items():
         print(f"{name:<34} {rate:>12,.0f} {rate / base:>11.2f}x")
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(
         orjson.dumps(
             {
                 "benchmark": "mapping",
@@ -143,7 +150,7 @@ def main() -> None:
         ).decode()
         + "\n"
     )
-    print(f"written to {RESULTS}")
+    print(f"written to {args.output}")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,10 @@ def test_template_length_is_limited_to_1000_utf16_code_units() -> None:
         liquid("😀" * 501)  # 1002 UTF-16 code units
 
 
+def test_event_keys_that_are_python_parameter_names_are_variables() -> None:
+    assert liquid("{{ self }}-{{ args }}", {"self": "s", "args": "a"}) == "s-a"
+
+
 def test_filter_errors_on_event_data_are_runtime_errors() -> None:
     with pytest.raises(MappingRuntimeError):
         liquid("{{ properties.seats | divided_by: 0 }}")

@@ -101,7 +101,7 @@ def js_number(value: float) -> str:
         return "NaN"
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
-    if value.is_integer() and abs(value) < 1e21:
+    if value.is_integer() and abs(value) < 2**53:  # exact: beyond, JS pads shortest digits with zeros
         return str(int(value))
     sign = "-" if value < 0 else ""
     mantissa, _, exp = repr(abs(value)).partition("e")

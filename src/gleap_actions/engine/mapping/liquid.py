@@ -10,6 +10,7 @@ Differences from liquidjs are listed in docs/compatibility/mapping.md.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, ClassVar, TextIO
 
 from liquid import Environment
@@ -124,6 +125,7 @@ def liquid_message(error: LiquidError) -> str:
     return str(error.args[0]) if error.args else type(error).__name__
 
 
+@lru_cache(maxsize=256)
 def compile_liquid(source: str) -> Callable[[dict[str, Any]], str]:
     """Parse `source` once; returns `context -> str`. Raises LiquidTemplateError for bad templates."""
     if source == "":
@@ -136,6 +138,6 @@ def compile_liquid(source: str) -> Callable[[dict[str, Any]], str]:
         raise LiquidTemplateError(liquid_message(error)) from error
 
     def render(context: dict[str, Any]) -> str:
-        return template.render(**context)
+        return template.render(context)  # positional: event keys such as "self" stay variables
 
     return render
