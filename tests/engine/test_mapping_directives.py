@@ -466,3 +466,13 @@ def test_compiled_mapping_keeps_the_source_and_is_reusable() -> None:
     compiled = compile_mapping(source)
     assert compiled.mapping is source
     assert [compiled(IDENTIFY) for _ in range(3)] == [{"email": "ada@example.com"}] * 3
+
+
+def test_transform_payload_keeps_undefined_array_items_from_apply() -> None:
+    # removeUndefined keeps undefined array elements, so the mapping sees a missing item, not null
+    apply = {"items": [{"@path": "$.nope"}, 1], "n": None}
+    mapping = {"first": {"@path": "$.items.0"}, "items": {"@path": "$.items"}, "n": {"@path": "$.n"}}
+    assert resolve({"@transform": {"apply": apply, "mapping": mapping}}) == {"items": [None, 1], "n": None}
+    mapping_literal = {"items": {"@path": "$.items"}}
+    plain = {"@transform": {"apply": {"items": {"@literal": [1, 2]}}, "mapping": mapping_literal}}
+    assert resolve(plain) == {"items": [1, 2]}

@@ -22,6 +22,7 @@ from gleap_actions.engine.mapping.paths import compile_getter, get, parse_path, 
 from gleap_actions.engine.mapping.replace import compile_replace
 from gleap_actions.engine.mapping.root import expand_root
 from gleap_actions.engine.mapping.templates import compile_template
+from gleap_actions.engine.mapping.validate import kind
 from gleap_actions.engine.mapping.values import assign, exclude_nulls, finalize, flatten, remove_undefined
 
 Resolver = Callable[[Any], Any]
@@ -272,10 +273,27 @@ def compile_merge(opts: dict[str, Any], ctx: Ctx, compile: Compile) -> Resolver:
     return resolve_merge
 
 
+def _may_leave_undefined_items(node: Any) -> bool:
+    """Whether resolving `node` can put undefined elements into an array.
+
+    Only a list with a directive as an element or `@arrayPath` can: `removeUndefined` keeps such
+    elements, so `@transform`'s mapping must then treat its payload as unclean.
+    """
+    if isinstance(node, dict):
+        if "@arrayPath" in node:
+            return True
+        return any(_may_leave_undefined_items(item) for key, item in node.items() if key != "_metadata")
+    if isinstance(node, list):
+        return any(kind(item) == "directive" or _may_leave_undefined_items(item) for item in node)
+    return False
+
+
 def compile_transform(opts: dict[str, Any], ctx: Ctx, compile: Compile) -> Resolver:
     """`@transform`: a full transform with `apply`, then `mapping` against that result only."""
-    apply = compile(expand_root(opts["apply"]), ctx.raw())
-    mapping = compile(opts["mapping"], Ctx(final=ctx.final, payload_clean=False))
+    apply_node = expand_root(opts["apply"])
+    apply = compile(apply_node, ctx.raw())
+    clean = ctx.payload_clean and not _may_leave_undefined_items(apply_node)
+    mapping = compile(opts["mapping"], Ctx(final=ctx.final, payload_clean=clean))
 
     def resolve_transform(payload: Any) -> Any:
         if not isinstance(payload, dict):
