@@ -130,3 +130,11 @@ def test_transform_batch_resolves_each_event_in_order() -> None:
 
 def test_undefined_array_elements_become_null() -> None:
     assert transform({"v": [{"@path": "$.a"}, {"@path": "$.m"}, 3]}, {"a": 1}) == {"v": [1, None, 3]}
+
+
+def test_changing_the_source_mapping_after_compiling_changes_nothing() -> None:
+    source: dict[str, Any] = {"tags": ["a"], "u": {"@path": "$.userId"}}
+    mapping = compile_mapping(source)
+    source["tags"].append("b")
+    source["u"]["@path"] = "$.event"
+    assert mapping(TRACK) == {"tags": ["a"], "u": "user-1"}

@@ -37,7 +37,8 @@ def _has_directive(node: Any) -> bool:
 
 def _constant(value: Any) -> Resolver:
     if isinstance(value, dict | list):
-        return lambda payload: copy_json(value)
+        frozen = copy_json(value)  # later changes to the caller's mapping do not leak in
+        return lambda payload: copy_json(frozen)
     return lambda payload: value
 
 
