@@ -24,6 +24,7 @@ __all__ = [
     "is_loosely_blank",
     "is_truthy",
     "js_json",
+    "js_length",
     "js_number",
     "js_string",
     "real_type",
@@ -65,6 +66,13 @@ def is_truthy(value: Any) -> bool:
     if isinstance(value, int | float):
         return value == value and value != 0  # NaN != NaN
     return True
+
+
+def js_length(text: str) -> int:
+    """JavaScript `text.length`: UTF-16 code units (a character outside the BMP counts twice)."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def real_type(value: Any) -> str:

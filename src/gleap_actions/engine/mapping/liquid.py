@@ -21,7 +21,7 @@ from liquid.exceptions import FilterError, LiquidError, LiquidSyntaxError
 from liquid.stream import TokenStream
 from liquid.tag import Tag
 
-from gleap_actions.engine.jsvalues import MISSING, js_string
+from gleap_actions.engine.jsvalues import MISSING, js_length, js_string
 
 MAX_TEMPLATE_LENGTH = 1000
 MEMORY_LIMIT = 100_000_000  # bytes, liquidjs's memoryLimit in Segment
@@ -130,7 +130,7 @@ def compile_liquid(source: str) -> Callable[[dict[str, Any]], str]:
     """Parse `source` once; returns `context -> str`. Raises LiquidTemplateError for bad templates."""
     if source == "":
         return lambda context: ""
-    if len(source.encode("utf-16-le", "surrogatepass")) // 2 > MAX_TEMPLATE_LENGTH:
+    if js_length(source) > MAX_TEMPLATE_LENGTH:
         raise LiquidTemplateError(f"liquid template values are limited to {MAX_TEMPLATE_LENGTH} characters")
     try:
         template = _ENVIRONMENT.from_string(source)

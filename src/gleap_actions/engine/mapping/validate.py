@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from gleap_actions.engine.jsvalues import is_truthy, real_type
+from gleap_actions.engine.jsvalues import is_truthy, js_length, real_type
 from gleap_actions.engine.mapping.liquid import LiquidTemplateError, compile_liquid
 from gleap_actions.engine.mapping.root import ROOT_DIRECTIVE_KEY, RootDirectiveError, expand_root
 
@@ -115,9 +115,9 @@ class _Validator:
     def string(self, value: Any, stack: Stack, min_length: int = 0, max_length: int | None = None) -> None:
         if not self.expect(value, stack, _STRING, "a string"):
             return
-        if len(value) < min_length:
+        if js_length(value) < min_length:
             self.fail(stack, f"should be a string of length {min_length} or greater")
-        elif max_length is not None and len(value) > max_length:
+        elif max_length is not None and js_length(value) > max_length:
             self.fail(stack, f"should be a string of length {max_length} or less")
 
     def one_of(self, value: Any, stack: Stack, allowed: tuple[str, ...]) -> None:
@@ -185,9 +185,9 @@ def _replace(v: _Validator, arg: Any, stack: Stack) -> None:
     # Segment checks the second pair only when it runs; a too-long one fails every such event
     pattern2, replacement2 = opts.get("pattern2"), opts.get("replacement2")
     if isinstance(pattern2, str) and pattern2 and is_truthy(opts.get("value")):
-        if len(pattern2) > MAX_PATTERN_LENGTH:
+        if js_length(pattern2) > MAX_PATTERN_LENGTH:
             v.fail((*stack, "pattern2"), f"should be a string of length {MAX_PATTERN_LENGTH} or less")
-        if isinstance(replacement2, str) and len(replacement2) > MAX_REPLACEMENT_LENGTH:
+        if isinstance(replacement2, str) and js_length(replacement2) > MAX_REPLACEMENT_LENGTH:
             v.fail((*stack, "replacement2"), f"should be a string of length {MAX_REPLACEMENT_LENGTH} or less")
 
 
