@@ -98,7 +98,7 @@ def normalize(
     event.pop("writeKey", None)
     if call_type is None:
         call_type = event.get("type")
-        if call_type not in CALL_TYPES:
+        if not isinstance(call_type, str) or call_type not in CALL_TYPES:
             raise EventError(
                 "invalid_type",
                 "type must be one of track, identify, page, screen, group, alias"

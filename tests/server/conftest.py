@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,3 +81,59 @@ async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
 @pytest.fixture
 async def server(start_server: StartServer) -> Server:
     return await start_server()
+
+
+class ServerThread:
+    """The same server on its own event loop in a background thread, for synchronous clients
+    (segment-analytics-python, hypothesis tests)."""
+
+    def __init__(self, store: SQLiteStore, **kwargs: Any) -> None:
+        self.store = store
+        self.registry = CollectorRegistry()
+        self.service = IngestService(store, registry=self.registry, **kwargs)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _start(self) -> None:
+        app = web.Application()
+        self.service.add_routes(app)
+        self._runner = web.AppRunner(app, auto_decompress=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def stored(self) -> list[dict[str, Any]]:
+        reader = SQLiteStore(self.store.path)
+        try:
+            return [orjson.loads(e.payload) for e in reader.claim_unrouted("test-reader", 100_000, 0.0)]
+        finally:
+            reader.close()
+
+
+@pytest.fixture
+def server_thread(tmp_path: Path) -> Iterator[ServerThread]:
+    store = SQLiteStore(tmp_path / "queue.db")
+    with ServerThread(store) as running:
+        yield running
+    store.close()

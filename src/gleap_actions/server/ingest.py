@@ -149,25 +149,10 @@ class IngestService:
 
     async def _handle(self, request: web.Request, call_type: str | None) -> web.Response:
         received_at = time.time()
-        pending = 0
         try:
-            header_key = _basic_auth_key(request)
-            if header_key is not None:
-                self._source(header_key)  # refuse an unknown key before reading the body
-            if call_type is None:
-                body = await read_body(request, self.limits.max_batch_bytes, "batch")
-            else:
-                body = await read_body(request, self.limits.max_event_bytes, "event")
-            data = _parse(body)
-            source = self._source(header_key if header_key is not None else data.get("writeKey"))
-            if call_type is None:
-                events, rejected = self._batch(data, source, received_at)
-            else:
-                events, rejected = [self._event(data, call_type, source, received_at, None, None)], []
-            pending = len(events)
-            results = await self.committer.submit(events)
+            events, rejected = await self._read_events(request, call_type, received_at)
         except BadRequest as exc:
-            self.metrics.rejected.labels(exc.code).inc(max(pending, 1))
+            self.metrics.rejected.labels(exc.code).inc()
             response = _error(400, exc.code, exc.message)
             if exc.close_connection:
                 response.force_close()
@@ -178,8 +163,10 @@ class IngestService:
         except Unauthorized as exc:
             self.metrics.rejected.labels("unauthorized").inc()
             return _error(401, "unauthorized", str(exc))
+        try:
+            results = await self.committer.submit(events)
         except Overloaded:
-            self.metrics.rejected.labels("overloaded").inc(pending)
+            self.metrics.rejected.labels("overloaded").inc(len(events))
             return _error(
                 429,
                 "overloaded",
@@ -188,24 +175,39 @@ class IngestService:
             )
         except StoreFullError as exc:
             log.error("ingest: the store cannot write, answering 503: %s", exc)
-            self.metrics.rejected.labels("store_unavailable").inc(pending)
+            self.metrics.rejected.labels("store_unavailable").inc(len(events))
             return _error(
                 503, "store_unavailable", "events cannot be stored right now; retry later",
                 {"Retry-After": STORE_FULL_RETRY_AFTER},
             )  # fmt: skip
-        except Exception:
+        except Exception:  # any other store failure: the events were not kept, the client must retry
             log.exception("ingest: committing events failed, answering 503")
-            self.metrics.rejected.labels("store_error").inc(pending)
+            self.metrics.rejected.labels("store_error").inc(len(events))
             return _error(
-                503,
-                "store_error",
-                "events could not be stored; retry later",
+                503, "store_error", "events could not be stored; retry later",
                 {"Retry-After": STORE_FULL_RETRY_AFTER},
-            )
+            )  # fmt: skip
         self._count(events, results, rejected)
         if rejected:
             return _json_response(200, {"success": True, "rejected": rejected})
         return web.Response(body=_SUCCESS, content_type="application/json")
+
+    async def _read_events(
+        self, request: web.Request, call_type: str | None, received_at: float
+    ) -> tuple[list[NewEvent], list[dict[str, Any]]]:
+        """Authenticate, read, parse and normalise: the events to commit and the rejected batch items."""
+        header_key = _basic_auth_key(request)
+        if header_key is not None:
+            self._source(header_key)  # refuse an unknown key before reading the body
+        if call_type is None:
+            body = await read_body(request, self.limits.max_batch_bytes, "batch")
+        else:
+            body = await read_body(request, self.limits.max_event_bytes, "event")
+        data = _parse(body)
+        source = self._source(header_key if header_key is not None else data.get("writeKey"))
+        if call_type is None:
+            return self._batch(data, source, received_at)
+        return [self._event(data, call_type, source, received_at, None, None)], []
 
     def _event(
         self,
@@ -262,7 +264,11 @@ class IngestService:
                 rejected.append({"index": index, "code": exc.code, "message": exc.message})
         if rejected and not events:
             first = rejected[0]
-            self.metrics.rejected.labels(first["code"]).inc(len(rejected) - 1)
+            codes = Counter(item["code"] for item in rejected)
+            codes[first["code"]] -= 1  # the 400 itself is counted under the first item's code
+            for code, count in codes.items():
+                if count:
+                    self.metrics.rejected.labels(code).inc(count)
             raise BadRequest(
                 first["code"], f"no valid event in the batch; item {first['index']}: {first['message']}"
             )
