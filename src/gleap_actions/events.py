@@ -49,10 +49,18 @@ def parse_time(value: object, field: str) -> float:
     """An ISO 8601 date string as Unix seconds (naive means UTC); EventError otherwise."""
     if not isinstance(value, str):
         raise EventError("invalid_timestamp", f"{field} must be an ISO 8601 date string")
+    seconds = _iso_seconds(value)
+    if seconds is None:
+        raise EventError("invalid_timestamp", f"{field} is not an ISO 8601 date: {value[:64]!r}")
+    return seconds
+
+
+@lru_cache(maxsize=1024)  # a batch's sentAt is parsed once, not once per event
+def _iso_seconds(value: str) -> float | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise EventError("invalid_timestamp", f"{field} is not an ISO 8601 date: {value[:64]!r}") from None
+        return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
