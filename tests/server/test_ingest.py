@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import gzip
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from gleap_actions.events import parse_time
-from gleap_actions.server.ingest import source_id
+from gleap_actions.pipeline.sqlite_store import SQLiteStore
+from gleap_actions.server.ingest import IngestService, source_id
 
 from .conftest import Server, StartServer
 
@@ -56,6 +59,7 @@ async def test_single_call_endpoints(server: Server, call_type: str) -> None:
     assert {k: stored[k] for k in CALLS[call_type]} == CALLS[call_type]
     assert stored["messageId"] and stored["receivedAt"] and stored["timestamp"]
     assert server.metric("gleap_ingest_events_received_total", {"type": call_type}) == 1
+    assert server.metric("gleap_ingest_requests_total", {"endpoint": call_type, "status": "200"}) == 1
 
 
 @pytest.mark.parametrize("path", ["/v1/batch", "/v1/import"])
@@ -154,6 +158,21 @@ async def test_write_key_by_basic_auth_or_body(start_server: StartServer) -> Non
     raw = b"".join(p.read_bytes() for p in server.store.path.parent.iterdir())
     assert b"wk-secret-1" not in raw and b"wk-2" not in raw
     assert source_id("wk-secret-1").encode() in raw
+
+
+async def test_from_config(tmp_path: Path) -> None:
+    @dataclass(frozen=True)
+    class ServerConfig:
+        write_keys: tuple[str, ...] = ("k1",)
+
+    @dataclass(frozen=True)
+    class StorageConfig:
+        dedup_window: float = 60.0
+
+    store = SQLiteStore(tmp_path / "q.db")
+    service = IngestService.from_config(store, ServerConfig(), StorageConfig())
+    assert service.committer.dedup_window == 60.0
+    store.close()
 
 
 async def test_any_key_accepted_without_configured_keys(server: Server) -> None:

@@ -24,8 +24,8 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -46,6 +46,20 @@ _SUCCESS = orjson.dumps({"success": True})
 
 class Unauthorized(Exception):
     """No valid write key: 401."""
+
+
+class ServerSettings(Protocol):
+    """The part of `config.ServerConfig` ingest reads."""
+
+    @property
+    def write_keys(self) -> Sequence[str]: ...
+
+
+class StorageSettings(Protocol):
+    """The part of `config.StorageConfig` ingest reads."""
+
+    @property
+    def dedup_window(self) -> float: ...
 
 
 @functools.lru_cache(maxsize=1024)
@@ -102,6 +116,18 @@ class IngestService:
         self._sources = frozenset(source_id(key) for key in write_keys if key)
         self.committer = GroupCommitter(store, dedup_window=dedup_window, max_queued_events=max_queued_events)
         self.metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
+
+    @classmethod
+    def from_config(
+        cls,
+        store: Store,
+        server: ServerSettings,
+        storage: StorageSettings,
+        *,
+        registry: CollectorRegistry | None = None,
+    ) -> IngestService:
+        """The service as configured by `Config.server` and `Config.storage`."""
+        return cls(store, write_keys=server.write_keys, dedup_window=storage.dedup_window, registry=registry)
 
     def add_routes(self, app: web.Application) -> None:
         """Mount `/v1/*` on `app` and tie the committer to the app's startup and cleanup."""
