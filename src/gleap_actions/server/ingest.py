@@ -43,6 +43,8 @@ OVERLOAD_RETRY_AFTER = "1"
 STORE_FULL_RETRY_AFTER = "5"
 _SUCCESS = orjson.dumps({"success": True})
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
 
 class Unauthorized(Exception):
     """No valid write key: 401."""
@@ -132,9 +134,9 @@ class IngestService:
     def add_routes(self, app: web.Application) -> None:
         """Mount `/v1/*` on `app` and tie the committer to the app's startup and cleanup."""
         for call_type in sorted(CALL_TYPES):
-            app.router.add_post(f"/v1/{call_type}", self._handler(call_type))
-        app.router.add_post("/v1/batch", self._handler(None))
-        app.router.add_post("/v1/import", self._handler(None))  # legacy alias of /v1/batch
+            app.router.add_post(f"/v1/{call_type}", self._handler(call_type, call_type))
+        app.router.add_post("/v1/batch", self._handler(None, "batch"))
+        app.router.add_post("/v1/import", self._handler(None, "import"))  # legacy alias of /v1/batch
         app.on_startup.append(self._on_startup)
         app.on_cleanup.append(self._on_cleanup)
 
@@ -152,8 +154,8 @@ class IngestService:
     async def _on_cleanup(self, _app: web.Application) -> None:
         await self.stop()
 
-    def _handler(self, call_type: str | None) -> Callable[[web.Request], Awaitable[web.Response]]:
-        endpoint = call_type or "batch"
+    def _handler(self, call_type: str | None, endpoint: str) -> Handler:
+        """The handler of one endpoint (`call_type` None: a batch)."""
 
         async def handle(request: web.Request) -> web.Response:
             response = await self._handle(request, call_type)
