@@ -343,3 +343,13 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
     store.close()
     assert stored >= (last + 1) * 50  # every append reported done is there
     assert stored % 50 == 0  # and no append is half there
+
+
+def test_purge_delivered_in_many_small_transactions(store: Store) -> None:
+    old = time.time() - 1000
+    store.append([event(i, at=old) for i in range(1200)], dedup_window=10)
+    claimed = store.claim_unrouted("r", 2000, 30)
+    store.route([(e.id, ()) for e in claimed])
+    assert store.purge_delivered(time.time() - 500, limit=700) == 700
+    assert store.purge_delivered(time.time() - 500) == 500
+    assert store.append([event(i) for i in range(1200)], dedup_window=10) == [True] * 1200

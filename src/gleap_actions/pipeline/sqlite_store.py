@@ -14,6 +14,7 @@ Design notes (see `sqlite_schema` for the tables):
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -514,40 +515,46 @@ class SQLiteStore:
         scanned = 0
         while deleted < limit and scanned < _RETENTION_MAX_SCAN:
             cursor = self._retention_cursor
-
-            def body(
-                conn: sqlite3.Connection, cursor: int = cursor, budget: int = limit - deleted
-            ) -> tuple[int, int, bool]:
-                rows = conn.execute(
-                    "SELECT id, received_at, routed FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                    (cursor, _RETENTION_CHUNK),
-                ).fetchall()
-                candidates: list[int] = []
-                last = cursor
-                finished = len(rows) < _RETENTION_CHUNK
-                for event_id, received_at, routed in rows:
-                    if received_at >= older_than or len(candidates) >= budget:
-                        finished = received_at >= older_than
-                        break
-                    last = event_id
-                    if routed:
-                        candidates.append(event_id)
-                count = conn.execute(
-                    "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))"
-                    " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)"
-                    " AND NOT EXISTS (SELECT 1 FROM dead_letters x WHERE x.event_id = events.id)",
-                    (_ids(candidates),),
-                ).rowcount
-                return count, last, finished
-
-            count, last, finished = self._write(body)
+            count, last, finished = self._write(
+                functools.partial(
+                    self._purge_chunk, cursor=cursor, budget=limit - deleted, older_than=older_than
+                )
+            )
             deleted += count
-            scanned += last - cursor if last > cursor else 0
+            scanned += max(0, last - cursor)
             self._retention_cursor = 0 if finished else last
             if finished or last == cursor:
                 break
         self._purge_dedup()
         return deleted
+
+    @staticmethod
+    def _purge_chunk(
+        conn: sqlite3.Connection, *, cursor: int, budget: int, older_than: float
+    ) -> tuple[int, int, bool]:
+        """One retention transaction over the events after `cursor`: (deleted, last id looked at, whether
+        the scan reached events too recent or the end)."""
+        rows = conn.execute(
+            "SELECT id, received_at, routed FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (cursor, _RETENTION_CHUNK),
+        ).fetchall()
+        candidates: list[int] = []
+        last = cursor
+        finished = len(rows) < _RETENTION_CHUNK
+        for event_id, received_at, routed in rows:
+            if received_at >= older_than or len(candidates) >= budget:
+                finished = received_at >= older_than
+                break
+            last = event_id
+            if routed:
+                candidates.append(event_id)
+        count = conn.execute(
+            "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)"
+            " AND NOT EXISTS (SELECT 1 FROM dead_letters x WHERE x.event_id = events.id)",
+            (_ids(candidates),),
+        ).rowcount
+        return count, last, finished
 
     def _purge_dedup(self) -> None:
         """Delete expired dedup entries from the front (oldest rowids), chunk by chunk."""
