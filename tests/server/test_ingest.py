@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,3 +286,27 @@ async def test_duplicate_message_ids_are_stored_once(server: Server) -> None:
     assert (await post(server, "/v1/batch", {"batch": [{"type": "track", **track(1)}] * 3}))[0] == 200
     assert len(server.stored()) == 1
     assert server.metric("gleap_ingest_events_duplicate_total") == 3
+
+
+async def test_bearer_token_with_write_key_in_body(start_server: StartServer) -> None:
+    server = await start_server(write_keys=["wk"])
+    headers = {"Authorization": "Bearer some-oauth-token"}
+    assert (await post(server, "/v1/track", {**track(1), "writeKey": "wk"}, headers))[0] == 200
+    assert (await post(server, "/v1/track", track(2), headers))[0] == 401
+
+
+async def test_unsupported_content_encoding(server: Server) -> None:
+    status, answer, _ = await post(server, "/v1/track", track(1), {"Content-Encoding": "br"})
+    assert (status, answer["code"]) == (400, "unsupported_encoding")
+
+
+async def test_chunked_body_is_capped_while_streaming(server: Server) -> None:
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: 1 MB, chunked
+        yield b'{"batch": ['
+        for _ in range(100):
+            yield b" " * 10_000
+        yield b"]}"
+
+    async with server.session.post(server.url + "/v1/batch", data=chunks()) as response:
+        assert response.status == 400
+        assert (await response.json())["code"] == "batch_too_large"
