@@ -1,12 +1,7 @@
-"""Subscription.plan: single and batch paths, chunking by size and bytes, per-event rejections.
-
-The mapping here is a plain function (Subscription takes any compiled mapping callable), so these tests
-pin planning alone; tests/gleap/test_events.py runs real Segment events through compiled mappings.
-"""
+"""Subscription.plan: single and batch paths, chunking by size and bytes, per-event rejections."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -15,35 +10,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gleap_actions.engine.action import Plan
-from gleap_actions.engine.errors import MappingRuntimeError
+from gleap_actions.engine.errors import FqlSyntaxError, MappingValidationError
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.gleap.actions import IDENTIFY_CONTACT, TRACK_EVENT
 from gleap_actions.gleap.settings import GleapSettings
 
 SETTINGS = GleapSettings(api_token="tok")
-
-
-def _track_mapping(event: Mapping[str, Any]) -> dict[str, Any]:
-    if event.get("explode"):
-        raise MappingRuntimeError("/data @json: value must be truthy")
-    sources = {
-        "eventName": "event",
-        "type": "type",
-        "date": "timestamp",
-        "userId": "userId",
-        "data": "properties",
-    }
-    return {key: event[source] for key, source in sources.items() if source in event}
+# The default mapping, except that events with `explode` fail at run time (@path of a number).
+TRACK_MAPPING = {
+    **TRACK_EVENT.default_mapping,
+    "userId": {
+        "@if": {
+            "exists": {"@path": "$.explode"},
+            "then": {"@path": {"@path": "$.explode"}},
+            "else": {"@path": "$.userId"},
+        }
+    },
+}
 
 
 def _subscription(**options: Any) -> Subscription:
-    return Subscription(
-        name="Track Event",
-        action=options.pop("action", TRACK_EVENT),
-        trigger_text='type = "track"',
-        trigger=lambda event: event.get("type") == "track",
-        mapping_config={},
-        mapping=options.pop("mapping", _track_mapping),
+    return Subscription.compile(
+        "Track Event",
+        options.pop("action", TRACK_EVENT),
+        options.pop("trigger", 'type = "track"'),
+        options.pop("mapping", TRACK_MAPPING),
         **options,
     )
 
@@ -65,7 +56,7 @@ def test_single_path_one_request_per_event_and_rejections_by_index() -> None:
         _event(1, userId=""),
         _event(2),
         _event(3, timestamp="abc 2024"),
-        _event(4, explode=True),
+        _event(4, explode=5),
     ]
     plan = _subscription().plan(events, SETTINGS, batch=False)
     assert [p.indices for p in plan.requests] == [[0], [2]]
@@ -76,7 +67,7 @@ def test_single_path_one_request_per_event_and_rejections_by_index() -> None:
         (4, 400, "MAPPING_FAILED"),
     ]
     assert plan.rejections[0].message == "The root value is missing the required field 'userId'."
-    assert plan.rejections[2].message == "/data @json: value must be truthy"
+    assert plan.rejections[2].message == "@path: expected string, got number"
 
 
 def test_batch_path_same_rules_and_chunked_by_size() -> None:
@@ -117,11 +108,10 @@ def test_all_invalid_batch_makes_no_request() -> None:
 
 
 def test_action_without_batch_sends_each_event_alone() -> None:
-    def identify_mapping(event: Mapping[str, Any]) -> dict[str, Any]:
-        return {"userId": event.get("userId"), "customAttributes": event.get("traits")}
-
-    sub = _subscription(action=IDENTIFY_CONTACT, mapping=identify_mapping, batching=True)
-    plan = sub.plan([{"userId": "a"}, {"userId": "b", "traits": {"x": 1}}], SETTINGS, batch=True)
+    mapping = {"userId": {"@path": "$.userId"}, "customAttributes": {"@path": "$.traits"}}
+    sub = _subscription(action=IDENTIFY_CONTACT, trigger='type = "identify"', mapping=mapping, batching=True)
+    events = [{"type": "identify", "userId": "a"}, {"type": "identify", "userId": "b", "traits": {"x": 1}}]
+    plan = sub.plan(events, SETTINGS, batch=True)
     assert [p.indices for p in plan.requests] == [[0], [1]]
     assert [p.request.body for p in plan.requests] == [b'{"userId":"a"}', b'{"userId":"b","x":1}']
 
@@ -146,7 +136,7 @@ def test_every_event_is_planned_exactly_once(kinds: list[str], size: int, limit:
             "ok": {},
             "bad": {"userId": None},
             "big": {"properties": {"b": "y" * 400}},
-            "boom": {"explode": True},
+            "boom": {"explode": 5},
         }[kind]
         events.append(_event(i, **overrides))
     plan = _subscription(batch_size=size, batch_bytes=limit).plan(events, SETTINGS, batch=batch)
@@ -157,6 +147,14 @@ def test_every_event_is_planned_exactly_once(kinds: list[str], size: int, limit:
         assert planned.indices == sorted(planned.indices)
 
 
-def test_invalid_batch_options() -> None:
+def test_compile_defaults_and_errors() -> None:
+    sub = Subscription.compile("x", TRACK_EVENT)
+    assert sub.trigger_text == TRACK_EVENT.default_trigger
+    assert sub.mapping_config == TRACK_EVENT.default_mapping
+    assert (sub.enabled, sub.batching, sub.batch_size, sub.batch_bytes) == (True, False, 100, 1_000_000)
     with pytest.raises(ValueError, match="at least 1"):
         Subscription.compile("x", TRACK_EVENT, batch_size=0)
+    with pytest.raises(FqlSyntaxError):
+        Subscription.compile("x", TRACK_EVENT, trigger='type = "track" and')
+    with pytest.raises(MappingValidationError):
+        Subscription.compile("x", TRACK_EVENT, mapping={"userId": {"@path": 5}})

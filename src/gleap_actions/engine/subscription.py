@@ -17,8 +17,8 @@ from gleap_actions.engine.errors import GleapActionsError, MappingRuntimeError, 
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_BATCH_BYTES = 1_000_000  # Gleap documents no limit; stay well under the usual 1 MB proxies allow
 
-Trigger = Callable[[Mapping[str, Any]], bool]
-Mapper = Callable[[Mapping[str, Any]], Any]
+Trigger = Callable[[dict[str, Any]], bool]
+Mapper = Callable[[dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,11 @@ class Subscription:
             batch_bytes=batch_bytes,
         )
 
-    def matches(self, event: Mapping[str, Any]) -> bool:
+    def matches(self, event: dict[str, Any]) -> bool:
         """Whether the trigger selects `event` (`enabled` is not considered)."""
         return self.trigger(event)
 
-    def plan(self, events: Sequence[Mapping[str, Any]], settings: Any, batch: bool) -> Plan:
+    def plan(self, events: Sequence[dict[str, Any]], settings: Any, batch: bool) -> Plan:
         """Map, validate and build the requests for `events` (already selected by the trigger).
 
         With `batch` and an action that has `perform_batch`, valid events share requests of at most
