@@ -187,17 +187,19 @@ def test_batch_body_has_every_event_in_order() -> None:
     )
 
 
-def test_more_than_ten_metadata_keys_are_sent_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    before = actions.metadata_over_limit.count
-    data = {f"k{i}": i for i in range(12)}
+def test_more_than_ten_metadata_keys_are_sent_counted_and_logged(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = actions.MetadataLimitCounter()
+    monkeypatch.setattr(actions, "metadata_over_limit", counter)
     with caplog.at_level(logging.WARNING, logger="gleap_actions.gleap.actions"):
-        body = _body(data=data)
+        body = _body(data={f"k{i}": i for i in range(12)})
+        _body(data={f"k{i}": i for i in range(13)})
+        _body(data={f"k{i}": i for i in range(10)})
     assert b'"k11":11' in body
-    assert actions.metadata_over_limit.count == before + 1
-    _body(data={f"k{i}": i for i in range(10)})
-    assert actions.metadata_over_limit.count == before + 1
-    if before == 0:
-        assert "metadata_over_limit" in caplog.text
+    assert counter.count == 2
+    assert caplog.text.count("metadata_over_limit") == 1  # at most once a minute
+    assert "keys=12 limit=10 total=1" in caplog.text
 
 
 def test_default_mapping_and_trigger() -> None:

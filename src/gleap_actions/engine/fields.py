@@ -204,6 +204,22 @@ class _Prop(NamedTuple):
     wraps: bool  # top-level `multiple` field: a scalar becomes a one-element list (Segment's "arrify")
     check: Check
     label: str
+    accepts: type  # values of exactly this class (and, with `allowed`, in it) pass unchanged, without a call
+    allowed: frozenset[Any] | None
+
+
+def _fast_path(field: Field) -> tuple[type, frozenset[Any] | None]:
+    """The class (and the values) a field accepts as they are, so the common case needs no check call."""
+    fast_type = _FAST_TYPES.get(field.type, _NoFastPath)
+    if field.multiple or field.properties is not None or field.type == "datetime":
+        return _NoFastPath, None
+    if field.format is not None or field.minimum or field.maximum:
+        return _NoFastPath, None
+    if field.choices is None:
+        return fast_type, None
+    if fast_type is str:
+        return str, frozenset(choice for choice in field.choices if type(choice) is str)
+    return _NoFastPath, None
 
 
 def _object_check(properties: Mapping[str, Field], additional: bool, pointer: str) -> Check:
@@ -258,6 +274,7 @@ def _compile_props(fields: Mapping[str, Field], pointer: str, *, is_root: bool) 
         if field.drop_invalid:
             check = _dropping(check)
         is_string = field.type in ("string", "text", "password", "datetime")
+        accepts, allowed = _fast_path(field)
         props.append(
             _Prop(
                 key=key,
@@ -266,6 +283,8 @@ def _compile_props(fields: Mapping[str, Field], pointer: str, *, is_root: bool) 
                 wraps=field.multiple and is_root,
                 check=check,
                 label=field.label,
+                accepts=accepts,
+                allowed=allowed,
             )
         )
     return tuple(props)
@@ -291,8 +310,11 @@ def _check_object(
     out: dict[str, Any] = {}
     problems: list[str] = []
     get = payload.get
-    for key, keeps_null, keeps_empty_string, wraps, check, label in props:
+    for key, keeps_null, keeps_empty_string, wraps, check, label, accepts, allowed in props:
         value = get(key, _MISSING)
+        if value.__class__ is accepts and value and (allowed is None or value in allowed):
+            out[key] = value  # the common case: already valid (a non-empty string, an object, ...)
+            continue
         if value is _MISSING:
             continue
         if value is None:

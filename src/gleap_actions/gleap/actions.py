@@ -11,6 +11,7 @@ deliberate differences listed in docs/compatibility/destination.md.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from gleap_actions.engine.action import Action, Payload, Request
@@ -152,15 +153,19 @@ _NOT_FORWARDED = frozenset((*CONTACT_KEYS, "firstName", "lastName"))
 
 
 class MetadataLimitCounter:
-    """Counts track events with more metadata keys than Gleap documents; logs the first and every 1000th."""
+    """Counts track events with more metadata keys than Gleap documents; logs at most once a minute."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_interval: float = 60.0) -> None:
         self.count = 0
+        self.log_interval = log_interval
+        self._logged_at: float | None = None
 
     def note(self, keys: int) -> None:
         """Record one event with `keys` metadata keys (over the limit)."""
         self.count += 1
-        if self.count == 1 or self.count % 1000 == 0:
+        now = time.monotonic()
+        if self._logged_at is None or now - self._logged_at >= self.log_interval:
+            self._logged_at = now
             log.warning(
                 "event=metadata_over_limit keys=%d limit=%d total=%d (all sent; Gleap may ignore extras)",
                 keys,
