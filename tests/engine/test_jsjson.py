@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gleap_actions.engine.jsjson import dumps, js_number_str
+from gleap_actions.engine.jsjson import dumps, js_double_str
 
 
 @pytest.mark.parametrize(
@@ -73,14 +73,14 @@ def test_tuples_are_arrays() -> None:
         (2**53, "9007199254740992"),
     ],
 )
-def test_js_number_str_special_values(value: float, expected: str) -> None:
-    assert js_number_str(value) == expected
+def test_js_double_str_special_values(value: float, expected: str) -> None:
+    assert js_double_str(value) == expected
 
 
 @settings(max_examples=300)
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_every_double_round_trips_in_javascript_notation(value: float) -> None:
-    text = js_number_str(value)
+    text = js_double_str(value)
     assert float(text) == value
     mantissa = text.lstrip("-").split("e")[0]
     assert not mantissa.endswith(".0")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from gleap_actions.engine.jsjson import js_number_str
+from gleap_actions.engine.jsvalues import js_number
 
 FAIL: Final = object()
 """Returned when no type accepts the value."""
@@ -85,10 +85,8 @@ def js_to_number(text: str) -> float | int | None:
 def _coerce_to(value: Any, json_type: str) -> Any:
     kind = type(value)
     if json_type == "string":
-        if kind is int:
-            return str(value)  # every digit: JavaScript would round beyond 2**53 (a JS artefact we drop)
-        if kind is float:
-            return js_number_str(value)
+        if kind is int or kind is float:
+            return js_number(value)  # an int keeps every digit (JS would round beyond 2**53: an artefact)
         if kind is bool:
             return "true" if value else "false"
         if value is None:

@@ -15,47 +15,19 @@ from typing import Any
 
 import orjson
 
+from gleap_actions.engine.jsvalues import js_number
+
 _SAFE_INT = 2**53
 # orjson writes plain decimals for 1e-5 <= |x| < 1e16, exactly like JS, except integral values (`10.0`).
 _ORJSON_PLAIN_LOW = 1e-5
 _ORJSON_PLAIN_HIGH = 1e16
 
 
-def js_number_str(value: float | int) -> str:
-    """`String(value)` for a JavaScript number: shortest round-trip digits in JS notation."""
-    if isinstance(value, int):
-        if -_SAFE_INT < value < _SAFE_INT:
-            return str(value)
+def js_double_str(value: float | int) -> str:
+    """How JavaScript writes a number after JSON.parse: integers beyond 2**53 become the nearest double."""
+    if value.__class__ is int and not -_SAFE_INT < value < _SAFE_INT:
         value = float(value)
-    if value != value:
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value == 0:
-        return "0"
-    sign = "-" if value < 0 else ""
-    mantissa, _, exponent = repr(abs(value)).partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    if fraction == "0":
-        fraction = ""
-    digits = (whole + fraction).lstrip("0")
-    # n: position of the decimal point relative to the first significant digit (ECMA-262 Number::toString).
-    point = len(whole) + (int(exponent) if exponent else 0)
-    if whole == "0":
-        point -= len(fraction) - len(fraction.lstrip("0")) + 1
-    digits = digits.rstrip("0") or "0"
-    k = len(digits)
-    if k <= point <= 21:
-        return sign + digits + "0" * (point - k)
-    if 0 < point <= 21:
-        return sign + digits[:point] + "." + digits[point:]
-    if -6 < point <= 0:
-        return sign + "0." + "0" * (-point) + digits
-    exp = point - 1
-    exp_text = ("e+" if exp >= 0 else "e-") + str(abs(exp))
-    if k == 1:
-        return sign + digits + exp_text
-    return sign + digits[0] + "." + digits[1:] + exp_text
+    return js_number(value)
 
 
 def _fix_number(value: float) -> Any:
@@ -64,10 +36,10 @@ def _fix_number(value: float) -> Any:
     if value.is_integer():
         if magnitude < _SAFE_INT:
             return int(value)  # also turns -0.0 into 0
-        return orjson.Fragment(js_number_str(value).encode())
+        return orjson.Fragment(js_double_str(value).encode())
     if _ORJSON_PLAIN_LOW <= magnitude < _ORJSON_PLAIN_HIGH or value != value or math.isinf(value):
         return value
-    return orjson.Fragment(js_number_str(value).encode())
+    return orjson.Fragment(js_double_str(value).encode())
 
 
 def _js_ready(value: Any) -> Any:
@@ -80,7 +52,7 @@ def _js_ready(value: Any) -> Any:
     if kind is float:
         return _fix_number(value)
     if kind is int and not -_SAFE_INT < value < _SAFE_INT:
-        return orjson.Fragment(js_number_str(value).encode())
+        return orjson.Fragment(js_double_str(value).encode())
     return value
 
 
@@ -96,7 +68,7 @@ def _ready_item(item: Any) -> Any:
         return _ready_list(item)
     if kind is float:
         return _fix_number(item)
-    return orjson.Fragment(js_number_str(item).encode())  # an int beyond 2**53
+    return orjson.Fragment(js_double_str(item).encode())  # an int beyond 2**53
 
 
 def _ready_dict(value: dict[str, Any]) -> dict[str, Any]:
@@ -187,7 +159,7 @@ def _slow_dumps(value: Any) -> str:
     if isinstance(value, int | float):
         if isinstance(value, float) and (value != value or math.isinf(value)):
             return "null"
-        return js_number_str(value)
+        return js_double_str(value)
     if isinstance(value, dict):
         return "{" + ",".join(_slow_quote(str(k)) + ":" + _slow_dumps(v) for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):

@@ -8,7 +8,8 @@ from urllib.parse import quote
 from gleap_actions import __version__
 from gleap_actions.engine.action import Request
 from gleap_actions.engine.errors import PayloadValidationError
-from gleap_actions.engine.jsjson import dumps, js_number_str
+from gleap_actions.engine.jsjson import dumps
+from gleap_actions.engine.jsvalues import js_number
 from gleap_actions.gleap.settings import GleapSettings
 
 USER_AGENT = f"gleap-actions/{__version__}"
@@ -37,5 +38,5 @@ def delete_user_request(settings: GleapSettings, user_id: object) -> Request:
     """
     if user_id is None or user_id == "" or isinstance(user_id, dict | list | bool):
         raise PayloadValidationError("Cannot delete a Gleap contact without a user id (userId is missing).")
-    text = js_number_str(user_id) if isinstance(user_id, int | float) else str(user_id)
+    text = js_number(user_id) if isinstance(user_id, int | float) else str(user_id)
     return gleap_request(settings, "DELETE", "/admin/contacts/" + quote(text, safe=""))
