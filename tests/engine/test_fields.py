@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gleap_actions.engine.errors import PayloadValidationError
 from gleap_actions.engine.fields import Field, compile_fields, default_mapping
@@ -230,3 +232,43 @@ def test_nested_list_items_are_named_by_their_full_pointer() -> None:
         PayloadValidationError, match=r"^The value at /o/tags/1 must be a number but it was a string\.$"
     ):
         compile_fields(fields)({"o": {"tags": [1, "x"]}})
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+_EVERY_KIND = {
+    "s": Field("S", "string"),
+    "n": Field("N", "number", allow_null=True),
+    "i": Field("I", "integer"),
+    "b": Field("B", "boolean"),
+    "d": Field("D", "datetime"),
+    "o": Field("O", "object"),
+    "e": Field("E", "string", choices=("a", "b")),
+    "m": Field("M", "string", multiple=True),
+    "p": Field(
+        "P", "object", properties={"x": Field("X", "number"), "y": Field("Y", "string", required=True)}
+    ),
+    "u": Field("U", "string", format="email"),
+}
+_EVERY_KIND_VALIDATOR = compile_fields(_EVERY_KIND)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from([*_EVERY_KIND, "extra"]), _JSON, max_size=6))
+def test_any_payload_is_validated_or_rejected_and_validation_is_idempotent(payload: dict[str, Any]) -> None:
+    try:
+        validated = _EVERY_KIND_VALIDATOR(payload)
+    except PayloadValidationError as error:
+        assert str(error).endswith(".")
+        return
+    assert set(validated) <= set(_EVERY_KIND)
+    assert _EVERY_KIND_VALIDATOR(validated) == validated

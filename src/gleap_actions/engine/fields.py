@@ -129,6 +129,18 @@ def _in_choices(value: Any, choices: tuple[Any, ...]) -> bool:
     return any(value == choice and (type(value) is bool) == (type(choice) is bool) for choice in choices)
 
 
+def _fast_path(field: Field) -> tuple[type, frozenset[Any] | None]:
+    """The class (and the values) one value of `field` is valid as, with no coercion or other check."""
+    fast_type = _FAST_TYPES.get(field.type, _NoFastPath)
+    if field.properties is not None or field.format is not None or field.minimum or field.maximum:
+        return _NoFastPath, None
+    if field.choices is None:
+        return fast_type, None
+    if fast_type is str:
+        return str, frozenset(choice for choice in field.choices if type(choice) is str)
+    return _NoFastPath, None
+
+
 def _scalar_check(field: Field, nullable: bool) -> Check:
     """Coercion and checks of one (non-list) value of `field`."""
     types = _JSON_TYPES[field.type] + (("null",) if nullable else ())
@@ -136,7 +148,6 @@ def _scalar_check(field: Field, nullable: bool) -> Check:
     choices = field.choices
     if choices is not None and nullable:
         choices = (*choices, None)
-    string_choices = frozenset(c for c in choices if type(c) is str) if choices is not None else None
     fmt = field.format
     if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} for field {field.label!r}")
@@ -146,14 +157,11 @@ def _scalar_check(field: Field, nullable: bool) -> Check:
     low = field.minimum or None if field.type != "integer" else None
     high = field.maximum or None if field.type != "integer" else None
     is_datetime = field.type == "datetime"
-    fast_type: type = _FAST_TYPES.get(field.type, _NoFastPath)
+    accepts, allowed = _fast_path(field)
     direct = frozenset(cls for json_type in types for cls in _DIRECT_CLASSES.get(json_type, ()))
-    plain = choices is None and format_check is None and low is None and high is None and not is_datetime
 
     def check(value: Any, errors: list[str], subject: str) -> Any:
-        if plain and type(value) is fast_type:
-            return value
-        if string_choices is not None and type(value) is str and value in string_choices:
+        if value.__class__ is accepts and (allowed is None or value in allowed):
             return value
         coerced: Any = value if value.__class__ in direct else coerce(value, types)
         if coerced is FAIL:
@@ -208,20 +216,6 @@ class _Prop(NamedTuple):
     allowed: frozenset[Any] | None
 
 
-def _fast_path(field: Field) -> tuple[type, frozenset[Any] | None]:
-    """The class (and the values) a field accepts as they are, so the common case needs no check call."""
-    fast_type = _FAST_TYPES.get(field.type, _NoFastPath)
-    if field.multiple or field.properties is not None or field.type == "datetime":
-        return _NoFastPath, None
-    if field.format is not None or field.minimum or field.maximum:
-        return _NoFastPath, None
-    if field.choices is None:
-        return fast_type, None
-    if fast_type is str:
-        return str, frozenset(choice for choice in field.choices if type(choice) is str)
-    return _NoFastPath, None
-
-
 def _object_check(properties: Mapping[str, Field], additional: bool, pointer: str) -> Check:
     """Checks an object against nested field definitions (empty removal, required, unknown keys)."""
     props = _compile_props(properties, pointer, is_root=False)
@@ -274,7 +268,8 @@ def _compile_props(fields: Mapping[str, Field], pointer: str, *, is_root: bool) 
         if field.drop_invalid:
             check = _dropping(check)
         is_string = field.type in ("string", "text", "password", "datetime")
-        accepts, allowed = _fast_path(field)
+        # The loop in _check_object accepts these without calling `check` (not lists or nested objects).
+        accepts, allowed = _fast_path(field) if not field.multiple else (_NoFastPath, None)
         props.append(
             _Prop(
                 key=key,
