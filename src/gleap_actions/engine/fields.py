@@ -26,6 +26,7 @@ from gleap_actions.engine.datetimes import InvalidDatetime, normalize_datetime
 from gleap_actions.engine.errors import PayloadValidationError
 from gleap_actions.engine.formats import FORMAT_LABELS, FORMATS
 from gleap_actions.engine.jsjson import dumps as js_dumps
+from gleap_actions.engine.jsvalues import js_number
 
 FieldType = Literal["string", "text", "password", "number", "integer", "boolean", "datetime", "object"]
 
@@ -51,7 +52,6 @@ _DIRECT_CLASSES: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
     "object": (dict,),
 }
-_ARTICLES = {"integer": "an", "object": "an", "array": "an", "null": ""}
 _KIND_PHRASES = {"object": "an object", "array": "an array", "null": "null", "integer": "an integer"}
 
 
@@ -90,14 +90,16 @@ def _capitalize(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _or_list(items: list[str]) -> str:
+    """ajv-human-errors' `humanizeList(items, "or")`: `a`, `a or b`, `a, b, or c`."""
+    if len(items) <= 2:
+        return " or ".join(items)
+    return ", ".join(items[:-1]) + ", or " + items[-1]
+
+
 def _types_phrase(types: tuple[str, ...]) -> str:
-    first = types[0]
-    article = _ARTICLES.get(first, "a")
-    names = list(types)
-    names[0] = f"{article} {first}" if article else first
-    if len(names) <= 2:
-        return " or ".join(names)
-    return ", ".join(names[:-1]) + ", or " + names[-1]
+    expected = _or_list(list(types))
+    return ("an " if expected[0] in "aeiou" else "a ") + expected
 
 
 def _kind_phrase(value: Any) -> str:
@@ -106,14 +108,11 @@ def _kind_phrase(value: Any) -> str:
 
 
 def _enum_phrase(choices: tuple[Any, ...]) -> str:
-    encoded = [js_dumps(choice).decode() for choice in choices]
-    if len(encoded) <= 2:
-        return " or ".join(encoded)
-    return ", ".join(encoded[:-1]) + ", or " + encoded[-1]
+    return _or_list([js_dumps(choice).decode() for choice in choices])
 
 
 def _plural(count: int | float, word: str) -> str:
-    return f"{count:g} {word}" if count == 1 else f"{count:g} {word}s"
+    return f"{js_number(count)} {word}" if count == 1 else f"{js_number(count)} {word}s"
 
 
 Check = Callable[[Any, list[str], str], Any]
@@ -187,9 +186,9 @@ def _scalar_check(field: Field, nullable: bool) -> Check:
                 )
         elif type(coerced) in (int, float) and not is_datetime:
             if low is not None and coerced < low:
-                errors.append(f"{_capitalize(subject)} must be equal to or greater than {low:g}.")
+                errors.append(f"{_capitalize(subject)} must be equal to or greater than {js_number(low)}.")
             if high is not None and coerced > high:
-                errors.append(f"{_capitalize(subject)} must be equal to or less than {high:g}.")
+                errors.append(f"{_capitalize(subject)} must be equal to or less than {js_number(high)}.")
         if is_datetime and len(errors) == problems:
             try:
                 return normalize_datetime(coerced)
