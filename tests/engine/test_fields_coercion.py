@@ -132,4 +132,5 @@ def test_union_type_messages() -> None:
     assert _message("datetime", {"a": 1}, "D") == "D must be a string or number but it was an object."
     message = _message("datetime", [1, 2], "D", allow_null=True)
     assert message == "D must be a string, number, or null but it was an array."
-    assert _message("integer", "x", "I", allow_null=True) == "I must be an integer or null but it was a string."
+    message = _message("integer", "x", "I", allow_null=True)
+    assert message == "I must be an integer or null but it was a string."
