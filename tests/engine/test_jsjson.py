@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gleap_actions.engine.jsjson import dumps, js_double_str
+from gleap_actions.engine.jsjson import _slow_dumps, dumps, js_double_str
 
 
 @pytest.mark.parametrize(
@@ -88,3 +88,25 @@ def test_every_double_round_trips_in_javascript_notation(value: float) -> None:
     uses_exponent = "e" in text
     assert uses_exponent == (magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21))
     assert dumps(value).decode() == text
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([10.0, -0.0, 1e16, 1e-6, 1e21, 2.0**60, 0.5])
+    | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300)
+@given(_JSON_VALUES)
+def test_fast_path_agrees_with_a_plain_javascript_encoder(value: object) -> None:
+    encoded = dumps(value)
+    assert encoded == _slow_dumps(value).encode()
+    orjson.loads(encoded)  # valid JSON
