@@ -13,11 +13,12 @@ no clean-up pass after resolution.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from gleap_actions.engine.errors import MappingRuntimeError, MappingValidationError
 from gleap_actions.engine.jsvalues import MISSING, real_type
 from gleap_actions.engine.mapping.directives import DIRECTIVE_COMPILERS, Ctx, Resolver
+from gleap_actions.engine.mapping.paths import get, parse_path, strip_dollar
 from gleap_actions.engine.mapping.root import expand_root
 from gleap_actions.engine.mapping.validate import kind, mapping_errors
 from gleap_actions.engine.mapping.values import copy_json
@@ -50,12 +51,61 @@ def compile_node(node: Any, ctx: Ctx) -> Resolver:
             return DIRECTIVE_COMPILERS[name](node[name], ctx, compile_node)
         if not _has_directive(node):
             return _constant(node)
+        if ctx.final and ctx.payload_clean:
+            return _compile_clean_object(node, ctx)
         return _compile_object(tuple((key, compile_node(item, ctx)) for key, item in node.items()), ctx)
     if isinstance(node, list):
         if not _has_directive(node):
             return _constant(node)
         return _compile_list(tuple(compile_node(item, ctx) for item in node), ctx)
     return _constant(node)
+
+
+def _static_path(node: Any) -> tuple[str, ...] | None:
+    """The segments of a `{"@path": "$.a.b"}` node (a fixed, non-root path), else None."""
+    if isinstance(node, dict) and kind(node) == "directive" and _directive_name(node) == "@path":
+        path = node["@path"]
+        if isinstance(path, str):
+            return (
+                parse_path(strip_dollar(path)) or None
+            )  # the root (None) or no segments ("..."): not inlined
+    return None
+
+
+def _compile_clean_object(node: dict[str, Any], ctx: Ctx) -> Resolver:
+    """A final object over a clean payload, as Python source generated for it and compiled once.
+
+    Every event goes through the top-level object of a mapping, whose values are mostly `@path`s. A
+    loop calling one resolver per key costs a call per key; here each fixed path is inlined as a chain
+    of `dict.get`s (anything else, such as a payload that is not a dict along the way, falls back to
+    `get`, which has the full semantics), and other values call their resolver. Keys resolving to
+    MISSING are left out, as in `_compile_object`.
+    """
+    names: dict[str, Any] = {"MISSING": MISSING, "get": get}
+    lines = ["def resolve_object(payload):", "    out = {}", "    is_dict = payload.__class__ is dict"]
+    for number, (key, item) in enumerate(node.items()):
+        names[f"key_{number}"] = key
+        segments = _static_path(item)
+        if segments is None:
+            names[f"resolve_{number}"] = compile_node(item, ctx)
+            lines.append(f"    value = resolve_{number}(payload)")
+        else:
+            names[f"path_{number}"] = segments
+            steps, last = segments[:-1], repr(segments[-1])  # segments are str: repr is a literal
+            walk = "".join(
+                f" and (value := value.get({step!r}, MISSING)).__class__ is dict" for step in steps
+            )
+            lines += [
+                f"    value = payload  # {item['@path']!r}",
+                f"    if is_dict{walk}:",
+                f"        value = value.get({last}, MISSING)",
+                "    else:",
+                f"        value = get(payload, path_{number})",
+            ]
+        lines += ["    if value is not MISSING:", f"        out[key_{number}] = value"]
+    lines.append("    return out")
+    exec(compile("\n".join(lines), "<mapping object>", "exec"), names)  # our own source, from path keys
+    return cast(Resolver, names["resolve_object"])
 
 
 def _compile_object(items: tuple[tuple[str, Resolver], ...], ctx: Ctx) -> Resolver:
