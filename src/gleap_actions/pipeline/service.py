@@ -108,6 +108,7 @@ class Pipeline:
             window=delivery_config.retry_window,
         )
         self.gate: CredentialsGate | None = None
+        self._shared: Shared | None = None
         self._workers: list[MappingDelivery] = []
         self._loops: list[asyncio.Task[None]] = []
         self._route_wake: asyncio.Event | None = None
@@ -125,7 +126,7 @@ class Pipeline:
             self._session = aiohttp.ClientSession()
         self._route_wake = asyncio.Event()
         self.gate = CredentialsGate(self.metrics, probe_interval=self._probe_interval)
-        shared = Shared(
+        self._shared = shared = Shared(
             store=self.store,
             run=self.run,
             session=self._session,
@@ -165,8 +166,12 @@ class Pipeline:
         if self._route_wake is not None:
             self._route_wake.set()
 
-    def resume(self) -> None:
-        """Resume delivery paused by a credentials failure (after a config reload)."""
+    def resume(self, settings: SettingsLike | None = None) -> None:
+        """Resume delivery paused by a credentials failure, with the reloaded `settings` if given."""
+        if settings is not None:
+            self.settings = settings
+            if self._shared is not None:
+                self._shared.settings = settings
         if self.gate is not None:
             self.gate.resume()
 
