@@ -84,6 +84,16 @@ class Work:
 
     deliveries: list[Delivery]
     events: list[dict[str, Any]]
+    claimed_at: float  # time.monotonic() of the claim, to respect the lease
+
+    def subset(self, indices: Sequence[int]) -> Work:
+        """The deliveries at `indices` (a planned request's)."""
+        return Work([self.deliveries[i] for i in indices], [self.events[i] for i in indices], self.claimed_at)
+
+    def halves(self) -> tuple[Work, Work]:
+        """Two halves, to isolate bad events in a rejected batch."""
+        mid = len(self.deliveries) // 2
+        return self.subset(range(mid)), self.subset(range(mid, len(self.deliveries)))
 
 
 OVERLOAD_STATUSES = frozenset({429, 503})
@@ -108,26 +118,34 @@ class MappingDelivery:
         self._wake.set()
 
     async def run(self) -> None:
-        """Claim and send until `stop_claiming`."""
-        s = self._s
+        """Claim and send until `stop_claiming`; a failing store call is logged and retried."""
         while not self._stopping.is_set():
-            await self._wait_for_room()
-            if self._stopping.is_set():
-                break
-            if s.gate.paused:
-                await self._idle(s.poll_interval)
-                continue
-            free = max(1, s.concurrency.limit - len(self._tasks))
-            claimed = await self._claim(min(s.claim_limit, free * self._per_request))
-            if not claimed:
-                await self._idle(s.poll_interval)
-                continue
-            if self._batch and len(claimed) < self._per_request:
-                claimed += await self._linger(claimed)
-            if self._stopping.is_set():
-                await self._release([d.id for d in claimed])
-                break
-            await self._dispatch(claimed)
+            try:
+                await self._step()
+            except Exception:
+                log.exception("event=delivery_loop_failed mapping=%s", self.name)
+                await self._idle(1.0)
+
+    async def _step(self) -> None:
+        """One pass: wait for room, claim (lingering on a partial batch), dispatch."""
+        s = self._s
+        await self._wait_for_room()
+        if self._stopping.is_set():
+            return
+        if s.gate.paused:
+            await self._idle(s.poll_interval)
+            return
+        free = max(1, s.concurrency.limit - len(self._tasks))
+        claimed = await self._claim(min(s.claim_limit, free * self._per_request))
+        if not claimed:
+            await self._idle(s.poll_interval)
+            return
+        if self._batch and len(claimed) < self._per_request:
+            claimed += await self._linger(claimed)
+        if self._stopping.is_set():
+            await self._release([d.id for d in claimed])
+            return
+        await self._dispatch(claimed)
 
     def stop_claiming(self) -> None:
         """Claim nothing more; tasks in flight carry on."""
@@ -179,23 +197,23 @@ class MappingDelivery:
     # -- planning --------------------------------------------------------------------------------
 
     async def _dispatch(self, claimed: list[Delivery]) -> None:
-        work, plan = await self._s.run(self._plan, claimed)
+        try:
+            work, plan = await self._s.run(self._plan, claimed)
+        except Exception as err:  # a bug in planning: retry like a failed send, dead-letter in the end
+            log.exception("event=plan_failed mapping=%s events=%d", self.name, len(claimed))
+            await self._retry(None, Work(claimed, [], time.monotonic()), err, None)
+            return
         await self._reject(work, plan)
         for planned in plan.requests:
-            part = self._subset(work, planned.indices)
-            task = asyncio.create_task(self._deliver(planned.request, part))
+            task = asyncio.create_task(self._guarded(planned.request, work.subset(planned.indices)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     def _plan(self, claimed: Sequence[Delivery]) -> tuple[Work, PlanLike]:
         """Parse payloads and plan requests (CPU work, run in the worker thread)."""
         events = [orjson.loads(d.payload) for d in claimed]
-        work = Work(list(claimed), events)
+        work = Work(list(claimed), events, time.monotonic())
         return work, self.sub.plan(events, self._s.settings, self._batch)
-
-    @staticmethod
-    def _subset(work: Work, indices: Sequence[int]) -> Work:
-        return Work([work.deliveries[i] for i in indices], [work.events[i] for i in indices])
 
     async def _reject(self, work: Work, plan: PlanLike) -> None:
         """Per-event rejections (payload validation) are final: dead-letter at once with the reason."""
@@ -206,6 +224,14 @@ class MappingDelivery:
 
     # -- sending ---------------------------------------------------------------------------------
 
+    async def _guarded(self, request: RequestLike, work: Work) -> None:
+        """`_deliver`, logging a failure to record an outcome (the store refused a write): the
+        deliveries stay claimed and their lease expiry makes them due again, so nothing is lost."""
+        try:
+            await self._deliver(request, work)
+        except Exception:
+            log.exception("event=record_outcome_failed mapping=%s events=%d", self.name, len(work.deliveries))
+
     async def _deliver(self, request: RequestLike, work: Work) -> None:
         """Send one request and record its outcome (split and recurse on a batch 400)."""
         s = self._s
@@ -213,7 +239,9 @@ class MappingDelivery:
         await s.rate.acquire()
         permit = await s.concurrency.acquire()
         s.metrics.concurrency.set(s.concurrency.limit)
-        if s.gate.paused:  # paused while we waited: give the work back untouched
+        # Paused while we waited, or waited so long the lease may run out (a long Retry-After): give
+        # the work back untouched rather than risk a second owner sending it too.
+        if s.gate.paused or time.monotonic() - work.claimed_at > s.lease / 2:
             await s.concurrency.release(permit, measured=False)
             await self._release(ids)
             return
@@ -229,7 +257,7 @@ class MappingDelivery:
             overloaded = err.status is None or err.status in OVERLOAD_STATUSES
             await s.concurrency.release(permit, overloaded=overloaded)
             self._count(work, "retryable")
-            if err.status == 429 and err.retry_after:
+            if err.retry_after:  # the destination asked everyone to wait, not just this request
                 s.rate.pause(err.retry_after)
             await self._retry(request, work, err, err.retry_after)
         except FinalHTTPError as err:
@@ -257,21 +285,16 @@ class MappingDelivery:
 
     async def _split(self, work: Work) -> None:
         """A batch answered 400: plan and send each half on its own to isolate the bad events."""
-        mid = len(work.deliveries) // 2
-        halves = [
-            Work(work.deliveries[:mid], work.events[:mid]),
-            Work(work.deliveries[mid:], work.events[mid:]),
-        ]
         log.info("event=batch_split mapping=%s events=%d", self.name, len(work.deliveries))
         jobs: list[Coroutine[Any, Any, None]] = []
-        for half in halves:
+        for half in work.halves():
             plan = await self._s.run(self.sub.plan, half.events, self._s.settings, True)
             await self._reject(half, plan)
-            jobs.extend(self._deliver(p.request, self._subset(half, p.indices)) for p in plan.requests)
+            jobs.extend(self._deliver(p.request, half.subset(p.indices)) for p in plan.requests)
         await asyncio.gather(*jobs)
 
     async def _retry(
-        self, request: RequestLike, work: Work, err: Exception, retry_after: float | None
+        self, request: RequestLike | None, work: Work, err: Exception, retry_after: float | None
     ) -> None:
         """Schedule another attempt, or dead-letter the deliveries whose retry window is over."""
         now = time.time()
@@ -303,7 +326,8 @@ class MappingDelivery:
             attempts = max(d.attempts for d in expired) + 1
             reason = f"retry window expired after {attempts} attempts; last error: {message}"
             status = err.status if isinstance(err, RetryableError) else None
-            await self._dead_letter(expired, "retry_window", reason, status, _request_json(request), "")
+            request_json = "" if request is None else _request_json(request)
+            await self._dead_letter(expired, "retry_window", reason, status, request_json, "")
 
     async def _final(self, request: RequestLike, work: Work, err: FinalHTTPError) -> None:
         response = orjson.dumps({"status": err.status, "body": err.body[: self._s.response_limit]}).decode()
