@@ -5,7 +5,7 @@ time so a trickle still goes out promptly) -> plan with `Subscription.plan` (per
 dead-lettered at once) -> for each request, a task: rate limit, adaptive concurrency permit, send ->
 record the outcome:
 
-- 2xx: `ack`.
+- 2xx: `ack` (concurrent acks grouped into one commit).
 - `RetryableError` (408, 423, 429, 5xx but 501, network errors, timeouts): `retry` after a jittered
   backoff, never sooner than `Retry-After` (a 429's also pauses every sender), until the retry window
   ends; then `dead_letter` with the last error.
@@ -33,6 +33,7 @@ from gleap_actions.engine.errors import FinalHTTPError, InvalidCredentialsError,
 from gleap_actions.pipeline.concurrency import AdaptiveConcurrency
 from gleap_actions.pipeline.contracts import PlanLike, RequestLike, SendFn, SettingsLike, SubscriptionLike
 from gleap_actions.pipeline.gate import CredentialsGate
+from gleap_actions.pipeline.groupcommit import GroupCommit
 from gleap_actions.pipeline.metrics import PipelineMetrics
 from gleap_actions.pipeline.ratelimit import RateLimiter
 from gleap_actions.pipeline.retry import RetryPolicy
@@ -62,6 +63,7 @@ class Shared:
 
     store: Store
     run: Runner
+    ack: GroupCommit
     session: aiohttp.ClientSession
     send: SendFn
     settings: SettingsLike
@@ -277,7 +279,7 @@ class MappingDelivery:
             s.metrics.latency.labels(self.name).observe(time.monotonic() - started)
             s.metrics.requests.labels(self.name, "ok").inc()
             s.gate.succeeded()
-            await s.run(s.store.ack, ids)
+            await s.ack(ids)
             self._held.difference_update(ids)
             s.metrics.delivered.labels(self.name).inc(len(ids))
         finally:

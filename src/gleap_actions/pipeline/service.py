@@ -25,6 +25,7 @@ from gleap_actions.pipeline.concurrency import AdaptiveConcurrency
 from gleap_actions.pipeline.contracts import SendFn, SettingsLike, SubscriptionLike
 from gleap_actions.pipeline.delivery import MappingDelivery, Runner, Shared
 from gleap_actions.pipeline.gate import CredentialsGate
+from gleap_actions.pipeline.groupcommit import GroupCommit
 from gleap_actions.pipeline.metrics import PipelineMetrics
 from gleap_actions.pipeline.ratelimit import RateLimiter
 from gleap_actions.pipeline.retry import RetryPolicy
@@ -126,9 +127,11 @@ class Pipeline:
             self._session = aiohttp.ClientSession()
         self._route_wake = asyncio.Event()
         self.gate = CredentialsGate(self.metrics, probe_interval=self._probe_interval)
+        run = self.run
         self._shared = shared = Shared(
             store=self.store,
-            run=self.run,
+            run=run,
+            ack=GroupCommit(lambda ids: run(self.store.ack, ids)),
             session=self._session,
             send=self._send,
             settings=self.settings,
