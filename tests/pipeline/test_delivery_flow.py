@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp import web
-from interim import MemoryStore, Settings, TrackSub, delivery_enabled, send
+from interim import Settings, TrackSub, send
 
 from gleap_actions.pipeline.service import Pipeline
+from gleap_actions.pipeline.sqlite_store import SQLiteStore
 from gleap_actions.pipeline.store import NewEvent
 
 TOKEN = "secret-token-123"
@@ -58,6 +60,13 @@ class Config:
 
 
 @pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "queue.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
 async def gleap() -> AsyncIterator[Gleap]:
     g = Gleap()
     app = web.Application()
@@ -77,7 +86,7 @@ def track(name: str, **extra: Any) -> NewEvent:
     return NewEvent("src", name, "u1", "track", time.time(), orjson.dumps(payload))
 
 
-def pipeline(store: MemoryStore, gleap: Gleap, token: str = TOKEN, **kw: Any) -> Pipeline:
+def pipeline(store: SQLiteStore, gleap: Gleap, token: str = TOKEN, **kw: Any) -> Pipeline:
     config = kw.pop("config", Config())
     sub = kw.pop("sub", TrackSub())
     return Pipeline(
@@ -86,7 +95,6 @@ def pipeline(store: MemoryStore, gleap: Gleap, token: str = TOKEN, **kw: Any) ->
         Settings(token, gleap.url),
         config,
         send=send,
-        delivery_enabled=delivery_enabled,
         **kw,
     )
 
@@ -95,8 +103,7 @@ def metric(p: Pipeline, name: str, **labels: str) -> float:
     return p.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap) -> None:
-    store = MemoryStore()
+async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap, store: SQLiteStore) -> None:
     store.append([track(f"e{i}") for i in range(250)])
     p = pipeline(store, gleap)
     await p.start()
@@ -115,8 +122,7 @@ async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap)
         await p.stop()
 
 
-async def test_rejected_and_filtered_events(gleap: Gleap) -> None:
-    store = MemoryStore()
+async def test_rejected_and_filtered_events(gleap: Gleap, store: SQLiteStore) -> None:
     store.append(
         [
             track("ok"),
@@ -140,10 +146,9 @@ async def test_rejected_and_filtered_events(gleap: Gleap) -> None:
     assert metric(p, "gleap_actions_filtered_events_total", reason="no_matching_mapping") == 1
 
 
-async def test_429_retry_after_is_honoured(gleap: Gleap) -> None:
+async def test_429_retry_after_is_honoured(gleap: Gleap, store: SQLiteStore) -> None:
     answers = [web.Response(status=429, headers={"Retry-After": "1"})]
     gleap.script = lambda events: answers.pop() if answers else None
-    store = MemoryStore()
     store.append([track("a"), track("b")])
     p = pipeline(store, gleap)
     await p.start()
@@ -157,10 +162,9 @@ async def test_429_retry_after_is_honoured(gleap: Gleap) -> None:
     assert store.list_dead_letters() == []
 
 
-async def test_5xx_then_recovery(gleap: Gleap) -> None:
+async def test_5xx_then_recovery(gleap: Gleap, store: SQLiteStore) -> None:
     failures = iter([500, 502, 503])
     gleap.script = lambda events: next((web.Response(status=s) for s in failures), None)
-    store = MemoryStore()
     store.append([track("a")])
     p = pipeline(store, gleap)
     await p.start()
@@ -172,10 +176,9 @@ async def test_5xx_then_recovery(gleap: Gleap) -> None:
     assert metric(p, "gleap_actions_failed_attempts_total", mapping="Track Event", kind="retryable") == 3
 
 
-async def test_retry_window_expiry_dead_letters_and_replay_delivers(gleap: Gleap) -> None:
+async def test_retry_window_expiry_dead_letters_and_replay_delivers(gleap: Gleap, store: SQLiteStore) -> None:
     down = True
     gleap.script = lambda events: web.Response(status=503, text="down") if down else None
-    store = MemoryStore()
     store.append([track("a"), track("b")])
     p = pipeline(store, gleap, config=Config(retry_window=0.4))
     await p.start()
@@ -194,8 +197,9 @@ async def test_retry_window_expiry_dead_letters_and_replay_delivers(gleap: Gleap
         await p.stop()
 
 
-async def test_invalid_credentials_pause_without_dead_letters_then_resume(gleap: Gleap) -> None:
-    store = MemoryStore()
+async def test_bad_credentials_pause_without_dead_letters_then_resume(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
     store.append([track("a"), track("b")])
     p = pipeline(store, gleap, token="wrong", probe_interval=0.2)
     await p.start()
@@ -213,11 +217,10 @@ async def test_invalid_credentials_pause_without_dead_letters_then_resume(gleap:
         await p.stop()
 
 
-async def test_batch_400_is_split_to_isolate_the_bad_event(gleap: Gleap) -> None:
+async def test_batch_400_is_split_to_isolate_the_bad_event(gleap: Gleap, store: SQLiteStore) -> None:
     gleap.script = lambda events: (
         web.json_response({"error": "bad"}, status=400) if any(e["name"] == "bad" for e in events) else None
     )
-    store = MemoryStore()
     store.append([track(f"e{i}") for i in range(6)] + [track("bad")] + [track(f"f{i}") for i in range(5)])
     p = pipeline(store, gleap)
     await p.start()
@@ -232,9 +235,8 @@ async def test_batch_400_is_split_to_isolate_the_bad_event(gleap: Gleap) -> None
     assert orjson.loads(dead.request)["headers"]["Api-Token"] == "***"
 
 
-async def test_graceful_stop_releases_work_in_flight(gleap: Gleap) -> None:
+async def test_graceful_stop_releases_work_in_flight(gleap: Gleap, store: SQLiteStore) -> None:
     gleap.hang = 1.0
-    store = MemoryStore()
     store.append([track("a")])
     p = pipeline(store, gleap)
     await p.start()
@@ -245,3 +247,27 @@ async def test_graceful_stop_releases_work_in_flight(gleap: Gleap) -> None:
     assert time.monotonic() - start < 1.0
     stats = store.stats(time.time())
     assert stats.pending == 1 and stats.in_flight == 0 and stats.retrying == 0
+
+
+async def test_restart_with_a_backlog_delivers_everything(gleap: Gleap, tmp_path: Path) -> None:
+    first = SQLiteStore(tmp_path / "queue.db")
+    first.append([track(f"e{i}") for i in range(500)])
+    gleap.hang = 0.3  # slow enough that the first run stops with most of the backlog still queued
+    p = pipeline(first, gleap)
+    await p.start()
+    while not gleap.attempts:
+        await asyncio.sleep(0.01)
+    await p.stop(timeout=0.0)
+    first.close()
+    assert len(gleap.delivered) < 500
+
+    gleap.hang = 0.0
+    second = SQLiteStore(tmp_path / "queue.db")  # a new process on the same file
+    p = pipeline(second, gleap)
+    await p.start()
+    try:
+        await p.drain(10)
+    finally:
+        await p.stop()
+        second.close()
+    assert sorted(set(gleap.delivered)) == sorted(f"e{i}" for i in range(500))

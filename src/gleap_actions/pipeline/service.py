@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import aiohttp
 from prometheus_client import CollectorRegistry
 
+from gleap_actions import events
 from gleap_actions.pipeline.concurrency import AdaptiveConcurrency
 from gleap_actions.pipeline.contracts import SendFn, SettingsLike, SubscriptionLike
 from gleap_actions.pipeline.delivery import MappingDelivery, Runner, Shared
@@ -68,7 +69,7 @@ class Pipeline:
         delivery_config: DeliveryConfigLike,
         *,
         send: SendFn,
-        delivery_enabled: Callable[[Mapping[str, Any]], bool],
+        delivery_enabled: Callable[[Mapping[str, Any]], bool] = events.delivery_enabled,
         session: aiohttp.ClientSession | None = None,
         registry: CollectorRegistry | None = None,
         owner: str | None = None,
