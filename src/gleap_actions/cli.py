@@ -5,12 +5,21 @@ from __future__ import annotations
 import click
 
 from gleap_actions import __version__
+from gleap_actions.commands.account import check_auth_command, delete_user_command
+from gleap_actions.commands.config import config_group
+from gleap_actions.commands.preview import preview_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gleap-actions")
 def cli() -> None:
     """Deliver Segment analytics calls to Gleap with Segment-compatible mappings and triggers."""
+
+
+cli.add_command(config_group)
+cli.add_command(preview_command)
+cli.add_command(check_auth_command)
+cli.add_command(delete_user_command)
 
 
 def main() -> None:
