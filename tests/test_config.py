@@ -36,10 +36,10 @@ def test_no_file_gives_defaults_the_segment_presets_and_the_sandbox() -> None:
     assert [s.name for s in config.subscriptions] == [p["name"] for p in PRESETS]
     by_name = {s.name: s for s in config.subscriptions}
     assert by_name["Track Event"].action.name == "trackEvent"
-    assert by_name["Track Event"].trigger.text == 'type = "track" or type = "page" or type = "screen"'
+    assert by_name["Track Event"].trigger_text == 'type = "track" or type = "page" or type = "screen"'
     assert by_name["Track Event"].enabled
     assert by_name["Identify Contact"].action.name == "identifyContact"
-    assert by_name["Identify Contact"].trigger.text == 'type = "identify"'
+    assert by_name["Identify Contact"].trigger_text == 'type = "identify"'
     assert by_name["Identify Contact"].enabled
 
 
@@ -75,7 +75,7 @@ def test_the_full_example_of_the_docs_loads(tmp_path: Path) -> None:
     assert (track.name, track.batching, track.batch_size, track.enabled) == ("Track Event", True, 100, True)
     assert (identify.action.name, identify.batching) == ("identifyContact", False)
     assert (orders.name, orders.enabled, orders.batching) == ("Orders only", False, False)
-    assert orders.trigger.text == 'event = "Order Completed" and properties.total > 100'
+    assert orders.trigger_text == 'event = "Order Completed" and properties.total > 100'
 
 
 def test_every_value_is_read(tmp_path: Path) -> None:
@@ -101,8 +101,8 @@ mappings:
     assert config.delivery == DeliveryConfig(5400.0, 4, 60, 0.0, 0.05, 2.0)
     track, identify = config.subscriptions
     assert (track.batching, track.batch_size, track.batch_bytes) == (True, 10, 2048)
-    assert track.trigger.text == 'type = "track" or type = "page" or type = "screen"'
-    assert identify.trigger.text == 'type = "identify" and userId != null'
+    assert track.trigger_text == 'type = "track" or type = "page" or type = "screen"'
+    assert identify.trigger_text == 'type = "identify" and userId != null'
     assert not identify.batching
     assert config.path == path
 
@@ -131,7 +131,7 @@ mappings:
     assert config.storage.dedup_window == 86400.0
     (subscription,) = config.subscriptions
     assert (subscription.name, subscription.enabled) == ("web-Track", False)
-    assert subscription.trigger.text == 'event = "Buy"'
+    assert subscription.trigger_text == 'event = "Buy"'
 
 
 def test_an_unset_token_variable_means_the_sandbox(tmp_path: Path) -> None:

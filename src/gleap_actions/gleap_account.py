@@ -17,8 +17,8 @@ from gleap_actions.engine.errors import (
     InvalidCredentialsError,
     RetryableError,
 )
-from gleap_actions.gleap.client import send
-from gleap_actions.gleap.requests import auth_test_request, delete_user_request
+from gleap_actions.gleap.client import check_credentials, send
+from gleap_actions.gleap.requests import delete_user_request
 from gleap_actions.gleap.settings import GleapSettings
 
 
@@ -33,18 +33,22 @@ class Outcome:
 
 
 async def check_auth(settings: GleapSettings, session: aiohttp.ClientSession | None = None) -> Outcome:
-    """`GET /admin/auth`: are the configured credentials accepted by Gleap?"""
-    request = auth_test_request(settings)
+    """`GET /admin/auth`: are the configured credentials accepted by Gleap?
+
+    Like Segment, any final non-2xx answer means they are not ("Credentials are invalid: 404 Not Found").
+    """
     try:
-        status = await _send(session, request, settings.timeout)
+        if session is not None:
+            response = await check_credentials(session, settings)
+        else:
+            async with aiohttp.ClientSession() as own_session:
+                response = await check_credentials(own_session, settings)
     except InvalidCredentialsError as exc:
-        return Outcome(False, f"Credentials are invalid: {exc}", exc.status)
+        return Outcome(False, str(exc), exc.status)
     except RetryableError as exc:
         return Outcome(False, f"Could not check the credentials: {exc}", exc.status, retryable=True)
-    except DeliveryError as exc:
-        # Like Segment, any other non-2xx answer means the credentials are not usable.
-        return Outcome(False, f"Credentials are invalid: {exc}", exc.status)
-    return Outcome(True, f"Credentials are valid: Gleap answered {status} to GET {request.url}", status)
+    url = f"{settings.base_url}/admin/auth"
+    return Outcome(True, f"Credentials are valid: Gleap answered {response.status} to GET {url}", response.status)
 
 
 async def delete_user(
@@ -69,6 +73,7 @@ async def delete_user(
 
 
 async def _send(session: aiohttp.ClientSession | None, request: Request, timeout: float) -> int:
+    """Send with the given session, or with a session of its own."""
     if session is not None:
         return (await send(session, request, timeout)).status
     async with aiohttp.ClientSession() as own_session:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 import orjson
@@ -18,7 +18,6 @@ import orjson
 from gleap_actions import events as segment_events
 from gleap_actions.config import Config
 from gleap_actions.engine.action import PlannedRequest, Rejection
-from gleap_actions.engine.errors import GleapActionsError
 from gleap_actions.engine.subscription import Subscription
 
 
@@ -41,7 +40,7 @@ def preview(lines: Iterable[bytes | str], config: Config, *, batch: bool = False
     output = _Output()
     accepted: list[dict[str, Any]] = []
     positions: list[int] = []  # the event_index of each accepted event
-    received_at = datetime.now(UTC)
+    received_at = time.time()
     for index, (line_number, text) in enumerate(_non_blank(lines)):
         event = _read_event(index, line_number, text, received_at, output)
         if event is None:
@@ -80,7 +79,7 @@ def _non_blank(lines: Iterable[bytes | str]) -> Iterator[tuple[int, bytes | str]
 
 
 def _read_event(
-    index: int, line_number: int, text: bytes | str, received_at: datetime, output: _Output
+    index: int, line_number: int, text: bytes | str, received_at: float, output: _Output
 ) -> dict[str, Any] | None:
     """The normalised Segment event on this line, or None after reporting why there is none."""
     try:
@@ -88,15 +87,11 @@ def _read_event(
     except orjson.JSONDecodeError as exc:
         error = f"invalid JSON: {exc}"
     else:
-        if not isinstance(raw, dict):
-            error = "expected a JSON object (one Segment event per line)"
-        elif not isinstance(raw.get("type"), str):
-            error = "the event has no 'type' (track, page, screen, identify, group or alias)"
-        else:
-            try:
-                return segment_events.normalize(raw, raw["type"], received_at=received_at)
-            except GleapActionsError as exc:
-                error = str(exc)
+        try:
+            # Like an item of a /v1/batch call: the event's own `type` says what it is.
+            return segment_events.normalize(raw, None, received_at=received_at)
+        except segment_events.EventError as exc:
+            error = str(exc)
     record = {"event_index": index, "line": line_number, "error": error, "status": 400}
     output.add((index, -1), record)
     return None

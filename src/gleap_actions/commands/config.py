@@ -45,7 +45,7 @@ def summary(config: Config, path: str) -> list[str]:
         state = "enabled" if s.enabled else "disabled"
         batching = f"batches of up to {s.batch_size}" if s.batching else "one request per event"
         lines.append(f"  - {s.name}: {s.action.name}, {state}, {batching}")
-        lines.append(f"    trigger: {s.trigger.text}")
+        lines.append(f"    trigger: {s.trigger_text}")
     if config.uses_sandbox:
         lines.append("Gleap: no API token configured: deliveries go to the built-in sandbox")
     else:
