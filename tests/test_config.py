@@ -61,8 +61,12 @@ def test_the_full_example_of_the_docs_loads(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, example.group(1)), env=env)
     assert not config.uses_sandbox
     assert config.gleap.api_token == "tok-123"
-    assert config.server == ServerConfig(host="0.0.0.0", port=8080, write_keys=("wk1", "wk2"), admin_token=None)
-    assert config.storage == StorageConfig(data_dir=tmp_path / "data", dedup_window=86400.0, retention=604800.0)
+    assert config.server == ServerConfig(
+        host="0.0.0.0", port=8080, write_keys=("wk1", "wk2"), admin_token=None
+    )
+    assert config.storage == StorageConfig(
+        data_dir=tmp_path / "data", dedup_window=86400.0, retention=604800.0
+    )
     assert config.delivery == DeliveryConfig(
         retry_window=14400.0,
         max_concurrency=16,
@@ -121,7 +125,14 @@ mappings:
     trigger: 'event = "${EVENT_NAME}"'
 """,
     )
-    env = {"TOKEN": "t0k", "PORT": "9100", "KEY1": "k1", "PREFIX": "web-", "TRACKING": "no", "EVENT_NAME": "Buy"}
+    env = {
+        "TOKEN": "t0k",
+        "PORT": "9100",
+        "KEY1": "k1",
+        "PREFIX": "web-",
+        "TRACKING": "no",
+        "EVENT_NAME": "Buy",
+    }
     config = load_config(path, env=env)
     assert config.gleap.api_token == "t0k"
     assert config.gleap.base_url == "https://api.gleap.io"

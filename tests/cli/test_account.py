@@ -34,7 +34,11 @@ def free_port() -> int:
 def test_check_auth_success_as_a_real_process(gleap_server: GleapServer) -> None:
     env = {**os.environ, **token_env(gleap_server.url)}
     done = subprocess.run(
-        [sys.executable, "-m", "gleap_actions", "check-auth"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "gleap_actions", "check-auth"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"Credentials are valid: Gleap answered 200 to GET {gleap_server.url}/admin/auth\n"
@@ -98,7 +102,11 @@ def test_delete_user_percent_encodes_the_id(gleap_server: GleapServer, tmp_path:
     assert (code, err) == (0, "")
     assert out == "Deleted the Gleap contact 'a b/c?d#e' (Gleap answered 200)\n"
     ((method, raw_path, headers),) = gleap_server.requests
-    assert (method, raw_path, headers["Api-Token"]) == ("DELETE", "/admin/contacts/a%20b%2Fc%3Fd%23e", "test-token")
+    assert (method, raw_path, headers["Api-Token"]) == (
+        "DELETE",
+        "/admin/contacts/a%20b%2Fc%3Fd%23e",
+        "test-token",
+    )
 
 
 def test_delete_user_of_an_unknown_contact_is_done(gleap_server: GleapServer) -> None:

@@ -75,4 +75,6 @@ mappings:
 def test_a_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["config", "validate", str(tmp_path / "none.yaml")])
     assert result.exit_code == 1
-    assert result.stderr == f"{tmp_path / 'none.yaml'}: 1 problem(s)\n  {tmp_path / 'none.yaml'}: no such file\n"
+    assert (
+        result.stderr == f"{tmp_path / 'none.yaml'}: 1 problem(s)\n  {tmp_path / 'none.yaml'}: no such file\n"
+    )
