@@ -136,7 +136,8 @@ def test_environment_problems(tmp_path: Path) -> None:
 
 def test_yaml_syntax_errors_and_missing_files(tmp_path: Path) -> None:
     assert problems(tmp_path, "server:\n  port: [1,\n") == [
-        f"{tmp_path / 'c.yaml'}: line 3, column 1: invalid YAML: expected the node content, but found '<stream end>'"
+        f"{tmp_path / 'c.yaml'}: line 3, column 1: invalid YAML: "
+        "expected the node content, but found '<stream end>'"
     ]
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.yaml", env={})

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.cli.conftest import GleapServer
 
 from gleap_actions.cli import cli
-from tests.cli.conftest import GleapServer
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
