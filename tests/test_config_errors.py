@@ -99,6 +99,7 @@ mappings:
   - {name: "", action: sendEmail}
   - just a string
   - {name: Bad mapping, action: trackEvent, mapping: [1, 2]}
+  - {name: no, action: trackEvent}
 """,
     ) == [
         "mappings[1].name: duplicate mapping name 'Same' (also mappings[0])",
@@ -112,6 +113,7 @@ mappings:
         "mappings[4].name: required: a unique name for this mapping",
         "mappings[4].action: required: one of identifyContact, trackEvent",
         "mappings[5].mapping: expected a mapping of field names to values, got a list",
+        "mappings[6].name: expected a string, got a boolean (false); quote it, YAML reads yes/no/on/off as booleans",
     ]
 
 
@@ -159,3 +161,32 @@ storage: {url: "mysql://u:pg-secret@db"}
     assert len(errors) == 6
     for secret in ("tok-secret", "adm-secret", "wk-secret", "literal-secret", "file-secret", "pg-secret"):
         assert secret not in text
+
+
+def test_triggers_and_mappings_are_compiled_at_load_and_all_their_problems_reported(tmp_path: Path) -> None:
+    errors = problems(
+        tmp_path,
+        """
+mappings:
+  - name: ok
+    action: trackEvent
+  - name: long pattern
+    action: trackEvent
+    mapping:
+      eventName: {"@replace": {pattern: "abcdefghijklmnop", replacement: "", value: {"@path": "$.event"}}}
+  - name: bad trigger
+    action: trackEvent
+    trigger: 'type ='
+  - name: both
+    action: identifyContact
+    trigger: 'type == "identify"'
+    mapping: {userId: {"@replace": {pattern: "abcdefghijklmnop", replacement: "", value: "x"}}}
+""",
+    )
+    assert errors == [
+        "mappings[1].mapping: /eventName/@replace/pattern should be a string of length 10 or less.",
+        "mappings[2].trigger: expected a value (a quoted string, a number, true, false or null) after '=', "
+        "found end of trigger at column 7",
+        "mappings[3].trigger: expected '=' (FQL equality is a single '='), found '==' at column 6",
+        "mappings[3].mapping: /userId/@replace/pattern should be a string of length 10 or less.",
+    ]

@@ -123,7 +123,7 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         subscriptions = read_mappings(root.raw("mappings"), "mappings", problems, ACTIONS)
     else:
         root.raw("mappings")
-        subscriptions = read_mappings(PRESETS, "presets", problems, ACTIONS)
+        subscriptions = read_mappings(list(PRESETS), "presets", problems, ACTIONS)
     root.finish()
 
     if problems.items:

@@ -48,7 +48,9 @@ async def check_auth(settings: GleapSettings, session: aiohttp.ClientSession | N
     except RetryableError as exc:
         return Outcome(False, f"Could not check the credentials: {exc}", exc.status, retryable=True)
     url = f"{settings.base_url}/admin/auth"
-    return Outcome(True, f"Credentials are valid: Gleap answered {response.status} to GET {url}", response.status)
+    return Outcome(
+        True, f"Credentials are valid: Gleap answered {response.status} to GET {url}", response.status
+    )
 
 
 async def delete_user(

@@ -20,7 +20,7 @@ gleap: {api_token: "${TOKEN}"}
 mappings:
   - {name: Track Event, action: trackEvent, batching: {size: 50}}
   - {name: People, action: identifyContact, trigger: 'type = "identify" and traits.email != null'}
-  - {name: Off, action: trackEvent, enabled: false, batching: false}
+  - {name: "Off", action: trackEvent, enabled: false, batching: false}
 """
     )
     result = CliRunner().invoke(cli, ["config", "validate", str(path)], env={"TOKEN": "abc-secret"})

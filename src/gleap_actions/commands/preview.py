@@ -21,7 +21,5 @@ def preview_command(events: BinaryIO, batch: bool, config_path: str | None) -> N
     invalid lines get a line each, with their event_index. Tokens are shown as ***. No network is used.
     """
     config = load_or_exit(config_path)
-    out = click.get_binary_stream("stdout")
     for line in preview(events, config, batch=batch):
-        out.write(line + b"\n")
-    out.flush()
+        click.echo(line)

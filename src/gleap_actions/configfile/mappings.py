@@ -35,7 +35,7 @@ def read_mappings(
         return ()
     if len(value) > MAX_MAPPINGS:
         problems.add(
-            location, f"at most {MAX_MAPPINGS} mappings are allowed (Segment's limit), got {len(value)}"
+            location, f"at most {MAX_MAPPINGS} mappings are allowed (as in Segment), got {len(value)}"
         )
     subscriptions: list[Subscription] = []
     first_location: dict[str, str] = {}
@@ -53,7 +53,7 @@ def _read_entry(
     problems = section.problems
     errors_before = len(problems.items)
     name = section.string("name", None)
-    if name is None:
+    if name is None and len(problems.items) == errors_before:
         problems.add(section.at("name"), "required: a unique name for this mapping")
     elif name in first_location:
         problems.add(section.at("name"), f"duplicate mapping name {name!r} (also {first_location[name]})")

@@ -56,7 +56,15 @@ class Section:
         value = self.raw(key)
         if value is None:
             return default
-        if isinstance(value, bool | int | float) and not secret:
+        if isinstance(value, bool):
+            got = (
+                "a boolean"
+                if secret
+                else f"{describe(value)}; quote it, YAML reads yes/no/on/off as booleans"
+            )
+            self.problems.add(self.at(key), f"expected a string, got {got}")
+            return default
+        if isinstance(value, int | float) and not secret:
             value = str(value)
         if not isinstance(value, str):
             self.problems.add(self.at(key), f"expected a string, got {describe(value, secret=secret)}")
