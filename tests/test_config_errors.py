@@ -113,7 +113,8 @@ mappings:
         "mappings[4].name: required: a unique name for this mapping",
         "mappings[4].action: required: one of identifyContact, trackEvent",
         "mappings[5].mapping: expected a mapping of field names to values, got a list",
-        "mappings[6].name: expected a string, got a boolean (false); quote it, YAML reads yes/no/on/off as booleans",
+        "mappings[6].name: expected a string, got a boolean (false); "
+        "quote it, YAML reads yes/no/on/off as booleans",
     ]
 
 

@@ -8,9 +8,9 @@ ordered by event index. Tokens are shown as `***`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-import time
 from typing import Any
 
 import orjson

@@ -38,9 +38,8 @@ def summary(config: Config, path: str) -> list[str]:
     subscriptions = config.subscriptions
     enabled = sum(1 for s in subscriptions if s.enabled)
     actions = sorted({s.action.name for s in subscriptions})
-    lines = [
-        f"OK {path}: {len(subscriptions)} mapping(s), {enabled} enabled, actions: {', '.join(actions) or 'none'}"
-    ]
+    names = ", ".join(actions) or "none"
+    lines = [f"OK {path}: {len(subscriptions)} mapping(s), {enabled} enabled, actions: {names}"]
     for s in subscriptions:
         state = "enabled" if s.enabled else "disabled"
         batching = f"batches of up to {s.batch_size}" if s.batching else "one request per event"
