@@ -53,8 +53,9 @@ def _read_entry(
     problems = section.problems
     errors_before = len(problems.items)
     name = section.string("name", None)
-    if name is None and len(problems.items) == errors_before:
-        problems.add(section.at("name"), "required: a unique name for this mapping")
+    if name is None:
+        if len(problems.items) == errors_before:  # not already reported as a wrong type
+            problems.add(section.at("name"), "required: a unique name for this mapping")
     elif name in first_location:
         problems.add(section.at("name"), f"duplicate mapping name {name!r} (also {first_location[name]})")
     else:
