@@ -218,3 +218,4 @@ storage: {url: "postgresql://u:pg-secret@db/x"}
     assert "write_keys=('***', '***')" in repr(config.server)
     assert "admin_token='***'" in repr(config.server)
     assert "admin_token=None" in repr(ServerConfig())
+    assert "subscriptions=('Track Event', 'Identify Contact', " in repr(load_config(None, env={}))

@@ -42,7 +42,7 @@ _SECRET = {"secret": True}
 
 
 class _RedactedRepr:
-    """A dataclass repr that shows secret fields as `'***'` (or None when unset)."""
+    """A dataclass repr that shows secret fields as `'***'` (or None when unset), subscriptions by name."""
 
     def __repr__(self) -> str:
         parts = []
@@ -50,6 +50,8 @@ class _RedactedRepr:
             value = getattr(self, item.name)
             if item.metadata.get("secret") and value:
                 value = tuple("***" for _ in value) if isinstance(value, tuple) else "***"
+            elif item.metadata.get("by_name"):
+                value = tuple(subscription.name for subscription in value)
             parts.append(f"{item.name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
@@ -94,7 +96,7 @@ class Config(_RedactedRepr):
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
-    subscriptions: tuple[Subscription, ...] = ()
+    subscriptions: tuple[Subscription, ...] = field(default=(), metadata={"by_name": True})
     uses_sandbox: bool = False
     path: Path | None = None
 
