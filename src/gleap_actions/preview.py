@@ -36,7 +36,11 @@ class _Output:
 
 
 def preview(lines: Iterable[bytes | str], config: Config, *, batch: bool = False) -> Iterator[bytes]:
-    """One JSON document (bytes, no newline) per request, rejection or event that went nowhere."""
+    """One JSON document (bytes, no newline) per request, rejection or event that went nowhere.
+
+    With `batch`, mappings whose batching is on group their events into batch requests, and every request
+    line lists its `event_indices`; without it, each event is its own request (`event_index`).
+    """
     output = _Output()
     accepted: list[dict[str, Any]] = []
     positions: list[int] = []  # the event_index of each accepted event
@@ -57,7 +61,10 @@ def preview(lines: Iterable[bytes | str], config: Config, *, batch: bool = False
         matched = [k for k, event in enumerate(accepted) if subscription.matches(event)]
         for k in matched:
             matched_any[k] = True
-        plan = subscription.plan([accepted[k] for k in matched], config.gleap, batch)
+        # As delivery does: batched only where the mapping's batching is on.
+        plan = subscription.plan(
+            [accepted[k] for k in matched], config.gleap, batch and subscription.batching
+        )
         indices = [positions[k] for k in matched]
         for planned in plan.requests:
             _add_request(output, order, subscription, planned, indices, batch)

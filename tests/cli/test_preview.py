@@ -166,12 +166,25 @@ def test_batch_groups_events_per_mapping_in_event_order() -> None:
 
 def test_batches_are_split_by_the_configured_size(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text("mappings:\n  - {name: T, action: trackEvent, batching: {size: 2}}\n")
-    lines = preview(
-        jsonl(*[{**TRACK, "userId": f"u{i}"} for i in range(5)]), "--batch", "--config", str(config)
+    config.write_text(
+        "mappings:\n"
+        "  - {name: T, action: trackEvent, batching: {size: 2}}\n"
+        "  - {name: U, action: trackEvent, batching: false}\n"
     )
-    assert [line["event_indices"] for line in lines] == [[0, 1], [2, 3], [4]]
-    assert [len(line["body"]["events"]) for line in lines] == [2, 2, 1]
+    events = jsonl(*[{**TRACK, "userId": f"u{i}"} for i in range(5)])
+    lines = preview(events, "--batch", "--config", str(config))
+    # U does not batch: with --batch it still sends one request per event, as delivery would.
+    assert [(line["mapping"], line["event_indices"]) for line in lines] == [
+        ("T", [0, 1]),
+        ("U", [0]),
+        ("U", [1]),
+        ("T", [2, 3]),
+        ("U", [2]),
+        ("U", [3]),
+        ("T", [4]),
+        ("U", [4]),
+    ]
+    assert [len(line["body"]["events"]) for line in lines] == [2, 1, 1, 2, 1, 1, 1, 1]
 
 
 def test_a_configured_mapping_base_url_and_token(tmp_path: Path) -> None:
