@@ -121,11 +121,11 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
     server = _read_server(root.section("server"), overrides)
     storage = _read_storage(root.section("storage"), overrides, base_dir)
     delivery = _read_delivery(root.section("delivery"))
-    if root.has("mappings"):
-        subscriptions = read_mappings(root.raw("mappings"), "mappings", problems, ACTIONS)
-    else:
-        root.raw("mappings")
+    mappings = root.raw("mappings")
+    if mappings is None:
         subscriptions = read_mappings(list(PRESETS), "presets", problems, ACTIONS)
+    else:
+        subscriptions = read_mappings(mappings, "mappings", problems, ACTIONS)
     root.finish()
 
     if problems.items:
