@@ -8,6 +8,7 @@ from gleap_actions import __version__
 from gleap_actions.commands.account import check_auth_command, delete_user_command
 from gleap_actions.commands.config import config_group
 from gleap_actions.commands.preview import preview_command
+from gleap_actions.sandbox.cli import sandbox_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,6 +21,7 @@ cli.add_command(config_group)
 cli.add_command(preview_command)
 cli.add_command(check_auth_command)
 cli.add_command(delete_user_command)
+cli.add_command(sandbox_command)
 
 
 def main() -> None:
