@@ -1,0 +1,193 @@
+"""The Segment spec: normalising incoming calls, timestamps and the `integrations` object.
+
+`normalize` turns one raw call (a single-call body or one item of a batch) into the event we store and map:
+the call type is fixed, batch-level `context`/`integrations`/`sentAt` are merged in, a `messageId` is
+assigned when missing, `receivedAt` is set, `timestamp` is corrected for the client's clock skew, and what
+Segment requires of each call type is checked. The write key is never part of the event.
+
+Timestamps (Segment's rule `timestamp = receivedAt - (sentAt - originalTimestamp)`):
+- the client's time of the call is `originalTimestamp` if given, else `timestamp`;
+- with `sentAt` (the item's, else the batch's) the skew-corrected time is stored as `timestamp` and the client
+  time as `originalTimestamp`;
+- without `sentAt` the client time is trusted as is (no correction possible);
+- without any client time, `timestamp` is `receivedAt`.
+Dates must be ISO 8601 strings (a date without an offset is taken as UTC); anything else rejects the event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+CALL_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
+MAX_MESSAGE_ID_LENGTH = 100
+DESTINATION = "Gleap (Action)"
+
+# Fields that must be JSON objects when present.
+_OBJECT_FIELDS = ("context", "integrations", "properties", "traits")
+
+
+class EventError(ValueError):
+    """An event Segment would not accept. `code` is a stable machine-readable reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@lru_cache(maxsize=256)
+def format_time(ts: float) -> str:
+    """Unix seconds as ISO 8601 UTC with milliseconds (`2024-01-02T03:04:05.000Z`)."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: object, field: str) -> float:
+    """An ISO 8601 date string as Unix seconds (naive means UTC); EventError otherwise."""
+    if not isinstance(value, str):
+        raise EventError("invalid_timestamp", f"{field} must be an ISO 8601 date string")
+    seconds = _iso_seconds(value)
+    if seconds is None:
+        raise EventError("invalid_timestamp", f"{field} is not an ISO 8601 date: {value[:64]!r}")
+    return seconds
+
+
+@lru_cache(maxsize=1024)  # a batch's sentAt is parsed once, not once per event
+def _iso_seconds(value: str) -> float | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _identifier(event: dict[str, Any], field: str) -> str | None:
+    """A Segment id field as a string: strings and numbers are accepted, empty or null is missing."""
+    value = event.get(field)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        text = str(value)
+        event[field] = text
+        return text
+    raise EventError("invalid_field", f"{field} must be a string")
+
+
+def _merged(batch_value: object, own: object) -> object:
+    """A batch-level object merged under the item's own one (the item's keys win)."""
+    if isinstance(batch_value, dict) and batch_value:
+        return {**batch_value, **own} if isinstance(own, dict) else dict(batch_value)
+    return own
+
+
+def normalize(
+    raw: object,
+    call_type: str | None,
+    *,
+    received_at: float,
+    batch_context: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The stored form of one call; raises EventError saying what Segment requires.
+
+    `call_type` is the route's type (`/v1/track` -> "track"), or None for a batch item, whose own `type`
+    is used. `batch_context` is the batch envelope (its `context`, `integrations` and `sentAt` apply to every
+    item). `received_at` is the server's Unix time of arrival.
+    """
+    if not isinstance(raw, dict):
+        raise EventError("invalid_event", "an event must be a JSON object")
+    event: dict[str, Any] = dict(raw)
+    event.pop("writeKey", None)
+    if call_type is None:
+        call_type = event.get("type")
+        if not isinstance(call_type, str) or call_type not in CALL_TYPES:
+            raise EventError(
+                "invalid_type",
+                "type must be one of track, identify, page, screen, group, alias"
+                + ("" if call_type is None else f" (got {str(call_type)[:32]!r})"),
+            )
+    event["type"] = call_type
+
+    if batch_context:
+        for key in ("context", "integrations"):
+            merged = _merged(batch_context.get(key), event.get(key))
+            if merged is not None:
+                event[key] = merged
+        if event.get("sentAt") is None and batch_context.get("sentAt") is not None:
+            event["sentAt"] = batch_context["sentAt"]
+
+    for key in _OBJECT_FIELDS:
+        value = event.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise EventError("invalid_field", f"{key} must be an object")
+
+    user_id = _identifier(event, "userId")
+    if user_id is None and _identifier(event, "anonymousId") is None:
+        raise EventError("missing_identity", f"{call_type} calls need a userId or an anonymousId")
+    if call_type == "track":
+        name = event.get("event")
+        if not isinstance(name, str) or not name:
+            raise EventError("missing_event", "track calls need an event name (a non-empty string)")
+    elif call_type == "group":
+        if _identifier(event, "groupId") is None:
+            raise EventError("missing_group_id", "group calls need a groupId")
+    elif call_type == "alias":
+        if _identifier(event, "previousId") is None:
+            raise EventError("missing_previous_id", "alias calls need a previousId")
+        if user_id is None:
+            raise EventError("missing_identity", "alias calls need a userId")
+    elif call_type in ("page", "screen"):
+        name = event.get("name")
+        if name is not None and not isinstance(name, str):
+            raise EventError("invalid_field", "name must be a string")
+
+    message_id = event.get("messageId")
+    if message_id is None or message_id == "":
+        event["messageId"] = str(uuid.uuid4())
+    else:
+        if not isinstance(message_id, str):
+            raise EventError("invalid_field", "messageId must be a string")
+        if len(message_id) > MAX_MESSAGE_ID_LENGTH:
+            raise EventError("invalid_field", f"messageId must be at most {MAX_MESSAGE_ID_LENGTH} characters")
+
+    _set_timestamps(event, received_at)
+    return event
+
+
+def _set_timestamps(event: dict[str, Any], received_at: float) -> None:
+    """Set receivedAt and the skew-corrected timestamp (see the module docstring)."""
+    event["receivedAt"] = format_time(received_at)
+    original = event.get("originalTimestamp")
+    field = "originalTimestamp"
+    if original is None:
+        original, field = event.get("timestamp"), "timestamp"
+    sent_at = event.get("sentAt")
+    sent = None if sent_at is None else parse_time(sent_at, "sentAt")
+    if original is None:
+        event["timestamp"] = event["receivedAt"]
+        return
+    client_time = parse_time(original, field)
+    event["originalTimestamp"] = original
+    corrected = client_time if sent is None else received_at - (sent - client_time)
+    event["timestamp"] = format_time(corrected)
+
+
+def delivery_enabled(event: Mapping[str, Any], destination: str = DESTINATION) -> bool:
+    """Whether the event's `integrations` object lets it reach `destination`.
+
+    `{destination: false}` blocks it; `{"All": false}` blocks it unless `{destination: true}` (or a settings
+    object, which counts as enabled). Keys are case sensitive, as in Segment.
+    """
+    integrations = event.get("integrations")
+    if not isinstance(integrations, dict):
+        return True
+    own = integrations.get(destination)
+    if own is not None:
+        return own is not False
+    return integrations.get("All") is not False

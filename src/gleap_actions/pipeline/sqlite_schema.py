@@ -1,0 +1,106 @@
+"""The SQLite store's schema, as an ordered list of migrations.
+
+Version N of the schema is the result of applying `MIGRATIONS[:N]`. Append new migrations to the list (never
+edit a released one); `migrate` applies the missing ones in one transaction and records the version.
+
+Tables:
+- `events`: accepted events. `routed` 0 = waiting for the router (claimable when its lease is free).
+- `deliveries`: pending (event, mapping) work. Delivered work is deleted. `next_at` is when it can be claimed:
+  the event's receipt time when new (so claims go oldest event first), the retry time after a failure, and
+  the lease expiry while claimed.
+- `dead_letters`: deliveries that failed for good; the event row is kept for replay.
+- `dedup`: (source, message_id) seen recently, kept `dedup_window` seconds (rowid order = insertion order,
+  so expired entries are deleted from the front).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: the initial schema.
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        user_id TEXT,
+        type TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        payload BLOB NOT NULL,
+        routed INTEGER NOT NULL DEFAULT 0,
+        owner TEXT,
+        lease_until REAL
+    );
+    CREATE INDEX events_unrouted ON events (id) WHERE routed = 0;
+    CREATE INDEX events_user ON events (user_id) WHERE user_id IS NOT NULL;
+
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        event_id INTEGER NOT NULL,
+        mapping TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        next_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        first_attempt_at REAL,
+        last_error TEXT,
+        owner TEXT,
+        lease_until REAL
+    );
+    CREATE INDEX deliveries_due ON deliveries (mapping, next_at);
+    CREATE INDEX deliveries_event ON deliveries (event_id);
+
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        event_id INTEGER NOT NULL,
+        mapping TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        status INTEGER,
+        request TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL
+    );
+    CREATE INDEX dead_letters_event ON dead_letters (event_id);
+    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);
+
+    CREATE TABLE dedup (
+        source TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX dedup_key ON dedup (source, message_id);
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to the latest schema version; returns that version.
+
+    `conn` must be in autocommit mode (isolation_level=None). Safe to run from several processes at once:
+    the check and the migrations happen under one write lock.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        current = 0 if row is None else int(row[0])
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"the store was written by a newer version (schema {current}, this version knows "
+                f"{len(MIGRATIONS)})"
+            )
+        for script in MIGRATIONS[current:]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        if row is None:
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS),))
+        else:
+            conn.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS)

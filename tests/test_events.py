@@ -1,0 +1,146 @@
+"""The Segment spec: normalisation, timestamps and the integrations object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gleap_actions.events import EventError, delivery_enabled, format_time, normalize, parse_time
+
+NOW = parse_time("2024-05-01T12:00:00Z", "now")
+
+
+def test_single_call_gets_type_message_id_and_times() -> None:
+    raw = {"userId": "u1", "event": "Signed Up", "type": "identify", "writeKey": "secret"}
+    event = normalize(raw, "track", received_at=NOW)
+    assert event["type"] == "track"
+    assert len(event["messageId"]) == 36
+    assert event["receivedAt"] == event["timestamp"] == "2024-05-01T12:00:00.000Z"
+    assert "writeKey" not in event and "originalTimestamp" not in event
+    assert raw["type"] == "identify"  # the input is not modified
+    assert normalize(raw, "track", received_at=NOW)["messageId"] != event["messageId"]
+
+
+def test_batch_item_type_and_envelope_merge() -> None:
+    envelope = {
+        "context": {"library": {"name": "x"}, "ip": "1.1.1.1"},
+        "integrations": {"All": False},
+        "sentAt": "2024-05-01T12:00:00Z",
+    }
+    item = {"type": "page", "anonymousId": "a", "context": {"ip": "2.2.2.2"}, "messageId": "m1"}
+    event = normalize(item, None, received_at=NOW, batch_context=envelope)
+    assert event["type"] == "page" and event["messageId"] == "m1"
+    assert event["context"] == {"library": {"name": "x"}, "ip": "2.2.2.2"}
+    assert event["integrations"] == {"All": False}
+    assert event["sentAt"] == "2024-05-01T12:00:00Z"
+    own = normalize({**item, "sentAt": "2024-05-01T11:00:00Z"}, None, received_at=NOW, batch_context=envelope)
+    assert own["sentAt"] == "2024-05-01T11:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected_timestamp", "expected_original"),
+    [
+        # Client clock 1 h ahead: the call was 5 s before sending -> 5 s before receipt.
+        (
+            {"timestamp": "2024-05-01T12:59:55Z", "sentAt": "2024-05-01T13:00:00Z"},
+            "2024-05-01T11:59:55.000Z",
+            "2024-05-01T12:59:55Z",
+        ),
+        # originalTimestamp (a Segment export replayed) is the client time when both are present.
+        (
+            {
+                "timestamp": "2024-05-01T11:00:00Z",
+                "originalTimestamp": "2024-05-01T12:00:00+02:00",
+                "sentAt": "2024-05-01T12:00:10+02:00",
+            },
+            "2024-05-01T11:59:50.000Z",
+            "2024-05-01T12:00:00+02:00",
+        ),
+        # No sentAt: the client time is trusted as is (historical import).
+        (
+            {"timestamp": "2020-01-01T00:00:00.123456"},
+            "2020-01-01T00:00:00.123Z",
+            "2020-01-01T00:00:00.123456",
+        ),
+        # No client time: receipt time.
+        ({"sentAt": "2024-05-01T13:00:00Z"}, "2024-05-01T12:00:00.000Z", None),
+    ],
+)
+def test_clock_skew_correction(
+    fields: dict[str, Any], expected_timestamp: str, expected_original: str
+) -> None:
+    event = normalize({"userId": "u", "event": "e", **fields}, "track", received_at=NOW)
+    assert event["timestamp"] == expected_timestamp
+    assert event.get("originalTimestamp") == expected_original
+
+
+@pytest.mark.parametrize(
+    ("raw", "call_type", "code", "message"),
+    [
+        ("not an object", "track", "invalid_event", "JSON object"),
+        ({"event": "e"}, "track", "missing_identity", "userId or an anonymousId"),
+        ({"userId": "", "anonymousId": None, "event": "e"}, "track", "missing_identity", "userId"),
+        ({"userId": "u"}, "track", "missing_event", "event name"),
+        ({"userId": "u", "event": ""}, "track", "missing_event", "event name"),
+        ({"userId": "u"}, "group", "missing_group_id", "groupId"),
+        ({"userId": "u", "groupId": ""}, "group", "missing_group_id", "groupId"),
+        ({"userId": "u"}, "alias", "missing_previous_id", "previousId"),
+        ({"anonymousId": "a", "previousId": "p"}, "alias", "missing_identity", "alias calls need a userId"),
+        ({"userId": "u"}, None, "invalid_type", "type must be one of"),
+        ({"userId": "u", "type": "batch"}, None, "invalid_type", "got 'batch'"),
+        ({"userId": ["u"], "event": "e"}, "track", "invalid_field", "userId must be a string"),
+        ({"userId": "u", "properties": "x", "event": "e"}, "track", "invalid_field", "properties must be"),
+        ({"userId": "u", "context": [], "event": "e"}, "track", "invalid_field", "context must be"),
+        ({"userId": "u", "name": 3}, "page", "invalid_field", "name must be a string"),
+        ({"userId": "u", "messageId": 5}, "identify", "invalid_field", "messageId must be a string"),
+        ({"userId": "u", "messageId": "x" * 101}, "identify", "invalid_field", "at most 100"),
+        ({"userId": "u", "timestamp": "2024-02-30"}, "identify", "invalid_timestamp", "timestamp is not"),
+        ({"userId": "u", "timestamp": 1714564800}, "identify", "invalid_timestamp", "ISO 8601 date string"),
+        ({"userId": "u", "sentAt": "soon"}, "identify", "invalid_timestamp", "sentAt"),
+    ],
+)
+def test_validation(raw: object, call_type: str | None, code: str, message: str) -> None:
+    with pytest.raises(EventError) as caught:
+        normalize(raw, call_type, received_at=NOW)
+    assert caught.value.code == code
+    assert message in caught.value.message
+
+
+def test_numeric_ids_become_strings() -> None:
+    event = normalize({"userId": 42, "groupId": 7}, "group", received_at=NOW)
+    assert (event["userId"], event["groupId"]) == ("42", "7")
+
+
+def test_anonymous_calls_and_null_user() -> None:
+    event = normalize({"anonymousId": "a", "userId": None}, "identify", received_at=NOW)
+    assert event["anonymousId"] == "a"
+
+
+@pytest.mark.parametrize(
+    ("integrations", "enabled"),
+    [
+        (None, True),
+        ({}, True),
+        ({"All": True}, True),
+        ({"Gleap (Action)": False}, False),
+        ({"All": False}, False),
+        ({"All": False, "Gleap (Action)": True}, True),
+        ({"All": False, "Gleap (Action)": {"setting": 1}}, True),
+        ({"All": True, "Gleap (Action)": False}, False),
+        ({"All": False, "gleap (action)": True}, False),  # keys are case sensitive
+        ({"Salesforce": False}, True),
+        ("nonsense", True),
+    ],
+)
+def test_delivery_enabled(integrations: object, enabled: bool) -> None:
+    assert delivery_enabled({"integrations": integrations}) is enabled
+
+
+def test_delivery_enabled_other_destination() -> None:
+    assert delivery_enabled({"integrations": {"All": False, "Other": True}}, "Other") is True
+
+
+def test_format_time() -> None:
+    assert format_time(0.0) == "1970-01-01T00:00:00.000Z"
+    assert format_time(parse_time("2024-01-02T03:04:05.678+01:00", "t")) == "2024-01-02T02:04:05.678Z"
