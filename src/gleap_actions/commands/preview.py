@@ -12,7 +12,11 @@ from gleap_actions.preview import preview
 
 @click.command("preview")
 @click.argument("events", type=click.File("rb"))
-@click.option("--batch", is_flag=True, help="Group events into batch requests where the action can batch.")
+@click.option(
+    "--batch",
+    is_flag=True,
+    help="Group events into batch requests for mappings whose batching is on, as delivery does.",
+)
 @config_option
 def preview_command(events: BinaryIO, batch: bool, config_path: str | None) -> None:
     """Dry run: print one JSON line per request that would be sent to Gleap for EVENTS.
