@@ -20,6 +20,16 @@ _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 _Number = TypeVar("_Number", int, float)
 
 
+def _is_http_url(text: str) -> bool:
+    """An absolute http(s) URL with a host and, if any, a valid port."""
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 class Section:
     """The keys of one YAML mapping at `location` (an absent or null section reads as empty)."""
 
@@ -78,8 +88,7 @@ class Section:
         value = self.string(key, None, secret=secret)
         if value is None:
             return default
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not _is_http_url(value):
             shown = "" if secret else f", got {describe(self.raw(key))}"
             self.problems.add(self.at(key), f"expected an http:// or https:// URL{shown}")
             return default
