@@ -191,3 +191,10 @@ mappings:
         "mappings[3].trigger: expected '=' (FQL equality is a single '='), found '==' at column 6",
         "mappings[3].mapping: /userId/@replace/pattern should be a string of length 10 or less.",
     ]
+
+
+def test_urls_need_http_a_host_and_a_valid_port(tmp_path: Path) -> None:
+    for url in ("http://127.0.0.1:99999", "http://[::1", "https://", "http://host:port"):
+        assert problems(tmp_path, f'gleap: {{base_url: "{url}"}}\n') == [
+            f"gleap.base_url: expected an http:// or https:// URL, got a string ({url!r})"
+        ]
