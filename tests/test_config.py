@@ -4,7 +4,6 @@ import re
 from pathlib import Path
 
 import pytest
-from gleap_actions.gleap.presets import PRESETS
 
 from gleap_actions.config import (
     SANDBOX_API_TOKEN,
@@ -14,6 +13,7 @@ from gleap_actions.config import (
     StorageConfig,
     load_config,
 )
+from gleap_actions.gleap.presets import PRESETS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
