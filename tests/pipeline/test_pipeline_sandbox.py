@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -143,7 +144,10 @@ async def test_5xx_then_recovery(store: SQLiteStore, sandbox: Sandbox) -> None:
     assert store.stats(time.time()).dead_letters == 0
 
 
-async def test_retry_window_over_dead_letters_then_replay(store: SQLiteStore, sandbox: Sandbox) -> None:
+async def test_retry_window_over_dead_letters_then_replay(
+    store: SQLiteStore, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     sandbox.set_faults(error_rate=1.0, error_status=503)
     store.append([track("a"), track("b")])
     p = pipeline(store, sandbox, config=fast(retry_window=0.4))
@@ -161,11 +165,15 @@ async def test_retry_window_over_dead_letters_then_replay(store: SQLiteStore, sa
     finally:
         await p.stop()
     assert names(sandbox) == ["a", "b"]
+    assert "event=dead_lettered" in caplog.text and TOKEN not in caplog.text
 
 
-async def test_401_pauses_without_dead_letters_and_resumes(store: SQLiteStore, sandbox: Sandbox) -> None:
+async def test_401_pauses_without_dead_letters_and_resumes(
+    store: SQLiteStore, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     store.append([track("a"), identify("u9")])
-    p = pipeline(store, sandbox, token="wrong-token", probe_interval=0.2)
+    p = pipeline(store, sandbox, token="wrong-token", probe_interval=0.2, stats_interval=0.1)
     await p.start()
     try:
         await asyncio.sleep(0.7)
@@ -173,12 +181,15 @@ async def test_401_pauses_without_dead_letters_and_resumes(store: SQLiteStore, s
         stats = store.stats(time.time())
         assert (stats.dead_letters, stats.pending, stats.retrying) == (0, 2, 0)
         assert sandbox.state.request_count() <= 10  # a probe every 0.2 s, not a storm
+        assert metric(p, "gleap_actions_queue", state="pending") == 2
+        assert "event=delivery_paused reason=invalid_credentials" in caplog.text
         p.resume(GleapSettings(TOKEN, sandbox.url, timeout=2.0))  # reloaded config
         await p.drain(10)
     finally:
         await p.stop()
     assert names(sandbox) == ["a"] and sandbox.state.contact("u9") is not None
     assert metric(p, "gleap_actions_credentials_paused") == 0
+    assert "wrong-token" not in caplog.text and TOKEN not in caplog.text
 
 
 async def test_delete_user_drops_queued_events_and_deletes_the_contact(
@@ -219,3 +230,15 @@ async def test_batch_400_split_isolates_the_refused_event(store: SQLiteStore, sa
     assert dead.status == 400 and orjson.loads(dead.payload)["messageId"] == "nameless"
     assert orjson.loads(dead.request)["headers"]["Api-Token"] == "***"
     assert orjson.loads(dead.response)["status"] == 400
+
+
+async def test_retention_purges_delivered_events(store: SQLiteStore, sandbox: Sandbox) -> None:
+    store.append([track("old")])
+    p = pipeline(store, sandbox, retention=0.0, retention_interval=0.05)
+    await p.start()
+    try:
+        await p.drain(10)
+        await asyncio.sleep(0.3)  # a few retention passes
+        assert store.purge_delivered(time.time() + 1) == 0  # nothing left: the task purged it
+    finally:
+        await p.stop()
