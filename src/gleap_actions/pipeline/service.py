@@ -42,7 +42,13 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    """Routes stored events to mappings and delivers them to the destination."""
+    """Routes stored events to mappings and delivers them to the destination.
+
+    `send` (default `gleap.client.send`) and `delivery_enabled` (the integrations object) can be
+    replaced by embedders; `registry` receives the metrics (a fresh one by default); `owner` names this
+    process in leases; `retention` is how long delivered events are kept (StorageConfig.retention);
+    `probe_interval` is how often paused delivery tries again; the rest are tuning knobs.
+    """
 
     def __init__(
         self,
@@ -132,6 +138,10 @@ class Pipeline:
         )
         self._workers = [MappingDelivery(sub, shared) for sub in self.subscriptions]
         self.metrics.concurrency.set(self.concurrency.limit)
+        due = await self.run(self.store.due_mappings, time.time())
+        for name in sorted(set(due) - {w.name for w in self._workers}):
+            # Routed under a mapping that is now disabled or gone: they wait until it is back.
+            log.warning("event=deliveries_without_mapping mapping=%s due=%d", name, due[name])
         self._spawn(self._route_loop(), "router")
         for worker in self._workers:
             self._spawn(worker.run(), f"delivery:{worker.name}")
