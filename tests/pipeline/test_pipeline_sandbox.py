@@ -242,3 +242,22 @@ async def test_retention_purges_delivered_events(store: SQLiteStore, sandbox: Sa
         assert store.purge_delivered(time.time() + 1) == 0  # nothing left: the task purged it
     finally:
         await p.stop()
+
+
+async def test_timeouts_are_retried_and_shrink_concurrency(store: SQLiteStore, sandbox: Sandbox) -> None:
+    sandbox.set_faults(timeout_rate=1.0)
+    store.append([identify(f"u{i}") for i in range(3)])
+    p = Pipeline(store, subscriptions(), GleapSettings(TOKEN, sandbox.url, timeout=0.2), fast())
+    await p.start()
+    try:
+        while (
+            metric(p, "gleap_actions_failed_attempts_total", mapping="Identify Contact", kind="retryable") < 3
+        ):
+            await asyncio.sleep(0.02)
+        assert p.concurrency.limit == 1
+        sandbox.set_faults(timeout_rate=0.0)
+        await p.drain(10)
+    finally:
+        await p.stop()
+    assert len(sandbox.state.contacts()) == 3
+    assert store.stats(time.time()).dead_letters == 0
