@@ -94,7 +94,8 @@ MIGRATIONS: list[LiteralString] = [
     """,
 ]
 
-_LOCK = "SELECT pg_advisory_xact_lock(hashtext('gleap_actions.migrate:' || current_schema()))"
+_LOCK = "SELECT pg_advisory_lock(hashtext('gleap_actions.migrate:' || current_schema()))"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtext('gleap_actions.migrate:' || current_schema()))"
 
 
 def schema_version(conn: psycopg.Connection[tuple[object, ...]]) -> int:
@@ -109,25 +110,37 @@ def schema_version(conn: psycopg.Connection[tuple[object, ...]]) -> int:
 def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> int:
     """Bring the current schema to the latest version; returns that version.
 
-    `conn` must be idle (no transaction open). Safe from any number of processes at once: they queue on an
+    `conn` must be in autocommit mode and idle. Safe from any number of processes at once: they queue on an
     advisory lock and the later ones find nothing to do. An up-to-date schema is detected without writing,
     so a read-only connection can open an already migrated store.
     """
     with conn.transaction():
         current = schema_version(conn)
-        if current < len(MIGRATIONS):
-            conn.execute(_LOCK)
-            current = schema_version(conn)  # another node may have migrated while we waited
-        if current > len(MIGRATIONS):
-            raise RuntimeError(
-                f"the store was written by a newer version (schema {current}, this version knows "
-                f"{len(MIGRATIONS)})"
-            )
-        if current == len(MIGRATIONS):
-            return current
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        for script in MIGRATIONS[current:]:
-            conn.execute(script)
-        conn.execute("DELETE FROM schema_version")
-        conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (len(MIGRATIONS),))
+    if current < len(MIGRATIONS):
+        # A session lock taken before the transaction: catalog changes committed by another node while we
+        # waited are only seen by a transaction that starts after the wait.
+        conn.execute(_LOCK)
+        try:
+            with conn.transaction():
+                current = _apply(conn, schema_version(conn))
+        finally:
+            if not conn.closed:
+                conn.execute(_UNLOCK)
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the store was written by a newer version (schema {current}, this version knows "
+            f"{len(MIGRATIONS)})"
+        )
+    return current
+
+
+def _apply(conn: psycopg.Connection[tuple[object, ...]], current: int) -> int:
+    """Apply the migrations after `current` (none when up to date or newer); returns the version."""
+    if current >= len(MIGRATIONS):
+        return current
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    for script in MIGRATIONS[current:]:
+        conn.execute(script)
+    conn.execute("DELETE FROM schema_version")
+    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (len(MIGRATIONS),))
     return len(MIGRATIONS)

@@ -33,7 +33,7 @@ class ConnectionPool:
             self._url,
             autocommit=True,
             connect_timeout=self._connect_timeout,
-            application_name="gleap-actions",
+            fallback_application_name="gleap-actions",  # the URL may name the node instead
         )
 
     @contextmanager
