@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gleap_actions import __version__
+from gleap_actions.pipeline.store_cli import store_group
 from gleap_actions.sandbox.cli import sandbox_command
 
 
@@ -15,6 +16,7 @@ def cli() -> None:
 
 
 cli.add_command(sandbox_command)
+cli.add_command(store_group)
 
 
 def main() -> None:
