@@ -55,6 +55,24 @@ _DEAD_LETTER_WHERE = (
     " WHERE (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))"
     " AND (%(mapping)s::text IS NULL OR mapping = %(mapping)s::text)"
 )
+# One append round: the input rows (numbered), the dedup upsert (keys in sorted order: two batches sharing
+# keys lock them in the same order and cannot deadlock), the events of the keys it let through (in input
+# order, so ids follow arrival) and their queue entries. Returns the 1-based numbers of the stored rows.
+_APPEND: LiteralString = (
+    "WITH input AS (SELECT * FROM unnest(%(sources)s::text[], %(message_ids)s::text[], %(user_ids)s::text[],"
+    " %(types)s::text[], %(received)s::float8[], %(payloads)s::bytea[])"
+    " WITH ORDINALITY AS i(source, message_id, user_id, type, received_at, payload, n)),"
+    " fresh AS (INSERT INTO dedup AS d (source, message_id, seen_at, expires_at)"
+    " SELECT source, message_id, received_at, received_at + %(window)s FROM input ORDER BY source, message_id"
+    " ON CONFLICT (source, message_id) DO UPDATE"
+    " SET seen_at = excluded.seen_at, expires_at = excluded.expires_at"
+    " WHERE excluded.seen_at - d.seen_at >= %(window)s RETURNING source, message_id),"
+    " kept AS (SELECT input.* FROM input JOIN fresh USING (source, message_id)),"
+    " new AS (INSERT INTO events (source, message_id, user_id, type, received_at, payload)"
+    " SELECT source, message_id, user_id, type, received_at, payload FROM kept ORDER BY n RETURNING id),"
+    " queued AS (INSERT INTO unrouted (event_id) SELECT id FROM new)"
+    " SELECT n FROM kept"
+)
 _DEAD_LETTER_SELECT = (
     "SELECT dl.id, dl.event_id, dl.mapping, dl.reason, dl.status, dl.request, dl.response, dl.created_at,"
     " dl.attempts, e.payload FROM dead_letters dl JOIN events e ON e.id = dl.event_id"
@@ -117,12 +135,18 @@ class PostgresStore:
 
     # -- plumbing -------------------------------------------------------------------------------------
 
-    def _write(self, body: Callable[[Connection], T]) -> T:
-        """Run `body` in one transaction, committed before returning; conflicts are retried."""
+    def _write(self, body: Callable[[Connection], T], *, transaction: bool = True) -> T:
+        """Run `body` in one transaction, committed before returning; conflicts are retried.
+
+        `transaction=False` is for a body of one statement, atomic on its own: it saves the BEGIN and
+        COMMIT round trips."""
         for attempt in range(_CONFLICT_RETRIES):
             try:
-                with self._pool.connection() as conn, conn.transaction():
-                    return body(conn)
+                with self._pool.connection() as conn:
+                    if not transaction:
+                        return body(conn)
+                    with conn.transaction():
+                        return body(conn)
             except (errors.DeadlockDetected, errors.SerializationFailure) as exc:
                 if attempt == _CONFLICT_RETRIES - 1:
                     raise StoreFullError(f"the store is too contended to write: {exc}") from exc
@@ -131,6 +155,16 @@ class PostgresStore:
                     raise StoreFullError(f"the store cannot write: {exc}") from exc
                 raise
         raise AssertionError("unreachable")
+
+    def _fetch(
+        self, sql: LiteralString, params: Sequence[object] | dict[str, object]
+    ) -> list[tuple[Any, ...]]:
+        """One writing statement (atomic by itself); returns its rows."""
+        return self._write(lambda conn: conn.execute(sql, params).fetchall(), transaction=False)
+
+    def _execute(self, sql: LiteralString, params: Sequence[object] | dict[str, object]) -> int:
+        """One writing statement (atomic by itself); returns the affected row count."""
+        return self._write(lambda conn: conn.execute(sql, params).rowcount, transaction=False)
 
     def _read(self, body: Callable[[Connection], T]) -> T:
         """Run read-only `body` in one snapshot."""
@@ -141,11 +175,15 @@ class PostgresStore:
     # -- ingest ---------------------------------------------------------------------------------------
 
     def append(self, events: Sequence[NewEvent], *, dedup_window: float = 86400.0) -> list[bool]:
-        """Commit `events` in one transaction; False for each duplicate (not stored)."""
+        """Commit `events` in one transaction; False for each duplicate (not stored).
+
+        One statement per batch: dedup upsert, event insert and queue insert as data-modifying CTEs. A
+        batch that repeats a message id takes one statement per repetition ("round", in one transaction),
+        so no statement sees a key twice and later occurrences are judged against the earlier ones, as if
+        appended one by one.
+        """
         if not events:
             return []
-        # Round k holds the k-th occurrence of each key in the batch, so no statement sees a key twice
-        # and later occurrences are judged against the earlier ones, as if appended one by one.
         rounds: list[list[int]] = []
         seen: dict[tuple[str, str], int] = {}
         for index, event in enumerate(events):
@@ -159,101 +197,61 @@ class PostgresStore:
         def body(conn: Connection) -> list[bool]:
             accepted = [False] * len(events)
             for indices in rounds:
-                indices.sort(key=lambda i: (events[i].source, events[i].message_id))  # one lock order
                 batch = [events[i] for i in indices]
-                fresh = set(
-                    conn.execute(
-                        "INSERT INTO dedup AS d (source, message_id, seen_at, expires_at)"
-                        " SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[])"
-                        " ON CONFLICT (source, message_id) DO UPDATE"
-                        " SET seen_at = excluded.seen_at, expires_at = excluded.expires_at"
-                        " WHERE excluded.seen_at - d.seen_at >= %s"
-                        " RETURNING source, message_id",
-                        (
-                            [e.source for e in batch],
-                            [e.message_id for e in batch],
-                            [e.received_at for e in batch],
-                            [e.received_at + dedup_window for e in batch],
-                            dedup_window,
-                        ),
-                    ).fetchall()
-                )
-                for i in indices:
-                    accepted[i] = (events[i].source, events[i].message_id) in fresh
-            stored = [event for event, ok in zip(events, accepted, strict=True) if ok]
-            if stored:
-                conn.execute(
-                    "WITH new AS ("
-                    " INSERT INTO events (source, message_id, user_id, type, received_at, payload)"
-                    " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[],"
-                    " %s::bytea[]) RETURNING id)"
-                    " INSERT INTO unrouted (event_id) SELECT id FROM new",
-                    (
-                        [e.source for e in stored],
-                        [e.message_id for e in stored],
-                        [e.user_id for e in stored],
-                        [e.type for e in stored],
-                        [e.received_at for e in stored],
-                        [e.payload for e in stored],
-                    ),
-                )
+                rows = conn.execute(
+                    _APPEND,
+                    {
+                        "sources": [e.source for e in batch],
+                        "message_ids": [e.message_id for e in batch],
+                        "user_ids": [e.user_id for e in batch],
+                        "types": [e.type for e in batch],
+                        "received": [e.received_at for e in batch],
+                        "payloads": [e.payload for e in batch],
+                        "window": dedup_window,
+                    },
+                ).fetchall()
+                for (ordinal,) in rows:
+                    accepted[indices[ordinal - 1]] = True
             return accepted
 
-        return self._write(body)
+        return self._write(body, transaction=len(rounds) > 1)
 
     # -- routing --------------------------------------------------------------------------------------
 
     def claim_unrouted(self, owner: str, limit: int, lease: float) -> list[StoredEvent]:
         """Claim up to `limit` unrouted events, oldest first, for `lease` seconds (database clock)."""
-
-        def body(conn: Connection) -> list[StoredEvent]:
-            rows = conn.execute(
-                f"WITH clock AS (SELECT {_DB_NOW} AS now),"
-                " free AS (SELECT u.event_id FROM unrouted u, clock WHERE u.lease_until <= clock.now"
-                " ORDER BY u.event_id LIMIT %s FOR UPDATE OF u SKIP LOCKED)"
-                " UPDATE unrouted u SET owner = %s, lease_until = clock.now + %s"
-                " FROM free, clock, events e WHERE u.event_id = free.event_id AND e.id = u.event_id"
-                " RETURNING e.id, e.received_at, e.payload",
-                (limit, owner, lease),
-            ).fetchall()
-            return sorted(
-                (StoredEvent(id=r[0], received_at=r[1], payload=bytes(r[2])) for r in rows), key=_by_id
-            )
-
-        return self._write(body)
+        rows = self._fetch(
+            f"WITH clock AS (SELECT {_DB_NOW} AS now),"
+            " free AS (SELECT u.event_id FROM unrouted u, clock WHERE u.lease_until <= clock.now"
+            " ORDER BY u.event_id LIMIT %s FOR UPDATE OF u SKIP LOCKED)"
+            " UPDATE unrouted u SET owner = %s, lease_until = clock.now + %s"
+            " FROM free, clock, events e WHERE u.event_id = free.event_id AND e.id = u.event_id"
+            " RETURNING e.id, e.received_at, e.payload",
+            (limit, owner, lease),
+        )
+        return sorted((StoredEvent(id=r[0], received_at=r[1], payload=bytes(r[2])) for r in rows), key=_by_id)
 
     def route(self, routes: Sequence[tuple[int, Sequence[str]]]) -> None:
         """Mark events routed and create their deliveries (events already routed are left alone)."""
         if not routes:
             return
-
-        def body(conn: Connection) -> None:
-            received: dict[int, float] = dict(
-                conn.execute(
-                    "WITH done AS (DELETE FROM unrouted WHERE event_id = ANY(%s) RETURNING event_id)"
-                    " SELECT e.id, e.received_at FROM events e JOIN done ON done.event_id = e.id",
-                    (sorted(event_id for event_id, _ in routes),),
-                ).fetchall()
-            )
-            event_ids: list[int] = []
-            mappings: list[str] = []
-            times: list[float] = []
-            for event_id, names in routes:
-                received_at = received.pop(event_id, None)
-                if received_at is None:
-                    continue  # routed by someone else (lease expired) or dropped meanwhile
-                for mapping in dict.fromkeys(names):
-                    event_ids.append(event_id)
-                    mappings.append(mapping)
-                    times.append(received_at)
-            if event_ids:
-                conn.execute(
-                    "INSERT INTO deliveries (event_id, mapping, received_at, next_at)"
-                    " SELECT e, m, t, t FROM unnest(%s::bigint[], %s::text[], %s::float8[]) AS r(e, m, t)",
-                    (event_ids, mappings, times),
-                )
-
-        self._write(body)
+        event_ids: list[int] = []
+        mappings: list[str | None] = []
+        for event_id, names in routes:
+            for mapping in dict.fromkeys(names) or [None]:  # None: filtered, routed with no delivery
+                event_ids.append(event_id)
+                mappings.append(mapping)
+        self._execute(
+            "WITH r AS (SELECT * FROM unnest(%s::bigint[], %s::text[])"
+            " WITH ORDINALITY AS r(event_id, mapping, n)),"
+            # Only events still unrouted: one routed meanwhile (its lease expired) or dropped is left alone.
+            " done AS (DELETE FROM unrouted WHERE event_id IN (SELECT event_id FROM r) RETURNING event_id)"
+            " INSERT INTO deliveries (event_id, mapping, received_at, next_at)"
+            " SELECT r.event_id, r.mapping, e.received_at, e.received_at"
+            " FROM r JOIN done USING (event_id) JOIN events e ON e.id = r.event_id"
+            " WHERE r.mapping IS NOT NULL ORDER BY r.n",
+            (event_ids, mappings),
+        )
 
     # -- delivery -------------------------------------------------------------------------------------
 
@@ -262,31 +260,28 @@ class PostgresStore:
     ) -> list[Delivery]:
         """Claim up to `limit` due deliveries of `mapping`, oldest first, for `lease` seconds."""
 
-        def body(conn: Connection) -> list[Delivery]:
-            rows = conn.execute(
-                "WITH due AS (SELECT id FROM deliveries WHERE mapping = %s AND next_at <= %s"
-                " ORDER BY next_at, event_id LIMIT %s FOR UPDATE SKIP LOCKED)"
-                " UPDATE deliveries d SET owner = %s, lease_until = %s, next_at = %s"
-                " FROM due, events e WHERE d.id = due.id AND e.id = d.event_id"
-                " RETURNING d.id, d.event_id, d.attempts, d.first_attempt_at, d.received_at, e.payload",
-                (mapping, now, limit, owner, now + lease, now + lease),
-            ).fetchall()
-            deliveries = [
-                Delivery(
-                    id=id_,
-                    event_id=event_id,
-                    mapping=mapping,
-                    attempts=attempts,
-                    first_attempt_at=first_attempt_at,
-                    received_at=received_at,
-                    payload=bytes(payload),
-                )
-                for id_, event_id, attempts, first_attempt_at, received_at, payload in rows
-            ]
-            deliveries.sort(key=_by_event)
-            return deliveries
-
-        return self._write(body)
+        rows = self._fetch(
+            "WITH due AS (SELECT id FROM deliveries WHERE mapping = %s AND next_at <= %s"
+            " ORDER BY next_at, event_id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " UPDATE deliveries d SET owner = %s, lease_until = %s, next_at = %s"
+            " FROM due, events e WHERE d.id = due.id AND e.id = d.event_id"
+            " RETURNING d.id, d.event_id, d.attempts, d.first_attempt_at, d.received_at, e.payload",
+            (mapping, now, limit, owner, now + lease, now + lease),
+        )
+        deliveries = [
+            Delivery(
+                id=id_,
+                event_id=event_id,
+                mapping=mapping,
+                attempts=attempts,
+                first_attempt_at=first_attempt_at,
+                received_at=received_at,
+                payload=bytes(payload),
+            )
+            for id_, event_id, attempts, first_attempt_at, received_at, payload in rows
+        ]
+        deliveries.sort(key=_by_event)
+        return deliveries
 
     def due_mappings(self, now: float) -> dict[str, int]:
         """Mappings with deliveries due at `now`, with their counts."""
@@ -343,10 +338,6 @@ class PostgresStore:
                 " attempts + 1 FROM moved ORDER BY id",
                 (list(delivery_ids), reason, status, request, response, time.time()),
             )
-
-    def _execute(self, sql: LiteralString, params: Sequence[object] | dict[str, object]) -> int:
-        """One statement in its own transaction; returns the affected row count."""
-        return self._write(lambda conn: conn.execute(sql, params).rowcount)
 
     # -- dead letters ---------------------------------------------------------------------------------
 
