@@ -2,14 +2,16 @@
 
 Where the server comes from, in order: `GLEAP_ACTIONS_TEST_POSTGRES_URL`; a server at
 `postgresql://postgres@127.0.0.1:5432/test` if one answers; a throwaway cluster started in a temporary
-directory when PostgreSQL's binaries are installed (`initdb`, `pg_ctl`; not as root). With none, the tests
-that need it skip with the reason, except under CI (`CI=true`) where that is a failure.
+directory when PostgreSQL's binaries are installed (`initdb`, `pg_ctl`; as the `postgres` user when
+run as root). With none, the tests that need it skip with the reason, except under CI (`CI=true`) where
+that is a failure.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -45,26 +47,41 @@ def _binaries() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+def _as_owner(command: list[str | Path]) -> list[str | Path]:
+    """PostgreSQL refuses to run as root: as root, run its tools as the `postgres` system user."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
 def _throwaway_cluster(bin_dir: Path, root: Path) -> str:
     """Start a private cluster (trust auth, 127.0.0.1 only) under `root`; returns its URL."""
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
     data = root / "data"
     port = _free_port()
     subprocess.run(
-        [bin_dir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync"],
+        _as_owner([bin_dir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync"]),
         check=True,
         capture_output=True,
     )
     subprocess.run(
-        [
+        _as_owner([
             bin_dir / "pg_ctl", "-D", data, "-l", root / "log", "-w", "start",
             "-o", f"-h 127.0.0.1 -p {port} -k {root} -F",
-        ],
+        ]),
         check=True,
         capture_output=True,
     )  # fmt: skip
@@ -91,16 +108,16 @@ def postgres_server() -> Iterator[str]:
         bin_dir = _binaries()
         if bin_dir is None:
             reasons.append("no PostgreSQL binaries (initdb) to start a throwaway cluster")
-        elif os.geteuid() == 0:
-            reasons.append("PostgreSQL binaries found, but initdb refuses to run as root")
+        elif os.geteuid() == 0 and not _has_user("postgres"):
+            reasons.append("PostgreSQL binaries found, but running as root with no postgres user")
         else:
             root = Path(tempfile.mkdtemp(prefix="gleap-pg-"))
             try:
                 yield _throwaway_cluster(bin_dir, root)
                 return
             finally:
-                subprocess.run([bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop"],
-                               capture_output=True)  # fmt: skip
+                stop = [bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop"]
+                subprocess.run(_as_owner(stop), capture_output=True)
                 shutil.rmtree(root, ignore_errors=True)
     message = "PostgreSQL unavailable: " + "; ".join(reasons)
     if os.environ.get("CI") == "true":
