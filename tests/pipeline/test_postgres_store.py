@@ -149,14 +149,14 @@ WORKER = textwrap.dedent(
     import sys, time
     from gleap_actions.pipeline.postgres_store import PostgresStore
     store = PostgresStore(sys.argv[1])
-    name, idle = sys.argv[2], 0
+    name, lease, sending, idle = sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), 0
     while idle < 30:
-        events = store.claim_unrouted(name, 40, 1.0)
+        events = store.claim_unrouted(name, 40, lease)
         store.route([(e.id, ["A"]) for e in events])
-        deliveries = store.claim_deliveries(name, "A", 40, 1.0, time.time())
+        deliveries = store.claim_deliveries(name, "A", 40, lease, time.time())
         if deliveries:
             print("claimed", *[d.event_id for d in deliveries], flush=True)
-            time.sleep(0.01)  # "sending"
+            time.sleep(sending)
             store.ack([d.id for d in deliveries])
             print("acked", *[d.event_id for d in deliveries], flush=True)
         idle = 0 if events or deliveries else idle + 1
@@ -172,21 +172,25 @@ def test_processes_under_load_with_one_killed_deliver_everything_once(postgres_u
     writers = [
         subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, str(first)]) for first in (0, 500)
     ]
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, postgres_url, f"w{n}"], stdout=subprocess.PIPE, text=True
-        )
-        for n in range(3)
-    ]
-    victim = workers[0]
+
+    # The victim is killed while "sending" its first claim, with the other workers running; that work
+    # comes back after its 1 s lease. The others' leases are long enough never to expire on a loaded
+    # machine, so any work claimed twice by them would be a store bug.
+    def worker(name: str, lease: str, sending: str) -> subprocess.Popen[str]:
+        command = [sys.executable, "-c", WORKER, postgres_url, name, lease, sending]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+    victim = worker("victim", "1", "5")
     assert victim.stdout is not None
-    victim_lines = [victim.stdout.readline(), victim.stdout.readline()]  # it has claimed and is working
+    victim_lines = [victim.stdout.readline()]  # it has claimed and is sending
+    workers = [worker(f"w{n}", "30", "0.01") for n in range(2)]
+    time.sleep(0.5)
     victim.kill()
     victim_lines += victim.stdout.readlines()
     victim.wait()
     for writer in writers:
         assert writer.wait(60) == 0
-    outputs = [worker.communicate(timeout=60)[0].splitlines() for worker in workers[1:]]
+    outputs = [process.communicate(timeout=60)[0].splitlines() for process in workers]
     claims: dict[str, list[int]] = {"victim": [], "live": []}
     victim_acked: list[int] = []
     for who, lines in [("victim", victim_lines), ("live", outputs[0]), ("live", outputs[1])]:
@@ -202,6 +206,7 @@ def test_processes_under_load_with_one_killed_deliver_everything_once(postgres_u
     assert len(set(claims["live"]) | set(claims["victim"])) == 1500
     assert len(claims["live"]) == len(set(claims["live"]))
     assert not set(claims["live"]) & set(victim_acked)
+    assert claims["victim"] and set(claims["victim"]) <= set(claims["live"])  # all taken over
     store = PostgresStore(postgres_url)
     stats = store.stats(time.time())
     assert (stats.unrouted, stats.pending, stats.in_flight) == (0, 0, 0)
