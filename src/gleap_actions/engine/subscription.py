@@ -1,0 +1,136 @@
+"""A subscription: one configured mapping (trigger + mapping + action), compiled once at config load.
+
+`plan` is the transform hot path: map each event, validate the payload against the action's fields, and
+build requests. Single and batch paths apply the same rules; a bad event becomes a `Rejection` and never
+affects the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gleap_actions.engine.action import Action, Payload, Plan, PlannedRequest, Rejection, Request
+from gleap_actions.engine.errors import GleapActionsError, MappingRuntimeError, PayloadValidationError
+
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_BATCH_BYTES = 1_000_000  # Gleap documents no limit; stay well under the usual 1 MB proxies allow
+
+Trigger = Callable[[dict[str, Any]], bool]
+Mapper = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One configured mapping. Build it with `Subscription.compile`; `trigger`/`mapping` are compiled."""
+
+    name: str
+    action: Action
+    trigger_text: str
+    trigger: Trigger
+    mapping_config: Mapping[str, Any]
+    mapping: Mapper
+    enabled: bool = True
+    batching: bool = False
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_bytes: int = DEFAULT_BATCH_BYTES
+
+    @classmethod
+    def compile(
+        cls,
+        name: str,
+        action: Action,
+        trigger: str | None = None,
+        mapping: Mapping[str, Any] | None = None,
+        enabled: bool = True,
+        batching: bool = False,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+    ) -> Subscription:
+        """Parse the trigger (default: the action's) and compile the mapping (default: the action's).
+
+        Raises `FqlSyntaxError` or `MappingValidationError` for a malformed trigger or mapping, and
+        ValueError for a batch size or byte limit below 1.
+        """
+        if batch_size < 1 or batch_bytes < 1:
+            raise ValueError(f"{name}: batch size and batch bytes must be at least 1")
+        from gleap_actions.engine.fql import parse
+        from gleap_actions.engine.mapping import compile_mapping
+
+        trigger_text = action.default_trigger if trigger is None else trigger
+        mapping_config = action.default_mapping if mapping is None else mapping
+        return cls(
+            name=name,
+            action=action,
+            trigger_text=trigger_text,
+            trigger=parse(trigger_text),
+            mapping_config=mapping_config,
+            mapping=compile_mapping(dict(mapping_config)),
+            enabled=enabled,
+            batching=batching,
+            batch_size=batch_size,
+            batch_bytes=batch_bytes,
+        )
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        """Whether the trigger selects `event` (`enabled` is not considered)."""
+        return self.trigger(event)
+
+    def plan(self, events: Sequence[dict[str, Any]], settings: Any, batch: bool) -> Plan:
+        """Map, validate and build the requests for `events` (already selected by the trigger).
+
+        With `batch` and an action that has `perform_batch`, valid events share requests of at most
+        `batch_size` events and `batch_bytes` bytes of body (a single larger event still gets its own
+        request); otherwise each valid event is one request. Invalid events become rejections.
+        """
+        requests: list[PlannedRequest] = []
+        rejections: list[Rejection] = []
+        mapping = self.mapping
+        validate = self.action.validate
+        perform_batch = self.action.perform_batch if batch else None
+        perform = self.action.perform
+        payloads: list[Payload] = []
+        indices: list[int] = []
+        for index, event in enumerate(events):
+            try:
+                payload = validate(mapping(event))
+                if perform_batch is None:
+                    requests.append(PlannedRequest(perform(settings, payload), [index]))
+                else:
+                    payloads.append(payload)
+                    indices.append(index)
+            except PayloadValidationError as error:
+                rejections.append(Rejection(index, error.status, error.code, str(error)))
+            except MappingRuntimeError as error:
+                rejections.append(Rejection(index, 400, "MAPPING_FAILED", str(error)))
+            except GleapActionsError as error:
+                status = getattr(error, "status", None) or 400
+                rejections.append(
+                    Rejection(index, status, getattr(error, "code", "INVALID_EVENT"), str(error))
+                )
+        if perform_batch is not None:
+            for start in range(0, len(payloads), self.batch_size):
+                end = start + self.batch_size
+                self._add_batch(perform_batch, settings, payloads[start:end], indices[start:end], requests)
+        return Plan(requests, rejections)
+
+    def _add_batch(
+        self,
+        perform_batch: Callable[[Any, list[Payload]], Request],
+        settings: Any,
+        payloads: list[Payload],
+        indices: list[int],
+        out: list[PlannedRequest],
+    ) -> None:
+        """One request for `payloads`, or, when its body is over `batch_bytes`, requests for equal parts."""
+        request = perform_batch(settings, payloads)
+        size = len(request.body or b"")
+        if size <= self.batch_bytes or len(payloads) == 1:
+            out.append(PlannedRequest(request, indices))
+            return
+        parts = min(len(payloads), -(-size // self.batch_bytes))
+        step = -(-len(payloads) // parts)
+        for start in range(0, len(payloads), step):
+            end = start + step
+            self._add_batch(perform_batch, settings, payloads[start:end], indices[start:end], out)

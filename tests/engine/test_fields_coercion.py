@@ -1,0 +1,136 @@
+"""AJV `coerceTypes: "array"` with JavaScript semantics, through compiled fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gleap_actions.engine.errors import PayloadValidationError
+from gleap_actions.engine.fields import Field, FieldType, compile_fields
+
+
+def _coerce(kind: FieldType, value: Any, **options: Any) -> Any:
+    return compile_fields({"f": Field("F", kind, **options)})({"f": value}).get("f", "<removed>")
+
+
+def _message(kind: FieldType, value: Any, label: str = "F", **options: Any) -> str:
+    with pytest.raises(PayloadValidationError) as caught:
+        compile_fields({"f": Field(label, kind, **options)})({"f": value})
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (12345, "12345"),
+        (True, "true"),
+        (False, "false"),
+        (1.5, "1.5"),
+        (10.0, "10"),
+        (1e21, "1e+21"),
+        (12345678901234567890, "12345678901234567890"),
+        (["a"], "a"),
+        ([7], "7"),
+    ],
+)
+def test_to_string(value: Any, expected: str) -> None:
+    assert _coerce("string", value) == expected
+
+
+def test_string_rejections_name_the_real_type() -> None:
+    assert _message("string", ["a", "b"], "User ID") == "User ID must be a string but it was an array."
+    assert _message("string", {"id": 1}, "User ID") == "User ID must be a string but it was an object."
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("123", 123),
+        ("3.5", 3.5),
+        ("1e3", 1000),
+        (" 12 ", 12),
+        (" ", 0),
+        ("0x10", 16),
+        ("-0.5", -0.5),
+        (".5", 0.5),
+        (True, 1),
+        (False, 0),
+        (["42"], 42),
+        (7, 7),
+        (7.25, 7.25),
+    ],
+)
+def test_to_number(value: Any, expected: float) -> None:
+    result = _coerce("number", value)
+    assert result == expected
+    assert type(result) is not bool
+
+
+@pytest.mark.parametrize(
+    "value", ["abc", "Infinity", "-Infinity", "1_000", "inf", "nan", "0x", "1e", {}, [1, 2]]
+)
+def test_not_numbers(value: Any) -> None:
+    message = _message("number", value, "User Value")
+    assert message.startswith("User Value must be a number but it was ")
+
+
+def test_integer_rejects_fractions() -> None:
+    assert _coerce("integer", "4") == 4
+    assert _coerce("integer", 4.0) == 4.0
+    assert _message("integer", 3.5, "I") == "I must be an integer but it was a number."
+    assert _message("integer", "3.5", "I") == "I must be an integer but it was a string."
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("false", False), (1, True), (0, False), (0.0, False), (True, True)],
+)
+def test_to_boolean(value: Any, expected: bool) -> None:
+    assert _coerce("boolean", value) is expected
+
+
+@pytest.mark.parametrize("value", ["yes", 2, "1", {}])
+def test_not_booleans(value: Any) -> None:
+    assert _message("boolean", value).startswith("F must be a boolean but it was ")
+
+
+def test_allow_null_coerces_empty_values_to_null() -> None:
+    assert _coerce("number", None, allow_null=True) is None
+    nested = {"o": Field("O", "object", properties={"n": Field("N", "number", allow_null=True)})}
+    assert compile_fields(nested)({"o": {"n": None}}) == {"o": {"n": None}}
+    assert compile_fields(nested)({"o": {"n": ""}}) == {"o": {}}  # "" is removed where no string is allowed
+    assert _coerce("string", None, allow_null=True) is None
+    assert _message("number", {}, allow_null=True) == "F must be a number or null but it was an object."
+
+
+def test_multiple_wraps_scalars_and_objects_at_the_top_level() -> None:
+    assert _coerce("string", "value", multiple=True) == ["value"]
+    assert _coerce("object", {"a": 1}, multiple=True) == [{"a": 1}]
+    assert _coerce("string", [1, True], multiple=True) == ["1", "true"]
+
+
+def test_nested_multiple_wraps_scalars_but_not_objects() -> None:
+    fields = {"o": Field("O", "object", properties={"tags": Field("Tags", "string", multiple=True)})}
+    assert compile_fields(fields)({"o": {"tags": "x"}}) == {"o": {"tags": ["x"]}}
+    with pytest.raises(PayloadValidationError, match=r"^Tags must be an array but it was an object\.$"):
+        compile_fields(fields)({"o": {"tags": {"a": 1}}})
+
+
+def test_objects_are_not_coerced() -> None:
+    assert (
+        _message("object", [1, 2, 3], "Event Metadata")
+        == "Event Metadata must be an object but it was an array."
+    )
+    assert (
+        _message("object", "x", "Event Metadata") == "Event Metadata must be an object but it was a string."
+    )
+    assert _coerce("object", [{"a": 1}]) == {"a": 1}
+
+
+def test_union_type_messages() -> None:
+    assert _message("datetime", {"a": 1}, "D") == "D must be a string or number but it was an object."
+    message = _message("datetime", [1, 2], "D", allow_null=True)
+    assert message == "D must be a string, number, or null but it was an array."
+    message = _message("integer", "x", "I", allow_null=True)
+    assert message == "I must be an integer or null but it was a string."

@@ -1,0 +1,109 @@
+"""Datetime fields: strict parsing, ISO 8601 UTC output with milliseconds, clear rejections."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gleap_actions.engine.datetimes import InvalidDatetime, format_iso, normalize_datetime, parse_datetime
+from gleap_actions.engine.errors import PayloadValidationError
+from gleap_actions.engine.fields import Field, compile_fields
+
+VALIDATE = compile_fields({"date": Field("Event Timestamp", "datetime", required=True)})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-01-02T03:04:05.000Z", "2024-01-02T03:04:05.000Z"),
+        ("2024-01-02T03:04:05Z", "2024-01-02T03:04:05.000Z"),
+        ("2024-01-02T03:04:05.123456789z", "2024-01-02T03:04:05.123Z"),
+        ("2024-03-01T12:00:00+02:00", "2024-03-01T10:00:00.000Z"),
+        ("2024-03-01T12:00:00-0530", "2024-03-01T17:30:00.000Z"),
+        ("2024-03-01T12:00:00+02", "2024-03-01T10:00:00.000Z"),
+        ("2024-03-01 12:00:00", "2024-03-01T12:00:00.000Z"),
+        ("2024-06-01T10:00", "2024-06-01T10:00:00.000Z"),
+        ("2024-03-01", "2024-03-01T00:00:00.000Z"),
+        ("2024-02-29", "2024-02-29T00:00:00.000Z"),
+        ("Mon, 01 Jan 2024 10:00:00 GMT", "2024-01-01T10:00:00.000Z"),
+        ("1 Jan 2024 10:00 +0200", "2024-01-01T08:00:00.000Z"),
+        ("Tue, 2 Jan 2024 03:04:05 EST", "2024-01-02T08:04:05.000Z"),
+        ("1717000000", "2024-05-29T16:26:40.000Z"),
+        ("1717000000123", "2024-05-29T16:26:40.123Z"),
+        (1717000000, "2024-05-29T16:26:40.000Z"),
+        (1717000000123, "2024-05-29T16:26:40.123Z"),
+        (1717000000.5, "2024-05-29T16:26:40.500Z"),
+        (0, "1970-01-01T00:00:00.000Z"),
+        (-1, "1969-12-31T23:59:59.000Z"),
+        (["2024-01-02T03:04:05Z"], "2024-01-02T03:04:05.000Z"),
+        ("  2024-01-02T03:04:05Z ", "2024-01-02T03:04:05.000Z"),
+    ],
+)
+def test_accepted_forms_are_sent_as_iso_utc_with_milliseconds(value: Any, expected: str) -> None:
+    assert VALIDATE({"date": value}) == {"date": expected}
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("abc 2024", "unrecognised date format"),
+        ("12", "unrecognised date format"),
+        ("20240601", "unrecognised date format"),
+        ("May 5", "unrecognised date format"),
+        ("06/01/2024", "unrecognised date format"),
+        ("not-a-date", "unrecognised date format"),
+        ("yesterday", "unrecognised date format"),
+        ("2024-W22", "unrecognised date format"),
+        ("true", "unrecognised date format"),
+        (" ", "unrecognised date format"),
+        ("2024-02-30", "day is out of range for month"),
+        ("2023-02-29", "day is out of range for month"),
+        ("2024-13-45T99:99:99Z", "month must be in 1..12"),
+        ("2024-06-01T25:00:00Z", "hour must be in 0..23"),
+        ("2024-02-30T00:00:00.000Z", "day is out of range for month"),
+        ("2024-01-01T00:00:00+25:00", "the UTC offset is out of range"),
+        ("32 Jan 2024 10:00 GMT", "day is out of range for month"),
+        (True, "unrecognised date format"),
+        (1e20, "out of range"),
+        ("9999-12-31T23:59:59-05:00", "out of range"),
+    ],
+)
+def test_rejected_with_a_clear_message(value: Any, reason: str) -> None:
+    with pytest.raises(PayloadValidationError) as caught:
+        VALIDATE({"date": value})
+    assert str(caught.value) == (
+        "Event Timestamp must be a valid date and time (ISO 8601, RFC 2822, or Unix seconds or milliseconds) "
+        f"but it was not ({reason})."
+    )
+
+
+@pytest.mark.parametrize("value", ["", None])
+def test_empty_timestamp_is_missing(value: Any) -> None:
+    with pytest.raises(
+        PayloadValidationError, match=r"^The root value is missing the required field 'date'\.$"
+    ):
+        VALIDATE({"date": value})
+
+
+def test_parse_rejects_non_dates_directly() -> None:
+    for value in (None, {}, [], True, float("nan")):
+        with pytest.raises(InvalidDatetime):
+            parse_datetime(value)
+    with pytest.raises(InvalidDatetime):
+        normalize_datetime(float("inf"))
+
+
+def test_years_before_1000_are_zero_padded() -> None:
+    assert format_iso(datetime(5, 1, 2, tzinfo=UTC)) == "0005-01-02T00:00:00.000Z"
+
+
+@settings(max_examples=150)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)))
+def test_iso_output_round_trips(moment: datetime) -> None:
+    text = normalize_datetime(moment.isoformat())
+    assert normalize_datetime(text) == text
+    assert parse_datetime(text) == moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -1,0 +1,112 @@
+"""jsjson.dumps writes what JavaScript's JSON.stringify writes (table from segment-gleap-observed.md)."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gleap_actions.engine.jsjson import _slow_dumps, dumps, js_double_str
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (10.0, "10"),
+        (12345678901234567890, "12345678901234567000"),
+        (9007199254740993, "9007199254740992"),
+        (2**53 - 1, "9007199254740991"),
+        (-(2**70), "-1.1805916207174113e+21"),
+        (1e21, "1e+21"),
+        (1e-7, "1e-7"),
+        (1e-6, "0.000001"),
+        (1.5e-5, "0.000015"),
+        (-0.0, "0"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (123456789012345680000.0, "123456789012345680000"),
+        (1e16, "10000000000000000"),
+        (1.5e300, "1.5e+300"),
+        (5e-324, "5e-324"),
+        (-1234.5, "-1234.5"),
+        (True, "true"),
+        (None, "null"),
+    ],
+)
+def test_numbers_and_literals_as_javascript_writes_them(value: object, expected: str) -> None:
+    assert dumps(value).decode() == expected
+
+
+def test_strings_raw_utf8_and_javascript_escapes() -> None:
+    text = 'größe \u2028 / < > \x01 \x1f \x7f " \\ \b\t\n\f\r 😀'
+    expected = '"größe \u2028 / < > \\u0001 \\u001f \x7f \\" \\\\ \\b\\t\\n\\f\\r 😀"'
+    assert dumps(text).decode() == expected
+
+
+def test_lone_surrogates_are_escaped_like_javascript() -> None:
+    assert dumps({"a": "x\ud800y", "n": 10.0}) == b'{"a":"x\\ud800y","n":10}'
+
+
+def test_nested_structures_keep_key_order_and_fix_numbers_deep_inside() -> None:
+    value = {"z": [1.0, {"b": 2.5, "a": -0.0}], "a": {"big": 2**64}, "s": "1.0"}
+    assert dumps(value) == b'{"z":[1,{"b":2.5,"a":0}],"a":{"big":18446744073709552000},"s":"1.0"}'
+
+
+def test_unchanged_values_are_not_copied() -> None:
+    value = {"a": [1, "x", {"b": None}]}
+    assert dumps(value) == orjson.dumps(value)
+
+
+def test_tuples_are_arrays() -> None:
+    assert dumps({"t": (1.0, 2)}) == b'{"t":[1,2]}'
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (math.inf, "Infinity"),
+        (-math.inf, "-Infinity"),
+        (math.nan, "NaN"),
+        (7, "7"),
+        (2**53, "9007199254740992"),
+    ],
+)
+def test_js_double_str_special_values(value: float, expected: str) -> None:
+    assert js_double_str(value) == expected
+
+
+@settings(max_examples=300)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_every_double_round_trips_in_javascript_notation(value: float) -> None:
+    text = js_double_str(value)
+    assert float(text) == value
+    mantissa = text.lstrip("-").split("e")[0]
+    assert not mantissa.endswith(".0")
+    magnitude = abs(value)
+    uses_exponent = "e" in text
+    assert uses_exponent == (magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21))
+    assert dumps(value).decode() == text
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([10.0, -0.0, 1e16, 1e-6, 1e21, 2.0**60, 0.5])
+    | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300)
+@given(_JSON_VALUES)
+def test_fast_path_agrees_with_a_plain_javascript_encoder(value: object) -> None:
+    encoded = dumps(value)
+    assert encoded == _slow_dumps(value).encode()
+    orjson.loads(encoded)  # valid JSON

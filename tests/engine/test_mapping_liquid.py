@@ -1,0 +1,74 @@
+"""`@liquid` (reference 1.5.13): python-liquid restricted like Segment's liquidjs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gleap_actions.engine.mapping.liquid import DISABLED_FILTERS, DISABLED_TAGS
+from gleap_actions.mapping import MappingRuntimeError, MappingValidationError, transform
+
+TRACK = {
+    "type": "track",
+    "event": "Signed Up",
+    "userId": "u-1",
+    "properties": {
+        "name": "ada",
+        "plan": "pro",
+        "seats": 3,
+        "price": 1.0,
+        "tags": ["x", "y"],
+        "meta": {"a": 1},
+    },
+}
+
+
+def liquid(template: str, event: dict[str, Any] = TRACK) -> Any:
+    return transform({"v": {"@liquid": template}}, event)["v"]
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("Hello {{ properties.name | upcase }}", "Hello ADA"),
+        ("{% if properties.plan == 'pro' %}paid{% else %}free{% endif %}", "paid"),
+        ("{{ properties.missing }}", ""),
+        ("{{ properties.seats | plus: 2 }}", "5"),
+        ("{{ properties.price }}", "1"),  # JS number printing
+        ("{{ properties.meta }}", '{"a":1}'),  # JSON, not [object Object]
+        ("{{ properties.tags }}", "xy"),
+        ("{% assign x = properties.name | capitalize %}{{ x }}", "Ada"),
+        ("{{ properties.name | nosuchfilter }}", "ada"),  # unknown filters are ignored, as in liquidjs
+        ("", ""),
+    ],
+)
+def test_liquid_renders_with_the_event_as_variables(template: str, expected: str) -> None:
+    assert liquid(template) == expected
+
+
+@pytest.mark.parametrize("tag", DISABLED_TAGS)
+def test_disabled_tags_fail_validation(tag: str) -> None:
+    with pytest.raises(MappingValidationError, match=f'tag "{tag}" is disabled'):
+        liquid(f"{{% {tag} x %}}")
+
+
+@pytest.mark.parametrize("name", DISABLED_FILTERS)
+def test_disabled_filters_fail_at_run_time(name: str) -> None:
+    with pytest.raises(MappingRuntimeError, match=f'^filter "{name}" is disabled$'):
+        liquid(f"{{{{ properties.tags | {name} }}}}")
+
+
+def test_template_length_is_limited_to_1000_utf16_code_units() -> None:
+    assert liquid("a" * 1000) == "a" * 1000
+    with pytest.raises(MappingValidationError, match="limited to 1000 characters"):
+        liquid("😀" * 501)  # 1002 UTF-16 code units
+
+
+def test_event_keys_that_are_python_parameter_names_are_variables() -> None:
+    assert liquid("{{ self }}-{{ args }}", {"self": "s", "args": "a"}) == "s-a"
+
+
+def test_filter_errors_on_event_data_are_runtime_errors() -> None:
+    with pytest.raises(MappingRuntimeError):
+        liquid("{{ properties.seats | divided_by: 0 }}")

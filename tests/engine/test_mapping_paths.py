@@ -1,0 +1,140 @@
+"""Path lookup and `@path`: Segment's `get` (reference 1.4, 1.5.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gleap_actions.mapping import MISSING, MappingRuntimeError, compile_mapping, transform
+
+TRACK = {
+    "type": "track",
+    "event": "Order Completed",
+    "userId": "user-1",
+    "anonymousId": "anon-1",
+    "messageId": "m-1",
+    "timestamp": "2024-01-02T03:04:05.000Z",
+    "properties": {
+        "order_id": "o-1",
+        "total": 42.5,
+        "coupon": None,
+        "discount": 0,
+        "note": "",
+        "gift": False,
+        "products": [{"product_id": "p-1", "price": 10}, {"product_id": "p-2", "price": 32.5}],
+    },
+    "context": {"page": {"url": "https://example.com/checkout"}, "locale": "en-US"},
+    "integrations": {"Actions Amplitude": {"session_id": 1234}},
+}
+
+
+def path(p: str, event: dict[str, Any] = TRACK) -> Any:
+    return transform({"v": {"@path": p}}, event).get("v", MISSING)
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [
+        ("$.userId", "user-1"),
+        ("$.properties.products[0].product_id", "p-1"),
+        ("$.properties.products.1.price", 32.5),
+        ("$.properties['products'][1].product_id", "p-2"),
+        ('$.properties["order_id"]', "o-1"),
+        ("$.integrations.Actions Amplitude.session_id", 1234),
+        ("$.integrations['Actions Amplitude'].session_id", 1234),
+        ("properties.total", 42.5),  # the $. prefix is optional
+        ("a.$.userId", MISSING),  # the first "$." anywhere is removed: "a.userId"
+        ("$.properties.products.length", 2),
+        ("$.properties.products.01", MISSING),  # not a canonical array index
+        ("$.properties.products.5", MISSING),
+        ("$.nope", MISSING),
+        ("$.properties.order_id.length", MISSING),  # strings are leaves (deliberate)
+        ("$.properties.total.x", MISSING),
+    ],
+)
+def test_path_lookup(p: str, expected: Any) -> None:
+    assert path(p) == expected
+
+
+def test_root_paths_return_the_whole_event() -> None:
+    assert path("") == TRACK
+    assert path("$.") == TRACK
+    assert path(".") == TRACK
+    assert path("$") is MISSING  # a key literally named "$"
+
+
+@pytest.mark.parametrize(
+    ("event", "p", "expected"),
+    [
+        ({"a": None}, "a.b", None),
+        ({"a": 0}, "a.b", 0),
+        ({"a": ""}, "a.b", ""),
+        ({"a": False}, "a.b.c", False),
+        ({"a": {"b": None}}, "a.b.c.d", None),
+        ({"a": True}, "a.b", MISSING),
+        ({"a": []}, "a.0", MISSING),
+        ({"a": {}}, "a.b", MISSING),
+    ],
+)
+def test_falsy_intermediates_short_circuit(event: dict[str, Any], p: str, expected: Any) -> None:
+    result = path(p, event)
+    assert result == expected and type(result) is type(expected)
+
+
+def test_missing_key_is_removed_and_null_is_kept() -> None:
+    mapping = {"coupon": {"@path": "$.properties.coupon"}, "gone": {"@path": "$.properties.nothing"}}
+    assert transform(mapping, TRACK) == {"coupon": None}
+
+
+def test_bracket_without_quote_or_digit_is_a_literal_key() -> None:
+    assert path("a[b]", {"a[b]": 1, "a": {"b": 2}}) == 1
+
+
+def test_nested_path_directive_uses_the_string_found() -> None:
+    event = {"which": "properties.order_id", **TRACK}
+    assert transform({"v": {"@path": {"@path": "$.which"}}}, event) == {"v": "o-1"}
+
+
+def test_nested_path_to_a_missing_key_is_a_runtime_error() -> None:
+    with pytest.raises(MappingRuntimeError, match="@path: expected string, got undefined"):
+        transform({"v": {"@path": {"@path": "$.nothing"}}}, TRACK)
+
+
+@pytest.mark.parametrize(("data", "kind"), [([], "array"), (None, "null"), (3, "number"), ("x", "string")])
+def test_data_must_be_an_object(data: Any, kind: str) -> None:
+    with pytest.raises(MappingRuntimeError, match=f"data must be an object, got {kind}"):
+        compile_mapping({"a": 1})(data)
+
+
+def test_raw_values_are_returned_unchanged() -> None:
+    assert transform("{{userId}}", TRACK) == "{{userId}}"
+    assert transform(123, TRACK) == 123
+    assert transform(["cool"], TRACK) == ["cool"]
+    assert transform({"x": "{{userId}}"}, TRACK) == {"x": "{{userId}}"}
+
+
+def test_constant_output_is_not_shared_between_events() -> None:
+    mapping = compile_mapping({"tags": ["a"], "u": {"@path": "$.userId"}})
+    first = mapping(TRACK)
+    first["tags"].append("mutated")
+    assert mapping(TRACK)["tags"] == ["a"]
+
+
+def test_transform_batch_resolves_each_event_in_order() -> None:
+    mapping = compile_mapping({"id": {"@path": "$.userId"}})
+    assert mapping.transform_batch([{"userId": "a"}, {}, {"userId": None}]) == [{"id": "a"}, {}, {"id": None}]
+    with pytest.raises(MappingRuntimeError, match="data must be an array, got object"):
+        mapping.transform_batch({"userId": "a"})  # type: ignore[arg-type]
+
+
+def test_undefined_array_elements_become_null() -> None:
+    assert transform({"v": [{"@path": "$.a"}, {"@path": "$.m"}, 3]}, {"a": 1}) == {"v": [1, None, 3]}
+
+
+def test_changing_the_source_mapping_after_compiling_changes_nothing() -> None:
+    source: dict[str, Any] = {"tags": ["a"], "u": {"@path": "$.userId"}}
+    mapping = compile_mapping(source)
+    source["tags"].append("b")
+    source["u"]["@path"] = "$.event"
+    assert mapping(TRACK) == {"tags": ["a"], "u": "user-1"}
