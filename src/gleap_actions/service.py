@@ -155,10 +155,9 @@ class Service:
 
 def open_configured_store(storage: StorageConfig) -> Store:
     """The store the config names: PostgreSQL at `storage.url`, else SQLite in `storage.data_dir`."""
-    if storage.url is not None:
-        return open_store(storage.url)
-    storage.data_dir.mkdir(parents=True, exist_ok=True)
-    return open_store(str(storage.data_dir / "gleap-actions.db"))
+    if storage.url is None:
+        storage.data_dir.mkdir(parents=True, exist_ok=True)
+    return open_store(storage.url, data_dir=storage.data_dir)
 
 
 def _url_host(host: str) -> str:
