@@ -8,6 +8,7 @@ rate limit and retries. At the end a summary; the exit code is non-zero when any
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 import tempfile
 import time
@@ -38,7 +39,9 @@ SOURCE = "send"  # the dedup scope of a file: messageIds repeated within the fil
     help="Stop after this many seconds and report what is left (default: until every event is settled).",
 )
 @click.option("--progress/--no-progress", default=None, help="A progress bar (default: when on a terminal).")
-def send_command(events_file: BinaryIO, config_path: str | None, timeout: float | None, progress: bool | None) -> None:
+def send_command(
+    events_file: BinaryIO, config_path: str | None, timeout: float | None, progress: bool | None
+) -> None:
     """Deliver EVENTS.jsonl (one Segment event per line, or - for stdin) to Gleap.
 
     Exit 0 when every event was delivered or filtered by choice (integrations object, no matching
@@ -75,8 +78,10 @@ def _read(stream: BinaryIO, received_at: float) -> tuple[list[NewEvent], list[st
     return queued, invalid
 
 
-async def _send(stream: BinaryIO, config: Config, folder: Path, timeout: float | None, progress: bool) -> bool:
-    store = SQLiteStore(str(folder / "send.db"), synchronous="OFF")  # a scratch queue: no fsync needed
+async def _send(
+    stream: BinaryIO, config: Config, folder: Path, timeout: float | None, progress: bool
+) -> bool:
+    store = SQLiteStore(str(folder / "send.db"), synchronous="NORMAL")  # a scratch queue: WAL is enough
     queued, invalid = _read(stream, time.time())
     accepted = store.append(queued) if queued else []
     total = sum(accepted)
@@ -92,7 +97,9 @@ async def _send(stream: BinaryIO, config: Config, folder: Path, timeout: float |
     await pipeline.start()
     deadline = time.monotonic() + timeout if timeout is not None else None
     settled = False
-    with click.progressbar(length=total, label="Delivering", file=sys.stderr if progress else _Null()) as bar:
+    with click.progressbar(
+        length=total, label="Delivering", file=sys.stderr if progress else io.StringIO()
+    ) as bar:
         done = 0
         while True:
             stats = await asyncio.to_thread(store.stats, time.time())
@@ -151,13 +158,3 @@ def _summary(
     for reason, count in reasons.most_common(20):
         click.echo(f"  {count} x {reason}", err=True)
     return settled and not invalid and not letters
-
-
-class _Null:
-    """A file that swallows the progress bar when it is off."""
-
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        return None
