@@ -12,8 +12,12 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from interim import Settings, TrackSub, send
 
+from gleap_actions import events
+from gleap_actions.config import DeliveryConfig
+from gleap_actions.engine.subscription import Subscription
+from gleap_actions.gleap.actions import ACTIONS
+from gleap_actions.gleap.settings import GleapSettings
 from gleap_actions.pipeline.service import Pipeline
 from gleap_actions.pipeline.sqlite_store import SQLiteStore
 from gleap_actions.pipeline.store import NewEvent
@@ -49,14 +53,10 @@ class Gleap:
         return [e["name"] for _, events in self.received for e in events]
 
 
-@dataclass
-class Config:
-    retry_window: float = 60.0
-    max_concurrency: int = 4
-    requests_per_minute: int = 0
-    linger: float = 0.05
-    initial_backoff: float = 0.05
-    max_backoff: float = 0.2
+def fast(**changes: Any) -> DeliveryConfig:
+    """Delivery settings with short backoffs so retries happen within a test."""
+    base = {"max_concurrency": 4, "requests_per_minute": 0, "linger": 0.05, "initial_backoff": 0.05}
+    return DeliveryConfig(**{**base, "max_backoff": 0.2, "retry_window": 60.0, **changes})
 
 
 @pytest.fixture
@@ -82,21 +82,16 @@ async def gleap() -> AsyncIterator[Gleap]:
 
 
 def track(name: str, **extra: Any) -> NewEvent:
-    payload = {"type": "track", "event": name, "userId": "u1", "messageId": name, **extra}
-    return NewEvent("src", name, "u1", "track", time.time(), orjson.dumps(payload))
+    now = time.time()
+    raw = {"type": "track", "event": name, "userId": "u1", "messageId": name, **extra}
+    event = events.normalize(raw, "track", received_at=now)
+    return NewEvent("src", event["messageId"], "u1", "track", now, orjson.dumps(event))
 
 
 def pipeline(store: SQLiteStore, gleap: Gleap, token: str = TOKEN, **kw: Any) -> Pipeline:
-    config = kw.pop("config", Config())
-    sub = kw.pop("sub", TrackSub())
-    return Pipeline(
-        store,
-        [sub],
-        Settings(token, gleap.url),
-        config,
-        send=send,
-        **kw,
-    )
+    config = kw.pop("config", fast())
+    track_event = Subscription.compile("Track Event", ACTIONS["trackEvent"], batching=True, batch_size=100)
+    return Pipeline(store, [track_event], GleapSettings(token, gleap.url, timeout=2.0), config, **kw)
 
 
 def metric(p: Pipeline, name: str, **labels: str) -> float:
@@ -123,10 +118,11 @@ async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap,
 
 
 async def test_rejected_and_filtered_events(gleap: Gleap, store: SQLiteStore) -> None:
+    undated = {k: v for k, v in orjson.loads(track("x").payload).items() if k != "timestamp"}
     store.append(
         [
             track("ok"),
-            track("", messageId="no-name"),
+            NewEvent("src", "no-name", "u1", "track", time.time(), orjson.dumps(undated)),
             track("off", integrations={"All": False}),
             NewEvent("src", "id1", "u1", "identify", time.time(), b'{"type":"identify","userId":"u1"}'),
         ]
@@ -139,9 +135,8 @@ async def test_rejected_and_filtered_events(gleap: Gleap, store: SQLiteStore) ->
         await p.stop()
     assert gleap.delivered == ["ok"]
     [dead] = store.list_dead_letters()
-    assert (
-        dead.reason == "PAYLOAD_VALIDATION_FAILED: The root value is missing 'name'." and dead.status == 400
-    )
+    assert dead.status == 400
+    assert dead.reason == "PAYLOAD_VALIDATION_FAILED: The root value is missing the required field 'date'."
     assert metric(p, "gleap_actions_filtered_events_total", reason="integrations") == 1
     assert metric(p, "gleap_actions_filtered_events_total", reason="no_matching_mapping") == 1
 
@@ -180,12 +175,12 @@ async def test_retry_window_expiry_dead_letters_and_replay_delivers(gleap: Gleap
     down = True
     gleap.script = lambda events: web.Response(status=503, text="down") if down else None
     store.append([track("a"), track("b")])
-    p = pipeline(store, gleap, config=Config(retry_window=0.4))
+    p = pipeline(store, gleap, config=fast(retry_window=0.4))
     await p.start()
     try:
         await p.drain(5)
         dead = store.list_dead_letters()
-        assert {d.payload for d in dead} == {track("a").payload, track("b").payload}
+        assert {orjson.loads(d.payload)["event"] for d in dead} == {"a", "b"}
         assert all("retry window expired" in d.reason and "HTTP 503" in d.reason for d in dead)
         assert all(TOKEN not in d.request and "***" in d.request for d in dead)
         assert gleap.delivered == []
@@ -209,7 +204,7 @@ async def test_bad_credentials_pause_without_dead_letters_then_resume(
         assert 1 <= len(gleap.attempts) <= 5  # probes every 0.2 s, not a storm
         stats = store.stats(time.time())
         assert stats.dead_letters == 0 and stats.pending == 2 and stats.retrying == 0
-        p.resume(Settings(TOKEN, gleap.url))  # a config reload with the right token
+        p.resume(GleapSettings(TOKEN, gleap.url, timeout=2.0))  # a config reload with the right token
         await p.drain(5)
         assert sorted(gleap.delivered) == ["a", "b"]
         assert metric(p, "gleap_actions_credentials_paused") == 0

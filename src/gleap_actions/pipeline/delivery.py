@@ -29,9 +29,12 @@ from typing import Any, ParamSpec, TypeVar
 import aiohttp
 import orjson
 
+from gleap_actions.engine.action import Plan, Request
 from gleap_actions.engine.errors import FinalHTTPError, InvalidCredentialsError, RetryableError
+from gleap_actions.engine.subscription import Subscription
+from gleap_actions.gleap.client import Response
+from gleap_actions.gleap.settings import GleapSettings
 from gleap_actions.pipeline.concurrency import AdaptiveConcurrency
-from gleap_actions.pipeline.contracts import PlanLike, RequestLike, SendFn, SettingsLike, SubscriptionLike
 from gleap_actions.pipeline.gate import CredentialsGate
 from gleap_actions.pipeline.groupcommit import GroupCommit
 from gleap_actions.pipeline.metrics import PipelineMetrics
@@ -43,6 +46,9 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+SendFn = Callable[[aiohttp.ClientSession, Request, float], Awaitable[Response]]
+"""`gleap.client.send`: returns on 2xx, raises the `engine.errors` delivery taxonomy otherwise."""
 
 
 class Runner:
@@ -66,7 +72,7 @@ class Shared:
     ack: GroupCommit
     session: aiohttp.ClientSession
     send: SendFn
-    settings: SettingsLike
+    settings: GleapSettings
     policy: RetryPolicy
     concurrency: AdaptiveConcurrency
     rate: RateLimiter
@@ -104,7 +110,7 @@ OVERLOAD_STATUSES = frozenset({429, 503})
 class MappingDelivery:
     """The delivery loop of one mapping (`Subscription`)."""
 
-    def __init__(self, subscription: SubscriptionLike, shared: Shared) -> None:
+    def __init__(self, subscription: Subscription, shared: Shared) -> None:
         self.sub = subscription
         self.name = subscription.name
         self._s = shared
@@ -211,13 +217,13 @@ class MappingDelivery:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _plan(self, claimed: Sequence[Delivery]) -> tuple[Work, PlanLike]:
+    def _plan(self, claimed: Sequence[Delivery]) -> tuple[Work, Plan]:
         """Parse payloads and plan requests (CPU work, run in the worker thread)."""
         events = [orjson.loads(d.payload) for d in claimed]
         work = Work(list(claimed), events, time.monotonic())
         return work, self.sub.plan(events, self._s.settings, self._batch)
 
-    async def _reject(self, work: Work, plan: PlanLike) -> None:
+    async def _reject(self, work: Work, plan: Plan) -> None:
         """Per-event rejections (payload validation) are final: dead-letter at once with the reason."""
         for rejection in plan.rejections:
             delivery = work.deliveries[rejection.index]
@@ -226,7 +232,7 @@ class MappingDelivery:
 
     # -- sending ---------------------------------------------------------------------------------
 
-    async def _guarded(self, request: RequestLike, work: Work) -> None:
+    async def _guarded(self, request: Request, work: Work) -> None:
         """`_deliver`, logging a failure to record an outcome (the store refused a write): the
         deliveries stay claimed and their lease expiry makes them due again, so nothing is lost."""
         try:
@@ -234,7 +240,7 @@ class MappingDelivery:
         except Exception:
             log.exception("event=record_outcome_failed mapping=%s events=%d", self.name, len(work.deliveries))
 
-    async def _deliver(self, request: RequestLike, work: Work) -> None:
+    async def _deliver(self, request: Request, work: Work) -> None:
         """Send one request and record its outcome (split and recurse on a batch 400)."""
         s = self._s
         ids = [d.id for d in work.deliveries]
@@ -296,7 +302,7 @@ class MappingDelivery:
         await asyncio.gather(*jobs)
 
     async def _retry(
-        self, request: RequestLike | None, work: Work, err: Exception, retry_after: float | None
+        self, request: Request | None, work: Work, err: Exception, retry_after: float | None
     ) -> None:
         """Schedule another attempt, or dead-letter the deliveries whose retry window is over."""
         now = time.time()
@@ -331,7 +337,7 @@ class MappingDelivery:
             request_json = "" if request is None else _request_json(request)
             await self._dead_letter(expired, "retry_window", reason, status, request_json, "")
 
-    async def _final(self, request: RequestLike, work: Work, err: FinalHTTPError) -> None:
+    async def _final(self, request: Request, work: Work, err: FinalHTTPError) -> None:
         response = orjson.dumps({"status": err.status, "body": err.body[: self._s.response_limit]}).decode()
         await self._dead_letter(
             work.deliveries, "final_http", _describe(err), err.status, _request_json(request), response
@@ -380,6 +386,6 @@ def _describe(err: Exception) -> str:
     return f"HTTP {status}: {text}" if status is not None else text
 
 
-def _request_json(request: RequestLike) -> str:
+def _request_json(request: Request) -> str:
     """The request as JSON with secrets redacted, for a dead letter."""
-    return request.redacted().to_json()
+    return request.to_json()

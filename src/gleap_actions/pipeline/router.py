@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from gleap_actions.pipeline.contracts import SubscriptionLike
+from gleap_actions.engine.subscription import Subscription
 from gleap_actions.pipeline.store import Store
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class Router:
     def __init__(
         self,
         store: Store,
-        subscriptions: Sequence[SubscriptionLike],
+        subscriptions: Sequence[Subscription],
         delivery_enabled: Callable[[Mapping[str, Any]], bool],
         *,
         owner: str,

@@ -16,15 +16,20 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry
 
 from gleap_actions import events
+from gleap_actions.config import DeliveryConfig
+from gleap_actions.engine.errors import FinalHTTPError
+from gleap_actions.engine.subscription import Subscription
+from gleap_actions.gleap import client
+from gleap_actions.gleap.requests import delete_user_request
+from gleap_actions.gleap.settings import GleapSettings
 from gleap_actions.pipeline.concurrency import AdaptiveConcurrency
-from gleap_actions.pipeline.contracts import SendFn, SettingsLike, SubscriptionLike
-from gleap_actions.pipeline.delivery import MappingDelivery, Runner, Shared
+from gleap_actions.pipeline.delivery import MappingDelivery, Runner, SendFn, Shared
 from gleap_actions.pipeline.gate import CredentialsGate
 from gleap_actions.pipeline.groupcommit import GroupCommit
 from gleap_actions.pipeline.metrics import PipelineMetrics
@@ -36,39 +41,23 @@ from gleap_actions.pipeline.store import QueueStats, Store
 log = logging.getLogger(__name__)
 
 
-class DeliveryConfigLike(Protocol):
-    """`config.DeliveryConfig`."""
-
-    @property
-    def retry_window(self) -> float: ...
-
-    @property
-    def max_concurrency(self) -> int: ...
-
-    @property
-    def requests_per_minute(self) -> int: ...
-
-    @property
-    def linger(self) -> float: ...
-
-    @property
-    def initial_backoff(self) -> float: ...
-
-    @property
-    def max_backoff(self) -> float: ...
-
-
 class Pipeline:
-    """Routes stored events to mappings and delivers them to the destination."""
+    """Routes stored events to mappings and delivers them to the destination.
+
+    `send` (default `gleap.client.send`) and `delivery_enabled` (the integrations object) can be
+    replaced by embedders; `registry` receives the metrics (a fresh one by default); `owner` names this
+    process in leases; `retention` is how long delivered events are kept (StorageConfig.retention);
+    `probe_interval` is how often paused delivery tries again; the rest are tuning knobs.
+    """
 
     def __init__(
         self,
         store: Store,
-        subscriptions: Sequence[SubscriptionLike],
-        settings: SettingsLike,
-        delivery_config: DeliveryConfigLike,
+        subscriptions: Sequence[Subscription],
+        settings: GleapSettings,
+        delivery_config: DeliveryConfig,
         *,
-        send: SendFn,
+        send: SendFn = client.send,
         delivery_enabled: Callable[[Mapping[str, Any]], bool] = events.delivery_enabled,
         session: aiohttp.ClientSession | None = None,
         registry: CollectorRegistry | None = None,
@@ -149,6 +138,10 @@ class Pipeline:
         )
         self._workers = [MappingDelivery(sub, shared) for sub in self.subscriptions]
         self.metrics.concurrency.set(self.concurrency.limit)
+        due = await self.run(self.store.due_mappings, time.time())
+        for name in sorted(set(due) - {w.name for w in self._workers}):
+            # Routed under a mapping that is now disabled or gone: they wait until it is back.
+            log.warning("event=deliveries_without_mapping mapping=%s due=%d", name, due[name])
         self._spawn(self._route_loop(), "router")
         for worker in self._workers:
             self._spawn(worker.run(), f"delivery:{worker.name}")
@@ -170,7 +163,7 @@ class Pipeline:
         if self._route_wake is not None:
             self._route_wake.set()
 
-    def resume(self, settings: SettingsLike | None = None) -> None:
+    def resume(self, settings: GleapSettings | None = None) -> None:
         """Resume delivery paused by a credentials failure, with the reloaded `settings` if given."""
         if settings is not None:
             self.settings = settings
@@ -201,6 +194,26 @@ class Pipeline:
             await self._session.close()
         self._executor.shutdown(wait=True)
         log.info("event=pipeline_stopped owner=%s", self.owner)
+
+    async def delete_user(self, user_id: str) -> int:
+        """Forget a user: drop their undelivered events from the queue, then delete the contact in
+        Gleap (`DELETE /admin/contacts/{id}`; 404, already gone, counts as done). Returns how many queued
+        events were dropped. Raises `gleap.client.send`'s errors when Gleap does not confirm, so the
+        caller can report or retry (dropping again is harmless)."""
+        dropped = await self.run(self.store.drop_user, user_id)
+        request = delete_user_request(self.settings, user_id)
+        await self.rate.acquire()
+        async with contextlib.AsyncExitStack() as stack:
+            session = self._session
+            if session is None or session.closed:
+                session = await stack.enter_async_context(aiohttp.ClientSession())
+            try:
+                await self._send(session, request, self.settings.timeout)
+            except FinalHTTPError as err:
+                if err.status != 404:
+                    raise
+        log.info("event=user_deleted dropped_events=%d", dropped)  # the id is personal data: not logged
+        return dropped
 
     async def drain(self, timeout: float = 30.0, *, poll: float = 0.05) -> QueueStats:
         """Wait until nothing is unrouted, pending or in flight (delivered or dead-lettered).
