@@ -18,16 +18,21 @@ import pytest
 
 from gleap_actions.pipeline.sqlite_store import SQLiteStore
 from gleap_actions.pipeline.store import NewEvent, Store, StoreFullError
+from gleap_actions.pipeline.store_factory import open_store
 
 StoreFactory = Callable[[], Store]
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    if request.param == "postgres":
+        location = request.getfixturevalue("postgres_url")
+    else:
+        location = str(tmp_path / "queue.db")
     opened: list[Store] = []
 
     def factory() -> Store:
-        store = SQLiteStore(tmp_path / "queue.db")
+        store = open_store(location)
         opened.append(store)
         return store
 

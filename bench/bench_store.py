@@ -1,0 +1,181 @@
+"""Store benchmark: append and claim throughput of SQLite against PostgreSQL with 1, 2 and 4 processes.
+
+For each store and process count, in one run:
+- append: every process appends batches of `--batch-size` events (unique messageIds, ~300-byte payloads),
+  each batch one committed transaction, for `--duration` seconds;
+- claim: every process claims unrouted events, routes them to one mapping, claims those deliveries and
+  acknowledges them (the store's whole share of an event's trip) for `--duration` seconds or until empty.
+
+Figures are events/s over all processes; the baseline is SQLite with one process, measured in the same run
+(ratios are what to compare on a shared 2-core machine). PostgreSQL comes from `--postgres URL`, else
+GLEAP_ACTIONS_TEST_POSTGRES_URL, else postgresql://postgres@127.0.0.1:5432/test; each run uses a fresh
+schema, dropped afterwards. Without a server the PostgreSQL rows are left out. Short by default (~30 s):
+
+    .venv/bin/python bench/bench_store.py [--duration 2] [--batch-size 100] [--processes 1,2,4]
+
+Prints a table and writes bench/results/store.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+
+from gleap_actions.pipeline.store import NewEvent
+from gleap_actions.pipeline.store_factory import open_store
+
+RESULTS = Path(__file__).parent / "results" / "store.json"
+PAYLOAD = (
+    b'{"type":"track","event":"Order Completed","properties":{"orderId":"o-1","revenue":42.5,'
+    + (b'"sku":"x",' * 20)
+    + b'"currency":"EUR"},"userId":"u-1"}'
+)
+
+
+def append_worker(location: str, proc: int, batch_size: int, duration: float, start: Any, out: Any) -> None:
+    store = open_store(location)
+    start.wait()
+    deadline = time.monotonic() + duration
+    started = time.monotonic()
+    count = 0
+    while time.monotonic() < deadline:
+        now = time.time()
+        batch = [
+            NewEvent("bench", f"{proc}-{count + i}", "u-1", "track", now, PAYLOAD) for i in range(batch_size)
+        ]
+        store.append(batch)
+        count += batch_size
+    out.put((count, time.monotonic() - started))
+    store.close()
+
+
+def claim_worker(location: str, proc: int, batch_size: int, duration: float, start: Any, out: Any) -> None:
+    store = open_store(location)
+    owner = f"bench-{proc}"
+    start.wait()
+    deadline = time.monotonic() + duration
+    started = time.monotonic()
+    count = 0
+    while time.monotonic() < deadline:
+        events = store.claim_unrouted(owner, batch_size, 60)
+        store.route([(e.id, ("A",)) for e in events])
+        deliveries = store.claim_deliveries(owner, "A", batch_size, 60, time.time())
+        store.ack([d.id for d in deliveries])
+        count += len(deliveries)
+        if not events and not deliveries:
+            break
+    out.put((count, time.monotonic() - started))
+    store.close()
+
+
+def run_phase(target: Any, location: str, processes: int, batch_size: int, duration: float) -> float:
+    """Events/s of `processes` copies of `target` started together."""
+    ctx = mp.get_context("fork")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [
+        ctx.Process(target=target, args=(location, n, batch_size, duration, start, out))
+        for n in range(processes)
+    ]
+    for proc in procs:
+        proc.start()
+    time.sleep(0.5)  # let every process connect and open its store before the clock starts
+    start.set()
+    results = [out.get(timeout=duration + 120) for _ in procs]
+    for proc in procs:
+        proc.join()
+    total = sum(count for count, _ in results)
+    elapsed = max(seconds for _, seconds in results)
+    return total / elapsed if elapsed > 0 else 0.0
+
+
+def postgres_base(explicit: str | None) -> str | None:
+    url = (
+        explicit
+        or os.environ.get("GLEAP_ACTIONS_TEST_POSTGRES_URL")
+        or "postgresql://postgres@127.0.0.1:5432/test"
+    )
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return url
+    except psycopg.Error as exc:
+        print(f"PostgreSQL unavailable, its rows are left out: {exc}")
+        return None
+
+
+def measure(kind: str, location: str, processes: int, args: argparse.Namespace) -> dict[str, Any]:
+    open_store(location).close()  # create the schema outside the timed part
+    append = run_phase(append_worker, location, processes, args.batch_size, args.duration)
+    claim = run_phase(claim_worker, location, processes, args.batch_size * 5, args.duration)
+    return {"store": kind, "processes": processes, "append_per_s": round(append), "claim_per_s": round(claim)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per phase")
+    parser.add_argument("--batch-size", type=int, default=100, help="events per append")
+    parser.add_argument("--processes", default="1,2,4", help="process counts to measure")
+    parser.add_argument("--postgres", help="PostgreSQL URL (a fresh schema is created in it)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    counts = [int(n) for n in args.processes.split(",")]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in counts:
+            rows.append(measure("sqlite", str(Path(tmp) / f"queue-{n}.db"), n, args))
+    base = postgres_base(args.postgres)
+    if base is not None:
+        for n in counts:
+            schema = f"bench_{uuid.uuid4().hex[:12]}"
+            with psycopg.connect(base, autocommit=True) as conn:
+                conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
+            url = (
+                base + ("&" if "?" in base else "?") + "options=" + quote(f"-csearch_path={schema}", safe="")
+            )
+            try:
+                rows.append(measure("postgres", url, n, args))
+            finally:
+                with psycopg.connect(base, autocommit=True) as conn:
+                    conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+    baseline = rows[0]
+    for row in rows:
+        row["append_vs_sqlite_1"] = round(row["append_per_s"] / max(1, baseline["append_per_s"]), 2)
+        row["claim_vs_sqlite_1"] = round(row["claim_per_s"] / max(1, baseline["claim_per_s"]), 2)
+    print(
+        f"{'store':<9}{'procs':>6}{'append ev/s':>13}{'x sqlite-1':>11}{'claim ev/s':>12}{'x sqlite-1':>11}"
+    )
+    for row in rows:
+        print(
+            f"{row['store']:<9}{row['processes']:>6}{row['append_per_s']:>13}{row['append_vs_sqlite_1']:>11}"
+            f"{row['claim_per_s']:>12}{row['claim_vs_sqlite_1']:>11}"
+        )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "store",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "settings": {"duration": args.duration, "batch_size": args.batch_size, "payload_bytes": len(PAYLOAD)},
+        "baseline": "sqlite, 1 process, same run",
+        "results": rows,
+    }
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

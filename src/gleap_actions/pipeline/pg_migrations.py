@@ -1,0 +1,146 @@
+"""The PostgreSQL store's schema, as an ordered list of migrations.
+
+Version N of the schema is the result of applying `MIGRATIONS[:N]`. Append new migrations to the list (never
+edit a released one). `migrate` applies the missing ones in one transaction under an advisory lock, so any
+number of nodes starting at once apply each migration exactly once. The tables live in the first schema of
+the connection's `search_path` (e.g. `?options=-csearch_path%3Dqueue` in the URL); the lock is per schema.
+
+Tables (hot, frequently updated state is kept apart from the large immutable payloads):
+- `events`: accepted events, insert-only (deleted by retention). Never updated, so claims do not rewrite
+  payloads and the table does not bloat from updates.
+- `unrouted`: events waiting for the router, with their lease (`lease_until` 0 = free). Deleted on routing.
+- `deliveries`: pending (event, mapping) work, small rows. Delivered work is deleted. `next_at` is when it can
+  be claimed: the event's receipt time when new (claims go oldest event first), the retry time after a
+  failure, and the lease expiry while claimed.
+- `dead_letters`: deliveries that failed for good; the event row is kept for replay.
+- `dedup`: (source, message_id) seen within the window; the primary key makes dedup hold across nodes.
+- `rate_limits`: shared token buckets (`pg_ratelimit`), one row per limited destination project.
+
+Autovacuum is tuned per table for queue churn: the small hot tables are vacuumed after 1% of their rows
+changed (instead of 20%), so dead tuples left by claims, acks and retention are reclaimed quickly and the
+space reused; `fillfactor` leaves room on each page for updates to stay on the page.
+"""
+
+from __future__ import annotations
+
+from typing import LiteralString
+
+import psycopg
+
+MIGRATIONS: list[LiteralString] = [
+    # 1: the initial schema.
+    """
+    CREATE TABLE events (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        source TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        user_id TEXT,
+        type TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        payload BYTEA NOT NULL
+    ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
+    CREATE INDEX events_user ON events (user_id) WHERE user_id IS NOT NULL;
+
+    CREATE TABLE unrouted (
+        event_id BIGINT PRIMARY KEY,
+        owner TEXT,
+        lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
+    ) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
+
+    CREATE TABLE deliveries (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        event_id BIGINT NOT NULL,
+        mapping TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        next_at DOUBLE PRECISION NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        first_attempt_at DOUBLE PRECISION,
+        last_error TEXT,
+        owner TEXT,
+        lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
+    ) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
+    CREATE INDEX deliveries_due ON deliveries (mapping, next_at, event_id);
+    CREATE INDEX deliveries_event ON deliveries (event_id);
+
+    CREATE TABLE dead_letters (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        event_id BIGINT NOT NULL,
+        mapping TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        status INTEGER,
+        request TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        attempts INTEGER NOT NULL
+    );
+    CREATE INDEX dead_letters_event ON dead_letters (event_id);
+    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);
+
+    CREATE TABLE dedup (
+        source TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        seen_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (source, message_id)
+    ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02);
+    CREATE INDEX dedup_expiry ON dedup (expires_at);
+
+    CREATE TABLE rate_limits (
+        key TEXT PRIMARY KEY,
+        tokens DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        blocked_until DOUBLE PRECISION NOT NULL DEFAULT 0
+    ) WITH (fillfactor = 50);
+    """,
+]
+
+_LOCK = "SELECT pg_advisory_lock(hashtext('gleap_actions.migrate:' || current_schema()))"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtext('gleap_actions.migrate:' || current_schema()))"
+
+
+def schema_version(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    """The schema version of the connection's current schema (0 when empty)."""
+    row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    if row is None or not row[0]:
+        return 0
+    version = conn.execute("SELECT version FROM schema_version").fetchone()
+    return 0 if version is None else int(version[0])  # type: ignore[call-overload]
+
+
+def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    """Bring the current schema to the latest version; returns that version.
+
+    `conn` must be in autocommit mode and idle. Safe from any number of processes at once: they queue on an
+    advisory lock and the later ones find nothing to do. An up-to-date schema is detected without writing,
+    so a read-only connection can open an already migrated store.
+    """
+    with conn.transaction():
+        current = schema_version(conn)
+    if current < len(MIGRATIONS):
+        # A session lock taken before the transaction: catalog changes committed by another node while we
+        # waited are only seen by a transaction that starts after the wait.
+        conn.execute(_LOCK)
+        try:
+            with conn.transaction():
+                current = _apply(conn, schema_version(conn))
+        finally:
+            if not conn.closed:
+                conn.execute(_UNLOCK)
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the store was written by a newer version (schema {current}, this version knows "
+            f"{len(MIGRATIONS)})"
+        )
+    return current
+
+
+def _apply(conn: psycopg.Connection[tuple[object, ...]], current: int) -> int:
+    """Apply the migrations after `current` (none when up to date or newer); returns the version."""
+    if current >= len(MIGRATIONS):
+        return current
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    for script in MIGRATIONS[current:]:
+        conn.execute(script)
+    conn.execute("DELETE FROM schema_version")
+    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (len(MIGRATIONS),))
+    return len(MIGRATIONS)

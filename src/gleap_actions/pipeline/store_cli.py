@@ -1,0 +1,57 @@
+"""`gleap-actions store ...`: operate the durable queue (for operators who migrate it themselves)."""
+
+from __future__ import annotations
+
+import click
+import psycopg
+
+from gleap_actions.pipeline import pg_migrations, sqlite_schema
+from gleap_actions.pipeline.store import StoreFullError
+from gleap_actions.pipeline.store_factory import describe_location, is_postgres, open_store
+
+STORE_ENV = "GLEAP_ACTIONS_STORE"
+DATA_DIR_ENV = "GLEAP_ACTIONS_DATA_DIR"
+
+store_option = click.option(
+    "--store",
+    "location",
+    envvar=STORE_ENV,
+    metavar="URL",
+    help=(
+        "postgresql://user:pass@host:5432/db (shared by several nodes), sqlite:///path/queue.db or a path; "
+        f"default: queue.db in the data directory. Env: {STORE_ENV}."
+    ),
+)
+data_dir_option = click.option(
+    "--data-dir",
+    envvar=DATA_DIR_ENV,
+    default="data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help=f"Where the default SQLite store lives. Env: {DATA_DIR_ENV}.",
+)
+
+
+@click.group("store")
+def store_group() -> None:
+    """The durable queue (SQLite by default, PostgreSQL for several nodes)."""
+
+
+@store_group.command("migrate")
+@store_option
+@data_dir_option
+def migrate_command(location: str | None, data_dir: str) -> None:
+    """Create the store's schema or bring it to this version's.
+
+    `serve` does this by itself at start (concurrent nodes wait for each other); run this first when the
+    database user of the nodes may not change the schema, or to upgrade at a moment of your choosing.
+    """
+    shown = describe_location(location, data_dir=data_dir)
+    try:
+        open_store(location, data_dir=data_dir).close()
+    except (StoreFullError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except psycopg.Error as exc:  # e.g. a malformed URL
+        raise click.ClickException(f"cannot open the store at {shown}: {exc}") from exc
+    version = len(pg_migrations.MIGRATIONS if is_postgres(location) else sqlite_schema.MIGRATIONS)
+    click.echo(f"store at {shown}: schema version {version}, up to date")

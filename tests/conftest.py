@@ -1,0 +1,142 @@
+"""Shared fixtures: a real PostgreSQL server for the tests that need one.
+
+Where the server comes from, in order: `GLEAP_ACTIONS_TEST_POSTGRES_URL`; a server at
+`postgresql://postgres@127.0.0.1:5432/test` if one answers; a throwaway cluster started in a temporary
+directory when PostgreSQL's binaries are installed (`initdb`, `pg_ctl`; as the `postgres` user when
+run as root). With none, the tests that need it skip with the reason, except under CI (`CI=true`) where
+that is a failure.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import pytest
+
+POSTGRES_ENV = "GLEAP_ACTIONS_TEST_POSTGRES_URL"
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _reachable(url: str) -> str | None:
+    """None when `url` accepts connections, else why not."""
+    try:
+        with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return None
+
+
+def _binaries() -> Path | None:
+    """The directory holding initdb and pg_ctl, if PostgreSQL is installed."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(versions[-1]).parent if versions else None
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _as_owner(command: list[str | Path]) -> list[str | Path]:
+    """PostgreSQL refuses to run as root: as root, run its tools as the `postgres` system user."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+def _throwaway_cluster(bin_dir: Path, root: Path) -> str:
+    """Start a private cluster (trust auth, 127.0.0.1 only) under `root`; returns its URL."""
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    data = root / "data"
+    port = _free_port()
+    subprocess.run(
+        _as_owner([bin_dir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync"]),
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        _as_owner([
+            bin_dir / "pg_ctl", "-D", data, "-l", root / "log", "-w", "start",
+            "-o", f"-h 127.0.0.1 -p {port} -k {root} -F",
+        ]),
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The base URL of a PostgreSQL server for this test session (see the module docstring)."""
+    reasons: list[str] = []
+    url = os.environ.get(POSTGRES_ENV)
+    if url:
+        why = _reachable(url)
+        if why is None:
+            yield url
+            return
+        reasons.append(f"{POSTGRES_ENV} is set but the server does not answer: {why}")
+    else:
+        why = _reachable(LOCAL_POSTGRES)
+        if why is None:
+            yield LOCAL_POSTGRES
+            return
+        reasons.append(f"{POSTGRES_ENV} is not set and {LOCAL_POSTGRES} does not answer: {why}")
+        bin_dir = _binaries()
+        if bin_dir is None:
+            reasons.append("no PostgreSQL binaries (initdb) to start a throwaway cluster")
+        elif os.geteuid() == 0 and not _has_user("postgres"):
+            reasons.append("PostgreSQL binaries found, but running as root with no postgres user")
+        else:
+            root = Path(tempfile.mkdtemp(prefix="gleap-pg-"))
+            try:
+                yield _throwaway_cluster(bin_dir, root)
+                return
+            finally:
+                stop = [bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop"]
+                subprocess.run(_as_owner(stop), capture_output=True)
+                shutil.rmtree(root, ignore_errors=True)
+    message = "PostgreSQL unavailable: " + "; ".join(reasons)
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: PostgreSQL is required)")
+    pytest.skip(message)
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """`url` with the connection option that makes `schema` the default schema."""
+    option = "options=" + quote(f"-csearch_path={schema}", safe="")
+    return url + ("&" if "?" in url else "?") + option
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A URL whose tables live in a fresh schema, dropped after the test."""
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield with_search_path(postgres_server, schema)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -1,0 +1,305 @@
+"""What is specific to the PostgreSQL store: migrations, several nodes at once, leases of dead nodes, errors.
+
+The behaviour every store shares is in `test_store_contract.py` (run against PostgreSQL too).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from gleap_actions.pipeline.pg_migrations import MIGRATIONS
+from gleap_actions.pipeline.postgres_store import PostgresStore, describe
+from gleap_actions.pipeline.store import NewEvent, StoreFullError
+
+pytestmark = pytest.mark.postgres
+
+
+def new(message_id: str, *, source: str = "s", user: str | None = None) -> NewEvent:
+    return NewEvent(source, message_id, user, "track", time.time(), b'{"id": "%s"}' % message_id.encode())
+
+
+def test_migrations_are_versioned_and_idempotent(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    store.append([new("m1")])
+    store.close()
+    store = PostgresStore(postgres_url)  # already migrated: nothing is recreated
+    assert len(store.claim_unrouted("r", 10, 30)) == 1
+    store.close()
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
+
+
+def test_a_newer_schema_is_refused(postgres_url: str) -> None:
+    PostgresStore(postgres_url).close()
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("UPDATE schema_version SET version = %s", (len(MIGRATIONS) + 1,))
+    with pytest.raises(RuntimeError, match="newer version"):
+        PostgresStore(postgres_url)
+
+
+def test_nodes_starting_together_migrate_once(postgres_url: str) -> None:
+    start = threading.Barrier(6)
+    opened: list[PostgresStore] = []
+    failures: list[BaseException] = []
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            opened.append(PostgresStore(postgres_url, pool_size=1))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    assert opened[0].append([new("m1")]) == [True]
+    assert opened[-1].append([new("m1")]) == [False]
+    for store in opened:
+        store.close()
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_version").fetchone() == (1,)
+
+
+def test_dedup_holds_across_nodes_appending_at_once(postgres_url: str) -> None:
+    stores = [PostgresStore(postgres_url) for _ in range(3)]
+    ids = [f"m{i}" for i in range(300)]
+    results: list[list[bool]] = [[] for _ in stores]
+    start = threading.Barrier(len(stores))
+
+    def append(n: int) -> None:
+        start.wait()
+        mine = ids if n % 2 == 0 else ids[::-1]  # the same ids, in batches of different orders
+        for chunk in range(0, len(mine), 50):
+            results[n].extend(stores[n].append([new(m) for m in mine[chunk : chunk + 50]]))
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sum(sum(accepted) for accepted in results) == len(ids)
+    assert sorted(e.payload for e in stores[0].claim_unrouted("r", 1000, 30)) == sorted(
+        b'{"id": "%s"}' % m.encode() for m in ids
+    )
+    for store in stores:
+        store.close()
+
+
+def test_threads_of_several_nodes_never_claim_the_same_work(postgres_url: str) -> None:
+    stores = [PostgresStore(postgres_url) for _ in range(3)]
+    stores[0].append([new(f"m{i}") for i in range(600)])
+    routed: list[int] = []
+    delivered: list[int] = []
+    lock = threading.Lock()
+
+    def work(name: str, store: PostgresStore) -> None:
+        idle = 0
+        while idle < 5:
+            events = store.claim_unrouted(name, 25, 60)
+            store.route([(e.id, ["A", "B"]) for e in events])
+            deliveries = store.claim_deliveries(name, "A", 20, 60, time.time())
+            deliveries += store.claim_deliveries(name, "B", 20, 60, time.time())
+            store.ack([d.id for d in deliveries])
+            with lock:
+                routed.extend(e.id for e in events)
+                delivered.extend(d.id for d in deliveries)
+            idle = 0 if events or deliveries else idle + 1
+
+    threads = [
+        threading.Thread(target=work, args=(f"n{n}t{t}", store))
+        for n, store in enumerate(stores)
+        for t in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(routed) == len(set(routed)) == 600
+    assert len(delivered) == len(set(delivered)) == 1200
+    for store in stores:
+        store.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from gleap_actions.pipeline.postgres_store import PostgresStore
+    from gleap_actions.pipeline.store import NewEvent
+    store = PostgresStore(sys.argv[1])
+    first = int(sys.argv[2])
+    for batch in range(20):
+        ids = range(first + batch * 50, first + batch * 50 + 50)
+        store.append([NewEvent("s", f"m{i}", None, "track", time.time(), b"{}") for i in ids])
+    """
+)
+
+WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from gleap_actions.pipeline.postgres_store import PostgresStore
+    store = PostgresStore(sys.argv[1])
+    name, lease, sending, idle = sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), 0
+    while idle < 30:
+        events = store.claim_unrouted(name, 40, lease)
+        store.route([(e.id, ["A"]) for e in events])
+        deliveries = store.claim_deliveries(name, "A", 40, lease, time.time())
+        if deliveries:
+            print("claimed", *[d.event_id for d in deliveries], flush=True)
+            time.sleep(sending)
+            store.ack([d.id for d in deliveries])
+            print("acked", *[d.event_id for d in deliveries], flush=True)
+        idle = 0 if events or deliveries else idle + 1
+        time.sleep(0 if events or deliveries else 0.1)
+    """
+)
+
+
+def test_processes_under_load_with_one_killed_deliver_everything_once(postgres_url: str) -> None:
+    """2 writers (sharing half their message ids) and 3 workers; one worker is killed mid-run. Its
+    leased work is reclaimed when the lease expires; no live worker ever holds work another one holds."""
+    PostgresStore(postgres_url).close()  # migrate once up front so the processes start quickly
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, str(first)]) for first in (0, 500)
+    ]
+
+    # The victim is killed while "sending" its first claim, with the other workers running; that work
+    # comes back after its 1 s lease. The others' leases are long enough never to expire on a loaded
+    # machine, so any work claimed twice by them would be a store bug.
+    def worker(name: str, lease: str, sending: str) -> subprocess.Popen[str]:
+        command = [sys.executable, "-c", WORKER, postgres_url, name, lease, sending]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+    victim = worker("victim", "1", "5")
+    assert victim.stdout is not None
+    victim_lines = [victim.stdout.readline()]  # it has claimed and is sending
+    workers = [worker(f"w{n}", "30", "0.01") for n in range(2)]
+    time.sleep(0.5)
+    victim.kill()
+    victim_lines += victim.stdout.readlines()
+    victim.wait()
+    for writer in writers:
+        assert writer.wait(60) == 0
+    outputs = [process.communicate(timeout=60)[0].splitlines() for process in workers]
+    claims: dict[str, list[int]] = {"victim": [], "live": []}
+    victim_acked: list[int] = []
+    for who, lines in [("victim", victim_lines), ("live", outputs[0]), ("live", outputs[1])]:
+        for line in lines:
+            kind, *ids = line.split()
+            if kind == "claimed":
+                claims[who].extend(map(int, ids))
+            elif kind == "acked" and who == "victim":
+                victim_acked.extend(map(int, ids))
+    # 1500 distinct message ids (the writers overlap on 500..999), each stored and claimed once by the
+    # live workers, except what the killed one claimed: its acknowledged work is never claimed again, its
+    # unacknowledged work is (once its lease expired).
+    assert len(set(claims["live"]) | set(claims["victim"])) == 1500
+    assert len(claims["live"]) == len(set(claims["live"]))
+    assert not set(claims["live"]) & set(victim_acked)
+    assert claims["victim"] and set(claims["victim"]) <= set(claims["live"])  # all taken over
+    store = PostgresStore(postgres_url)
+    stats = store.stats(time.time())
+    assert (stats.unrouted, stats.pending, stats.in_flight) == (0, 0, 0)
+    store.close()
+
+
+def test_work_of_a_dead_process_is_reclaimed_after_its_lease(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    store.append([new("m1"), new("m2")])
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom gleap_actions.pipeline.postgres_store import PostgresStore\n"
+            "s = PostgresStore(sys.argv[1])\nprint(len(s.claim_unrouted('dead', 10, 1.0)), flush=True)\n"
+            "sys.stdin.read()",
+            postgres_url,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "2"
+    holder.kill()
+    holder.wait()
+    assert store.claim_unrouted("alive", 10, 30) == []
+    time.sleep(1.1)
+    assert len(store.claim_unrouted("alive", 10, 30)) == 2
+    store.close()
+
+
+def test_read_only_server_is_store_full(postgres_url: str) -> None:
+    PostgresStore(postgres_url).close()
+    read_only = postgres_url + "%20-cdefault_transaction_read_only%3Don"
+    store = PostgresStore(read_only)  # an up-to-date schema opens without writing
+    with pytest.raises(StoreFullError, match="read-only"):
+        store.append([new("m1")])
+    assert store.stats(time.time()).unrouted == 0  # reads still work
+    store.close()
+
+
+def test_lost_connection_while_writing_is_store_full_then_recovers(postgres_url: str) -> None:
+    name = f"victim-{uuid.uuid4().hex}"
+    store = PostgresStore(postgres_url + f"&application_name={name}", pool_size=1)
+    store.append([new("m1")])
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+            (name,),
+        ).fetchone()
+        assert killed == (1,)
+    with pytest.raises(StoreFullError):
+        store.append([new("m2")])
+    assert store.append([new("m2")]) == [True]  # a fresh connection next time
+    store.close()
+
+
+def test_unreachable_server_is_store_full() -> None:
+    with pytest.raises(
+        StoreFullError, match=r"cannot open the store at postgresql://127\.0\.0\.1:9/x"
+    ) as raised:
+        PostgresStore("postgresql://user:hunter2@127.0.0.1:9/x", connect_timeout=1)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_describe_hides_credentials() -> None:
+    assert describe("postgresql://user:hunter2@db.example:6543/queue?sslmode=require") == (
+        "postgresql://db.example:6543/queue"
+    )
+
+
+def test_retention_space_is_reused_not_grown(postgres_url: str) -> None:
+    """Purged events leave free space that (auto)vacuum hands to new events: the table does not grow
+    from one retention period to the next."""
+    store = PostgresStore(postgres_url)
+
+    def one_period(first: int) -> None:
+        old = time.time() - 1000
+        events = [NewEvent("s", f"m{first + i}", None, "track", old, b"x" * 200) for i in range(3000)]
+        store.append(events, dedup_window=1)
+        store.route([(e.id, ()) for e in store.claim_unrouted("r", 5000, 30)])
+
+    def events_size(conn: psycopg.Connection[tuple[int]]) -> int:
+        row = conn.execute("SELECT pg_relation_size('events')").fetchone()
+        assert row is not None
+        return row[0]
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        one_period(0)
+        full = events_size(conn)
+        assert store.purge_delivered(time.time() - 500) == 3000
+        conn.execute("VACUUM events")  # what autovacuum does after 2% of the rows changed
+        one_period(3000)
+        assert events_size(conn) <= full
+        assert conn.execute("SELECT count(*) FROM dedup WHERE message_id < 'm3'").fetchone() == (0,)
+    store.close()
