@@ -39,11 +39,10 @@ def saturation(box: SandboxProcess, seconds: float, events: int) -> dict[str, An
     """Load serve as fast as the load generator can for `seconds`; events/s into the sandbox."""
     box.call("reset")
     with ServeProcess(box.url, **UNLIMITED) as serve, RssSampler(serve.pid) as rss:
-        started = time.time()
         load = run_load(serve.url, events=events, seconds=seconds)
         done = box.wait_for_events(load["accepted"], timeout=120 + load["accepted"] / 2000)
         delivered = box.call("count")
-    elapsed = (done or started) - started
+    elapsed = (done or time.time()) - load["started_at"]  # from the first event sent
     return {
         "ingest": load,
         "delivered": delivered,

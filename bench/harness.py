@@ -299,6 +299,7 @@ async def _load(
     errors: dict[str, int] = {}
     accepted = 0
     next_seq = 0
+    started_at = time.time()
     start = time.monotonic()
     deadline = start + seconds
 
@@ -354,6 +355,7 @@ async def _load(
         )
 
     return {
+        "started_at": started_at,
         "sent": next_seq,
         "accepted": accepted,
         "seconds": round(elapsed, 3),
