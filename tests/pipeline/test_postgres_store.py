@@ -238,6 +238,20 @@ def test_work_of_a_dead_process_is_reclaimed_after_its_lease(postgres_url: str) 
     store.close()
 
 
+def test_a_stale_id_never_names_a_newer_event(postgres_url: str) -> None:
+    """A router holding an event that was deleted meanwhile (drop_user) routes nothing with its stale id,
+    even after newer events arrived: ids are never reused."""
+    store = PostgresStore(postgres_url)
+    store.append([new("m1", user="alice")])
+    [stale] = store.claim_unrouted("router", 10, 30)
+    assert store.drop_user("alice") == 1
+    store.append([new("m2")])
+    store.route([(stale.id, ["A"])])
+    assert store.due_mappings(time.time() + 100) == {}
+    assert [e.payload for e in store.claim_unrouted("router", 10, 30)] == [b'{"id": "m2"}']
+    store.close()
+
+
 def test_read_only_server_is_store_full(postgres_url: str) -> None:
     PostgresStore(postgres_url).close()
     read_only = postgres_url + "%20-cdefault_transaction_read_only%3Don"

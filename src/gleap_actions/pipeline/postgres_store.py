@@ -50,28 +50,38 @@ _RETENTION_MAX_SCAN = 50_000  # rows looked at per purge_delivered call
 
 _DB_NOW = "extract(epoch FROM clock_timestamp())::float8"
 
-# Dead letters chosen by id (NULL: all) and mapping (NULL: all).
-_DEAD_LETTER_WHERE = (
-    " WHERE (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))"
-    " AND (%(mapping)s::text IS NULL OR mapping = %(mapping)s::text)"
-)
-# One append round: the input rows (numbered), the dedup upsert (keys in sorted order: two batches sharing
-# keys lock them in the same order and cannot deadlock), the events of the keys it let through (in input
-# order, so ids follow arrival) and their queue entries. Returns the 1-based numbers of the stored rows.
-_APPEND: LiteralString = (
-    "WITH input AS (SELECT * FROM unnest(%(sources)s::text[], %(message_ids)s::text[], %(user_ids)s::text[],"
+# Appending, as data-modifying CTEs over the batch's rows (numbered in arrival order). The dedup upsert
+# inserts keys in sorted order, so two batches sharing keys lock them in the same order and cannot
+# deadlock; events are inserted in arrival order, so ids follow arrival. Each returns the numbers of the
+# rows that are new (not duplicates).
+_INPUT = (
+    "input AS (SELECT * FROM unnest(%(sources)s::text[], %(message_ids)s::text[], %(user_ids)s::text[],"
     " %(types)s::text[], %(received)s::float8[], %(payloads)s::bytea[])"
-    " WITH ORDINALITY AS i(source, message_id, user_id, type, received_at, payload, n)),"
-    " fresh AS (INSERT INTO dedup AS d (source, message_id, seen_at, expires_at)"
+    " WITH ORDINALITY AS i(source, message_id, user_id, type, received_at, payload, n))"
+)
+_FRESH = (
+    "fresh AS (INSERT INTO dedup AS d (source, message_id, seen_at, expires_at)"
     " SELECT source, message_id, received_at, received_at + %(window)s FROM input ORDER BY source, message_id"
     " ON CONFLICT (source, message_id) DO UPDATE"
     " SET seen_at = excluded.seen_at, expires_at = excluded.expires_at"
     " WHERE excluded.seen_at - d.seen_at >= %(window)s RETURNING source, message_id),"
-    " kept AS (SELECT input.* FROM input JOIN fresh USING (source, message_id)),"
-    " new AS (INSERT INTO events (source, message_id, user_id, type, received_at, payload)"
-    " SELECT source, message_id, user_id, type, received_at, payload FROM kept ORDER BY n RETURNING id),"
+    " kept AS (SELECT input.* FROM input JOIN fresh USING (source, message_id))"
+)
+_QUEUE = (
+    "new AS (INSERT INTO events (source, message_id, user_id, type, received_at, payload)"
+    " SELECT source, message_id, user_id, type, received_at, payload FROM {rows} ORDER BY n RETURNING id),"
     " queued AS (INSERT INTO unrouted (event_id) SELECT id FROM new)"
-    " SELECT n FROM kept"
+)
+# Dedup and store in one statement (the common case: no message id twice in the batch).
+_APPEND: LiteralString = f"WITH {_INPUT}, {_FRESH}, {_QUEUE.format(rows='kept')} SELECT n FROM kept"
+# Dedup only, and store only: a batch repeating an id dedups round by round, then stores in one go.
+_DEDUP: LiteralString = f"WITH {_INPUT}, {_FRESH} SELECT n FROM kept"
+_STORE: LiteralString = f"WITH {_INPUT}, {_QUEUE.format(rows='input')} SELECT count(*) FROM new"
+
+# Dead letters chosen by id (NULL: all) and mapping (NULL: all).
+_DEAD_LETTER_WHERE = (
+    " WHERE (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))"
+    " AND (%(mapping)s::text IS NULL OR mapping = %(mapping)s::text)"
 )
 _DEAD_LETTER_SELECT = (
     "SELECT dl.id, dl.event_id, dl.mapping, dl.reason, dl.status, dl.request, dl.response, dl.created_at,"
@@ -178,9 +188,9 @@ class PostgresStore:
         """Commit `events` in one transaction; False for each duplicate (not stored).
 
         One statement per batch: dedup upsert, event insert and queue insert as data-modifying CTEs. A
-        batch that repeats a message id takes one statement per repetition ("round", in one transaction),
-        so no statement sees a key twice and later occurrences are judged against the earlier ones, as if
-        appended one by one.
+        batch that repeats a message id dedups in rounds (round k: the k-th occurrence of each id), so no
+        statement sees a key twice and later occurrences are judged against the earlier ones as if
+        appended one by one; then it stores what was kept in arrival order, all in one transaction.
         """
         if not events:
             return []
@@ -193,28 +203,24 @@ class PostgresStore:
             if occurrence == len(rounds):
                 rounds.append([])
             rounds[occurrence].append(index)
+        if len(rounds) == 1:
+            rows = self._fetch(_APPEND, _append_params(events, dedup_window))
+            accepted = [False] * len(events)
+            for (number,) in rows:
+                accepted[number - 1] = True
+            return accepted
 
         def body(conn: Connection) -> list[bool]:
             accepted = [False] * len(events)
             for indices in rounds:
-                batch = [events[i] for i in indices]
-                rows = conn.execute(
-                    _APPEND,
-                    {
-                        "sources": [e.source for e in batch],
-                        "message_ids": [e.message_id for e in batch],
-                        "user_ids": [e.user_id for e in batch],
-                        "types": [e.type for e in batch],
-                        "received": [e.received_at for e in batch],
-                        "payloads": [e.payload for e in batch],
-                        "window": dedup_window,
-                    },
-                ).fetchall()
-                for (ordinal,) in rows:
-                    accepted[indices[ordinal - 1]] = True
+                rows = conn.execute(_DEDUP, _append_params([events[i] for i in indices], dedup_window))
+                for (number,) in rows.fetchall():
+                    accepted[indices[number - 1]] = True
+            kept = [event for event, ok in zip(events, accepted, strict=True) if ok]
+            conn.execute(_STORE, _append_params(kept, dedup_window))
             return accepted
 
-        return self._write(body, transaction=len(rounds) > 1)
+        return self._write(body)
 
     # -- routing --------------------------------------------------------------------------------------
 
@@ -262,7 +268,7 @@ class PostgresStore:
 
         rows = self._fetch(
             "WITH due AS (SELECT id FROM deliveries WHERE mapping = %s AND next_at <= %s"
-            " ORDER BY next_at, event_id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " ORDER BY next_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
             " UPDATE deliveries d SET owner = %s, lease_until = %s, next_at = %s"
             " FROM due, events e WHERE d.id = due.id AND e.id = d.event_id"
             " RETURNING d.id, d.event_id, d.attempts, d.first_attempt_at, d.received_at, e.payload",
@@ -537,6 +543,18 @@ class PostgresStore:
     def close(self) -> None:
         """Close the pooled connections."""
         self._pool.close()
+
+
+def _append_params(events: Sequence[NewEvent], window: float) -> dict[str, object]:
+    return {
+        "sources": [e.source for e in events],
+        "message_ids": [e.message_id for e in events],
+        "user_ids": [e.user_id for e in events],
+        "types": [e.type for e in events],
+        "received": [e.received_at for e in events],
+        "payloads": [e.payload for e in events],
+        "window": window,
+    }
 
 
 def _list(ids: Sequence[int] | None) -> list[int] | None:
