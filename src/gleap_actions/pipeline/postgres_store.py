@@ -177,10 +177,15 @@ class PostgresStore:
         return self._write(lambda conn: conn.execute(sql, params).rowcount, transaction=False)
 
     def _read(self, body: Callable[[Connection], T]) -> T:
-        """Run read-only `body` in one snapshot."""
+        """Run read-only `body`, several statements, in one snapshot."""
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             return body(conn)
+
+    def _query(self, sql: LiteralString, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        """One read-only statement (its own snapshot): no transaction round trips."""
+        with self._pool.connection() as conn:
+            return conn.execute(sql, params).fetchall()
 
     # -- ingest ---------------------------------------------------------------------------------------
 
@@ -292,17 +297,15 @@ class PostgresStore:
     def due_mappings(self, now: float) -> dict[str, int]:
         """Mappings with deliveries due at `now`, with their counts."""
         # Walks the distinct mappings through the (mapping, next_at) index instead of scanning every row.
-        rows = self._read(
-            lambda conn: conn.execute(
-                "WITH RECURSIVE m(mapping) AS ("
-                " SELECT min(mapping) FROM deliveries"
-                " UNION ALL SELECT (SELECT min(mapping) FROM deliveries d WHERE d.mapping > m.mapping)"
-                " FROM m WHERE m.mapping IS NOT NULL)"
-                " SELECT m.mapping,"
-                " (SELECT count(*) FROM deliveries d WHERE d.mapping = m.mapping AND d.next_at <= %s)"
-                " FROM m WHERE m.mapping IS NOT NULL",
-                (now,),
-            ).fetchall()
+        rows = self._query(
+            "WITH RECURSIVE m(mapping) AS ("
+            " SELECT min(mapping) FROM deliveries"
+            " UNION ALL SELECT (SELECT min(mapping) FROM deliveries d WHERE d.mapping > m.mapping)"
+            " FROM m WHERE m.mapping IS NOT NULL)"
+            " SELECT m.mapping,"
+            " (SELECT count(*) FROM deliveries d WHERE d.mapping = m.mapping AND d.next_at <= %s)"
+            " FROM m WHERE m.mapping IS NOT NULL",
+            (now,),
         )
         return {mapping: count for mapping, count in rows if count}
 
@@ -351,21 +354,17 @@ class PostgresStore:
         self, *, mapping: str | None = None, limit: int = 100, after_id: int = 0
     ) -> list[DeadLetter]:
         """Dead letters in id order, optionally of one mapping."""
-        rows = self._read(
-            lambda conn: conn.execute(
-                _DEAD_LETTER_SELECT + " WHERE dl.id > %s AND (%s::text IS NULL OR dl.mapping = %s::text)"
-                " ORDER BY dl.id LIMIT %s",
-                (after_id, mapping, mapping, limit),
-            ).fetchall()
+        rows = self._query(
+            _DEAD_LETTER_SELECT + " WHERE dl.id > %s AND (%s::text IS NULL OR dl.mapping = %s::text)"
+            " ORDER BY dl.id LIMIT %s",
+            (after_id, mapping, mapping, limit),
         )
         return [_dead_letter(row) for row in rows]
 
     def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
         """One dead letter, or None."""
-        row = self._read(
-            lambda conn: conn.execute(_DEAD_LETTER_SELECT + " WHERE dl.id = %s", (dead_letter_id,)).fetchone()
-        )
-        return None if row is None else _dead_letter(row)
+        rows = self._query(_DEAD_LETTER_SELECT + " WHERE dl.id = %s", (dead_letter_id,))
+        return _dead_letter(rows[0]) if rows else None
 
     def replay_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
         """Turn dead letters back into pending deliveries (0 attempts, fresh retry window), due now."""
