@@ -5,7 +5,10 @@ from __future__ import annotations
 import click
 
 from gleap_actions import __version__
-from gleap_actions.pipeline.store_cli import store_group
+from gleap_actions.commands.account import check_auth_command, delete_user_command
+from gleap_actions.commands.config import config_group
+from gleap_actions.commands.preview import preview_command
+from gleap_actions.commands.store import store_group
 from gleap_actions.sandbox.cli import sandbox_command
 
 
@@ -15,6 +18,10 @@ def cli() -> None:
     """Deliver Segment analytics calls to Gleap with Segment-compatible mappings and triggers."""
 
 
+cli.add_command(config_group)
+cli.add_command(preview_command)
+cli.add_command(check_auth_command)
+cli.add_command(delete_user_command)
 cli.add_command(sandbox_command)
 cli.add_command(store_group)
 

@@ -1,0 +1,1 @@
+"""The `gleap-actions` subcommands, one small module each, registered in `gleap_actions.cli`."""

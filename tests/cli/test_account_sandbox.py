@@ -1,0 +1,45 @@
+"""`check-auth` and `delete-user` as real processes against the Gleap sandbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from gleap_actions.sandbox import SandboxThread
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxThread]:
+    with SandboxThread(api_token="sandbox-secret") as running:
+        yield running
+
+
+def gleap_actions(*args: str, url: str, token: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GLEAP_API_TOKEN": token, "GLEAP_BASE_URL": url, "GLEAP_ACTIONS_CONFIG": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "gleap_actions", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_check_auth(sandbox: SandboxThread) -> None:
+    good = gleap_actions("check-auth", url=sandbox.url, token="sandbox-secret")
+    assert (good.returncode, good.stderr) == (0, "")
+    assert good.stdout == f"Credentials are valid: Gleap answered 200 to GET {sandbox.url}/admin/auth\n"
+    bad = gleap_actions("check-auth", url=sandbox.url, token="not-the-token")
+    assert (bad.returncode, bad.stdout) == (1, "")
+    assert bad.stderr == "Credentials are invalid: 401 Unauthorized\n"
+
+
+def test_delete_user_removes_the_contact(sandbox: SandboxThread) -> None:
+    sandbox.state.identify("user 1/é", {"email": "a@example.com"})
+    done = gleap_actions("delete-user", "user 1/é", url=sandbox.url, token="sandbox-secret")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "Deleted the Gleap contact 'user 1/é' (Gleap answered 200)\n"
+    assert sandbox.state.contact("user 1/é") is None
+    again = gleap_actions("delete-user", "user 1/é", url=sandbox.url, token="sandbox-secret")
+    assert again.returncode == 0
+    assert again.stdout == "Gleap has no contact 'user 1/é': nothing to delete\n"

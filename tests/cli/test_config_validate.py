@@ -1,0 +1,80 @@
+"""`gleap-actions config validate F`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from gleap_actions.cli import cli
+
+
+def test_a_valid_config_prints_ok_and_a_summary(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        """
+gleap: {api_token: "${TOKEN}"}
+mappings:
+  - {name: Track Event, action: trackEvent, batching: {size: 50}}
+  - {name: People, action: identifyContact, trigger: 'type = "identify" and traits.email != null'}
+  - {name: "Off", action: trackEvent, enabled: false, batching: false}
+"""
+    )
+    result = CliRunner().invoke(cli, ["config", "validate", str(path)], env={"TOKEN": "abc-secret"})
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"OK {path}: 3 mapping(s), 2 enabled, actions: identifyContact, trackEvent\n"
+        "  - Track Event: trackEvent, enabled, batches of up to 50\n"
+        '    trigger: type = "track" or type = "page" or type = "screen"\n'
+        "  - People: identifyContact, enabled, one request per event\n"
+        '    trigger: type = "identify" and traits.email != null\n'
+        "  - Off: trackEvent, disabled, one request per event\n"
+        '    trigger: type = "track" or type = "page" or type = "screen"\n'
+        "Gleap: https://api.gleap.io (API token configured)\n"
+    )
+    result = CliRunner().invoke(cli, ["config", "validate", str(path)], env={"TOKEN": ""})
+    assert result.stdout.endswith("Gleap: no API token configured: deliveries go to the built-in sandbox\n")
+
+
+def test_every_problem_is_printed_and_the_exit_code_is_1_as_a_real_process(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        """
+gleap: {api_token: "${TOKEN}", timeout: soon}
+server: {prot: 80}
+mappings:
+  - {name: A, action: trackEvent}
+  - {name: A, action: identify}
+"""
+    )
+    env = {**os.environ, "TOKEN": "abc-secret"}
+    done = subprocess.run(
+        [sys.executable, "-m", "gleap_actions", "config", "validate", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"{path}: 4 problem(s)\n"
+        "  gleap.timeout: expected a duration such as 30s, 5m, 4h, 7d or a number of seconds, "
+        "got a string ('soon')\n"
+        "  server.prot: unknown key (did you mean 'port'?)\n"
+        "  mappings[1].name: duplicate mapping name 'A' (also mappings[0])\n"
+        "  mappings[1].action: unknown action 'identify' (did you mean 'identifyContact'? "
+        "known actions: identifyContact, trackEvent)\n"
+    )
+    assert "abc-secret" not in done.stderr
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["config", "validate", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 1
+    assert (
+        result.stderr == f"{tmp_path / 'none.yaml'}: 1 problem(s)\n  {tmp_path / 'none.yaml'}: no such file\n"
+    )

@@ -1,0 +1,125 @@
+import asyncio
+import time
+
+import pytest
+
+from gleap_actions.pipeline.concurrency import AdaptiveConcurrency
+from gleap_actions.pipeline.ratelimit import RateLimiter
+
+
+class FakeClock:
+    """A manual clock so latency is exact; the limiter under test is real."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def round_trip(
+    arc: AdaptiveConcurrency, clock: FakeClock, rtt: float, *, overloaded: bool = False
+) -> None:
+    """Fill the limit with requests of latency `rtt` and complete them all."""
+    permits = [await arc.acquire() for _ in range(arc.limit)]
+    clock.now += rtt
+    for p in permits:
+        await arc.release(p, overloaded=overloaded)
+
+
+async def test_grows_by_one_per_round_trip_while_latency_is_stable() -> None:
+    clock = FakeClock()
+    arc = AdaptiveConcurrency(8, clock=clock)
+    limits = []
+    for _ in range(10):
+        await round_trip(arc, clock, 0.05)
+        limits.append(arc.limit)
+    assert limits == [2, 3, 4, 5, 6, 7, 8, 8, 8, 8]
+
+
+async def test_halves_once_per_round_trip_on_back_pressure() -> None:
+    clock = FakeClock()
+    arc = AdaptiveConcurrency(16, initial_limit=16, clock=clock)
+    await round_trip(arc, clock, 0.05, overloaded=True)
+    assert arc.limit == 8  # sixteen 429s in one round trip halve once, not sixteen times
+    await round_trip(arc, clock, 0.05, overloaded=True)
+    assert arc.limit == 4
+    for _ in range(5):
+        await round_trip(arc, clock, 0.05, overloaded=True)
+    assert arc.limit == 1
+
+
+async def test_halves_when_latency_rises_above_baseline() -> None:
+    clock = FakeClock()
+    arc = AdaptiveConcurrency(16, initial_limit=8, clock=clock)
+    for _ in range(3):
+        await round_trip(arc, clock, 0.05)
+    before = arc.limit
+    await round_trip(arc, clock, 0.5)
+    assert arc.limit == before // 2
+
+
+async def test_does_not_grow_when_demand_stays_below_the_limit() -> None:
+    clock = FakeClock()
+    arc = AdaptiveConcurrency(16, initial_limit=4, clock=clock)
+    for _ in range(20):
+        p = await arc.acquire()
+        clock.now += 0.05
+        await arc.release(p)
+    assert arc.limit == 4
+
+
+async def test_acquire_waits_for_a_free_slot() -> None:
+    arc = AdaptiveConcurrency(4)
+    first = await arc.acquire()
+    waiter = asyncio.create_task(arc.acquire())
+    await asyncio.sleep(0.01)
+    assert not waiter.done() and arc.in_flight == 1
+    await arc.release(first, measured=False)
+    second = await asyncio.wait_for(waiter, 1)
+    assert arc.in_flight == 1
+    await arc.release(second, measured=False)
+    assert arc.in_flight == 0 and arc.limit == 1
+
+
+def test_rejects_a_zero_ceiling() -> None:
+    with pytest.raises(ValueError):
+        AdaptiveConcurrency(0)
+
+
+async def test_rate_limiter_spaces_requests_at_the_configured_rate() -> None:
+    limiter = RateLimiter(6000, burst=1)  # 100 per second
+    start = time.monotonic()
+    for _ in range(21):
+        await limiter.acquire()
+    elapsed = time.monotonic() - start
+    assert 0.18 <= elapsed < 0.6
+
+
+async def test_rate_limiter_is_shared_by_concurrent_senders() -> None:
+    limiter = RateLimiter(6000, burst=1)
+    start = time.monotonic()
+    await asyncio.gather(*(limiter.acquire() for _ in range(21)))
+    assert 0.18 <= time.monotonic() - start < 0.6
+
+
+async def test_rate_limiter_pause_holds_everyone() -> None:
+    limiter = RateLimiter(0)
+    assert limiter.unlimited
+    limiter.pause(0.2)
+    start = time.monotonic()
+    await asyncio.gather(limiter.acquire(), limiter.acquire())
+    assert time.monotonic() - start >= 0.19
+
+
+async def test_cancelled_wait_returns_its_token() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(60, burst=1, clock=clock)  # one per second
+    await limiter.acquire()
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    clock.now += 1.0
+    await asyncio.wait_for(limiter.acquire(), 0.1)  # the cancelled reservation was given back

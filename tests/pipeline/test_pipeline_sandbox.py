@@ -1,0 +1,266 @@
+"""The pipeline end to end: a real SQLite file, the Gleap presets, the real client and the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from gleap_actions import events
+from gleap_actions.config import DeliveryConfig
+from gleap_actions.engine.subscription import Subscription
+from gleap_actions.gleap.actions import ACTIONS
+from gleap_actions.gleap.presets import PRESETS
+from gleap_actions.gleap.settings import GleapSettings
+from gleap_actions.pipeline.service import Pipeline
+from gleap_actions.pipeline.sqlite_store import SQLiteStore
+from gleap_actions.pipeline.store import NewEvent
+from gleap_actions.sandbox import Faults, Sandbox
+
+TOKEN = "sandbox-secret-42"
+
+
+def fast(**changes: Any) -> DeliveryConfig:
+    """Delivery settings with short backoffs so retries happen within a test."""
+    base = {"max_concurrency": 4, "requests_per_minute": 0, "linger": 0.05, "initial_backoff": 0.05}
+    return DeliveryConfig(**{**base, "max_backoff": 0.2, "retry_window": 60.0, **changes})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "queue.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    box = Sandbox(api_token=TOKEN, faults=Faults(rate_limit=None))
+    await box.start()
+    yield box
+    await box.stop()
+
+
+def subscriptions() -> list[Subscription]:
+    subs = []
+    for preset in PRESETS:
+        batching = preset.get("batching") or {}
+        subs.append(
+            Subscription.compile(
+                preset["name"],
+                ACTIONS[preset["action"]],
+                preset["trigger"],
+                preset["mapping"],
+                enabled=preset["enabled"],
+                batching=bool(batching.get("enabled")),
+                batch_size=batching.get("size", 100),
+            )
+        )
+    return subs
+
+
+def stored(raw: dict[str, Any]) -> NewEvent:
+    now = time.time()
+    event = events.normalize(raw, raw["type"], received_at=now)
+    return NewEvent("src", event["messageId"], event.get("userId"), event["type"], now, orjson.dumps(event))
+
+
+def track(name: str, user: str = "u1") -> NewEvent:
+    return stored({"type": "track", "event": name, "userId": user})
+
+
+def identify(user: str, **traits: Any) -> NewEvent:
+    return stored({"type": "identify", "userId": user, "traits": traits})
+
+
+def pipeline(store: SQLiteStore, sandbox: Sandbox, token: str = TOKEN, **kw: Any) -> Pipeline:
+    config = kw.pop("config", fast())
+    return Pipeline(store, subscriptions(), GleapSettings(token, sandbox.url, timeout=2.0), config, **kw)
+
+
+def names(sandbox: Sandbox) -> list[str]:
+    return sorted(e["name"] for e in sandbox.state.events())
+
+
+def metric(p: Pipeline, name: str, **labels: str) -> float:
+    return p.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_tracks_batched_identifies_sent_one_by_one(store: SQLiteStore, sandbox: Sandbox) -> None:
+    store.append([track(f"e{i:03}") for i in range(250)])
+    store.append([identify(f"u{i}", email=f"u{i}@x.io") for i in range(5)])
+    p = pipeline(store, sandbox)
+    await p.start()
+    try:
+        await p.drain(10)
+    finally:
+        await p.stop()
+    assert names(sandbox) == [f"e{i:03}" for i in range(250)]
+    tracks = sandbox.state.requests(endpoint="track")
+    assert sorted(len(r.json_body()["events"]) for r in tracks) == [50, 100, 100]
+    assert sandbox.state.request_count(endpoint="identify") == 5
+    assert sandbox.state.contact("u3") is not None
+    assert metric(p, "gleap_actions_delivered_total", mapping="Track Event") == 250
+    assert metric(p, "gleap_actions_delivered_total", mapping="Identify Contact") == 5
+
+
+async def test_sandbox_rate_limit_429_retry_after_is_honoured(store: SQLiteStore, sandbox: Sandbox) -> None:
+    sandbox.set_faults(rate_limit=2, rate_limit_window=1.0)
+    store.append([identify(f"u{i}") for i in range(5)])
+    p = pipeline(store, sandbox)
+    await p.start()
+    try:
+        await p.drain(10)
+    finally:
+        await p.stop()
+    assert len(sandbox.state.contacts()) == 5
+    log = sandbox.state.requests(endpoint="identify")
+    assert any(r.status == 429 for r in log), "the sandbox should have pushed back"
+    for user in {r.json_body()["userId"] for r in log}:
+        attempts = [r for r in log if r.json_body()["userId"] == user]
+        for previous, following in itertools.pairwise(attempts):
+            if previous.status == 429:  # Retry-After: 1 (whole seconds) is never cut short
+                assert following.time - previous.time >= 0.9
+    assert store.stats(time.time()).dead_letters == 0
+
+
+async def test_5xx_then_recovery(store: SQLiteStore, sandbox: Sandbox) -> None:
+    sandbox.set_faults(error_rate=1.0, error_status=502)
+    store.append([track("a"), track("b")])
+    p = pipeline(store, sandbox)
+    await p.start()
+    try:
+        while metric(p, "gleap_actions_failed_attempts_total", mapping="Track Event", kind="retryable") < 4:
+            await asyncio.sleep(0.02)
+        sandbox.set_faults(error_rate=0.0)
+        await p.drain(10)
+    finally:
+        await p.stop()
+    assert names(sandbox) == ["a", "b"]
+    assert store.stats(time.time()).dead_letters == 0
+
+
+async def test_retry_window_over_dead_letters_then_replay(
+    store: SQLiteStore, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sandbox.set_faults(error_rate=1.0, error_status=503)
+    store.append([track("a"), track("b")])
+    p = pipeline(store, sandbox, config=fast(retry_window=0.4))
+    await p.start()
+    try:
+        await p.drain(10)
+        dead = store.list_dead_letters()
+        assert len(dead) == 2
+        assert all("retry window expired" in d.reason and d.status == 503 for d in dead)
+        assert all(TOKEN not in d.request and TOKEN not in d.response for d in dead)
+        assert names(sandbox) == []
+        sandbox.set_faults(error_rate=0.0)
+        assert store.replay_dead_letters() == 2
+        await p.drain(10)
+    finally:
+        await p.stop()
+    assert names(sandbox) == ["a", "b"]
+    assert "event=dead_lettered" in caplog.text and TOKEN not in caplog.text
+
+
+async def test_401_pauses_without_dead_letters_and_resumes(
+    store: SQLiteStore, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store.append([track("a"), identify("u9")])
+    p = pipeline(store, sandbox, token="wrong-token", probe_interval=0.2, stats_interval=0.1)
+    await p.start()
+    try:
+        await asyncio.sleep(0.7)
+        assert metric(p, "gleap_actions_credentials_paused") == 1
+        stats = store.stats(time.time())
+        assert (stats.dead_letters, stats.pending, stats.retrying) == (0, 2, 0)
+        assert sandbox.state.request_count() <= 10  # a probe every 0.2 s, not a storm
+        assert metric(p, "gleap_actions_queue", state="pending") == 2
+        assert "event=delivery_paused reason=invalid_credentials" in caplog.text
+        p.resume(GleapSettings(TOKEN, sandbox.url, timeout=2.0))  # reloaded config
+        await p.drain(10)
+    finally:
+        await p.stop()
+    assert names(sandbox) == ["a"] and sandbox.state.contact("u9") is not None
+    assert metric(p, "gleap_actions_credentials_paused") == 0
+    assert "wrong-token" not in caplog.text and TOKEN not in caplog.text
+
+
+async def test_delete_user_drops_queued_events_and_deletes_the_contact(
+    store: SQLiteStore, sandbox: Sandbox
+) -> None:
+    sandbox.state.identify("gone@x", {"email": "gone@x.io"})
+    store.append([track("mine", user="gone@x"), track("theirs", user="stays")])
+    p = pipeline(store, sandbox)
+    assert await p.delete_user("gone@x") == 1
+    [request] = sandbox.state.requests(endpoint="delete")
+    assert request.method == "DELETE" and request.status == 200
+    assert sandbox.state.contact("gone@x") is None
+    await p.start()
+    try:
+        await p.drain(10)
+    finally:
+        await p.stop()
+    assert names(sandbox) == ["theirs"]
+
+
+async def test_batch_400_split_isolates_the_refused_event(store: SQLiteStore, sandbox: Sandbox) -> None:
+    # An empty event name passes the action's fields (Segment sends the event without a name) but Gleap
+    # answers 400 for the whole batch: splitting isolates it and the rest is delivered.
+    nameless = orjson.loads(track("x").payload) | {"event": "", "messageId": "nameless"}
+    store.append(
+        [track(f"e{i}") for i in range(6)]
+        + [NewEvent("src", "nameless", "u1", "track", time.time(), orjson.dumps(nameless))]
+        + [track(f"f{i}") for i in range(5)]
+    )
+    p = pipeline(store, sandbox)
+    await p.start()
+    try:
+        await p.drain(10)
+    finally:
+        await p.stop()
+    assert names(sandbox) == sorted([f"e{i}" for i in range(6)] + [f"f{i}" for i in range(5)])
+    [dead] = store.list_dead_letters()
+    assert dead.status == 400 and orjson.loads(dead.payload)["messageId"] == "nameless"
+    assert orjson.loads(dead.request)["headers"]["Api-Token"] == "***"
+    assert orjson.loads(dead.response)["status"] == 400
+
+
+async def test_retention_purges_delivered_events(store: SQLiteStore, sandbox: Sandbox) -> None:
+    store.append([track("old")])
+    p = pipeline(store, sandbox, retention=0.0, retention_interval=0.05)
+    await p.start()
+    try:
+        await p.drain(10)
+        await asyncio.sleep(0.3)  # a few retention passes
+        assert store.purge_delivered(time.time() + 1) == 0  # nothing left: the task purged it
+    finally:
+        await p.stop()
+
+
+async def test_timeouts_are_retried_and_shrink_concurrency(store: SQLiteStore, sandbox: Sandbox) -> None:
+    sandbox.set_faults(timeout_rate=1.0)
+    store.append([identify(f"u{i}") for i in range(3)])
+    p = Pipeline(store, subscriptions(), GleapSettings(TOKEN, sandbox.url, timeout=0.2), fast())
+    await p.start()
+    try:
+        while (
+            metric(p, "gleap_actions_failed_attempts_total", mapping="Identify Contact", kind="retryable") < 3
+        ):
+            await asyncio.sleep(0.02)
+        assert p.concurrency.limit == 1
+        sandbox.set_faults(timeout_rate=0.0)
+        await p.drain(10)
+    finally:
+        await p.stop()
+    assert len(sandbox.state.contacts()) == 3
+    assert store.stats(time.time()).dead_letters == 0
