@@ -7,7 +7,10 @@ import click
 from gleap_actions import __version__
 from gleap_actions.commands.account import check_auth_command, delete_user_command
 from gleap_actions.commands.config import config_group
+from gleap_actions.commands.dlq import dlq_group
 from gleap_actions.commands.preview import preview_command
+from gleap_actions.commands.send import send_command
+from gleap_actions.commands.serve import serve_command
 from gleap_actions.commands.store import store_group
 from gleap_actions.sandbox.cli import sandbox_command
 
@@ -18,12 +21,15 @@ def cli() -> None:
     """Deliver Segment analytics calls to Gleap with Segment-compatible mappings and triggers."""
 
 
-cli.add_command(config_group)
+cli.add_command(serve_command)
 cli.add_command(preview_command)
+cli.add_command(send_command)
 cli.add_command(check_auth_command)
 cli.add_command(delete_user_command)
-cli.add_command(sandbox_command)
+cli.add_command(dlq_group)
+cli.add_command(config_group)
 cli.add_command(store_group)
+cli.add_command(sandbox_command)
 
 
 def main() -> None:

@@ -195,24 +195,6 @@ async def test_401_pauses_without_dead_letters_and_resumes(
     assert "wrong-token" not in caplog.text and TOKEN not in caplog.text
 
 
-async def test_delete_user_drops_queued_events_and_deletes_the_contact(
-    store: SQLiteStore, sandbox: Sandbox
-) -> None:
-    sandbox.state.identify("gone@x", {"email": "gone@x.io"})
-    store.append([track("mine", user="gone@x"), track("theirs", user="stays")])
-    p = pipeline(store, sandbox)
-    assert await p.delete_user("gone@x") == 1
-    [request] = sandbox.state.requests(endpoint="delete")
-    assert request.method == "DELETE" and request.status == 200
-    assert sandbox.state.contact("gone@x") is None
-    await p.start()
-    try:
-        await p.drain(10)
-    finally:
-        await p.stop()
-    assert names(sandbox) == ["theirs"]
-
-
 async def test_batch_400_split_isolates_the_refused_event(store: SQLiteStore, sandbox: Sandbox) -> None:
     # An empty event name passes the action's fields (Segment sends the event without a name) but Gleap
     # answers 400 for the whole batch: splitting isolates it and the rest is delivered.

@@ -37,6 +37,25 @@ def test_migrations_are_versioned_and_idempotent(postgres_url: str) -> None:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
 
 
+def test_an_older_schema_is_upgraded_in_place(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    store.append([new("m1")])
+    store.close()
+    with psycopg.connect(
+        postgres_url
+    ) as conn:  # back to version 1's index, as a node of that version left it
+        conn.execute("DROP INDEX deliveries_due")
+        conn.execute("CREATE INDEX deliveries_due ON deliveries (mapping, next_at, event_id)")
+        conn.execute("UPDATE schema_version SET version = 1")
+    store = PostgresStore(postgres_url)
+    assert len(store.claim_unrouted("r", 10, 30)) == 1
+    store.close()
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchone() == (len(MIGRATIONS),)
+        index = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'deliveries_due'").fetchone()
+        assert index is not None and index[0].endswith("(mapping, next_at, id)")
+
+
 def test_a_newer_schema_is_refused(postgres_url: str) -> None:
     PostgresStore(postgres_url).close()
     with psycopg.connect(postgres_url) as conn:

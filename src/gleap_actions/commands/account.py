@@ -16,6 +16,7 @@ from gleap_actions.commands.common import (
 )
 from gleap_actions.config import Config
 from gleap_actions.gleap_account import Outcome, check_auth, delete_user
+from gleap_actions.service import open_configured_store
 
 
 @click.command("check-auth")
@@ -36,9 +37,18 @@ def check_auth_command(config_path: str | None) -> None:
 def delete_user_command(user_id: str, config_path: str | None) -> None:
     """Delete USER_ID's contact in Gleap (DELETE /admin/contacts/USER_ID).
 
-    A contact Gleap does not know counts as deleted. Exit codes as for check-auth.
+    The user's events still waiting in the queue are dropped first, so none reaches Gleap after the
+    deletion. A contact Gleap does not know counts as deleted. Exit codes as for check-auth.
     """
     config = _config_with_token(config_path)
+    storage = config.storage
+    if storage.url is not None or storage.data_dir.exists():
+        store = open_configured_store(storage)
+        try:
+            dropped = store.drop_user(user_id)
+        finally:
+            store.close()
+        click.echo(f"Dropped {dropped} queued event(s) of the user.")
     _finish(asyncio.run(delete_user(config.gleap, user_id)))
 
 

@@ -59,7 +59,7 @@ MIGRATIONS: list[LiteralString] = [
         owner TEXT,
         lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
     ) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
-    CREATE INDEX deliveries_due ON deliveries (mapping, next_at, id);
+    CREATE INDEX deliveries_due ON deliveries (mapping, next_at, event_id);
     CREATE INDEX deliveries_event ON deliveries (event_id);
 
     CREATE TABLE dead_letters (
@@ -91,6 +91,11 @@ MIGRATIONS: list[LiteralString] = [
         updated_at DOUBLE PRECISION NOT NULL,
         blocked_until DOUBLE PRECISION NOT NULL DEFAULT 0
     ) WITH (fillfactor = 50);
+    """,
+    # 2: due deliveries are claimed in (next_at, id) order, ties in creation order as in the SQLite store.
+    """
+    DROP INDEX deliveries_due;
+    CREATE INDEX deliveries_due ON deliveries (mapping, next_at, id);
     """,
 ]
 

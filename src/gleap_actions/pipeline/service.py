@@ -23,10 +23,8 @@ from prometheus_client import CollectorRegistry
 
 from gleap_actions import events
 from gleap_actions.config import DeliveryConfig
-from gleap_actions.engine.errors import FinalHTTPError
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.gleap import client
-from gleap_actions.gleap.requests import delete_user_request
 from gleap_actions.gleap.settings import GleapSettings
 from gleap_actions.pipeline.concurrency import AdaptiveConcurrency
 from gleap_actions.pipeline.delivery import MappingDelivery, Runner, SendFn, Shared
@@ -194,26 +192,6 @@ class Pipeline:
             await self._session.close()
         self._executor.shutdown(wait=True)
         log.info("event=pipeline_stopped owner=%s", self.owner)
-
-    async def delete_user(self, user_id: str) -> int:
-        """Forget a user: drop their undelivered events from the queue, then delete the contact in
-        Gleap (`DELETE /admin/contacts/{id}`; 404, already gone, counts as done). Returns how many queued
-        events were dropped. Raises `gleap.client.send`'s errors when Gleap does not confirm, so the
-        caller can report or retry (dropping again is harmless)."""
-        dropped = await self.run(self.store.drop_user, user_id)
-        request = delete_user_request(self.settings, user_id)
-        await self.rate.acquire()
-        async with contextlib.AsyncExitStack() as stack:
-            session = self._session
-            if session is None or session.closed:
-                session = await stack.enter_async_context(aiohttp.ClientSession())
-            try:
-                await self._send(session, request, self.settings.timeout)
-            except FinalHTTPError as err:
-                if err.status != 404:
-                    raise
-        log.info("event=user_deleted dropped_events=%d", dropped)  # the id is personal data: not logged
-        return dropped
 
     async def drain(self, timeout: float = 30.0, *, poll: float = 0.05) -> QueueStats:
         """Wait until nothing is unrouted, pending or in flight (delivered or dead-lettered).

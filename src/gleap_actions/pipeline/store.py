@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+import orjson
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,21 @@ class NewEvent:
     type: str
     received_at: float  # Unix seconds
     payload: bytes  # the normalised event as JSON
+
+    @classmethod
+    def from_event(
+        cls, event: dict[str, Any], *, source: str, received_at: float, payload: bytes | None = None
+    ) -> NewEvent:
+        """The stored form of a normalised event (`payload`: its JSON, when already serialised)."""
+        user_id = event.get("userId")
+        return cls(
+            source=source,
+            message_id=event["messageId"],
+            user_id=user_id if isinstance(user_id, str) and user_id else None,
+            type=event["type"],
+            received_at=received_at,
+            payload=payload if payload is not None else orjson.dumps(event),
+        )
 
 
 @dataclass(frozen=True, slots=True)

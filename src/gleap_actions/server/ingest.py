@@ -118,6 +118,12 @@ class IngestService:
         self._sources = frozenset(source_id(key) for key in write_keys if key)
         self.committer = GroupCommitter(store, dedup_window=dedup_window, max_queued_events=max_queued_events)
         self.metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
+        self.on_commit: Callable[[], None] = lambda: None  # e.g. wake the router: route without a poll delay
+
+    @property
+    def overloaded(self) -> bool:
+        """More events wait to be committed than the committer accepts: new ones get 429."""
+        return self.committer.queued_events >= self.committer.max_queued_events
 
     @classmethod
     def from_config(
@@ -216,6 +222,7 @@ class IngestService:
                 {"Retry-After": STORE_FULL_RETRY_AFTER},
             )  # fmt: skip
         self._count(events, results, rejected)
+        self.on_commit()
         if rejected:
             return _json_response(200, {"success": True, "rejected": rejected})
         return web.Response(body=_SUCCESS, content_type="application/json")
@@ -254,15 +261,7 @@ class IngestService:
         if len(payload) > limit and len(orjson.dumps(raw)) > limit:
             where = "" if index is None else f" (batch item {index})"
             raise BadRequest("event_too_large", f"an event{where} exceeds the limit of {limit} bytes")
-        user_id = event.get("userId")
-        return NewEvent(
-            source=source,
-            message_id=event["messageId"],
-            user_id=user_id if isinstance(user_id, str) and user_id else None,
-            type=event["type"],
-            received_at=received_at,
-            payload=payload,
-        )
+        return NewEvent.from_event(event, source=source, received_at=received_at, payload=payload)
 
     def _batch(
         self, data: dict[str, Any], source: str, received_at: float
