@@ -1,14 +1,15 @@
 """`PostgresStore`: the `Store` in PostgreSQL, shared by any number of ingest and delivery processes.
 
 The model is RudderStack's jobsdb: PostgreSQL as the queue. Every method is one transaction on a pooled
-connection, committed before it returns (see `pg_migrations` for the tables and why they are split).
+connection, committed before it returns (see `pg_migrations` for the tables and why they are split); most
+are a single statement, so a call costs one round trip.
 
-- Ingest: one `append` is two multi-row statements fed by arrays (`unnest`), not one statement per event.
-  Dedup is an `INSERT ... ON CONFLICT DO UPDATE ... WHERE <outside the window> RETURNING` on the
-  (source, message_id) primary key, so two nodes receiving the same message id concurrently serialise on the
-  key and exactly one of them stores the event. Keys are inserted in sorted order so that two batches
-  sharing keys lock them in the same order and cannot deadlock (a deadlock or serialisation failure from
-  anything else is retried).
+- Ingest: one `append` is one statement fed by arrays (`unnest`), whatever the batch size. Dedup is an
+  `INSERT ... ON CONFLICT DO UPDATE ... WHERE <outside the window> RETURNING` on the (source, message_id)
+  primary key, so two nodes receiving the same message id concurrently serialise on the key and exactly
+  one of them stores the event. Keys are inserted in sorted order so that two batches sharing keys lock
+  them in the same order and cannot deadlock (a deadlock or serialisation failure from anything else is
+  retried).
 - Claims: `SELECT ... ORDER BY ... LIMIT n FOR UPDATE SKIP LOCKED` then an update setting the lease, in one
   statement. Concurrent claimers skip each other's rows instead of waiting, and never get the same row.
   A lease is `owner` + `lease_until`; work of a dead node is claimable again once its lease expired.
