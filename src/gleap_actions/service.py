@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from gleap_actions import events, gleap_account
 from gleap_actions.config import Config, DeliveryConfig, StorageConfig, load_config
@@ -36,6 +36,8 @@ from gleap_actions.server.ops import add_ops_routes
 log = logging.getLogger(__name__)
 
 Role = Literal["all", "ingest", "deliver"]
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # `*_created` series are noise on /metrics
 
 
 class Service:
