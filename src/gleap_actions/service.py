@@ -43,9 +43,12 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # `*_created` series
 class Service:
     """The running service. `role` lets nodes sharing a PostgreSQL store scale ingest and delivery apart."""
 
-    def __init__(self, config: Config, *, role: Role = "all", store: Store | None = None) -> None:
+    def __init__(
+        self, config: Config, *, role: Role = "all", store: Store | None = None, lease: float = 120.0
+    ) -> None:
         self.config = config
         self.role = role
+        self.lease = lease  # how long claimed work stays with this node before another may take it over
         self.registry = CollectorRegistry()
         self.store = store or open_configured_store(config.storage)
         self.sandbox: Sandbox | None = None
@@ -80,6 +83,7 @@ class Service:
                 registry=self.registry,
                 retention=self.config.storage.retention,
                 rate=self._rate,
+                lease=self.lease,
             )
             await self.pipeline.start()
         app = self._build_app()
