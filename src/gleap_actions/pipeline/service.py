@@ -31,7 +31,7 @@ from gleap_actions.pipeline.delivery import MappingDelivery, Runner, SendFn, Sha
 from gleap_actions.pipeline.gate import CredentialsGate
 from gleap_actions.pipeline.groupcommit import GroupCommit
 from gleap_actions.pipeline.metrics import PipelineMetrics
-from gleap_actions.pipeline.ratelimit import RateLimiter
+from gleap_actions.pipeline.ratelimit import Limiter, RateLimiter
 from gleap_actions.pipeline.retry import RetryPolicy
 from gleap_actions.pipeline.router import Router
 from gleap_actions.pipeline.store import QueueStats, Store
@@ -45,7 +45,8 @@ class Pipeline:
     `send` (default `gleap.client.send`) and `delivery_enabled` (the integrations object) can be
     replaced by embedders; `registry` receives the metrics (a fresh one by default); `owner` names this
     process in leases; `retention` is how long delivered events are kept (StorageConfig.retention);
-    `probe_interval` is how often paused delivery tries again; the rest are tuning knobs.
+    `probe_interval` is how often paused delivery tries again; `rate` replaces the in-process limit
+    (e.g. `pg_ratelimit.PostgresRateLimiter`, shared by every node); the rest are tuning knobs.
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class Pipeline:
         claim_limit: int = 5000,
         stats_interval: float = 1.0,
         retention_interval: float = 60.0,
+        rate: Limiter | None = None,
     ) -> None:
         self.store = store
         self.subscriptions = tuple(s for s in subscriptions if s.enabled)
@@ -90,7 +92,7 @@ class Pipeline:
             store, self.subscriptions, delivery_enabled, owner=self.owner, batch=route_batch, lease=lease
         )
         self.concurrency = AdaptiveConcurrency(max(1, delivery_config.max_concurrency))
-        self.rate = RateLimiter(delivery_config.requests_per_minute)
+        self.rate = rate or RateLimiter(delivery_config.requests_per_minute)
         self.policy = RetryPolicy(
             initial_backoff=delivery_config.initial_backoff,
             max_backoff=delivery_config.max_backoff,
