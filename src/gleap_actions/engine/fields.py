@@ -313,7 +313,7 @@ def _object_function(props: tuple[_Prop, ...]) -> ObjectCheck:
     (required first); undeclared keys are dropped.
 
     This runs for every event, so each property's flags are decided here rather than read per event: the
-    generated function is one flat chain of `if`s, about twice as fast as a loop over the properties.
+    generated function is one flat chain of `if`s, about 1.5x as fast as a loop over the properties.
     """
     names: dict[str, Any] = {"MISSING": _MISSING, "canonical_datetime": canonical_datetime}
     lines = ["def check_object(payload, errors, subject):", "    out = {}", "    problems = []"]
