@@ -9,7 +9,7 @@ serve process while filling, down and draining (target: 5 million queued events 
 baseline of the same run: the same load straight to the sandbox, the ceiling of delivery on this machine.
 
     .venv/bin/python bench/bench_backlog.py [--events 200000] [--hold 3]
-    .venv/bin/python bench/bench_backlog.py --events 5000000      # the target (about 10 GB of disk)
+    .venv/bin/python bench/bench_backlog.py --events 5000000    # the target: about 4 GB of disk, 7 minutes
 
 Prints a table and writes bench/results/backlog.json.
 """
