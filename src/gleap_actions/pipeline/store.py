@@ -7,6 +7,8 @@ changes state commits before it returns, so a `kill -9` after a call loses nothi
 
 Lifecycle of an event: `append` (new, unrouted) -> `claim_unrouted` + `route` (one delivery per matching
 mapping, or none when filtered) -> `claim_deliveries` -> `ack` | `retry` | `dead_letter` | `release`.
+A node that ingests and delivers decides the routes at ingest (`NewEvent.route`): `append` then writes the
+deliveries in the ingest transaction and the router's two transactions are skipped for those events.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ import orjson
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """Where an event goes: the mappings that deliver it, or why it goes nowhere."""
+
+    mappings: tuple[str, ...]
+    filtered: str | None = None  # "integrations" or "no_matching_mapping" when `mappings` is empty
+
+
+@dataclass(frozen=True, slots=True)
 class NewEvent:
     """An accepted, normalised Segment event, ready to be stored."""
 
@@ -28,10 +38,17 @@ class NewEvent:
     type: str
     received_at: float  # Unix seconds
     payload: bytes  # the normalised event as JSON
+    route: Route | None = None  # decided at ingest; None leaves the event to the router
 
     @classmethod
     def from_event(
-        cls, event: dict[str, Any], *, source: str, received_at: float, payload: bytes | None = None
+        cls,
+        event: dict[str, Any],
+        *,
+        source: str,
+        received_at: float,
+        payload: bytes | None = None,
+        route: Route | None = None,
     ) -> NewEvent:
         """The stored form of a normalised event (`payload`: its JSON, when already serialised)."""
         user_id = event.get("userId")
@@ -42,6 +59,7 @@ class NewEvent:
             type=event["type"],
             received_at=received_at,
             payload=payload if payload is not None else orjson.dumps(event),
+            route=route,
         )
 
 
@@ -106,7 +124,11 @@ class Store(Protocol):
     def append(self, events: Sequence[NewEvent], *, dedup_window: float = 86400.0) -> list[bool]:
         """Commit `events` in one transaction. Returns, per event, False when it is a duplicate
         (same source and message_id seen within `dedup_window` seconds; it is then not stored), True
-        otherwise. Raises StoreFullError when nothing could be written."""
+        otherwise. Raises StoreFullError when nothing could be written.
+
+        An event with a `route` is stored routed, with one pending delivery per mapping of the route, in
+        the same transaction; a store may instead leave it unrouted for the router (PostgresStore does:
+        the outcome is the same, one transaction later). An event without a route is left unrouted."""
         ...
 
     def claim_unrouted(self, owner: str, limit: int, lease: float) -> list[StoredEvent]:
