@@ -142,7 +142,8 @@ async def test_invalid_token_pauses_then_reload_resumes(
     status, result = await admin(service.url, "POST", "/admin/reload")
     assert (status, result) == (200, {"ok": True})
     await wait_for(lambda: sandbox.state.event_count("u5") == 1)
-    assert _sample(service, "gleap_actions_credentials_paused") == 0.0
+    # The sandbox counts the event before serve has its answer: the gauge follows a moment later.
+    await wait_for(lambda: _sample(service, "gleap_actions_credentials_paused") == 0.0)
     assert _dead_letters(service) == 0
 
 

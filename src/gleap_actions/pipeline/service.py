@@ -245,12 +245,15 @@ class Pipeline:
                 worker.wake()
 
     async def _stats_loop(self) -> None:
+        """Refresh the queue gauges every `stats_interval`, or less often when counting takes long: the
+        counts grow with the queue, and a deep backlog must not spend more than about 2% of a core on them."""
         while True:
+            started = time.monotonic()
             try:
                 self.metrics.observe_stats(await self.run(self.store.stats, time.time()))
             except Exception:
                 log.exception("event=stats_failed")
-            await asyncio.sleep(self._stats_interval)
+            await asyncio.sleep(max(self._stats_interval, 50 * (time.monotonic() - started)))
 
     async def _retention_loop(self) -> None:
         """Delete delivered events older than the retention, a small step at a time."""

@@ -65,6 +65,11 @@ _DEAD_LETTER_COLUMNS = (
 )
 
 
+_CLAIMABLE_UNROUTED = (
+    "SELECT 1 FROM events WHERE routed = 0 AND (lease_until IS NULL OR lease_until <= ?) LIMIT 1"
+)
+
+
 def _ids(values: Sequence[int]) -> bytes:
     """A JSON array for `json_each(?)`: one bound parameter however many ids."""
     return orjson.dumps(list(values))
@@ -250,6 +255,10 @@ class SQLiteStore:
     def claim_unrouted(self, owner: str, limit: int, lease: float) -> list[StoredEvent]:
         """Claim up to `limit` unrouted events, oldest first, for `lease` seconds."""
         now = time.time()
+        # Events are mostly routed at ingest: look on the read connection first rather than take the
+        # write lock (ingest's) for nothing at every poll.
+        if not self._read(lambda conn: conn.execute(_CLAIMABLE_UNROUTED, (now,)).fetchone()):
+            return []
 
         def body(conn: sqlite3.Connection) -> list[StoredEvent]:
             rows = conn.execute(
