@@ -149,6 +149,8 @@ def test_events_routed_at_append_are_delivered_exactly_once(store: Store) -> Non
     appended = [event(1, route=both), event(2, route=filtered), event(3), event(1, route=both)]
     assert store.append(appended) == [True, True, True, False]
     router(store, routes.__getitem__)  # event 3 (no route) is left to the router by every store
+    stats = store.stats(now + 1)
+    assert (stats.unrouted, stats.pending, stats.per_mapping["A"]["pending"]) == (0, 3, 2)
     a = store.claim_deliveries("w", "A", 100, 30, now + 1)
     b = store.claim_deliveries("w", "B", 100, 30, now + 1)
     assert [d.payload for d in a] == [b'{"n": 1}', b'{"n": 3}']
