@@ -131,6 +131,8 @@ class PostgresStore:
     race). `pool_size` bounds this instance's connections; each method holds one for its transaction.
     """
 
+    routes_on_append = False  # events are routed by the router (`NewEvent.route` is not stored)
+
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 5.0) -> None:
         self.location = describe(url)
         self._pool = ConnectionPool(url, size=pool_size, connect_timeout=connect_timeout)

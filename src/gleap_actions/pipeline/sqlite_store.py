@@ -104,6 +104,8 @@ class SQLiteStore:
     process crash ("NORMAL" does the latter only, and is faster on slow disks).
     """
 
+    routes_on_append = True
+
     def __init__(
         self,
         path: str | Path,

@@ -7,8 +7,9 @@ changes state commits before it returns, so a `kill -9` after a call loses nothi
 
 Lifecycle of an event: `append` (new, unrouted) -> `claim_unrouted` + `route` (one delivery per matching
 mapping, or none when filtered) -> `claim_deliveries` -> `ack` | `retry` | `dead_letter` | `release`.
-A node that ingests and delivers decides the routes at ingest (`NewEvent.route`): `append` then writes the
-deliveries in the ingest transaction and the router's two transactions are skipped for those events.
+A node that ingests and delivers decides the routes at ingest (`NewEvent.route`) when the store
+`routes_on_append`: `append` then writes the deliveries in the ingest transaction and the router's two
+transactions are skipped for those events.
 """
 
 from __future__ import annotations
@@ -121,14 +122,17 @@ class StoreFullError(Exception):
 class Store(Protocol):
     """The durable queue. See the module docstring for the lifecycle."""
 
+    # Whether `append` stores the routes decided at ingest; when False, ingest leaves routing to the router.
+    routes_on_append: bool
+
     def append(self, events: Sequence[NewEvent], *, dedup_window: float = 86400.0) -> list[bool]:
         """Commit `events` in one transaction. Returns, per event, False when it is a duplicate
         (same source and message_id seen within `dedup_window` seconds; it is then not stored), True
         otherwise. Raises StoreFullError when nothing could be written.
 
-        An event with a `route` is stored routed, with one pending delivery per mapping of the route, in
-        the same transaction; a store may instead leave it unrouted for the router (PostgresStore does:
-        the outcome is the same, one transaction later). An event without a route is left unrouted."""
+        With `routes_on_append`, an event with a `route` is stored routed, with one pending delivery per
+        mapping of the route, in the same transaction; otherwise (PostgresStore for now) the route is
+        ignored. An event without a route is left unrouted for the router."""
         ...
 
     def claim_unrouted(self, owner: str, limit: int, lease: float) -> list[StoredEvent]:
