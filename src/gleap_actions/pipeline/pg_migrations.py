@@ -103,12 +103,12 @@ MIGRATIONS: list[LiteralString] = [
     DROP INDEX deliveries_due;
     CREATE INDEX deliveries_due ON deliveries (mapping, next_at, id);
     """,
-    # 3: events partitioned by generation. The existing table becomes generation 1 as it is (attached, not
-    # copied: the upgrade scans it once to check the partition constraint and builds the new key's index).
+    # 3: events partitioned by generation. The existing table becomes generation 1 as it is, with its
+    # indexes (attached, not copied: the upgrade only scans it once to check the partition constraint).
     """
     ALTER TABLE events RENAME TO events_g1;
     ALTER INDEX events_user RENAME TO events_g1_user;
-    ALTER TABLE events_g1 DROP CONSTRAINT events_pkey;
+    ALTER INDEX events_pkey RENAME TO events_g1_pkey;
     CREATE SEQUENCE event_ids AS BIGINT;
     SELECT setval('event_ids', last_value, is_called) FROM events_id_seq;  -- ids are never reused
     ALTER TABLE events_g1 ALTER COLUMN id DROP IDENTITY;
@@ -123,8 +123,7 @@ MIGRATIONS: list[LiteralString] = [
         user_id TEXT,
         type TEXT NOT NULL,
         received_at DOUBLE PRECISION NOT NULL,
-        payload BYTEA NOT NULL,
-        PRIMARY KEY (id, generation)
+        payload BYTEA NOT NULL
     ) PARTITION BY LIST (generation);
     ALTER SEQUENCE event_ids OWNED BY events.id;
     CREATE INDEX events_user ON events (user_id) WHERE user_id IS NOT NULL;

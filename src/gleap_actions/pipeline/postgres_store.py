@@ -573,7 +573,7 @@ class PostgresStore:
             conn.execute(_LOCK_TIMEOUT)
             conn.execute(
                 sql.SQL(
-                    "CREATE TABLE {} PARTITION OF events FOR VALUES IN ({}) WITH ("
+                    "CREATE TABLE {} PARTITION OF events (PRIMARY KEY (id)) FOR VALUES IN ({}) WITH ("
                     "autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02)"
                 ).format(_partition(current + 1), sql.Literal(current + 1))
             )
