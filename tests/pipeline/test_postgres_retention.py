@@ -123,6 +123,20 @@ def test_limit_bounds_the_survivors_moved_per_call(postgres_url: str) -> None:
     store.close()
 
 
+def test_a_retirement_interrupted_after_the_detach_resumes(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url, rotate_after=0)
+    store.append([new(i) for i in range(5)])
+    store.route([(e.id, ()) for e in store.claim_unrouted("r", 10, 30)])
+    assert store.purge_delivered(time.time() - 3600) == 0  # closes generation 1, too recent to go
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # as a crash after the detach leaves it
+        conn.execute("ALTER TABLE events DETACH PARTITION events_g1")
+    assert store.purge_delivered(time.time() + 1) == 5
+    assert not exists(postgres_url, "events_g1")
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT id FROM generations").fetchall() == [(2,)]
+    store.close()
+
+
 def test_concurrent_rotation_and_ingest_from_several_nodes(postgres_url: str) -> None:
     """Two nodes rotate and retire in a loop while two others append: every append succeeds, every
     event is stored once, and generations are opened one at a time."""

@@ -590,7 +590,8 @@ class PostgresStore:
         moved)."""
         partition = _partition(generation)
         moved = 0
-        if self._partition_attached(conn, generation):
+        attached = self._partition_attached(conn, generation)
+        if attached:
             while True:  # the bulk of the survivors, in short transactions that do not block anyone
                 step = min(_RETENTION_CHUNK, budget - moved)
                 if step <= 0:
@@ -607,20 +608,24 @@ class PostgresStore:
                 conn.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
                 moved += self._move_survivors(conn, generation, None)
                 conn.execute(sql.SQL("ALTER TABLE events DETACH PARTITION {}").format(partition))
+        dropped = 0
         with conn.transaction():  # detached: counting and dropping it no longer holds anyone up
-            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(partition)).fetchone()
-            conn.execute(sql.SQL("DROP TABLE {}").format(partition))
+            if attached is not None:  # None: already gone (dropped by hand)
+                row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(partition)).fetchone()
+                dropped = int(row[0]) if row else 0
+                conn.execute(sql.SQL("DROP TABLE {}").format(partition))
             conn.execute("DELETE FROM generations WHERE id = %s", (generation,))
-        return (int(row[0]) if row else 0), moved
+        return dropped, moved
 
     @staticmethod
-    def _partition_attached(conn: Connection, generation: int) -> bool:
-        """Whether the generation's partition is still attached (a crash may leave it detached)."""
+    def _partition_attached(conn: Connection, generation: int) -> bool | None:
+        """Whether the generation's partition is still attached (a crash between detaching and dropping
+        leaves it detached: the retirement resumes there), None when it does not exist."""
         row = conn.execute(
             "SELECT c.relispartition FROM pg_class c WHERE c.oid = to_regclass(%s)",
             (f"events_g{generation}",),
         ).fetchone()
-        return bool(row and row[0])
+        return None if row is None else bool(row[0])
 
     @staticmethod
     def _move_survivors(conn: Connection, generation: int, limit: int | None) -> int:
