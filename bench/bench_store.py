@@ -153,12 +153,11 @@ def measure_retention_sqlite(path: Path, count: int) -> dict[str, Any]:
 
 def measure_retention_postgres(url: str, count: int, *, rotation: bool) -> dict[str, Any]:
     store = PostgresStore(url, rotate_after=0 if rotation else 1e9)
-    now = time.time()
-    # Rotation: a generation closed now goes when the retention has passed (here: at once). Row path:
-    # events received long ago, still in the open generation.
-    fill_delivered(store, count, now if rotation else now - 1000)
+    # Rotation: a generation closed now goes once the retention has passed, here at once (the purge
+    # closes it, and older_than is later). Row path: events received long ago, in the open generation.
+    fill_delivered(store, count, time.time() if rotation else time.time() - 1000)
     before = events_size(url)
-    removed, seconds = timed_purge(store, now + 1 if rotation else now - 500)
+    removed, seconds = timed_purge(store, time.time() + 1 if rotation else time.time() - 500)
     after = events_size(url)
     vacuum = 0.0
     if not rotation:
