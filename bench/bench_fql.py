@@ -1,17 +1,23 @@
 """Compiled FQL triggers against hand-written Python predicates (the baseline), in the same run.
 
-    .venv/bin/python bench/bench_fql.py
+    .venv/bin/python bench/bench_fql.py [--number 50000] [--output F]
 
-Prints, per trigger, nanoseconds per event for both and their ratio (compiled / hand-written).
+Prints, per trigger, nanoseconds per event for both and their ratio (compiled / hand-written), and writes
+bench/results/fql.json.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import timeit
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gleap_actions import fql
+
+RESULTS = Path(__file__).parent / "results" / "fql.json"
 
 EVENTS: list[dict[str, Any]] = [
     {"type": "track", "event": "Order Completed", "properties": {"total": 150, "items": [{"sku": "a"}]}},
@@ -62,12 +68,20 @@ def per_event_ns(predicate: Callable[[dict[str, Any]], bool], rounds: int = 50_0
 
 
 def main() -> None:
-    """Runs every case and prints the comparison."""
+    """Runs every case, prints the comparison and writes the results."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--number", type=int, default=50_000, help="rounds over the events per timing")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
+    args = parser.parse_args()
+    results = []
     for text, baseline in CASES:
         trigger = fql.parse(text)
         assert [trigger(e) for e in EVENTS] == [baseline(e) for e in EVENTS], text
-        ours, theirs = per_event_ns(trigger), per_event_ns(baseline)
-        print(f"{ours:7.0f} ns  baseline {theirs:7.0f} ns  ratio {ours / theirs:4.2f}  {text}")
+        ours, theirs = per_event_ns(trigger, args.number), per_event_ns(baseline, args.number)
+        print(f"compiled {ours:7.0f} ns  baseline {theirs:7.0f} ns  ratio {ours / theirs:4.2f}  {text}")
+        results.append({"trigger": text, "ns": round(ours, 1), "baseline_ns": round(theirs, 1)})
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"benchmark": "fql", "triggers": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

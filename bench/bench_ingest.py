@@ -8,7 +8,7 @@ Runs, in one go and on 127.0.0.1:
 
 Prints a table and writes bench/results/ingest.json. Short by default (about 10 s in all):
 
-    .venv/bin/python bench/bench_ingest.py [--duration 3] [--batch-size 100] [--concurrency 16]
+    .venv/bin/python bench/bench_ingest.py [--duration 3] [--batch-size 100] [--concurrency 16] [--output F]
 """
 
 from __future__ import annotations
@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per server")
     parser.add_argument("--batch-size", type=int, default=100, help="events per /v1/batch request")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent requests")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     parser.add_argument("--serve", choices=["ingest", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -217,8 +218,8 @@ def main() -> None:
         "ratio_events_per_s_vs_baseline": ingest["events_per_s"] / baseline["events_per_s"],
         "target_events_per_s": 30_000,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
 
     header = f"{'server':<10}{'events/s':>12}{'requests/s':>12}"
     print(header + f"{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}")
@@ -230,7 +231,7 @@ def main() -> None:
         )
     print(
         f"ingest / baseline: {report['ratio_events_per_s_vs_baseline']:.2f}; "
-        f"stored {ingest.get('events_stored', 0):,} events (target >= 30,000 events/s) -> {RESULTS}"
+        f"stored {ingest.get('events_stored', 0):,} events (target >= 30,000 events/s) -> {args.output}"
     )
 
 

@@ -30,6 +30,8 @@ from gleap_actions.gleap.settings import GleapSettings
 RESULTS = Path(__file__).parent / "results" / "transform.json"
 SEGMENT_SINGLE = 8_500  # events/s, Segment's implementation on this machine class (DESIGN.md)
 SEGMENT_BATCH = 73_500
+# 3x the high end of Segment's figures (9k single, 87k batched), per core.
+TARGETS = {"track/page/screen, single": 27_000, "track/page/screen, batched 100": 261_000}
 
 
 def _context(rng: random.Random) -> dict[str, Any]:
@@ -151,10 +153,13 @@ def main() -> None:
     }
 
     print(f"Transform (trigger + mapping + validation + body), {count} events, best of {args.repeat}")
-    print(f"{'measure':<32} {'events/s':>12} {'vs baseline':>12} {'vs Segment':>11}")
+    print(f"{'measure':<32} {'events/s':>12} {'vs baseline':>12} {'vs Segment':>11} {'target':>15}")
     for name, rate in rates.items():
         versus = f"{rate / segment[name]:.1f}x" if name in segment else ""
-        print(f"{name:<32} {rate:>12,.0f} {rate / base:>11.2f}x {versus:>11}")
+        target = (
+            f">= {TARGETS[name]:,} {'ok' if rate >= TARGETS[name] else 'MISS'}" if name in TARGETS else ""
+        )
+        print(f"{name:<32} {rate:>12,.0f} {rate / base:>11.2f}x {versus:>11} {target:>15}")
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
@@ -169,6 +174,7 @@ def main() -> None:
                 "events_per_second": {name: round(rate) for name, rate in rates.items()},
                 "ratio_to_baseline": {name: round(rate / base, 3) for name, rate in rates.items()},
                 "ratio_to_segment": {name: round(rates[name] / value, 2) for name, value in segment.items()},
+                "targets": TARGETS,
             },
             option=orjson.OPT_INDENT_2,
         ).decode()

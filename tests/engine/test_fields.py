@@ -273,3 +273,11 @@ def test_any_payload_is_validated_or_rejected_and_validation_is_idempotent(paylo
     assert set(validated) <= set(_EVERY_KIND)
     # Coercion can produce a top-level "" (`[null]` -> null -> ""), which a second pass drops as empty.
     assert _EVERY_KIND_VALIDATOR(validated) == {k: v for k, v in validated.items() if v != ""}
+
+
+def test_keys_any_text_can_be_validated_and_reported() -> None:
+    # The object check is generated Python source: keys with quotes, newlines and the like are data.
+    key = "we'i\"rd\n\\ \u2028 key"
+    fields = {key: Field("Odd", "string", required=True), "n": Field("N", "number")}
+    assert compile_fields(fields)({key: "v", "n": "2"}) == {key: "v", "n": 2}
+    assert _error(fields, {}) == f"The root value is missing the required field '{key}'."

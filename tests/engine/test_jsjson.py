@@ -110,3 +110,20 @@ def test_fast_path_agrees_with_a_plain_javascript_encoder(value: object) -> None
     encoded = dumps(value)
     assert encoded == _slow_dumps(value).encode()
     orjson.loads(encoded)  # valid JSON
+
+
+_TRICKY_VALUES = st.recursive(
+    st.sampled_from([10.0, -0.0, 0.0, -12.0, 1e15, 2.0**53, 0.5, 7, None])
+    | st.text(alphabet='":,.01-]}[{e\\ ', max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(alphabet='":,.01]}', max_size=4), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(_TRICKY_VALUES)
+def test_integral_floats_are_fixed_in_the_text_but_never_inside_strings(value: object) -> None:
+    assert dumps(value) == _slow_dumps(value).encode()

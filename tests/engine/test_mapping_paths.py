@@ -138,3 +138,11 @@ def test_changing_the_source_mapping_after_compiling_changes_nothing() -> None:
     source["tags"].append("b")
     source["u"]["@path"] = "$.event"
     assert mapping(TRACK) == {"tags": ["a"], "u": "user-1"}
+
+
+def test_object_keys_and_paths_with_any_text_resolve() -> None:
+    # Top-level mapping objects are generated Python source: keys and path segments are data in it.
+    key, segment = "we'i\"rd\n\\ \u2028 key", "wei rd\n\\ \u2028 key"  # paths drop quotes
+    mapping = {key: {"@path": f"$.a.{segment}"}, "other": {"@path": "$.missing.deep"}, "c": 1}
+    assert transform(mapping, {"a": {segment: 5}}) == {key: 5, "c": 1}
+    assert transform(mapping, {"a": [1]}) == {"c": 1}

@@ -216,3 +216,17 @@ def test_serve_refuses_public_bind_without_write_keys(host: str, tmp_path: Path)
     )
     assert result.returncode == 2
     assert "without write keys" in result.stderr
+
+
+async def test_ingest_only_node_without_token_never_asks_gleap(tmp_path: Path) -> None:
+    config = load_config(None, env={"GLEAP_ACTIONS_DATA_DIR": str(tmp_path / "data")})
+    assert config.uses_sandbox
+    service = Service(config, role="ingest")
+    result = await service.delete_user("someone")
+    service.store.close()
+    assert result == {
+        "ok": False,
+        "message": "no Gleap API token is configured on this node",
+        "status": None,
+        "dropped": 0,
+    }

@@ -127,14 +127,21 @@ def parse_datetime(value: object) -> datetime:
     raise InvalidDatetime("unrecognised date format")
 
 
+def canonical_datetime(text: str) -> str | None:
+    """`text` when it is already in the output form and a real date (the common, cheap case), else None."""
+    if _CANONICAL.fullmatch(text) is None:
+        return None
+    try:
+        datetime.fromisoformat(text)  # C-speed calendar check; an impossible date is explained by the parser
+    except ValueError:
+        return None
+    return text
+
+
 def normalize_datetime(value: object) -> str:
     """An accepted datetime as ISO 8601 UTC with milliseconds; raises `InvalidDatetime` otherwise."""
-    if type(value) is str and _CANONICAL.fullmatch(value):
-        try:
-            datetime.fromisoformat(value)  # C-speed calendar check; an impossible date is explained below
-            return value
-        except ValueError:
-            pass
+    if type(value) is str and canonical_datetime(value) is not None:
+        return value
     moment = parse_datetime(value)
     try:
         return format_iso(moment)

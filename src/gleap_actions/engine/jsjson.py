@@ -104,11 +104,38 @@ def _ready_list(value: list[Any] | tuple[Any, ...]) -> list[Any] | tuple[Any, ..
 
 
 # orjson's output differs from JavaScript's only where it holds an integral float ("10.0", "-0.0") or an
-# exponent ("1e-6", "1.5e+16"); integers beyond 2**53 make orjson raise (OPT_STRICT_INTEGER). Two regex
-# scans of the output cost a fraction of walking the values, so the walk only runs when one matches
-# (a string may match too: that only costs the walk).
+# exponent ("1e-6", "1.5e+16"); integers beyond 2**53 make orjson raise (OPT_STRICT_INTEGER). Regex scans
+# of the output cost a fraction of walking the values, so the walk only runs when they find a problem that
+# the text alone cannot fix (a string may match too: that only costs the walk).
 _INTEGRAL_FLOAT = re.compile(rb"\.0(?=[,}\]]|$)")
 _EXPONENT = re.compile(rb"e[-+]\d")
+
+
+def _strip_integral_floats(encoded: bytes) -> bytes | None:
+    """orjson's output with each integral float written as JavaScript does, or None when unsure.
+
+    An integral float is common (a price of 10.0) and usually the only difference, so fixing the text
+    beats walking every value of a batch. Outside strings, a `.0` before `,`, `}`, `]` or the end is the
+    fraction of such a float: dropping it leaves the integer JavaScript writes ("-0" becomes "0"). A match
+    inside a string must be left alone: with no backslash in the output every `"` delimits a string, so
+    an odd number of them before the match means "inside".
+    """
+    if b"\\" in encoded:
+        return None
+    parts: list[bytes] = []
+    last = counted = quotes = 0
+    for match in _INTEGRAL_FLOAT.finditer(encoded):
+        dot = match.start()
+        quotes += encoded.count(b'"', counted, dot)
+        counted = dot
+        if quotes % 2 == 0:
+            if encoded[dot - 2 : dot] == b"-0":
+                parts += (encoded[last : dot - 2], b"0")
+            else:
+                parts.append(encoded[last:dot])
+            last = dot + 2
+    parts.append(encoded[last:])
+    return b"".join(parts)
 
 
 def dumps(value: Any) -> bytes:
@@ -118,8 +145,12 @@ def dumps(value: Any) -> bytes:
     except TypeError:  # an integer beyond 2**53, or a lone surrogate
         pass
     else:
-        if _INTEGRAL_FLOAT.search(encoded) is None and _EXPONENT.search(encoded) is None:
-            return encoded
+        if _EXPONENT.search(encoded) is None:
+            if _INTEGRAL_FLOAT.search(encoded) is None:
+                return encoded
+            fixed = _strip_integral_floats(encoded)
+            if fixed is not None:
+                return fixed
     try:
         return orjson.dumps(_js_ready(value))
     except TypeError:

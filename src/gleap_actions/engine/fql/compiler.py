@@ -176,7 +176,7 @@ def _any_of(node: Or) -> Predicate:
         else:
             others.append(compile_tree(child))
     for path, values in same_field.items():
-        others.append(_one_of(getter(path), frozenset(values)))
+        others.append(_one_of(path, frozenset(values)))
     if len(others) == 1:
         return others[0]
     if len(others) == 2:
@@ -186,8 +186,12 @@ def _any_of(node: Or) -> Predicate:
     return lambda event: any(child(event) for child in members)
 
 
-def _one_of(get: Getter, values: frozenset[str]) -> Predicate:
+def _one_of(path: Path, values: frozenset[str]) -> Predicate:
+    get = getter(path)
     if len(values) == 1:
         (only,) = values
         return lambda event: get(event) == only
+    if len(path) == 1:  # `type = "track" or type = "page" ...`: the getter inlined, this runs per event
+        key = path[0]
+        return lambda event: isinstance(x := event.get(key), str) and x in values
     return lambda event: isinstance(x := get(event), str) and x in values

@@ -13,11 +13,12 @@ no clean-up pass after resolution.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from gleap_actions.engine.errors import MappingRuntimeError, MappingValidationError
-from gleap_actions.engine.jsvalues import MISSING, real_type
+from gleap_actions.engine.jsvalues import MISSING, is_truthy, real_type
 from gleap_actions.engine.mapping.directives import DIRECTIVE_COMPILERS, Ctx, Resolver
+from gleap_actions.engine.mapping.paths import get, parse_path, strip_dollar
 from gleap_actions.engine.mapping.root import expand_root
 from gleap_actions.engine.mapping.validate import kind, mapping_errors
 from gleap_actions.engine.mapping.values import copy_json
@@ -50,12 +51,104 @@ def compile_node(node: Any, ctx: Ctx) -> Resolver:
             return DIRECTIVE_COMPILERS[name](node[name], ctx, compile_node)
         if not _has_directive(node):
             return _constant(node)
+        if ctx.final and ctx.payload_clean:
+            return _compile_clean_object(node, ctx)
         return _compile_object(tuple((key, compile_node(item, ctx)) for key, item in node.items()), ctx)
     if isinstance(node, list):
         if not _has_directive(node):
             return _constant(node)
         return _compile_list(tuple(compile_node(item, ctx) for item in node), ctx)
     return _constant(node)
+
+
+def _static_path(node: Any) -> tuple[str, ...] | None:
+    """The segments of a `{"@path": "$.a.b"}` node (a fixed, non-root path), else None."""
+    if isinstance(node, dict) and kind(node) == "directive" and _directive_name(node) == "@path":
+        path = node["@path"]
+        if isinstance(path, str):
+            # The root (None) and a path of no segments ("...") are left to the resolver.
+            return parse_path(strip_dollar(path)) or None
+    return None
+
+
+_ABSENT = object()
+"""An `@if` branch that is not there (or, for `else`, not truthy): it resolves to MISSING."""
+
+
+def _if_exists(node: Any) -> tuple[Any, Any, Any] | None:
+    """The (exists, then, else) of an `{"@if": {"exists": ...}}` node (exists wins over blank), else None."""
+    if isinstance(node, dict) and kind(node) == "directive" and _directive_name(node) == "@if":
+        opts = node["@if"]
+        if "exists" in opts:
+            otherwise = opts["else"] if is_truthy(opts.get("else")) else _ABSENT
+            return opts["exists"], opts.get("then", _ABSENT), otherwise
+    return None
+
+
+class _ObjectSource:
+    """The Python source of a generated mapping object, and the names it refers to."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {"MISSING": MISSING, "get": get}
+        self.lines = [
+            "def resolve_object(payload):",
+            "    out = {}",
+            "    is_dict = payload.__class__ is dict",
+        ]
+
+    def name(self, value: Any) -> str:
+        """A fresh name bound to `value` in the generated function's globals."""
+        name = f"n{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def add_value(self, node: Any, ctx: Ctx, indent: str) -> None:
+        """Lines setting `value` to what `node` resolves to: fixed paths and `@if`/`exists` inlined."""
+        if node is _ABSENT:
+            self.lines.append(f"{indent}value = MISSING")
+        elif (segments := _static_path(node)) is not None:
+            steps, last = segments[:-1], repr(segments[-1])  # segments are str: repr is a literal
+            walk = "".join(
+                f" and (value := value.get({step!r}, MISSING)).__class__ is dict" for step in steps
+            )
+            self.lines += [
+                f"{indent}value = payload  # {node['@path']!r}",
+                f"{indent}if is_dict{walk}:",
+                f"{indent}    value = value.get({last}, MISSING)",
+                f"{indent}else:",
+                f"{indent}    value = get(payload, {self.name(segments)})",
+            ]
+        elif (branches := _if_exists(node)) is not None:
+            exists, then, otherwise = branches
+            self.add_value(exists, ctx, indent)
+            self.lines.append(f"{indent}if value is not MISSING and value is not None:")
+            self.add_value(then, ctx, indent + "    ")
+            self.lines.append(f"{indent}else:")
+            self.add_value(otherwise, ctx, indent + "    ")
+        else:
+            self.lines.append(f"{indent}value = {self.name(compile_node(node, ctx))}(payload)")
+
+
+def _compile_clean_object(node: dict[str, Any], ctx: Ctx) -> Resolver:
+    """A final object over a clean payload, as Python source generated for it and compiled once.
+
+    Every event goes through the top-level object of a mapping, whose values are mostly `@path`s (and
+    the `@if`/`exists` choosing between two of them). A loop calling one resolver per key costs calls
+    per key; here each fixed path is inlined as a chain of `dict.get`s (anything else, such as a payload
+    that is not a dict along the way, falls back to `get`, which has the full semantics), `@if` with
+    `exists` becomes an `if`, and other values call their resolver. Keys resolving to MISSING are left
+    out, as in `_compile_object`.
+    """
+    source = _ObjectSource()
+    for key, item in node.items():
+        source.add_value(item, ctx, "    ")
+        source.lines += [
+            "    if value is not MISSING:",
+            f"        out[{source.name(key)}] = value  # {key!r}",
+        ]
+    source.lines.append("    return out")
+    exec(compile("\n".join(source.lines), "<mapping object>", "exec"), source.names)  # from our own source
+    return cast(Resolver, source.names["resolve_object"])
 
 
 def _compile_object(items: tuple[tuple[str, Resolver], ...], ctx: Ctx) -> Resolver:

@@ -101,23 +101,25 @@ def compile_literal(arg: Any, ctx: Ctx, compile: Compile) -> Resolver:
 
 def compile_if(opts: dict[str, Any], ctx: Ctx, compile: Compile) -> Resolver:
     """`@if`: `then` whenever it is present, but `else` only when it is truthy (Segment's asymmetry)."""
+    then = compile(opts["then"], ctx) if "then" in opts else _missing
+    otherwise = compile(opts["else"], ctx) if is_truthy(opts.get("else")) else _missing
     if "exists" in opts:  # exists wins whenever present, even next to blank
         test = compile(opts["exists"], ctx.clean())
 
-        def condition(payload: Any) -> bool:
+        def resolve_if_exists(payload: Any) -> Any:
             value = test(payload)
-            return value is not MISSING and value is not None
+            return then(payload) if value is not MISSING and value is not None else otherwise(payload)
 
-    else:
-        test = compile(opts["blank"], ctx.clean())
+        return resolve_if_exists
+    test = compile(opts["blank"], ctx.clean())
 
-        def condition(payload: Any) -> bool:
-            value = test(payload)
-            return value is not MISSING and value is not None and not is_loosely_blank(value)
+    def resolve_if_not_blank(payload: Any) -> Any:
+        value = test(payload)
+        if value is not MISSING and value is not None and not is_loosely_blank(value):
+            return then(payload)
+        return otherwise(payload)
 
-    then = compile(opts["then"], ctx) if "then" in opts else _missing
-    otherwise = compile(opts["else"], ctx) if is_truthy(opts.get("else")) else _missing
-    return lambda payload: then(payload) if condition(payload) else otherwise(payload)
+    return resolve_if_not_blank
 
 
 def compile_case(opts: dict[str, Any], ctx: Ctx, compile: Compile) -> Resolver:
