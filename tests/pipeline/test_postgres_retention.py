@@ -137,6 +137,27 @@ def test_a_retirement_interrupted_after_the_detach_resumes(postgres_url: str) ->
     store.close()
 
 
+def test_a_busy_table_delays_the_drop_without_failing(postgres_url: str) -> None:
+    """A long transaction reading `events` keeps the partition (the detach gives up after its lock
+    timeout instead of queueing every query behind it); the next call drops it."""
+    store = PostgresStore(postgres_url, rotate_after=0)
+    store.append([new(i) for i in range(3)])
+    store.route([(e.id, ()) for e in store.claim_unrouted("r", 10, 30)])
+    assert store.purge_delivered(time.time() - 3600) == 0  # closes generation 1
+    with psycopg.connect(postgres_url) as reader:
+        reader.execute("SELECT count(*) FROM events").fetchone()  # holds its lock until the rollback
+        started = time.monotonic()
+        assert store.purge_delivered(time.time() + 1) == 0
+        assert time.monotonic() - started < 5
+        assert partitions(postgres_url) == ["events_g1", "events_g2"]
+        store.append([new(10)])  # ingest is not blocked
+        reader.rollback()
+    assert store.purge_delivered(time.time() + 1) == 3  # (generation 2 too: its event moves to 3)
+    assert partitions(postgres_url) == ["events_g3"]
+    assert len(store.claim_unrouted("r", 10, 30)) == 1
+    store.close()
+
+
 def test_concurrent_rotation_and_ingest_from_several_nodes(postgres_url: str) -> None:
     """Two nodes rotate and retire in a loop while two others append: every append succeeds, every
     event is stored once, and generations are opened one at a time."""

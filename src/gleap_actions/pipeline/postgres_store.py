@@ -534,9 +534,9 @@ class PostgresStore:
                 locked = conn.execute(_RETENTION_TRY_LOCK).fetchone()
                 if locked is None or not locked[0]:
                     return 0, 0
+                removed = moved = 0
                 try:
                     self._rotate(conn, older_than)
-                    removed = moved = 0
                     for (generation,) in conn.execute(
                         "SELECT id FROM generations WHERE closed_at < %s ORDER BY id", (older_than,)
                     ).fetchall():
@@ -545,12 +545,12 @@ class PostgresStore:
                         moved += count
                         if dropped is None:
                             break
-                    return removed, moved
+                except errors.LockNotAvailable:
+                    pass  # `events` is busy (a long query): the rest waits for the next call
                 finally:
                     if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
                         conn.execute(_RETENTION_UNLOCK)
-        except errors.LockNotAvailable:
-            return 0, 0  # the table is busy (a long query): rotation and retirement wait for the next call
+                return removed, moved
         except psycopg.Error as exc:
             if _cannot_write(exc):
                 raise StoreFullError(f"the store cannot write: {exc}") from exc
