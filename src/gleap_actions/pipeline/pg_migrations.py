@@ -10,8 +10,9 @@ Tables (hot, frequently updated state is kept apart from the large immutable pay
   datasets): new events go to the newest generation's partition `events_g<N>`; retention drops whole old
   partitions instead of deleting rows (see `PostgresStore.purge_delivered`). Never updated (except to move
   the few survivors of a retired generation), so claims do not rewrite payloads. `id` comes from the
-  `event_ids` sequence and is unique across partitions; the primary key is (id, generation), as a
-  partitioned table's must include the partition key, and its index serves every lookup by id.
+  `event_ids` sequence, so it is unique across partitions (a move keeps it). Each partition has its own
+  primary key on `id`, which serves every lookup by id and tells the planner that an id is one row; the
+  parent has none, as a partitioned table's key would have to include `generation`.
 - `generations`: one row per partition of `events` (opened and closed on the database clock, the sequence
   position when it opened); the newest one receives new events.
 - `unrouted`: events waiting for the router, with their lease (`lease_until` 0 = free). Deleted on routing.

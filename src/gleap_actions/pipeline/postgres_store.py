@@ -15,6 +15,8 @@ are a single statement, so a call costs one round trip.
   A lease is `owner` + `lease_until`; work of a dead node is claimable again once its lease expired.
   Unrouted leases use the database clock (one clock for every node); delivery leases use the `now` the
   caller passes, so nodes are expected to keep their clocks in sync (NTP), far within a lease.
+- Retention: `events` is partitioned by generation and old generations are dropped whole, after their few
+  undelivered events moved on (RudderStack's rotating datasets; see `purge_delivered`).
 - Errors: disk full (53100), any other resource shortage (class 53), a read-only server (25006, e.g. a
   standby after failover), a server shutting down (57) and a connection lost or refused raise
   `StoreFullError`: the caller answers 503 and the client retries (a retried batch whose commit did
