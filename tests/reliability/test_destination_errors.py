@@ -53,7 +53,7 @@ def test_invalid_token_pauses_and_alerts_then_reload_resumes(
     unauthorized = sandbox.state.stats().requests_by_status.get("401", 0)
     assert unauthorized >= 1 and sandbox.state.event_count() == 0
     status, stats = client.admin("GET", "/admin/stats")
-    assert stats["dead_letters"] == 0 and stats["pending"] + stats["unrouted"] > 0
+    assert status == 200 and stats["dead_letters"] == 0 and stats["pending"] + stats["unrouted"] > 0
 
     _set_token(service.config, TOKEN)
     assert client.admin("POST", "/admin/reload")[0] == 200

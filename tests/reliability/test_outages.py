@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gleap_actions.sandbox import Faults, Outage, SandboxThread
+from gleap_actions.sandbox import Outage, SandboxThread
 
 from .conftest import StartServe
 from .harness import SOAK, Client, Load, assert_no_secrets, reconcile, record, wait_until
