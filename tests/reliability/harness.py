@@ -84,9 +84,10 @@ def child_env() -> dict[str, str]:
 class ServeProcess:
     """A `gleap-actions serve --config CONFIG` process; every start appends to the same log file."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, args: tuple[str, ...] = ()) -> None:
         self.config = config
         self.log = log
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.starts = 0
@@ -96,7 +97,7 @@ class ServeProcess:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [*CLI, "serve", "--config", str(self.config)],
+                [*CLI, "serve", "--config", str(self.config), *self.args],
                 stdout=out,
                 stderr=out,
                 env=child_env(),

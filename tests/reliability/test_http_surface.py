@@ -9,6 +9,7 @@ values, invalid UTF-8) against the real process."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import http.client
@@ -34,8 +35,10 @@ from .harness import (
     Load,
     ServeProcess,
     assert_no_secrets,
+    free_port,
     reconcile,
     wait_until,
+    write_config,
 )
 
 INGEST_PATHS = [
@@ -56,8 +59,6 @@ ADMIN_ROUTES = [
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProcess, SandboxThread]]:
     """One service for the whole module (hypothesis runs many examples against it)."""
-    from .harness import free_port, write_config
-
     folder = tmp_path_factory.mktemp("surface")
     with SandboxThread(api_token=TOKEN, faults=Faults(rate_limit=None), request_log_size=10) as sandbox:
         config = write_config(folder, sandbox.url, port=free_port())
@@ -80,8 +81,6 @@ def _raw(url: str, method: str, path: str, body: bytes, headers: dict[str, str])
 
 
 def _basic(key: str) -> str:
-    import base64
-
     return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
 
