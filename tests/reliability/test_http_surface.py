@@ -29,6 +29,7 @@ from server.test_ingest_failures import bodies
 from .harness import (
     ADMIN_TOKEN,
     SECRETS,
+    SOAK,
     TOKEN,
     WRITE_KEY,
     Client,
@@ -118,7 +119,7 @@ def _encode(body: bytes, encoding: str, headers: dict[str, str]) -> bytes:
     return body
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1500 if SOAK else 120, deadline=None, suppress_health_check=list(HealthCheck))
 @given(path=st.sampled_from(INGEST_PATHS), body=any_body, headers=headers_st, encoding=encodings)
 def test_fuzzed_ingest_always_4xx_with_a_message(
     target: tuple[ServeProcess, SandboxThread], path: str, body: bytes, headers: dict[str, str], encoding: str
@@ -156,7 +157,7 @@ selections = st.one_of(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000 if SOAK else 80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(request=admin_requests, body=selections)
 # Found by this test: ids beyond SQLite's INTEGER crashed the query (500).
 @example(request=("GET", f"/admin/dead-letters/{2**64}"), body=b"")

@@ -18,13 +18,17 @@ RATE = 300.0  # events/s offered during the whole scenario
 # backlog (a storm would be hundreds per second: every claimed batch retried at once, again and again).
 MAX_ATTEMPTS_PER_SECOND = 25.0
 RECOVERY = 30.0  # seconds after the outage within which the backlog must be delivered
+# Production-like backoff in the long form (a minute of outage); short in CI so retries happen at all.
+BACKOFF = (
+    {"initial_backoff": 1.0, "max_backoff": 10.0} if SOAK else {"initial_backoff": 0.1, "max_backoff": 1.0}
+)
 
 
 @pytest.mark.parametrize("mode", ["503", "refuse", "hang"])
 def test_outage_under_load_then_everything_delivered(
     mode: str, sandbox: SandboxThread, serve: StartServe
 ) -> None:
-    service = serve(sandbox.url)
+    service = serve(sandbox.url, **BACKOFF)
     client = Client(service.url)
     events = int(RATE * (OUTAGE + 2.0))
     load = Load(service.url, events, rate=RATE, max_seconds=OUTAGE + 60).start()

@@ -19,6 +19,7 @@ from .harness import (
     ADMIN_TOKEN,
     CLI,
     SECRETS,
+    SOAK,
     TOKEN,
     WRITE_KEY,
     Client,
@@ -127,7 +128,7 @@ sections = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100 if SOAK else 15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(document=sections)
 def test_config_validate_of_any_file_reports_without_secrets_or_tracebacks(
     tmp_path: Path, document: object
