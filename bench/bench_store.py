@@ -82,15 +82,14 @@ def claim_worker(location: str, proc: int, batch_size: int, duration: float, sta
 def run_phase(target: Any, location: str, processes: int, batch_size: int, duration: float) -> float:
     """Events/s of `processes` copies of `target` started together."""
     ctx = mp.get_context("fork")
-    start, out = ctx.Event(), ctx.Queue()
+    start, out = ctx.Barrier(processes + 1), ctx.Queue()  # the clock starts once every process is ready
     procs = [
         ctx.Process(target=target, args=(location, n, batch_size, duration, start, out))
         for n in range(processes)
     ]
     for proc in procs:
         proc.start()
-    time.sleep(0.5)  # let every process connect and open its store before the clock starts
-    start.set()
+    start.wait(timeout=60)
     results = [out.get(timeout=duration + 120) for _ in procs]
     for proc in procs:
         proc.join()

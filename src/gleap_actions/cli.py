@@ -11,7 +11,7 @@ from gleap_actions.commands.dlq import dlq_group
 from gleap_actions.commands.preview import preview_command
 from gleap_actions.commands.send import send_command
 from gleap_actions.commands.serve import serve_command
-from gleap_actions.pipeline.store_cli import store_group
+from gleap_actions.commands.store import store_group
 from gleap_actions.sandbox.cli import sandbox_command
 
 

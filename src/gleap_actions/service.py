@@ -15,13 +15,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from gleap_actions import events, gleap_account
-from gleap_actions.config import Config, StorageConfig, load_config
+from gleap_actions.config import Config, DeliveryConfig, StorageConfig, load_config
 from gleap_actions.engine.errors import ConfigError
 from gleap_actions.gleap.client import send
 from gleap_actions.gleap.settings import GleapSettings
+from gleap_actions.pipeline.pg_ratelimit import PostgresRateLimiter, project_key
 from gleap_actions.pipeline.service import Pipeline
 from gleap_actions.pipeline.store import Store
 from gleap_actions.pipeline.store_factory import open_store
@@ -36,19 +37,25 @@ log = logging.getLogger(__name__)
 
 Role = Literal["all", "ingest", "deliver"]
 
+disable_created_metrics()  # type: ignore[no-untyped-call]  # `*_created` series are noise on /metrics
+
 
 class Service:
     """The running service. `role` lets nodes sharing a PostgreSQL store scale ingest and delivery apart."""
 
-    def __init__(self, config: Config, *, role: Role = "all", store: Store | None = None) -> None:
+    def __init__(
+        self, config: Config, *, role: Role = "all", store: Store | None = None, lease: float = 120.0
+    ) -> None:
         self.config = config
         self.role = role
+        self.lease = lease  # how long claimed work stays with this node before another may take it over
         self.registry = CollectorRegistry()
         self.store = store or open_configured_store(config.storage)
         self.sandbox: Sandbox | None = None
         self.settings: GleapSettings = config.gleap
         self.ingest: IngestService | None = None
         self.pipeline: Pipeline | None = None
+        self._rate: PostgresRateLimiter | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._stopping = False
@@ -65,6 +72,7 @@ class Service:
                 self.store, self.config.server, self.config.storage, registry=self.registry
             )
         if self.role != "ingest":
+            self._rate = shared_rate_limiter(self.config.storage, self.config.delivery, self.settings)
             self.pipeline = Pipeline(
                 self.store,
                 self.config.subscriptions,
@@ -74,6 +82,8 @@ class Service:
                 delivery_enabled=events.delivery_enabled,
                 registry=self.registry,
                 retention=self.config.storage.retention,
+                rate=self._rate,
+                lease=self.lease,
             )
             await self.pipeline.start()
         app = self._build_app()
@@ -145,6 +155,8 @@ class Service:
             await self._site.stop()
         if self.pipeline is not None:
             await self.pipeline.stop(timeout)
+        if self._rate is not None:
+            self._rate.close()
         if self._runner is not None:
             await self._runner.cleanup()  # also stops ingest's committer after it committed its queue
         if self.sandbox is not None:
@@ -158,6 +170,16 @@ def open_configured_store(storage: StorageConfig) -> Store:
     if storage.url is None:
         storage.data_dir.mkdir(parents=True, exist_ok=True)
     return open_store(storage.url, data_dir=storage.data_dir)
+
+
+def shared_rate_limiter(
+    storage: StorageConfig, delivery: DeliveryConfig, settings: GleapSettings
+) -> PostgresRateLimiter | None:
+    """With a PostgreSQL store, Gleap's per-project limit is kept by all nodes together; else None (the
+    pipeline's in-process limiter)."""
+    if storage.url is None:
+        return None
+    return PostgresRateLimiter(storage.url, delivery.requests_per_minute, key=project_key(settings.api_token))
 
 
 def _url_host(host: str) -> str:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gleap_actions.pipeline.pg_ratelimit import PostgresRateLimiter
+from gleap_actions.pipeline.pg_ratelimit import PostgresRateLimiter, project_key
 
 pytestmark = pytest.mark.postgres
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.postgres
 async def test_two_nodes_share_one_limit(postgres_url: str) -> None:
     # 1200/min = 20/s with a burst of 1: 20 requests take at least 19/20 s, whoever sends them. Two
     # limiters that did not share the bucket would let them through in half that.
-    nodes = [PostgresRateLimiter(postgres_url, 1200, burst=1) for _ in range(2)]
+    nodes = [PostgresRateLimiter(postgres_url, 1200, key=project_key("t"), burst=1) for _ in range(2)]
     started = time.monotonic()
     await asyncio.gather(*(node.acquire() for node in nodes for _ in range(10)))
     assert time.monotonic() - started >= 0.9
@@ -24,8 +24,8 @@ async def test_two_nodes_share_one_limit(postgres_url: str) -> None:
 
 
 async def test_limits_of_different_projects_are_independent(postgres_url: str) -> None:
-    a = PostgresRateLimiter(postgres_url, 60, burst=1, key="project-a")
-    b = PostgresRateLimiter(postgres_url, 60, burst=1, key="project-b")
+    a = PostgresRateLimiter(postgres_url, 60, burst=1, key=project_key("token-a"))
+    b = PostgresRateLimiter(postgres_url, 60, burst=1, key=project_key("token-b"))
     started = time.monotonic()
     await asyncio.gather(a.acquire(), b.acquire())
     assert time.monotonic() - started < 0.5
@@ -34,7 +34,7 @@ async def test_limits_of_different_projects_are_independent(postgres_url: str) -
 
 
 async def test_a_pause_on_one_node_holds_the_others(postgres_url: str) -> None:
-    here, there = (PostgresRateLimiter(postgres_url, 6000) for _ in range(2))
+    here, there = (PostgresRateLimiter(postgres_url, 6000, key=project_key("t")) for _ in range(2))
     await there.acquire()
     here.pause(0.5)
     await asyncio.sleep(0.1)  # the pause is written in the background
@@ -46,7 +46,7 @@ async def test_a_pause_on_one_node_holds_the_others(postgres_url: str) -> None:
 
 
 async def test_a_cancelled_wait_gives_its_token_back(postgres_url: str) -> None:
-    limiter = PostgresRateLimiter(postgres_url, 60, burst=1)  # one token a second
+    limiter = PostgresRateLimiter(postgres_url, 60, key=project_key("t"), burst=1)  # one token a second
     await limiter.acquire()
     waiting = asyncio.create_task(limiter.acquire())  # due in 1 s
     await asyncio.sleep(0.2)
@@ -61,7 +61,7 @@ async def test_a_cancelled_wait_gives_its_token_back(postgres_url: str) -> None:
 
 
 async def test_unlimited_never_waits_nor_touches_the_database() -> None:
-    limiter = PostgresRateLimiter("postgresql://nobody@127.0.0.1:9/none", 0)
+    limiter = PostgresRateLimiter("postgresql://nobody@127.0.0.1:9/none", 0, key=project_key("t"))
     assert limiter.unlimited
     await asyncio.gather(*(limiter.acquire() for _ in range(100)))
     limiter.pause(0.2)
@@ -69,3 +69,9 @@ async def test_unlimited_never_waits_nor_touches_the_database() -> None:
     await limiter.acquire()
     assert time.monotonic() - started >= 0.15
     limiter.close()
+
+
+def test_project_key_names_the_project_without_the_token() -> None:
+    key = project_key("secret-gleap-token")
+    assert key == project_key("secret-gleap-token") != project_key("another-token")
+    assert "secret" not in key and key.startswith("gleap:")

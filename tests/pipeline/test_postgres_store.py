@@ -37,6 +37,25 @@ def test_migrations_are_versioned_and_idempotent(postgres_url: str) -> None:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
 
 
+def test_an_older_schema_is_upgraded_in_place(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    store.append([new("m1")])
+    store.close()
+    with psycopg.connect(
+        postgres_url
+    ) as conn:  # back to version 1's index, as a node of that version left it
+        conn.execute("DROP INDEX deliveries_due")
+        conn.execute("CREATE INDEX deliveries_due ON deliveries (mapping, next_at, event_id)")
+        conn.execute("UPDATE schema_version SET version = 1")
+    store = PostgresStore(postgres_url)
+    assert len(store.claim_unrouted("r", 10, 30)) == 1
+    store.close()
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchone() == (len(MIGRATIONS),)
+        index = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'deliveries_due'").fetchone()
+        assert index is not None and index[0].endswith("(mapping, next_at, id)")
+
+
 def test_a_newer_schema_is_refused(postgres_url: str) -> None:
     PostgresStore(postgres_url).close()
     with psycopg.connect(postgres_url) as conn:
@@ -235,6 +254,20 @@ def test_work_of_a_dead_process_is_reclaimed_after_its_lease(postgres_url: str) 
     assert store.claim_unrouted("alive", 10, 30) == []
     time.sleep(1.1)
     assert len(store.claim_unrouted("alive", 10, 30)) == 2
+    store.close()
+
+
+def test_a_stale_id_never_names_a_newer_event(postgres_url: str) -> None:
+    """A router holding an event that was deleted meanwhile (drop_user) routes nothing with its stale id,
+    even after newer events arrived: ids are never reused."""
+    store = PostgresStore(postgres_url)
+    store.append([new("m1", user="alice")])
+    [stale] = store.claim_unrouted("router", 10, 30)
+    assert store.drop_user("alice") == 1
+    store.append([new("m2")])
+    store.route([(stale.id, ["A"])])
+    assert store.due_mappings(time.time() + 100) == {}
+    assert [e.payload for e in store.claim_unrouted("router", 10, 30)] == [b'{"id": "m2"}']
     store.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,28 @@ def test_threads_never_claim_the_same_event_twice(tmp_path: Path) -> None:
         thread.join(60)
     store.close()
     assert len(claimed) == len(set(claimed)) == 3 * 20 * 25
+
+
+def test_a_version_1_file_is_migrated_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (1)")
+        for statement in MIGRATIONS[0].split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute(
+            "INSERT INTO events (id, source, message_id, user_id, type, received_at, payload) "
+            "VALUES (7, 's', 'm', 'u', 'track', 1.0, x'7b7d')"
+        )
+    store = SQLiteStore(path)
+    try:
+        [claimed] = store.claim_unrouted("r", 10, 30)
+        assert (claimed.id, claimed.payload) == (7, b"{}")
+    finally:
+        store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
+        tables = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
+    for table in ("events", "deliveries", "dead_letters"):
+        assert "AUTOINCREMENT" in tables[table]

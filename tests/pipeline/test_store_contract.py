@@ -358,3 +358,22 @@ def test_purge_delivered_in_many_small_transactions(store: Store) -> None:
     assert store.purge_delivered(time.time() - 500, limit=700) == 700
     assert store.purge_delivered(time.time() - 500) == 500
     assert store.append([event(i) for i in range(1200)], dedup_window=10) == [True] * 1200
+
+
+# -- ids ----------------------------------------------------------------------------------------------
+
+
+def test_ids_are_never_reused_after_deletion(store: Store) -> None:
+    # A worker whose lease expired acks by id: a reused id would delete someone else's newer delivery.
+    routed_deliveries(store, 1)
+    [first] = store.claim_deliveries("w", "A", 10, 30, time.time())
+    store.ack([first.id])
+    assert store.purge_delivered(time.time() + 1) == 1  # the event row is gone too
+    store.append([event(100)])
+    [claimed] = store.claim_unrouted("router", 10, 30)
+    assert claimed.id > first.event_id
+    store.route([(claimed.id, ("A",))])
+    [second] = store.claim_deliveries("w", "A", 10, 30, time.time())
+    assert second.id > first.id
+    store.ack([first.id])  # a stale ack of the old id leaves the new delivery alone
+    assert [d.id for d in store.claim_deliveries("w2", "A", 10, 30, time.time() + 60)] == [second.id]

@@ -107,16 +107,18 @@ yaml_values = st.recursive(
     ),
     max_leaves=10,
 )
+# The secrets are configured where they belong and may be pasted anywhere else: never echoed.
 sections = st.fixed_dictionaries(
-    {},
-    optional={
+    {
         "gleap": st.fixed_dictionaries(
             {"api_token": st.just(TOKEN)}, optional={"base_url": yaml_values, "timeout": yaml_values}
         ),
         "server": st.fixed_dictionaries(
             {"admin_token": st.just(ADMIN_TOKEN), "write_keys": st.just([WRITE_KEY])},
-            optional={"port": yaml_values},
+            optional={"port": yaml_values, "host": yaml_values},
         ),
+    },
+    optional={
         "delivery": st.dictionaries(
             st.sampled_from(["retry_window", "linger", "max_concurrency"]), yaml_values
         ),

@@ -59,8 +59,8 @@ async def test_single_call_endpoints(server: Server, call_type: str) -> None:
     assert stored["type"] == call_type
     assert {k: stored[k] for k in CALLS[call_type]} == CALLS[call_type]
     assert stored["messageId"] and stored["receivedAt"] and stored["timestamp"]
-    assert server.metric("gleap_ingest_events_received_total", {"type": call_type}) == 1
-    assert server.metric("gleap_ingest_requests_total", {"endpoint": call_type, "status": "200"}) == 1
+    assert server.metric("gleap_actions_ingest_events_received_total", {"type": call_type}) == 1
+    assert server.metric("gleap_actions_ingest_requests_total", {"endpoint": call_type, "status": "200"}) == 1
 
 
 @pytest.mark.parametrize("path", ["/v1/batch", "/v1/import"])
@@ -103,7 +103,7 @@ async def test_invalid_events_in_a_batch_are_listed_and_the_rest_kept(server: Se
     assert body["success"] is True
     assert [(r["index"], r["code"]) for r in body["rejected"]] == [(1, "missing_event"), (2, "invalid_type")]
     assert len(server.stored()) == 1
-    assert server.metric("gleap_ingest_events_rejected_total", {"reason": "missing_event"}) == 1
+    assert server.metric("gleap_actions_ingest_events_rejected_total", {"reason": "missing_event"}) == 1
 
 
 async def test_a_batch_without_valid_events_is_400(server: Server) -> None:
@@ -285,7 +285,7 @@ async def test_duplicate_message_ids_are_stored_once(server: Server) -> None:
     assert (await post(server, "/v1/track", track(1)))[0] == 200
     assert (await post(server, "/v1/batch", {"batch": [{"type": "track", **track(1)}] * 3}))[0] == 200
     assert len(server.stored()) == 1
-    assert server.metric("gleap_ingest_events_duplicate_total") == 3
+    assert server.metric("gleap_actions_ingest_events_duplicate_total") == 3
 
 
 async def test_bearer_token_with_write_key_in_body(start_server: StartServer) -> None:

@@ -47,7 +47,7 @@ async def test_503_when_the_store_is_full(start_server: StartServer, tmp_path: P
     assert retry_after is not None and int(retry_after) > 0
     # Everything answered 200 is stored, and nothing else.
     assert {e["messageId"] for e in server.stored()} == answered_200
-    assert server.metric("gleap_ingest_events_rejected_total", {"reason": "store_unavailable"}) == 10
+    assert server.metric("gleap_actions_ingest_events_rejected_total", {"reason": "store_unavailable"}) == 10
     # Space freed (here: the cap lifted) -> accepted again.
     store.close()
     server.service.committer.store = SQLiteStore(tmp_path / "small.db")

@@ -90,39 +90,38 @@ def show_command(
     click.echo(orjson.dumps(dead_letter_json(letter, full=True), option=orjson.OPT_INDENT_2))
 
 
-@dlq_group.command("replay")
-@_store_options
-@click.argument("ids", nargs=-1, type=int)
-@click.option("--mapping", help="Every dead letter of this mapping.")
-@click.option("--all", "all_", is_flag=True, help="Every dead letter.")
-def replay_command(
-    config_path: str | None, data_dir: str | None, store_url: str | None, ids: tuple[int, ...],
-    mapping: str | None, all_: bool,
-) -> None:  # fmt: skip
-    """Queue dead letters for delivery again, with a fresh retry window."""
-    selection = _selection(ids, mapping, all_)
-    store = _open(config_path, data_dir, store_url)
-    try:
-        count = store.replay_dead_letters(selection, mapping=mapping)
-    finally:
-        store.close()
-    click.echo(f"Replayed {count} dead letter(s).")
+def _selection_command(
+    name: str, verb: str, help_text: str, act: Callable[[Store, list[int] | None, str | None], int]
+) -> None:
+    """Register `dlq NAME [IDS...] [--mapping M] [--all]`, which applies `act(store, ids, mapping)`."""
+
+    @dlq_group.command(name, help=help_text)
+    @_store_options
+    @click.argument("ids", nargs=-1, type=int)
+    @click.option("--mapping", help="Every dead letter of this mapping.")
+    @click.option("--all", "all_", is_flag=True, help="Every dead letter.")
+    def command(
+        config_path: str | None, data_dir: str | None, store_url: str | None, ids: tuple[int, ...],
+        mapping: str | None, all_: bool,
+    ) -> None:  # fmt: skip
+        selection = _selection(ids, mapping, all_)
+        store = _open(config_path, data_dir, store_url)
+        try:
+            count = act(store, selection, mapping)
+        finally:
+            store.close()
+        click.echo(f"{verb} {count} dead letter(s).")
 
 
-@dlq_group.command("purge")
-@_store_options
-@click.argument("ids", nargs=-1, type=int)
-@click.option("--mapping", help="Every dead letter of this mapping.")
-@click.option("--all", "all_", is_flag=True, help="Every dead letter.")
-def purge_command(
-    config_path: str | None, data_dir: str | None, store_url: str | None, ids: tuple[int, ...],
-    mapping: str | None, all_: bool,
-) -> None:  # fmt: skip
-    """Delete dead letters for good."""
-    selection = _selection(ids, mapping, all_)
-    store = _open(config_path, data_dir, store_url)
-    try:
-        count = store.purge_dead_letters(selection, mapping=mapping)
-    finally:
-        store.close()
-    click.echo(f"Purged {count} dead letter(s).")
+_selection_command(
+    "replay",
+    "Replayed",
+    "Queue dead letters for delivery again, with a fresh retry window.",
+    lambda store, ids, mapping: store.replay_dead_letters(ids, mapping=mapping),
+)
+_selection_command(
+    "purge",
+    "Purged",
+    "Delete dead letters for good.",
+    lambda store, ids, mapping: store.purge_dead_letters(ids, mapping=mapping),
+)

@@ -38,7 +38,7 @@ from gleap_actions.pipeline.concurrency import AdaptiveConcurrency
 from gleap_actions.pipeline.gate import CredentialsGate
 from gleap_actions.pipeline.groupcommit import GroupCommit
 from gleap_actions.pipeline.metrics import PipelineMetrics
-from gleap_actions.pipeline.ratelimit import RateLimiter
+from gleap_actions.pipeline.ratelimit import Limiter
 from gleap_actions.pipeline.retry import RetryPolicy
 from gleap_actions.pipeline.store import Delivery, Store
 
@@ -75,7 +75,7 @@ class Shared:
     settings: GleapSettings
     policy: RetryPolicy
     concurrency: AdaptiveConcurrency
-    rate: RateLimiter
+    rate: Limiter
     gate: CredentialsGate
     metrics: PipelineMetrics
     owner: str

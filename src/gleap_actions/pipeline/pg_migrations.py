@@ -92,6 +92,11 @@ MIGRATIONS: list[LiteralString] = [
         blocked_until DOUBLE PRECISION NOT NULL DEFAULT 0
     ) WITH (fillfactor = 50);
     """,
+    # 2: due deliveries are claimed in (next_at, id) order, ties in creation order as in the SQLite store.
+    """
+    DROP INDEX deliveries_due;
+    CREATE INDEX deliveries_due ON deliveries (mapping, next_at, id);
+    """,
 ]
 
 _LOCK = "SELECT pg_advisory_lock(hashtext('gleap_actions.migrate:' || current_schema()))"

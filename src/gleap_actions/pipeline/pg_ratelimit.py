@@ -13,6 +13,7 @@ all nodes together stay under the limit and are served in the order they asked.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -50,16 +51,22 @@ _PAUSE = (
 _BLOCKED = f"SELECT blocked_until - {_DB_NOW} FROM rate_limits WHERE key = %(key)s"
 
 
+def project_key(api_token: str) -> str:
+    """The bucket key of the Gleap project an API token belongs to: a digest, so the token itself is
+    never written to the database (nodes configured with the same token share the bucket)."""
+    return "gleap:" + hashlib.sha256(api_token.encode()).hexdigest()[:24]
+
+
 class PostgresRateLimiter:
     """Token bucket shared through PostgreSQL, with async acquire. `requests_per_minute <= 0` means
-    unlimited. `key` names the limited project (e.g. a hash of the Gleap token; never the token)."""
+    unlimited. `key` names the limited project: `project_key(api_token)`, never the token itself."""
 
     def __init__(
         self,
         url: str,
         requests_per_minute: float,
         *,
-        key: str = "gleap",
+        key: str,
         burst: float | None = None,
         connect_timeout: float = 5.0,
     ) -> None:

@@ -1,14 +1,15 @@
 """`PostgresStore`: the `Store` in PostgreSQL, shared by any number of ingest and delivery processes.
 
 The model is RudderStack's jobsdb: PostgreSQL as the queue. Every method is one transaction on a pooled
-connection, committed before it returns (see `pg_migrations` for the tables and why they are split).
+connection, committed before it returns (see `pg_migrations` for the tables and why they are split); most
+are a single statement, so a call costs one round trip.
 
-- Ingest: one `append` is two multi-row statements fed by arrays (`unnest`), not one statement per event.
-  Dedup is an `INSERT ... ON CONFLICT DO UPDATE ... WHERE <outside the window> RETURNING` on the
-  (source, message_id) primary key, so two nodes receiving the same message id concurrently serialise on the
-  key and exactly one of them stores the event. Keys are inserted in sorted order so that two batches
-  sharing keys lock them in the same order and cannot deadlock (a deadlock or serialisation failure from
-  anything else is retried).
+- Ingest: one `append` is one statement fed by arrays (`unnest`), whatever the batch size. Dedup is an
+  `INSERT ... ON CONFLICT DO UPDATE ... WHERE <outside the window> RETURNING` on the (source, message_id)
+  primary key, so two nodes receiving the same message id concurrently serialise on the key and exactly
+  one of them stores the event. Keys are inserted in sorted order so that two batches sharing keys lock
+  them in the same order and cannot deadlock (a deadlock or serialisation failure from anything else is
+  retried).
 - Claims: `SELECT ... ORDER BY ... LIMIT n FOR UPDATE SKIP LOCKED` then an update setting the lease, in one
   statement. Concurrent claimers skip each other's rows instead of waiting, and never get the same row.
   A lease is `owner` + `lease_until`; work of a dead node is claimable again once its lease expired.
@@ -50,28 +51,38 @@ _RETENTION_MAX_SCAN = 50_000  # rows looked at per purge_delivered call
 
 _DB_NOW = "extract(epoch FROM clock_timestamp())::float8"
 
-# Dead letters chosen by id (NULL: all) and mapping (NULL: all).
-_DEAD_LETTER_WHERE = (
-    " WHERE (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))"
-    " AND (%(mapping)s::text IS NULL OR mapping = %(mapping)s::text)"
-)
-# One append round: the input rows (numbered), the dedup upsert (keys in sorted order: two batches sharing
-# keys lock them in the same order and cannot deadlock), the events of the keys it let through (in input
-# order, so ids follow arrival) and their queue entries. Returns the 1-based numbers of the stored rows.
-_APPEND: LiteralString = (
-    "WITH input AS (SELECT * FROM unnest(%(sources)s::text[], %(message_ids)s::text[], %(user_ids)s::text[],"
+# Appending, as data-modifying CTEs over the batch's rows (numbered in arrival order). The dedup upsert
+# inserts keys in sorted order, so two batches sharing keys lock them in the same order and cannot
+# deadlock; events are inserted in arrival order, so ids follow arrival. Each returns the numbers of the
+# rows that are new (not duplicates).
+_INPUT = (
+    "input AS (SELECT * FROM unnest(%(sources)s::text[], %(message_ids)s::text[], %(user_ids)s::text[],"
     " %(types)s::text[], %(received)s::float8[], %(payloads)s::bytea[])"
-    " WITH ORDINALITY AS i(source, message_id, user_id, type, received_at, payload, n)),"
-    " fresh AS (INSERT INTO dedup AS d (source, message_id, seen_at, expires_at)"
+    " WITH ORDINALITY AS i(source, message_id, user_id, type, received_at, payload, n))"
+)
+_FRESH = (
+    "fresh AS (INSERT INTO dedup AS d (source, message_id, seen_at, expires_at)"
     " SELECT source, message_id, received_at, received_at + %(window)s FROM input ORDER BY source, message_id"
     " ON CONFLICT (source, message_id) DO UPDATE"
     " SET seen_at = excluded.seen_at, expires_at = excluded.expires_at"
     " WHERE excluded.seen_at - d.seen_at >= %(window)s RETURNING source, message_id),"
-    " kept AS (SELECT input.* FROM input JOIN fresh USING (source, message_id)),"
-    " new AS (INSERT INTO events (source, message_id, user_id, type, received_at, payload)"
-    " SELECT source, message_id, user_id, type, received_at, payload FROM kept ORDER BY n RETURNING id),"
+    " kept AS (SELECT input.* FROM input JOIN fresh USING (source, message_id))"
+)
+_QUEUE = (
+    "new AS (INSERT INTO events (source, message_id, user_id, type, received_at, payload)"
+    " SELECT source, message_id, user_id, type, received_at, payload FROM {rows} ORDER BY n RETURNING id),"
     " queued AS (INSERT INTO unrouted (event_id) SELECT id FROM new)"
-    " SELECT n FROM kept"
+)
+# Dedup and store in one statement (the common case: no message id twice in the batch).
+_APPEND: LiteralString = f"WITH {_INPUT}, {_FRESH}, {_QUEUE.format(rows='kept')} SELECT n FROM kept"
+# Dedup only, and store only: a batch repeating an id dedups round by round, then stores in one go.
+_DEDUP: LiteralString = f"WITH {_INPUT}, {_FRESH} SELECT n FROM kept"
+_STORE: LiteralString = f"WITH {_INPUT}, {_QUEUE.format(rows='input')} SELECT count(*) FROM new"
+
+# Dead letters chosen by id (NULL: all) and mapping (NULL: all).
+_DEAD_LETTER_WHERE = (
+    " WHERE (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))"
+    " AND (%(mapping)s::text IS NULL OR mapping = %(mapping)s::text)"
 )
 _DEAD_LETTER_SELECT = (
     "SELECT dl.id, dl.event_id, dl.mapping, dl.reason, dl.status, dl.request, dl.response, dl.created_at,"
@@ -167,10 +178,15 @@ class PostgresStore:
         return self._write(lambda conn: conn.execute(sql, params).rowcount, transaction=False)
 
     def _read(self, body: Callable[[Connection], T]) -> T:
-        """Run read-only `body` in one snapshot."""
+        """Run read-only `body`, several statements, in one snapshot."""
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             return body(conn)
+
+    def _query(self, sql: LiteralString, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        """One read-only statement (its own snapshot): no transaction round trips."""
+        with self._pool.connection() as conn:
+            return conn.execute(sql, params).fetchall()
 
     # -- ingest ---------------------------------------------------------------------------------------
 
@@ -178,9 +194,9 @@ class PostgresStore:
         """Commit `events` in one transaction; False for each duplicate (not stored).
 
         One statement per batch: dedup upsert, event insert and queue insert as data-modifying CTEs. A
-        batch that repeats a message id takes one statement per repetition ("round", in one transaction),
-        so no statement sees a key twice and later occurrences are judged against the earlier ones, as if
-        appended one by one.
+        batch that repeats a message id dedups in rounds (round k: the k-th occurrence of each id), so no
+        statement sees a key twice and later occurrences are judged against the earlier ones as if
+        appended one by one; then it stores what was kept in arrival order, all in one transaction.
         """
         if not events:
             return []
@@ -193,28 +209,24 @@ class PostgresStore:
             if occurrence == len(rounds):
                 rounds.append([])
             rounds[occurrence].append(index)
+        if len(rounds) == 1:
+            rows = self._fetch(_APPEND, _append_params(events, dedup_window))
+            accepted = [False] * len(events)
+            for (number,) in rows:
+                accepted[number - 1] = True
+            return accepted
 
         def body(conn: Connection) -> list[bool]:
             accepted = [False] * len(events)
             for indices in rounds:
-                batch = [events[i] for i in indices]
-                rows = conn.execute(
-                    _APPEND,
-                    {
-                        "sources": [e.source for e in batch],
-                        "message_ids": [e.message_id for e in batch],
-                        "user_ids": [e.user_id for e in batch],
-                        "types": [e.type for e in batch],
-                        "received": [e.received_at for e in batch],
-                        "payloads": [e.payload for e in batch],
-                        "window": dedup_window,
-                    },
-                ).fetchall()
-                for (ordinal,) in rows:
-                    accepted[indices[ordinal - 1]] = True
+                rows = conn.execute(_DEDUP, _append_params([events[i] for i in indices], dedup_window))
+                for (number,) in rows.fetchall():
+                    accepted[indices[number - 1]] = True
+            kept = [event for event, ok in zip(events, accepted, strict=True) if ok]
+            conn.execute(_STORE, _append_params(kept, dedup_window))
             return accepted
 
-        return self._write(body, transaction=len(rounds) > 1)
+        return self._write(body)
 
     # -- routing --------------------------------------------------------------------------------------
 
@@ -262,7 +274,7 @@ class PostgresStore:
 
         rows = self._fetch(
             "WITH due AS (SELECT id FROM deliveries WHERE mapping = %s AND next_at <= %s"
-            " ORDER BY next_at, event_id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " ORDER BY next_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
             " UPDATE deliveries d SET owner = %s, lease_until = %s, next_at = %s"
             " FROM due, events e WHERE d.id = due.id AND e.id = d.event_id"
             " RETURNING d.id, d.event_id, d.attempts, d.first_attempt_at, d.received_at, e.payload",
@@ -286,17 +298,15 @@ class PostgresStore:
     def due_mappings(self, now: float) -> dict[str, int]:
         """Mappings with deliveries due at `now`, with their counts."""
         # Walks the distinct mappings through the (mapping, next_at) index instead of scanning every row.
-        rows = self._read(
-            lambda conn: conn.execute(
-                "WITH RECURSIVE m(mapping) AS ("
-                " SELECT min(mapping) FROM deliveries"
-                " UNION ALL SELECT (SELECT min(mapping) FROM deliveries d WHERE d.mapping > m.mapping)"
-                " FROM m WHERE m.mapping IS NOT NULL)"
-                " SELECT m.mapping,"
-                " (SELECT count(*) FROM deliveries d WHERE d.mapping = m.mapping AND d.next_at <= %s)"
-                " FROM m WHERE m.mapping IS NOT NULL",
-                (now,),
-            ).fetchall()
+        rows = self._query(
+            "WITH RECURSIVE m(mapping) AS ("
+            " SELECT min(mapping) FROM deliveries"
+            " UNION ALL SELECT (SELECT min(mapping) FROM deliveries d WHERE d.mapping > m.mapping)"
+            " FROM m WHERE m.mapping IS NOT NULL)"
+            " SELECT m.mapping,"
+            " (SELECT count(*) FROM deliveries d WHERE d.mapping = m.mapping AND d.next_at <= %s)"
+            " FROM m WHERE m.mapping IS NOT NULL",
+            (now,),
         )
         return {mapping: count for mapping, count in rows if count}
 
@@ -345,21 +355,17 @@ class PostgresStore:
         self, *, mapping: str | None = None, limit: int = 100, after_id: int = 0
     ) -> list[DeadLetter]:
         """Dead letters in id order, optionally of one mapping."""
-        rows = self._read(
-            lambda conn: conn.execute(
-                _DEAD_LETTER_SELECT + " WHERE dl.id > %s AND (%s::text IS NULL OR dl.mapping = %s::text)"
-                " ORDER BY dl.id LIMIT %s",
-                (after_id, mapping, mapping, limit),
-            ).fetchall()
+        rows = self._query(
+            _DEAD_LETTER_SELECT + " WHERE dl.id > %s AND (%s::text IS NULL OR dl.mapping = %s::text)"
+            " ORDER BY dl.id LIMIT %s",
+            (after_id, mapping, mapping, limit),
         )
         return [_dead_letter(row) for row in rows]
 
     def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
         """One dead letter, or None."""
-        row = self._read(
-            lambda conn: conn.execute(_DEAD_LETTER_SELECT + " WHERE dl.id = %s", (dead_letter_id,)).fetchone()
-        )
-        return None if row is None else _dead_letter(row)
+        rows = self._query(_DEAD_LETTER_SELECT + " WHERE dl.id = %s", (dead_letter_id,))
+        return _dead_letter(rows[0]) if rows else None
 
     def replay_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
         """Turn dead letters back into pending deliveries (0 attempts, fresh retry window), due now."""
@@ -537,6 +543,18 @@ class PostgresStore:
     def close(self) -> None:
         """Close the pooled connections."""
         self._pool.close()
+
+
+def _append_params(events: Sequence[NewEvent], window: float) -> dict[str, object]:
+    return {
+        "sources": [e.source for e in events],
+        "message_ids": [e.message_id for e in events],
+        "user_ids": [e.user_id for e in events],
+        "types": [e.type for e in events],
+        "received": [e.received_at for e in events],
+        "payloads": [e.payload for e in events],
+        "window": window,
+    }
 
 
 def _list(ids: Sequence[int] | None) -> list[int] | None:

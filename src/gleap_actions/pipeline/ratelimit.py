@@ -12,6 +12,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Limiter(Protocol):
+    """What senders need from a rate limiter: this in-process one, or `pg_ratelimit`'s shared by nodes."""
+
+    @property
+    def unlimited(self) -> bool:
+        """True when no limit applies."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Let nobody through for `seconds`."""
+        ...
+
+    async def acquire(self) -> None:
+        """Wait until one request may be sent."""
+        ...
 
 
 class RateLimiter:

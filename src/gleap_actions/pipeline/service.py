@@ -29,7 +29,7 @@ from gleap_actions.pipeline.gate import CredentialsGate
 from gleap_actions.pipeline.groupcommit import GroupCommit
 from gleap_actions.pipeline.metrics import PipelineMetrics
 from gleap_actions.pipeline.owners import owner_alive, owner_name
-from gleap_actions.pipeline.ratelimit import RateLimiter
+from gleap_actions.pipeline.ratelimit import Limiter, RateLimiter
 from gleap_actions.pipeline.retry import RetryPolicy
 from gleap_actions.pipeline.router import Router
 from gleap_actions.pipeline.sqlite_store import SQLiteStore
@@ -44,7 +44,8 @@ class Pipeline:
     `send` (default `gleap.client.send`) and `delivery_enabled` (the integrations object) can be
     replaced by embedders; `registry` receives the metrics (a fresh one by default); `owner` names this
     process in leases; `retention` is how long delivered events are kept (StorageConfig.retention);
-    `probe_interval` is how often paused delivery tries again; the rest are tuning knobs.
+    `probe_interval` is how often paused delivery tries again; `rate` replaces the in-process limit
+    (e.g. `pg_ratelimit.PostgresRateLimiter`, shared by every node); the rest are tuning knobs.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class Pipeline:
         claim_limit: int = 5000,
         stats_interval: float = 1.0,
         retention_interval: float = 60.0,
+        rate: Limiter | None = None,
     ) -> None:
         self.store = store
         self.subscriptions = tuple(s for s in subscriptions if s.enabled)
@@ -89,7 +91,7 @@ class Pipeline:
             store, self.subscriptions, delivery_enabled, owner=self.owner, batch=route_batch, lease=lease
         )
         self.concurrency = AdaptiveConcurrency(max(1, delivery_config.max_concurrency))
-        self.rate = RateLimiter(delivery_config.requests_per_minute)
+        self.rate = rate or RateLimiter(delivery_config.requests_per_minute)
         self.policy = RetryPolicy(
             initial_backoff=delivery_config.initial_backoff,
             max_backoff=delivery_config.max_backoff,

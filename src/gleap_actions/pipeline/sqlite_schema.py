@@ -72,6 +72,62 @@ MIGRATIONS: list[str] = [
     );
     CREATE UNIQUE INDEX dedup_key ON dedup (source, message_id);
     """,
+    # 2: ids are never reused. Without AUTOINCREMENT SQLite hands out the highest deleted id again, so a
+    # worker whose lease expired could ack (delete) a newer delivery that took its old id, losing it.
+    """
+    CREATE TABLE events_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        user_id TEXT,
+        type TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        payload BLOB NOT NULL,
+        routed INTEGER NOT NULL DEFAULT 0,
+        owner TEXT,
+        lease_until REAL
+    );
+    INSERT INTO events_v2 SELECT * FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_v2 RENAME TO events;
+    CREATE INDEX events_unrouted ON events (id) WHERE routed = 0;
+    CREATE INDEX events_user ON events (user_id) WHERE user_id IS NOT NULL;
+
+    CREATE TABLE deliveries_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id INTEGER NOT NULL,
+        mapping TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        next_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        first_attempt_at REAL,
+        last_error TEXT,
+        owner TEXT,
+        lease_until REAL
+    );
+    INSERT INTO deliveries_v2 SELECT * FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_v2 RENAME TO deliveries;
+    CREATE INDEX deliveries_due ON deliveries (mapping, next_at);
+    CREATE INDEX deliveries_event ON deliveries (event_id);
+
+    CREATE TABLE dead_letters_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id INTEGER NOT NULL,
+        mapping TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        status INTEGER,
+        request TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL
+    );
+    INSERT INTO dead_letters_v2 SELECT * FROM dead_letters;
+    DROP TABLE dead_letters;
+    ALTER TABLE dead_letters_v2 RENAME TO dead_letters;
+    CREATE INDEX dead_letters_event ON dead_letters (event_id);
+    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);
+    """,
 ]
 
 

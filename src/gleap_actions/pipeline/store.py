@@ -1,6 +1,7 @@
 """The store interface: the durable queue between ingest and delivery.
 
-Implementations: `pipeline.sqlite_store.SQLiteStore` (default, one WAL file) and, later, a PostgreSQL one.
+Implementations: `pipeline.sqlite_store.SQLiteStore` (default, one WAL file) and
+`pipeline.postgres_store.PostgresStore` (shared by many nodes); `pipeline.store_factory.open_store` picks one.
 Methods are synchronous and thread-safe; asyncio callers run them in a worker thread. Every method that
 changes state commits before it returns, so a `kill -9` after a call loses nothing it reported done.
 

@@ -10,25 +10,25 @@ class IngestMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "gleap_ingest_requests",
+            "gleap_actions_ingest_requests",
             "Tracking API requests, by endpoint and HTTP status.",
             ["endpoint", "status"],
             registry=registry,
         )
         self.received = Counter(
-            "gleap_ingest_events_received",
+            "gleap_actions_ingest_events_received",
             "Events accepted and committed to the queue, by call type.",
             ["type"],
             registry=registry,
         )
         self.rejected = Counter(
-            "gleap_ingest_events_rejected",
+            "gleap_actions_ingest_events_rejected",
             "Events refused (invalid, too large, unauthorised, store unavailable...), by reason.",
             ["reason"],
             registry=registry,
         )
         self.duplicates = Counter(
-            "gleap_ingest_events_duplicate",
+            "gleap_actions_ingest_events_duplicate",
             "Events dropped because their messageId was seen within the dedup window.",
             registry=registry,
         )

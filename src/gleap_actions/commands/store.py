@@ -5,31 +5,12 @@ from __future__ import annotations
 import click
 import psycopg
 
+from gleap_actions.commands.common import config_option, load_or_exit
 from gleap_actions.pipeline import pg_migrations, sqlite_schema
 from gleap_actions.pipeline.store import StoreFullError
 from gleap_actions.pipeline.store_factory import describe_location, is_postgres, open_store
 
 STORE_ENV = "GLEAP_ACTIONS_STORE"
-DATA_DIR_ENV = "GLEAP_ACTIONS_DATA_DIR"
-
-store_option = click.option(
-    "--store",
-    "location",
-    envvar=STORE_ENV,
-    metavar="URL",
-    help=(
-        "postgresql://user:pass@host:5432/db (shared by several nodes), sqlite:///path/queue.db or a path; "
-        f"default: queue.db in the data directory. Env: {STORE_ENV}."
-    ),
-)
-data_dir_option = click.option(
-    "--data-dir",
-    envvar=DATA_DIR_ENV,
-    default="data",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help=f"Where the default SQLite store lives. Env: {DATA_DIR_ENV}.",
-)
 
 
 @click.group("store")
@@ -38,14 +19,27 @@ def store_group() -> None:
 
 
 @store_group.command("migrate")
-@store_option
-@data_dir_option
-def migrate_command(location: str | None, data_dir: str) -> None:
+@click.option(
+    "--store",
+    "location",
+    envvar=STORE_ENV,
+    metavar="URL",
+    help=(
+        "postgresql://user:pass@host:5432/db (shared by several nodes), sqlite:///path/queue.db or a path. "
+        f"Default: ${STORE_ENV}, else the config's storage.url, else queue.db in its data_dir."
+    ),
+)
+@config_option
+def migrate_command(location: str | None, config_path: str | None) -> None:
     """Create the store's schema or bring it to this version's.
 
     `serve` does this by itself at start (concurrent nodes wait for each other); run this first when the
     database user of the nodes may not change the schema, or to upgrade at a moment of your choosing.
     """
+    data_dir = "data"
+    if location is None:
+        storage = load_or_exit(config_path).storage
+        location, data_dir = storage.url, str(storage.data_dir)
     shown = describe_location(location, data_dir=data_dir)
     try:
         open_store(location, data_dir=data_dir).close()

@@ -1,0 +1,43 @@
+"""Nodes sharing a PostgreSQL store: an ingest-only node and a delivery-only node, one Gleap rate limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from gleap_actions.config import load_config
+from gleap_actions.pipeline.pg_ratelimit import PostgresRateLimiter, project_key
+from gleap_actions.sandbox import Sandbox
+from gleap_actions.service import Service
+
+from .conftest import TOKEN, post, wait_for, write_config
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_ingest_node_and_delivery_node_share_the_queue_and_the_limit(
+    sandbox: Sandbox, postgres_url: str, tmp_path: Path
+) -> None:
+    path = write_config(tmp_path, sandbox.url)
+    document = yaml.safe_load(path.read_text())
+    document["storage"]["url"] = postgres_url
+    path.write_text(yaml.safe_dump(document))
+    config = load_config(path)
+    ingest, deliver = Service(config, role="ingest"), Service(config, role="deliver")
+    await ingest.start()
+    await deliver.start()
+    try:
+        assert ingest.pipeline is None and deliver.ingest is None
+        assert deliver.pipeline is not None and isinstance(deliver.pipeline.rate, PostgresRateLimiter)
+        batch = {"batch": [{"type": "track", "userId": f"u{i}", "event": "E"} for i in range(20)]}
+        assert (await post(ingest.url, "/v1/batch", batch))[0] == 200
+        await wait_for(lambda: sandbox.state.event_count() == 20)
+        with psycopg.connect(postgres_url) as conn:
+            keys = conn.execute("SELECT key FROM rate_limits").fetchall()
+        assert keys == [(project_key(TOKEN),)]  # the bucket is the project's, the token is not stored
+    finally:
+        await ingest.stop(timeout=2)
+        await deliver.stop(timeout=2)
