@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from gleap_actions.engine.subscription import Subscription
-from gleap_actions.pipeline.store import Store
+from gleap_actions.pipeline.store import Store, StoreFullError
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,17 @@ class Router:
         self._owner = owner
         self._batch = batch
         self._lease = lease
+        # Routes decided but refused by the store (a full disk): written first on the next call, so the
+        # claimed events do not wait for their lease to end.
+        self._unwritten: tuple[list[tuple[int, list[str]]], RouteResult] | None = None
 
     def route_batch(self) -> RouteResult:
         """Claim up to `batch` unrouted events, decide their mappings and record the routes."""
+        if self._unwritten is not None:
+            unwritten, decided = self._unwritten
+            self._store.route(unwritten)
+            self._unwritten = None
+            return decided
         events = self._store.claim_unrouted(self._owner, self._batch, self._lease)
         if not events:
             return RouteResult()
@@ -69,8 +77,13 @@ class Router:
                 routed += 1
                 deliveries += len(names)
             routes.append((stored.id, names))
-        self._store.route(routes)
-        return RouteResult(len(events), routed, deliveries, off, unmatched)
+        result = RouteResult(len(events), routed, deliveries, off, unmatched)
+        try:
+            self._store.route(routes)
+        except StoreFullError:
+            self._unwritten = (routes, result)
+            raise
+        return result
 
     def _mappings_for(self, event_id: int, payload: bytes) -> list[str] | None:
         """The mappings whose trigger matches; None when the integrations object says no."""
