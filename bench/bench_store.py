@@ -1,4 +1,5 @@
-"""Store benchmark: append and claim throughput of SQLite against PostgreSQL with 1, 2 and 4 processes.
+"""Store benchmark: append and claim throughput of SQLite against PostgreSQL with 1, 2 and 4 processes,
+and the cost of retention.
 
 For each store and process count, in one run:
 - append: every process appends batches of `--batch-size` events (unique messageIds, ~300-byte payloads),
@@ -7,11 +8,20 @@ For each store and process count, in one run:
   acknowledges them (the store's whole share of an event's trip) for `--duration` seconds or until empty.
 
 Figures are events/s over all processes; the baseline is SQLite with one process, measured in the same run
-(ratios are what to compare on a shared 2-core machine). PostgreSQL comes from `--postgres URL`, else
-GLEAP_ACTIONS_TEST_POSTGRES_URL, else postgresql://postgres@127.0.0.1:5432/test; each run uses a fresh
-schema, dropped afterwards. Without a server the PostgreSQL rows are left out. Short by default (~30 s):
+(ratios are what to compare on a shared 2-core machine).
+
+Retention: `--retention-events` delivered events (old enough to go) are purged the way the service does
+(`purge_delivered(limit=1000)` until a call returns less), timed, with the size of `events` before and after
+and, for row deletes, the `VACUUM` that the deleted rows then owe. Three ways, in one run: SQLite's batched
+deletes; PostgreSQL's row-by-row path (the events still in the open generation, which is how the store
+purged before rotation); PostgreSQL's rotation (the generation is closed and its partition dropped).
+
+PostgreSQL comes from `--postgres URL`, else GLEAP_ACTIONS_TEST_POSTGRES_URL, else
+postgresql://postgres@127.0.0.1:5432/test; each run uses a fresh schema, dropped afterwards. Without a
+server the PostgreSQL rows are left out. Short by default (~1 min):
 
     .venv/bin/python bench/bench_store.py [--duration 2] [--batch-size 100] [--processes 1,2,4]
+        [--retention-events 100000]
 
 Prints a table and writes bench/results/store.json.
 """
@@ -26,13 +36,16 @@ import platform
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import psycopg
 
-from gleap_actions.pipeline.store import NewEvent
+from gleap_actions.pipeline.postgres_store import PostgresStore
+from gleap_actions.pipeline.store import NewEvent, Store
 from gleap_actions.pipeline.store_factory import open_store
 
 RESULTS = Path(__file__).parent / "results" / "store.json"
@@ -98,6 +111,85 @@ def run_phase(target: Any, location: str, processes: int, batch_size: int, durat
     return total / elapsed if elapsed > 0 else 0.0
 
 
+def fill_delivered(store: Store, count: int, received_at: float) -> None:
+    """Append `count` events received at `received_at` and route them to nothing: all done."""
+    for first in range(0, count, 1000):
+        batch = [
+            NewEvent("bench", f"r-{first + i}", "u-1", "track", received_at, PAYLOAD)
+            for i in range(min(1000, count - first))
+        ]
+        store.append(batch, dedup_window=1e9)  # dedup entries stay: only events are purged
+    while events := store.claim_unrouted("bench", 5000, 60):
+        store.route([(e.id, ()) for e in events])
+
+
+def timed_purge(store: Store, older_than: float) -> tuple[int, float]:
+    """Purge as the service's retention loop does; (events removed, seconds)."""
+    started = time.perf_counter()
+    removed = 0
+    while (count := store.purge_delivered(older_than, limit=1000)) >= 1000:
+        removed += count
+    return removed + count, time.perf_counter() - started
+
+
+def events_size(url: str) -> int:
+    """Bytes of `events` (all partitions, with indexes and TOAST)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace"
+            " AND c.relname LIKE 'events%%'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def measure_retention_sqlite(path: Path, count: int) -> dict[str, Any]:
+    store = open_store(str(path))
+    fill_delivered(store, count, time.time() - 1000)
+    removed, seconds = timed_purge(store, time.time() - 500)
+    store.close()
+    return {"store": "sqlite", "mechanism": "batched deletes", "events": removed, "seconds": seconds}
+
+
+def measure_retention_postgres(url: str, count: int, *, rotation: bool) -> dict[str, Any]:
+    store = PostgresStore(url, rotate_after=0 if rotation else 1e9)
+    # Rotation: a generation closed now goes once the retention has passed, here at once (the purge
+    # closes it, and older_than is later). Row path: events received long ago, in the open generation.
+    fill_delivered(store, count, time.time() if rotation else time.time() - 1000)
+    before = events_size(url)
+    removed, seconds = timed_purge(store, time.time() + 1 if rotation else time.time() - 500)
+    after = events_size(url)
+    vacuum = 0.0
+    if not rotation:
+        with psycopg.connect(url, autocommit=True) as conn:
+            started = time.perf_counter()
+            conn.execute("VACUUM events")
+            vacuum = time.perf_counter() - started
+    store.close()
+    return {
+        "store": "postgres",
+        "mechanism": "rotation (drop partition)" if rotation else "row deletes",
+        "events": removed,
+        "seconds": seconds,
+        "events_bytes_before": before,
+        "events_bytes_after": after,
+        "vacuum_seconds": vacuum,
+    }
+
+
+@contextmanager
+def fresh_schema(base: str) -> Iterator[str]:
+    """A URL whose tables live in a new schema, dropped afterwards."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
+    try:
+        yield base + ("&" if "?" in base else "?") + "options=" + quote(f"-csearch_path={schema}", safe="")
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+
+
 def postgres_base(explicit: str | None) -> str | None:
     url = (
         explicit
@@ -127,6 +219,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100, help="events per append")
     parser.add_argument("--processes", default="1,2,4", help="process counts to measure")
     parser.add_argument("--postgres", help="PostgreSQL URL (a fresh schema is created in it)")
+    parser.add_argument("--retention-events", type=int, default=100_000, help="events purged, per way")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     counts = [int(n) for n in args.processes.split(",")]
@@ -134,20 +227,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
             rows.append(measure("sqlite", str(Path(tmp) / f"queue-{n}.db"), n, args))
+    retention: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        retention.append(measure_retention_sqlite(Path(tmp) / "retention.db", args.retention_events))
     base = postgres_base(args.postgres)
     if base is not None:
         for n in counts:
-            schema = f"bench_{uuid.uuid4().hex[:12]}"
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
-            url = (
-                base + ("&" if "?" in base else "?") + "options=" + quote(f"-csearch_path={schema}", safe="")
-            )
-            try:
+            with fresh_schema(base) as url:
                 rows.append(measure("postgres", url, n, args))
-            finally:
-                with psycopg.connect(base, autocommit=True) as conn:
-                    conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+        for rotation in (False, True):
+            with fresh_schema(base) as url:
+                retention.append(measure_retention_postgres(url, args.retention_events, rotation=rotation))
     baseline = rows[0]
     for row in rows:
         row["append_vs_sqlite_1"] = round(row["append_per_s"] / max(1, baseline["append_per_s"]), 2)
@@ -160,6 +250,16 @@ def main() -> None:
             f"{row['store']:<9}{row['processes']:>6}{row['append_per_s']:>13}{row['append_vs_sqlite_1']:>11}"
             f"{row['claim_per_s']:>12}{row['claim_vs_sqlite_1']:>11}"
         )
+    print(f"\nretention of {args.retention_events} delivered events (baseline: SQLite batched deletes)")
+    print(f"{'store':<9}{'mechanism':<27}{'events':>8}{'seconds':>9}{'x sqlite':>9}{'vacuum s':>10}")
+    for row in retention:
+        row["seconds"] = round(row["seconds"], 3)
+        row["time_vs_sqlite"] = round(row["seconds"] / max(1e-6, retention[0]["seconds"]), 3)
+        vacuum = row.get("vacuum_seconds")
+        print(
+            f"{row['store']:<9}{row['mechanism']:<27}{row['events']:>8}{row['seconds']:>9}"
+            f"{row['time_vs_sqlite']:>9}{'' if vacuum is None else round(vacuum, 3):>10}"
+        )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "store",
@@ -171,6 +271,8 @@ def main() -> None:
         "settings": {"duration": args.duration, "batch_size": args.batch_size, "payload_bytes": len(PAYLOAD)},
         "baseline": "sqlite, 1 process, same run",
         "results": rows,
+        "retention_events": args.retention_events,
+        "retention": retention,
     }
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.output}")

@@ -147,18 +147,29 @@ class ServeProcess:
     Its queue lives in a temporary directory (or `data_dir`); its log goes to a file in it.
     """
 
-    def __init__(self, gleap_url: str, *, data_dir: Path | None = None, **delivery: Any) -> None:
+    def __init__(
+        self,
+        gleap_url: str,
+        *,
+        data_dir: Path | None = None,
+        store_url: str | None = None,
+        name: str = "serve",
+        **delivery: Any,
+    ) -> None:
         self._temp = tempfile.TemporaryDirectory(prefix="bench-serve-") if data_dir is None else None
         self.folder = Path(self._temp.name) if self._temp else data_dir or Path(".")
+        storage: dict[str, Any] = {"data_dir": str(self.folder / "data")}
+        if store_url is not None:
+            storage["url"] = store_url
         document = {
             "gleap": {"api_token": TOKEN, "base_url": gleap_url, "timeout": 10},
             "server": {"host": "127.0.0.1", "port": 0, "write_keys": [WRITE_KEY]},
-            "storage": {"data_dir": str(self.folder / "data")},
+            "storage": storage,
             "delivery": delivery,
         }
-        self.config = self.folder / "gleap-actions.yaml"
+        self.config = self.folder / f"{name}.yaml"
         self.config.write_text(yaml.safe_dump(document))
-        self.log = self.folder / "serve.log"
+        self.log = self.folder / f"{name}.log"
         self.url = ""
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -6,8 +6,8 @@ measure (tests/engine, tests/sandbox, tests/pipeline).
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,14 +15,15 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).parent.parent / "bench"
-needs_serve = pytest.mark.skipif(
-    importlib.util.find_spec("gleap_actions.service") is None, reason="`gleap-actions serve` not built yet"
-)
 
 
-def _run(script: str, *args: str, timeout: float = 120) -> str:
+def _run(script: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> str:
     run = subprocess.run(
-        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     return run.stdout
@@ -42,7 +43,6 @@ def test_ingest_benchmark_runs(tmp_path: Path) -> None:
     assert results["ingest"]["requests"] > 0 and results["baseline"]["requests"] > 0
 
 
-@needs_serve
 @pytest.mark.timeout(180)
 def test_end_to_end_benchmark_runs(tmp_path: Path) -> None:
     output = tmp_path / "e2e.json"
@@ -53,7 +53,6 @@ def test_end_to_end_benchmark_runs(tmp_path: Path) -> None:
     assert report["saturation"]["rss_mb"]["peak"] > 0
 
 
-@needs_serve
 @pytest.mark.timeout(180)
 def test_backlog_benchmark_runs(tmp_path: Path) -> None:
     output = tmp_path / "backlog.json"
@@ -61,3 +60,20 @@ def test_backlog_benchmark_runs(tmp_path: Path) -> None:
     _run("bench_backlog.py", *args, timeout=170)
     report = json.loads(output.read_text())
     assert report["drain"]["complete"] and report["drain"]["delivered"] >= 2000
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(240)
+def test_nodes_benchmark_runs(tmp_path: Path, postgres_server: str) -> None:
+    output = tmp_path / "nodes.json"
+    args = ["--processes", "1,2", "--seconds", "0.5", "--baseline-seconds", "0.3", "--output", str(output)]
+    env = {**os.environ, "GLEAP_ACTIONS_BENCH_POSTGRES_URL": postgres_server}
+    _run("bench_nodes.py", *args, timeout=230, env=env)
+    runs = json.loads(output.read_text())["runs"]
+    assert [(r["store"], r["processes"]) for r in runs] == [
+        ("sqlite", 1),
+        ("sqlite", 2),
+        ("postgres", 1),
+        ("postgres", 2),
+    ]
+    assert all(r["complete"] and r["delivered"] == r["accepted"] > 0 for r in runs)

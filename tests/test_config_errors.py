@@ -198,3 +198,19 @@ def test_urls_need_http_a_host_and_a_valid_port(tmp_path: Path) -> None:
         assert problems(tmp_path, f'gleap: {{base_url: "{url}"}}\n') == [
             f"gleap.base_url: expected an http:// or https:// URL, got a string ({url!r})"
         ]
+
+
+def test_a_secret_pasted_under_another_key_is_not_echoed(tmp_path: Path) -> None:
+    # Found by tests/reliability/test_secrets.py: the Gleap token given as server.port was echoed.
+    errors = problems(
+        tmp_path,
+        """
+gleap: {api_token: tok-5e3c91ab}
+server: {port: tok-5e3c91ab, write_keys: [wk-77aa01], admin_token: adm-19fe22, host: [wk-77aa01]}
+delivery: {linger: adm-19fe22}
+""",
+    )
+    text = "\n".join(errors)
+    assert "server.port" in text and "delivery.linger" in text and "***" in text
+    for secret in ("tok-5e3c91ab", "wk-77aa01", "adm-19fe22"):
+        assert secret not in text

@@ -8,7 +8,7 @@ are never echoed: not in messages, not in the reprs of these objects.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -129,8 +129,23 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
     root.finish()
 
     if problems.items:
-        raise ConfigError(problems.items)
+        secrets = (
+            gleap.api_token if not uses_sandbox else None,
+            *server.write_keys,
+            server.admin_token,
+            storage.url,
+        )
+        raise ConfigError(_redacted(problems.items, secrets))
     return Config(gleap, server, storage, delivery, subscriptions, uses_sandbox, file)
+
+
+def _redacted(messages: list[str], secrets: Iterable[str | None]) -> list[str]:
+    """`messages` with every configured secret replaced by `***`: a secret pasted under another key
+    (say, the Gleap token as `server.port`) is echoed as a plain value otherwise."""
+    known = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+    for secret in known:
+        messages = [m.replace(secret, "***") for m in messages]
+    return messages
 
 
 _OVERRIDES = (

@@ -130,7 +130,11 @@ class Service:
     async def delete_user(self, user_id: str) -> dict[str, Any]:
         """Drop the user's queued events, then ask Gleap to delete the contact."""
         dropped = await asyncio.to_thread(self.store.drop_user, user_id)
-        outcome = await gleap_account.delete_user(self.settings, user_id)
+        if self.config.uses_sandbox and self.sandbox is None:
+            # An ingest-only node without a token has no Gleap to ask (and must not ask the real one).
+            outcome = gleap_account.Outcome(False, "no Gleap API token is configured on this node")
+        else:
+            outcome = await gleap_account.delete_user(self.settings, user_id)
         log.info("event=user_deleted dropped=%d ok=%s status=%s", dropped, outcome.ok, outcome.status)
         return {"ok": outcome.ok, "message": outcome.message, "status": outcome.status, "dropped": dropped}
 

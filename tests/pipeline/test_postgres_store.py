@@ -38,15 +38,15 @@ def test_migrations_are_versioned_and_idempotent(postgres_url: str) -> None:
 
 
 def test_an_older_schema_is_upgraded_in_place(postgres_url: str) -> None:
-    store = PostgresStore(postgres_url)
-    store.append([new("m1")])
-    store.close()
-    with psycopg.connect(
-        postgres_url
-    ) as conn:  # back to version 1's index, as a node of that version left it
-        conn.execute("DROP INDEX deliveries_due")
-        conn.execute("CREATE INDEX deliveries_due ON deliveries (mapping, next_at, event_id)")
-        conn.execute("UPDATE schema_version SET version = 1")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # as a node of version 1 left it
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute(MIGRATIONS[0])
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        conn.execute(
+            "INSERT INTO events (source, message_id, type, received_at, payload)"
+            " VALUES ('s', 'm1', 'track', 1, '{}')"
+        )
+        conn.execute("INSERT INTO unrouted (event_id) VALUES (1)")
     store = PostgresStore(postgres_url)
     assert len(store.claim_unrouted("r", 10, 30)) == 1
     store.close()
@@ -309,30 +309,3 @@ def test_describe_hides_credentials() -> None:
     assert describe("postgresql://user:hunter2@db.example:6543/queue?sslmode=require") == (
         "postgresql://db.example:6543/queue"
     )
-
-
-def test_retention_space_is_reused_not_grown(postgres_url: str) -> None:
-    """Purged events leave free space that (auto)vacuum hands to new events: the table does not grow
-    from one retention period to the next."""
-    store = PostgresStore(postgres_url)
-
-    def one_period(first: int) -> None:
-        old = time.time() - 1000
-        events = [NewEvent("s", f"m{first + i}", None, "track", old, b"x" * 200) for i in range(3000)]
-        store.append(events, dedup_window=1)
-        store.route([(e.id, ()) for e in store.claim_unrouted("r", 5000, 30)])
-
-    def events_size(conn: psycopg.Connection[tuple[int]]) -> int:
-        row = conn.execute("SELECT pg_relation_size('events')").fetchone()
-        assert row is not None
-        return row[0]
-
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        one_period(0)
-        full = events_size(conn)
-        assert store.purge_delivered(time.time() - 500) == 3000
-        conn.execute("VACUUM events")  # what autovacuum does after 2% of the rows changed
-        one_period(3000)
-        assert events_size(conn) <= full
-        assert conn.execute("SELECT count(*) FROM dedup WHERE message_id < 'm3'").fetchone() == (0,)
-    store.close()

@@ -106,17 +106,23 @@ def test_two_ingest_and_three_delivery_nodes_one_killed(
         victim, victim_url = delivery[0]
 
         total, size = 2000, 50
-        for first in range(0, total // 2, size):  # half the load, alternating the ingest nodes
-            post_batch(ingest[first // size % 2], first, size)
+        # At least half the load, alternating the ingest nodes, paced so that every delivery node gets
+        # work, and on until the victim has delivered some (whichever node polls first claims a batch).
+        sent = 0
+        deadline = time.monotonic() + 30
+        while sent < total // 2 or delivered(victim_url) == 0:
+            assert sent < total and time.monotonic() < deadline, "the victim never took part"
+            post_batch(ingest[sent // size % 2], sent, size)
+            sent += size
+            time.sleep(0.05)
         # The victim dies while Gleap answers 503, after the requests in flight got their answer: none of
         # its requests succeeded without being acknowledged, so exactly once holds. (Killed right between
         # Gleap's 200 and its acknowledgement, a node makes that one request be sent again: at least once.)
         sandbox.set_faults(Faults(rate_limit=None, outage=Outage(duration=1.5)))
         time.sleep(0.5)
-        assert delivered(victim_url) > 0  # it was taking part
         victim.kill()
         victim.wait()
-        for first in range(total // 2, total, size):  # the rest of the load, while the outage ends
+        for first in range(sent, total, size):  # the rest of the load, while the outage ends
             post_batch(ingest[first // size % 2], first, size)
 
         deadline = time.monotonic() + 60

@@ -253,3 +253,17 @@ async def test_an_ingest_only_nodes_events_are_routed_by_a_delivery_node(
     finally:
         await ingest.stop(timeout=2)
         await deliver.stop(timeout=2)
+
+
+async def test_ingest_only_node_without_token_never_asks_gleap(tmp_path: Path) -> None:
+    config = load_config(None, env={"GLEAP_ACTIONS_DATA_DIR": str(tmp_path / "data")})
+    assert config.uses_sandbox
+    service = Service(config, role="ingest")
+    result = await service.delete_user("someone")
+    service.store.close()
+    assert result == {
+        "ok": False,
+        "message": "no Gleap API token is configured on this node",
+        "status": None,
+        "dropped": 0,
+    }

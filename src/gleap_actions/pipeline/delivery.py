@@ -40,7 +40,7 @@ from gleap_actions.pipeline.groupcommit import GroupCommit
 from gleap_actions.pipeline.metrics import PipelineMetrics
 from gleap_actions.pipeline.ratelimit import Limiter
 from gleap_actions.pipeline.retry import RetryPolicy
-from gleap_actions.pipeline.store import Delivery, Store
+from gleap_actions.pipeline.store import Delivery, Store, StoreFullError
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ class MappingDelivery:
             s.metrics.latency.labels(self.name).observe(time.monotonic() - started)
             s.metrics.requests.labels(self.name, "ok").inc()
             s.gate.succeeded()
-            await s.ack(ids)
+            await self._persist(s.ack, ids)
             self._held.difference_update(ids)
             s.metrics.delivered.labels(self.name).inc(len(ids))
         finally:
@@ -321,7 +321,7 @@ class MappingDelivery:
         message = _describe(err)
         if alive:
             at = min(due)
-            await self._s.run(self._s.store.retry, alive, at=at, error=message, now=now)
+            await self._persist(self._s.run, self._s.store.retry, alive, at=at, error=message, now=now)
             self._held.difference_update(alive)
             log.warning(
                 "event=delivery_retry mapping=%s events=%d in=%.2fs error=%r",
@@ -355,8 +355,14 @@ class MappingDelivery:
         response: str,
     ) -> None:
         ids = [d.id for d in deliveries]
-        await self._s.run(
-            self._s.store.dead_letter, ids, reason=reason, status=status, request=request, response=response
+        await self._persist(
+            self._s.run,
+            self._s.store.dead_letter,
+            ids,
+            reason=reason,
+            status=status,
+            request=request,
+            response=response,
         )
         self._held.difference_update(ids)
         self._s.metrics.dead_lettered.labels(self.name, kind).inc(len(ids))
@@ -368,6 +374,22 @@ class MappingDelivery:
             status,
             reason,
         )
+
+    async def _persist(self, write: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
+        """Record an outcome, trying again while the store cannot write (a full disk) for up to half a
+        lease: once space returns the outcome lands at once, instead of the deliveries staying claimed
+        until their lease ends and then being sent again (found by tests/reliability/test_disk_full.py)."""
+        deadline = time.monotonic() + self._s.lease / 2
+        delay = 0.05
+        while True:
+            try:
+                await write(*args, **kwargs)
+                return
+            except StoreFullError:
+                if time.monotonic() + delay > deadline or self._stopping.is_set():
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 1.0)
 
     async def _release(self, ids: list[int]) -> None:
         if ids:

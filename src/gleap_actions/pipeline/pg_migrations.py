@@ -6,8 +6,15 @@ number of nodes starting at once apply each migration exactly once. The tables l
 the connection's `search_path` (e.g. `?options=-csearch_path%3Dqueue` in the URL); the lock is per schema.
 
 Tables (hot, frequently updated state is kept apart from the large immutable payloads):
-- `events`: accepted events, insert-only (deleted by retention). Never updated, so claims do not rewrite
-  payloads and the table does not bloat from updates.
+- `events`: accepted events, insert-only, list-partitioned by `generation` (RudderStack's rotating
+  datasets): new events go to the newest generation's partition `events_g<N>`; retention drops whole old
+  partitions instead of deleting rows (see `PostgresStore.purge_delivered`). Never updated (except to move
+  the few survivors of a retired generation), so claims do not rewrite payloads. `id` comes from the
+  `event_ids` sequence, so it is unique across partitions (a move keeps it). Each partition has its own
+  primary key on `id`, which serves every lookup by id and tells the planner that an id is one row; the
+  parent has none, as a partitioned table's key would have to include `generation`.
+- `generations`: one row per partition of `events` (opened and closed on the database clock, the sequence
+  position when it opened); the newest one receives new events.
 - `unrouted`: events waiting for the router, with their lease (`lease_until` 0 = free). Deleted on routing.
 - `deliveries`: pending (event, mapping) work, small rows. Delivered work is deleted. `next_at` is when it can
   be claimed: the event's receipt time when new (claims go oldest event first), the retry time after a
@@ -96,6 +103,41 @@ MIGRATIONS: list[LiteralString] = [
     """
     DROP INDEX deliveries_due;
     CREATE INDEX deliveries_due ON deliveries (mapping, next_at, id);
+    """,
+    # 3: events partitioned by generation. The existing table becomes generation 1 as it is, with its
+    # indexes (attached, not copied: the upgrade only scans it once to check the partition constraint).
+    """
+    ALTER TABLE events RENAME TO events_g1;
+    ALTER INDEX events_user RENAME TO events_g1_user;
+    ALTER INDEX events_pkey RENAME TO events_g1_pkey;
+    CREATE SEQUENCE event_ids AS BIGINT;
+    SELECT setval('event_ids', last_value, is_called) FROM events_id_seq;  -- ids are never reused
+    ALTER TABLE events_g1 ALTER COLUMN id DROP IDENTITY;
+    ALTER TABLE events_g1 ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE events_g1 ALTER COLUMN generation DROP DEFAULT;
+
+    CREATE TABLE events (
+        id BIGINT NOT NULL DEFAULT nextval('event_ids'),
+        generation INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        user_id TEXT,
+        type TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        payload BYTEA NOT NULL
+    ) PARTITION BY LIST (generation);
+    ALTER SEQUENCE event_ids OWNED BY events.id;
+    CREATE INDEX events_user ON events (user_id) WHERE user_id IS NOT NULL;
+    ALTER TABLE events ATTACH PARTITION events_g1 FOR VALUES IN (1);
+
+    CREATE TABLE generations (
+        id INTEGER PRIMARY KEY,
+        opened_at DOUBLE PRECISION NOT NULL,
+        first_id BIGINT NOT NULL,
+        closed_at DOUBLE PRECISION
+    );
+    INSERT INTO generations (id, opened_at, first_id)
+    SELECT 1, coalesce((SELECT min(received_at) FROM events_g1), extract(epoch FROM clock_timestamp())), 0;
     """,
 ]
 

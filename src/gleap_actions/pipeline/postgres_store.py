@@ -15,6 +15,8 @@ are a single statement, so a call costs one round trip.
   A lease is `owner` + `lease_until`; work of a dead node is claimable again once its lease expired.
   Unrouted leases use the database clock (one clock for every node); delivery leases use the `now` the
   caller passes, so nodes are expected to keep their clocks in sync (NTP), far within a lease.
+- Retention: `events` is partitioned by generation and old generations are dropped whole, after their few
+  undelivered events moved on (RudderStack's rotating datasets; see `purge_delivered`).
 - Errors: disk full (53100), any other resource shortage (class 53), a read-only server (25006, e.g. a
   standby after failover), a server shutting down (57) and a connection lost or refused raise
   `StoreFullError`: the caller answers 503 and the client retries (a retried batch whose commit did
@@ -29,8 +31,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
-from psycopg import errors
+from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 
 from gleap_actions.pipeline.pg_migrations import migrate
 from gleap_actions.pipeline.pg_pool import Connection, ConnectionPool
@@ -48,8 +51,16 @@ T = TypeVar("T")
 _CONFLICT_RETRIES = 5  # deadlocks and serialisation failures are retried this many times
 _RETENTION_CHUNK = 1000  # rows per retention transaction: short enough never to stall ingest
 _RETENTION_MAX_SCAN = 50_000  # rows looked at per purge_delivered call
+_MIN_GENERATION_AGE = 60.0  # the default rotation opens at most one generation a minute
+_DEFAULT_GENERATION_ROWS = 5_000_000
 
 _DB_NOW = "extract(epoch FROM clock_timestamp())::float8"
+_SEQUENCE_POSITION = "(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM event_ids)"
+# Retention (rotation and retirement) runs on one node at a time; the others skip it.
+_RETENTION_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext('gleap_actions.retention:' || current_schema()))"
+_RETENTION_UNLOCK = "SELECT pg_advisory_unlock(hashtext('gleap_actions.retention:' || current_schema()))"
+# DDL waits this long at most for its lock: while it waits, every query on `events` queues behind it.
+_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '1s'"
 
 # Appending, as data-modifying CTEs over the batch's rows (numbered in arrival order). The dedup upsert
 # inserts keys in sorted order, so two batches sharing keys lock them in the same order and cannot
@@ -69,8 +80,9 @@ _FRESH = (
     " kept AS (SELECT input.* FROM input JOIN fresh USING (source, message_id))"
 )
 _QUEUE = (
-    "new AS (INSERT INTO events (source, message_id, user_id, type, received_at, payload)"
-    " SELECT source, message_id, user_id, type, received_at, payload FROM {rows} ORDER BY n RETURNING id),"
+    "new AS (INSERT INTO events (generation, source, message_id, user_id, type, received_at, payload)"
+    " SELECT (SELECT max(id) FROM generations), source, message_id, user_id, type, received_at, payload"
+    " FROM {rows} ORDER BY n RETURNING id),"
     " queued AS (INSERT INTO unrouted (event_id) SELECT id FROM new)"
 )
 # Dedup and store in one statement (the common case: no message id twice in the batch).
@@ -129,12 +141,24 @@ class PostgresStore:
 
     The schema is created or migrated on open (under an advisory lock, so nodes starting together do not
     race). `pool_size` bounds this instance's connections; each method holds one for its transaction.
+    A new generation of events is opened when the newest is `rotate_after` seconds old (None: a quarter
+    of the retention, see `purge_delivered`) or holds `rotate_rows` events.
     """
 
     routes_on_append = False  # events are routed by the router (`NewEvent.route` is not stored)
 
-    def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 4,
+        connect_timeout: float = 5.0,
+        rotate_after: float | None = None,
+        rotate_rows: int = _DEFAULT_GENERATION_ROWS,
+    ) -> None:
         self.location = describe(url)
+        self._rotate_after = rotate_after
+        self._rotate_rows = rotate_rows
         self._pool = ConnectionPool(url, size=pool_size, connect_timeout=connect_timeout)
         self._retention_cursor = 0
         try:
@@ -463,30 +487,39 @@ class PostgresStore:
         return self._read(body)
 
     def purge_delivered(self, older_than: float, *, limit: int = 10000) -> int:
-        """Retention: delete up to `limit` fully delivered events received before `older_than`, and
-        expired dedup entries, a thousand rows per transaction. Returns how many events.
+        """Retention by rotation (RudderStack's rotating datasets): drop whole old generations of events,
+        and expired dedup entries. Returns how many events were removed.
 
-        Fully delivered = routed, no delivery pending and no dead letter (dead letters keep their event for
-        replay). Ids follow arrival order, so the scan walks from the oldest and stops at the first event
-        too recent; a cursor carries the position between calls past undeliverable old events.
+        Events go to the newest generation (a partition of `events`). Each call first opens a new
+        generation when the newest one is old enough (`rotate_after`; by default a quarter of the
+        retention this call implies, `now - older_than`, at least a minute) or big enough
+        (`rotate_rows`). Then every closed generation closed before `older_than` (so all its events are
+        older) is retired: its survivors (events still unrouted, with a delivery pending or a dead letter:
+        few) move to the newest generation, keeping their ids, and the partition is detached and dropped.
+        The delivered mass goes in O(1), leaving no dead rows, no bloat and no vacuum debt; ingest waits
+        only for the brief exclusive lock of the detach (bounded by a lock timeout: a busy table is
+        retried at the next call). A delivered event is thus kept between the retention and the
+        retention plus one generation's age.
 
-        Why batched deletes and not dropping day partitions (RudderStack's rotating datasets): what may go
-        is decided per event (a dead-lettered or still pending event of any age stays, `drop_user` removes
-        single events, `limit` bounds the work), so a partition could only be dropped after moving its
-        survivors, which is the same row-by-row work plus a copy. Deleting in id order, in short
-        transactions, from an insert-only table leaves whole pages empty at its old end; with the
-        per-table autovacuum settings of the schema (vacuum after 2% of rows changed) that space is
-        reused by new inserts, so the table stays at the size of the retained window instead of growing.
-        The hot, often-updated queue state lives in the small `unrouted` and `deliveries` tables, never in
-        the table holding the payloads.
+        `limit` bounds the rows a call handles one by one (survivors moved, rows deleted), not the rows it
+        drops: a generation is dropped whole and all its events are counted, so the count may exceed
+        `limit`; a generation with more survivors than the budget is emptied of them over several calls.
+        Events of the newest generation, which is never dropped, are purged row by row as the `Store`
+        contract says (fully delivered, received before `older_than`, oldest id first, up to `limit`):
+        with the default rotation none are old enough in steady state, so this only handles events
+        appended with old receipt times and survivors delivered or purged after their move.
+
+        Rotation and retirement run under a per-schema advisory lock, so with several nodes one does
+        them at a time and the others skip them.
         """
+        removed, moved = self._rotate_and_retire(older_than, limit)
         deleted = 0
         scanned = 0
-        while deleted < limit and scanned < _RETENTION_MAX_SCAN:
+        while moved + deleted < limit and scanned < _RETENTION_MAX_SCAN:
             cursor = self._retention_cursor
             count, last, finished = self._write(
                 functools.partial(
-                    self._purge_chunk, cursor=cursor, budget=limit - deleted, older_than=older_than
+                    self._purge_chunk, cursor=cursor, budget=limit - moved - deleted, older_than=older_than
                 )
             )
             deleted += count
@@ -495,17 +528,140 @@ class PostgresStore:
             if finished or last == cursor:
                 break
         self._purge_dedup()
-        return deleted
+        return removed + deleted
+
+    def _rotate_and_retire(self, older_than: float, budget: int) -> tuple[int, int]:
+        """Open a new generation if due and retire the closed ones closed before `older_than`; returns
+        (events dropped, survivors moved). Skipped while another node holds the retention lock."""
+        try:
+            with self._pool.connection() as conn:
+                locked = conn.execute(_RETENTION_TRY_LOCK).fetchone()
+                if locked is None or not locked[0]:
+                    return 0, 0
+                removed = moved = 0
+                try:
+                    self._rotate(conn, older_than)
+                    for (generation,) in conn.execute(
+                        "SELECT id FROM generations WHERE closed_at < %s ORDER BY id", (older_than,)
+                    ).fetchall():
+                        dropped, count = self._retire(conn, generation, budget - moved)
+                        removed += dropped or 0
+                        moved += count
+                        if dropped is None:
+                            break
+                except errors.LockNotAvailable:
+                    pass  # `events` is busy (a long query): the rest waits for the next call
+                finally:
+                    if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
+                        conn.execute(_RETENTION_UNLOCK)
+                return removed, moved
+        except psycopg.Error as exc:
+            if _cannot_write(exc):
+                raise StoreFullError(f"the store cannot write: {exc}") from exc
+            raise
+
+    def _rotate(self, conn: Connection, older_than: float) -> None:
+        """Open generation N+1 when generation N is old or big enough (and not empty)."""
+        rotate_after = self._rotate_after
+        if rotate_after is None:
+            rotate_after = max(_MIN_GENERATION_AGE, (time.time() - older_than) / 4)
+        with conn.transaction():
+            row = conn.execute(
+                f"SELECT id, {_DB_NOW} - opened_at, {_SEQUENCE_POSITION} - first_id"
+                " FROM generations ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            assert row is not None, "the migration creates generation 1"
+            current, age, rows = row
+            if rows <= 0 or (age < rotate_after and rows < self._rotate_rows):
+                return
+            conn.execute(_LOCK_TIMEOUT)
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE {} PARTITION OF events (PRIMARY KEY (id)) FOR VALUES IN ({}) WITH ("
+                    "autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02)"
+                ).format(_partition(current + 1), sql.Literal(current + 1))
+            )
+            conn.execute(
+                "INSERT INTO generations (id, opened_at, first_id)"
+                f" VALUES (%s, {_DB_NOW}, {_SEQUENCE_POSITION})",
+                (current + 1,),
+            )
+            conn.execute(f"UPDATE generations SET closed_at = {_DB_NOW} WHERE id = %s", (current,))
+
+    def _retire(self, conn: Connection, generation: int, budget: int) -> tuple[int | None, int]:
+        """Move the survivors of closed `generation` to the newest one, then detach and drop its
+        partition. Returns (events dropped, or None when survivors are left for a later call, survivors
+        moved)."""
+        partition = _partition(generation)
+        moved = 0
+        attached = self._partition_attached(conn, generation)
+        if attached:
+            while True:  # the bulk of the survivors, in short transactions that do not block anyone
+                step = min(_RETENTION_CHUNK, budget - moved)
+                if step <= 0:
+                    return None, moved
+                with conn.transaction():
+                    count = self._move_survivors(conn, generation, step)
+                moved += count
+                if count < step:
+                    break
+            with conn.transaction():
+                # Under the lock, nothing reads or writes `events`: move what arrived meanwhile (an append
+                # racing the rotation), then detach. Eligible events never become survivors again.
+                conn.execute(_LOCK_TIMEOUT)
+                conn.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+                moved += self._move_survivors(conn, generation, None)
+                conn.execute(sql.SQL("ALTER TABLE events DETACH PARTITION {}").format(partition))
+        dropped = 0
+        with conn.transaction():  # detached: counting and dropping it no longer holds anyone up
+            if attached is not None:  # None: already gone (dropped by hand)
+                row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(partition)).fetchone()
+                dropped = int(row[0]) if row else 0
+                conn.execute(sql.SQL("DROP TABLE {}").format(partition))
+            conn.execute("DELETE FROM generations WHERE id = %s", (generation,))
+        return dropped, moved
+
+    @staticmethod
+    def _partition_attached(conn: Connection, generation: int) -> bool | None:
+        """Whether the generation's partition is still attached (a crash between detaching and dropping
+        leaves it detached: the retirement resumes there), None when it does not exist."""
+        row = conn.execute(
+            "SELECT c.relispartition FROM pg_class c WHERE c.oid = to_regclass(%s)",
+            (f"events_g{generation}",),
+        ).fetchone()
+        return None if row is None else bool(row[0])
+
+    @staticmethod
+    def _move_survivors(conn: Connection, generation: int, limit: int | None) -> int:
+        """Move up to `limit` (None: all) events of `generation` that must outlive it to the newest
+        generation. Survivors are found from the small queue tables, within the generation's id range."""
+        row = conn.execute(
+            "SELECT min(id), max(id) FROM events WHERE generation = %s", (generation,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return 0
+        low, high = row
+        return conn.execute(
+            "UPDATE events SET generation = (SELECT max(id) FROM generations)"
+            " WHERE generation = %(g)s AND id IN (SELECT s.event_id FROM ("
+            " SELECT event_id FROM unrouted WHERE event_id BETWEEN %(low)s AND %(high)s"
+            " UNION SELECT event_id FROM deliveries WHERE event_id BETWEEN %(low)s AND %(high)s"
+            " UNION SELECT event_id FROM dead_letters WHERE event_id BETWEEN %(low)s AND %(high)s) s"
+            " JOIN events e ON e.id = s.event_id AND e.generation = %(g)s"
+            " ORDER BY s.event_id LIMIT %(limit)s)",
+            {"g": generation, "low": low, "high": high, "limit": limit},
+        ).rowcount
 
     @staticmethod
     def _purge_chunk(
         conn: Connection, *, cursor: int, budget: int, older_than: float
     ) -> tuple[int, int, bool]:
-        """One retention transaction over the events after `cursor`: (deleted, last id looked at, whether
-        the scan reached events too recent or the end)."""
+        """One transaction of row-by-row retention in the newest generation, over its events after
+        `cursor`: (deleted, last id looked at, whether the scan reached events too recent or the end)."""
         rows = conn.execute(
             "SELECT e.id, e.received_at, NOT EXISTS (SELECT 1 FROM unrouted u WHERE u.event_id = e.id)"
-            " FROM events e WHERE e.id > %s ORDER BY e.id LIMIT %s",
+            " FROM events e WHERE e.generation = (SELECT max(id) FROM generations) AND e.id > %s"
+            " ORDER BY e.id LIMIT %s",
             (cursor, _RETENTION_CHUNK),
         ).fetchall()
         candidates: list[int] = []
@@ -545,6 +701,10 @@ class PostgresStore:
     def close(self) -> None:
         """Close the pooled connections."""
         self._pool.close()
+
+
+def _partition(generation: int) -> sql.Identifier:
+    return sql.Identifier(f"events_g{generation}")
 
 
 def _append_params(events: Sequence[NewEvent], window: float) -> dict[str, object]:

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from gleap_actions.engine.subscription import Subscription
-from gleap_actions.pipeline.store import NewEvent, Route, Store
+from gleap_actions.pipeline.store import NewEvent, Route, Store, StoreFullError
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +78,29 @@ class Router:
         self._owner = owner
         self._batch = batch
         self._lease = lease
+        # Routes decided but refused by the store (a full disk): written first on the next call, so the
+        # claimed events do not wait for their lease to end.
+        self._unwritten: tuple[list[tuple[int, list[str]]], RouteResult] | None = None
 
     def route_batch(self) -> RouteResult:
         """Claim up to `batch` unrouted events, decide their mappings and record the routes."""
+        if self._unwritten is not None:
+            unwritten, decided = self._unwritten
+            self._store.route(unwritten)
+            self._unwritten = None
+            return decided
         events = self._store.claim_unrouted(self._owner, self._batch, self._lease)
         if not events:
             return RouteResult()
         routes = [self._decide_stored(stored.id, stored.payload) for stored in events]
-        self._store.route([(stored.id, route.mappings) for stored, route in zip(events, routes, strict=True)])
-        return RouteResult.of(routes, claimed=len(events))
+        pairs = [(stored.id, list(route.mappings)) for stored, route in zip(events, routes, strict=True)]
+        result = RouteResult.of(routes, claimed=len(events))
+        try:
+            self._store.route(pairs)
+        except StoreFullError:
+            self._unwritten = (pairs, result)
+            raise
+        return result
 
     def decide(self, event: dict[str, Any]) -> Route:
         """The mappings whose trigger matches `event`, or why none does."""

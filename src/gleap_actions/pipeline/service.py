@@ -10,10 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,9 +28,11 @@ from gleap_actions.pipeline.delivery import MappingDelivery, Runner, SendFn, Sha
 from gleap_actions.pipeline.gate import CredentialsGate
 from gleap_actions.pipeline.groupcommit import GroupCommit
 from gleap_actions.pipeline.metrics import PipelineMetrics
+from gleap_actions.pipeline.owners import owner_alive, owner_name
 from gleap_actions.pipeline.ratelimit import Limiter, RateLimiter
 from gleap_actions.pipeline.retry import RetryPolicy
 from gleap_actions.pipeline.router import Router, RouteResult
+from gleap_actions.pipeline.sqlite_store import SQLiteStore
 from gleap_actions.pipeline.store import NewEvent, QueueStats, Store
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ class Pipeline:
         self.settings = settings
         self.config = delivery_config
         self.metrics = PipelineMetrics(registry)
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or owner_name()
         self._send = send
         self._session = session
         self._own_session = session is None
@@ -138,6 +137,12 @@ class Pipeline:
         )
         self._workers = [MappingDelivery(sub, shared) for sub in self.subscriptions]
         self.metrics.concurrency.set(self.concurrency.limit)
+        if isinstance(self.store, SQLiteStore):
+            # A SQLite queue lives on this host: work held by a killed process is due again now, not
+            # when its lease expires (PostgreSQL nodes may be elsewhere: their leases decide).
+            released = await self.run(self.store.release_orphans, owner_alive)
+            if released:
+                log.warning("event=orphaned_work_released count=%d", released)
         due = await self.run(self.store.due_mappings, time.time())
         for name in sorted(set(due) - {w.name for w in self._workers}):
             # Routed under a mapping that is now disabled or gone: they wait until it is back.

@@ -30,8 +30,19 @@ DeleteUser = Callable[[str], Awaitable[dict[str, Any]]]
 Reload = Callable[[], Awaitable[dict[str, Any]]]
 
 
+MAX_ID = 2**63 - 1  # the largest id a store holds (SQLite INTEGER, PostgreSQL BIGINT)
+
+
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"code": code, "message": message}, status=status)
+
+
+def _whole(text: str) -> int:
+    """A whole number a store can hold; ValueError otherwise (a larger one would crash the query)."""
+    value = int(text)
+    if not 0 <= value <= MAX_ID:
+        raise ValueError(text)
+    return value
 
 
 def _iso(ts: float) -> str:
@@ -132,7 +143,7 @@ class AdminAPI:
     async def _list(self, request: web.Request) -> web.Response:
         try:
             limit = int(request.query.get("limit", "100"))
-            after = int(request.query.get("after", "0"))
+            after = _whole(request.query.get("after", "0"))
         except ValueError:
             return _error(400, "bad_query", "limit and after must be whole numbers")
         if not 1 <= limit <= 1000:
@@ -145,7 +156,7 @@ class AdminAPI:
 
     async def _show(self, request: web.Request) -> web.Response:
         try:
-            letter_id = int(request.match_info["id"])
+            letter_id = _whole(request.match_info["id"])
         except ValueError:
             return _error(400, "bad_id", "a dead-letter id is a whole number")
         letter = await self._run(self._store.get_dead_letter, letter_id)
@@ -161,7 +172,9 @@ class AdminAPI:
         if not isinstance(body, dict):
             return _error(400, "bad_selection", 'send {"ids": [...]}, {"mapping": "..."} or {"all": true}')
         ids, mapping = body.get("ids"), body.get("mapping")
-        if ids is not None and not (isinstance(ids, list) and all(type(i) is int for i in ids)):
+        if ids is not None and not (
+            isinstance(ids, list) and all(type(i) is int and 0 <= i <= MAX_ID for i in ids)
+        ):
             return _error(400, "bad_selection", "ids must be a list of whole numbers")
         if mapping is not None and not isinstance(mapping, str):
             return _error(400, "bad_selection", "mapping must be a string")

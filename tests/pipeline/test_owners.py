@@ -1,0 +1,47 @@
+"""Work held by a killed process is released at start-up, not after its lease (found by the kill -9
+scenario in tests/reliability: a restart waited 120 s for the dead process's leases)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from gleap_actions.pipeline.owners import owner_alive, owner_name
+from gleap_actions.pipeline.sqlite_store import SQLiteStore
+from gleap_actions.pipeline.store import NewEvent
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_owner_alive() -> None:
+    host = socket.gethostname()
+    assert owner_alive(owner_name())
+    assert not owner_alive(f"{host}:{_dead_pid()}:abcd1234")
+    assert owner_alive(f"other-host-{host}:{_dead_pid()}:abcd1234")  # elsewhere: its lease decides
+    assert owner_alive("not an owner name")
+    assert owner_alive(f"{host}:{os.getppid()}:abcd1234")
+
+
+def test_release_orphans_makes_a_dead_owners_work_due_now(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "q.db")
+    now = time.time()
+    store.append([NewEvent("s", f"m{i}", "u", "track", now, b"{}") for i in range(4)])
+    dead, live = f"{socket.gethostname()}:{_dead_pid()}:dead0000", owner_name()
+    routed = store.claim_unrouted(dead, 2, 600)
+    store.route([(e.id, ["Track Event"]) for e in routed])
+    store.claim_unrouted(dead, 1, 600)  # one event claimed, not routed, by the dead owner
+    assert len(store.claim_deliveries(dead, "Track Event", 1, 600, now)) == 1
+    assert len(store.claim_deliveries(live, "Track Event", 1, 600, now)) == 1
+    assert store.release_orphans(owner_alive) == 2  # the dead owner's event and delivery, not the live one's
+    assert [d.id for d in store.claim_deliveries(live, "Track Event", 10, 600, time.time())] != []
+    assert store.claim_deliveries(live, "Track Event", 10, 600, time.time()) == []
+    assert len(store.claim_unrouted(live, 10, 600)) == 2
+    store.close()
