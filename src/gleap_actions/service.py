@@ -101,7 +101,9 @@ class Service:
         if self.ingest is not None:
             self.ingest.add_routes(app)
             if self.pipeline is not None:
-                self.ingest.on_commit = self.pipeline.notify
+                if self.store.routes_on_append:
+                    self.ingest.route = self.pipeline.router.decide
+                self.ingest.on_commit = self.pipeline.committed
         AdminAPI(
             self.store,
             self.config.server.admin_token,

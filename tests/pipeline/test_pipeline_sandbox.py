@@ -21,7 +21,7 @@ from gleap_actions.gleap.presets import PRESETS
 from gleap_actions.gleap.settings import GleapSettings
 from gleap_actions.pipeline.service import Pipeline
 from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.pipeline.store import NewEvent
+from gleap_actions.pipeline.store import NewEvent, QueueStats
 from gleap_actions.sandbox import Faults, Sandbox
 
 TOKEN = "sandbox-secret-42"
@@ -246,3 +246,25 @@ async def test_timeouts_are_retried_and_shrink_concurrency(store: SQLiteStore, s
         await p.stop()
     assert len(sandbox.state.contacts()) == 3
     assert store.stats(time.time()).dead_letters == 0
+
+
+async def test_queue_gauges_refresh_less_often_when_counting_is_slow(
+    store: SQLiteStore, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[float] = []
+    exact = store.stats
+
+    def slow_stats(now: float) -> QueueStats:
+        calls.append(now)
+        time.sleep(0.02)  # a deep queue: counting takes long
+        return exact(now)
+
+    monkeypatch.setattr(store, "stats", slow_stats)
+    p = pipeline(store, sandbox, stats_interval=0.01)
+    await p.start()
+    try:
+        await asyncio.sleep(0.8)
+    finally:
+        await p.stop()
+    # Every 50x the 0.02 s a count takes (1 s), not every 0.01 s: the first count and no other.
+    assert len(calls) == 1

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.pipeline.store import NewEvent, Store, StoreFullError
+from gleap_actions.pipeline.store import NewEvent, Route, Store, StoreFullError
 from gleap_actions.pipeline.store_factory import open_store
 
 StoreFactory = Callable[[], Store]
@@ -46,7 +47,14 @@ def store(store_factory: StoreFactory) -> Store:
     return store_factory()
 
 
-def event(n: int, *, source: str = "src", user: str | None = "u1", at: float | None = None) -> NewEvent:
+def event(
+    n: int,
+    *,
+    source: str = "src",
+    user: str | None = "u1",
+    at: float | None = None,
+    route: Route | None = None,
+) -> NewEvent:
     return NewEvent(
         source=source,
         message_id=f"m-{n}",
@@ -54,6 +62,7 @@ def event(n: int, *, source: str = "src", user: str | None = "u1", at: float | N
         type="track",
         received_at=time.time() if at is None else at,
         payload=b'{"n": %d}' % n,
+        route=route,
     )
 
 
@@ -124,6 +133,43 @@ def test_route_creates_deliveries_and_filters(store: Store) -> None:
 
 
 # -- delivery -----------------------------------------------------------------------------------------
+
+
+def router(store: Store, decide: Callable[[int], tuple[str, ...]] = lambda n: ("A",)) -> None:
+    """What the router does: route every unrouted event by its payload's "n" (a store may leave events
+    routed at append to it, which decides the same again)."""
+    claimed = store.claim_unrouted("router", 1000, 30)
+    store.route([(e.id, decide(orjson.loads(e.payload)["n"])) for e in claimed])
+
+
+def test_events_routed_at_append_are_delivered_exactly_once(store: Store) -> None:
+    now = time.time()
+    routes = {1: ("A", "B", "A"), 2: (), 3: ("A",)}
+    both, filtered = Route(routes[1]), Route((), "no_matching_mapping")
+    appended = [event(1, route=both), event(2, route=filtered), event(3), event(1, route=both)]
+    assert store.append(appended) == [True, True, True, False]
+    router(store, routes.__getitem__)  # event 3 (no route) is left to the router by every store
+    stats = store.stats(now + 1)
+    assert (stats.unrouted, stats.pending, stats.per_mapping["A"]["pending"]) == (0, 3, 2)
+    a = store.claim_deliveries("w", "A", 100, 30, now + 1)
+    b = store.claim_deliveries("w", "B", 100, 30, now + 1)
+    assert [d.payload for d in a] == [b'{"n": 1}', b'{"n": 3}']
+    assert [d.payload for d in b] == [b'{"n": 1}']
+    store.ack([d.id for d in a + b])
+    router(store)
+    assert store.claim_deliveries("w", "A", 100, 30, now + 1) == []
+    stats = store.stats(now + 1)
+    assert (stats.unrouted, stats.pending, stats.in_flight) == (0, 0, 0)
+
+
+def test_routed_at_append_mixed_with_unrouted_keeps_ids_and_order(store: Store) -> None:
+    now = time.time()
+    store.append([event(1)])  # appended without routing, e.g. by an ingest-only node
+    store.append([event(i, route=Route(("A",)) if i % 2 else None) for i in range(2, 8)])
+    router(store)
+    claimed = store.claim_deliveries("w", "A", 100, 30, now + 1)
+    assert [d.payload for d in claimed] == [b'{"n": %d}' % i for i in range(1, 8)]
+    assert len({d.event_id for d in claimed}) == 7
 
 
 def test_claim_deliveries_oldest_event_first(store: Store) -> None:

@@ -142,7 +142,8 @@ async def test_invalid_token_pauses_then_reload_resumes(
     status, result = await admin(service.url, "POST", "/admin/reload")
     assert (status, result) == (200, {"ok": True})
     await wait_for(lambda: sandbox.state.event_count("u5") == 1)
-    assert _sample(service, "gleap_actions_credentials_paused") == 0.0
+    # The sandbox counts the event before serve has its answer: the gauge follows a moment later.
+    await wait_for(lambda: _sample(service, "gleap_actions_credentials_paused") == 0.0)
     assert _dead_letters(service) == 0
 
 
@@ -216,6 +217,42 @@ def test_serve_refuses_public_bind_without_write_keys(host: str, tmp_path: Path)
     )
     assert result.returncode == 2
     assert "without write keys" in result.stderr
+
+
+def _tracks(user: str, names: range) -> dict[str, object]:
+    return {"batch": [{"type": "track", "userId": user, "event": f"E{n}"} for n in names]}
+
+
+async def test_events_are_routed_at_ingest_and_delivered_once(
+    sandbox: Sandbox, start_service: StartService
+) -> None:
+    service = await start_service(sandbox.url)
+    assert (await post(service.url, "/v1/batch", _tracks("u5", range(50))))[0] == 200
+    await wait_for(lambda: sandbox.state.event_count("u5") == 50)
+    # Stored already routed: the router had nothing to claim.
+    assert service.store.claim_unrouted("check", 100, 30) == []
+    await asyncio.sleep(0.3)
+    assert sorted(e["name"] for e in sandbox.state.events("u5")) == sorted(f"E{n}" for n in range(50))
+    async with aiohttp.ClientSession() as session, session.get(service.url + "/metrics") as r:
+        assert "gleap_actions_routed_events_total 50.0" in await r.text()
+
+
+async def test_an_ingest_only_nodes_events_are_routed_by_a_delivery_node(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    config = load_config(write_config(tmp_path, sandbox.url))
+    ingest = Service(config, role="ingest")
+    deliver = Service(config, role="deliver")
+    await ingest.start()
+    await deliver.start()
+    try:
+        assert (await post(ingest.url, "/v1/batch", _tracks("u6", range(30))))[0] == 200
+        await wait_for(lambda: sandbox.state.event_count("u6") == 30)
+        await asyncio.sleep(0.3)
+        assert sorted(e["name"] for e in sandbox.state.events("u6")) == sorted(f"E{n}" for n in range(30))
+    finally:
+        await ingest.stop(timeout=2)
+        await deliver.stop(timeout=2)
 
 
 async def test_ingest_only_node_without_token_never_asks_gleap(tmp_path: Path) -> None:

@@ -145,6 +145,8 @@ class PostgresStore:
     of the retention, see `purge_delivered`) or holds `rotate_rows` events.
     """
 
+    routes_on_append = False  # events are routed by the router (`NewEvent.route` is not stored)
+
     def __init__(
         self,
         url: str,

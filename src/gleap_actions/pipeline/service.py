@@ -31,9 +31,9 @@ from gleap_actions.pipeline.metrics import PipelineMetrics
 from gleap_actions.pipeline.owners import owner_alive, owner_name
 from gleap_actions.pipeline.ratelimit import Limiter, RateLimiter
 from gleap_actions.pipeline.retry import RetryPolicy
-from gleap_actions.pipeline.router import Router
+from gleap_actions.pipeline.router import Router, RouteResult
 from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.pipeline.store import QueueStats, Store
+from gleap_actions.pipeline.store import NewEvent, QueueStats, Store
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,14 @@ class Pipeline:
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._loops.append(asyncio.create_task(coro, name=name))
 
+    def committed(self, events: Sequence[NewEvent], accepted: Sequence[bool]) -> None:
+        """Ingest committed `events` (`accepted`: `append`'s results): count the routes decided at ingest,
+        wake delivery for their deliveries and the router for events stored without a route."""
+        result = RouteResult.of_appended(events, accepted)
+        self._count_routes(result)
+        if any(kept and event.route is None for event, kept in zip(events, accepted, strict=True)):
+            self.notify()
+
     def notify(self) -> None:
         """New events were appended: route them now instead of at the next poll."""
         if self._route_wake is not None:
@@ -223,26 +231,34 @@ class Pipeline:
                 await asyncio.sleep(1.0)
                 continue
             if result.claimed:
-                self.metrics.routed.inc(result.routed)
-                if result.filtered_integrations:
-                    self.metrics.filtered.labels("integrations").inc(result.filtered_integrations)
-                if result.filtered_no_match:
-                    self.metrics.filtered.labels("no_matching_mapping").inc(result.filtered_no_match)
-                if result.deliveries:
-                    for worker in self._workers:
-                        worker.wake()
+                self._count_routes(result)
                 continue
             self._route_wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._route_wake.wait(), self._poll)
 
+    def _count_routes(self, result: RouteResult) -> None:
+        """Count routed and filtered events; wake delivery when there are new deliveries."""
+        if result.routed:
+            self.metrics.routed.inc(result.routed)
+        if result.filtered_integrations:
+            self.metrics.filtered.labels("integrations").inc(result.filtered_integrations)
+        if result.filtered_no_match:
+            self.metrics.filtered.labels("no_matching_mapping").inc(result.filtered_no_match)
+        if result.deliveries:
+            for worker in self._workers:
+                worker.wake()
+
     async def _stats_loop(self) -> None:
+        """Refresh the queue gauges every `stats_interval`, or less often when counting takes long: the
+        counts grow with the queue, and a deep backlog must not spend more than about 2% of a core on them."""
         while True:
+            started = time.monotonic()
             try:
                 self.metrics.observe_stats(await self.run(self.store.stats, time.time()))
             except Exception:
                 log.exception("event=stats_failed")
-            await asyncio.sleep(self._stats_interval)
+            await asyncio.sleep(max(self._stats_interval, 50 * (time.monotonic() - started)))
 
     async def _retention_loop(self) -> None:
         """Delete delivered events older than the retention, a small step at a time."""

@@ -7,6 +7,9 @@ changes state commits before it returns, so a `kill -9` after a call loses nothi
 
 Lifecycle of an event: `append` (new, unrouted) -> `claim_unrouted` + `route` (one delivery per matching
 mapping, or none when filtered) -> `claim_deliveries` -> `ack` | `retry` | `dead_letter` | `release`.
+A node that ingests and delivers decides the routes at ingest (`NewEvent.route`) when the store
+`routes_on_append`: `append` then writes the deliveries in the ingest transaction and the router's two
+transactions are skipped for those events.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ import orjson
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """Where an event goes: the mappings that deliver it, or why it goes nowhere."""
+
+    mappings: tuple[str, ...]
+    filtered: str | None = None  # "integrations" or "no_matching_mapping" when `mappings` is empty
+
+
+@dataclass(frozen=True, slots=True)
 class NewEvent:
     """An accepted, normalised Segment event, ready to be stored."""
 
@@ -28,10 +39,17 @@ class NewEvent:
     type: str
     received_at: float  # Unix seconds
     payload: bytes  # the normalised event as JSON
+    route: Route | None = None  # decided at ingest; None leaves the event to the router
 
     @classmethod
     def from_event(
-        cls, event: dict[str, Any], *, source: str, received_at: float, payload: bytes | None = None
+        cls,
+        event: dict[str, Any],
+        *,
+        source: str,
+        received_at: float,
+        payload: bytes | None = None,
+        route: Route | None = None,
     ) -> NewEvent:
         """The stored form of a normalised event (`payload`: its JSON, when already serialised)."""
         user_id = event.get("userId")
@@ -42,6 +60,7 @@ class NewEvent:
             type=event["type"],
             received_at=received_at,
             payload=payload if payload is not None else orjson.dumps(event),
+            route=route,
         )
 
 
@@ -103,10 +122,17 @@ class StoreFullError(Exception):
 class Store(Protocol):
     """The durable queue. See the module docstring for the lifecycle."""
 
+    # Whether `append` stores the routes decided at ingest; when False, ingest leaves routing to the router.
+    routes_on_append: bool
+
     def append(self, events: Sequence[NewEvent], *, dedup_window: float = 86400.0) -> list[bool]:
         """Commit `events` in one transaction. Returns, per event, False when it is a duplicate
         (same source and message_id seen within `dedup_window` seconds; it is then not stored), True
-        otherwise. Raises StoreFullError when nothing could be written."""
+        otherwise. Raises StoreFullError when nothing could be written.
+
+        With `routes_on_append`, an event with a `route` is stored routed, with one pending delivery per
+        mapping of the route, in the same transaction; otherwise (PostgresStore for now) the route is
+        ignored. An event without a route is left unrouted for the router."""
         ...
 
     def claim_unrouted(self, owner: str, limit: int, lease: float) -> list[StoredEvent]:

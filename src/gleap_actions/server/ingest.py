@@ -2,7 +2,8 @@
 
 One request: authenticate (write key by HTTP Basic, key as user and empty password, or `writeKey` in the body;
 when both are given the header wins) -> read the body within the limits (gzip allowed) -> parse -> normalise
-each event (`events.normalize`) -> commit through the group committer -> `200 {"success": true}`.
+each event (`events.normalize`; on a node that also delivers, decide its route: `route`) -> commit through
+the group committer -> `200 {"success": true}`.
 
 Answers:
 - 200 only once every accepted event is committed. In a batch, events that break Segment's rules (no user,
@@ -33,7 +34,7 @@ from prometheus_client import CollectorRegistry
 
 from gleap_actions.events import CALL_TYPES, EventError, normalize
 from gleap_actions.pipeline.committer import GroupCommitter, Overloaded
-from gleap_actions.pipeline.store import NewEvent, Store, StoreFullError
+from gleap_actions.pipeline.store import NewEvent, Route, Store, StoreFullError
 from gleap_actions.server.ingest_metrics import IngestMetrics
 from gleap_actions.server.limits import BadRequest, IngestLimits, read_body
 
@@ -118,7 +119,10 @@ class IngestService:
         self._sources = frozenset(source_id(key) for key in write_keys if key)
         self.committer = GroupCommitter(store, dedup_window=dedup_window, max_queued_events=max_queued_events)
         self.metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
-        self.on_commit: Callable[[], None] = lambda: None  # e.g. wake the router: route without a poll delay
+        # Set by a node that also delivers: each event's route is decided here and stored with it.
+        self.route: Callable[[dict[str, Any]], Route] | None = None
+        # Called with the events and `append`'s results once committed: e.g. wake delivery, count routes.
+        self.on_commit: Callable[[Sequence[NewEvent], Sequence[bool]], None] = lambda events, accepted: None
 
     @property
     def overloaded(self) -> bool:
@@ -222,7 +226,7 @@ class IngestService:
                 {"Retry-After": STORE_FULL_RETRY_AFTER},
             )  # fmt: skip
         self._count(events, results, rejected)
-        self.on_commit()
+        self.on_commit(events, results)
         if rejected:
             return _json_response(200, {"success": True, "rejected": rejected})
         return web.Response(body=_SUCCESS, content_type="application/json")
@@ -261,7 +265,10 @@ class IngestService:
         if len(payload) > limit and len(orjson.dumps(raw)) > limit:
             where = "" if index is None else f" (batch item {index})"
             raise BadRequest("event_too_large", f"an event{where} exceeds the limit of {limit} bytes")
-        return NewEvent.from_event(event, source=source, received_at=received_at, payload=payload)
+        route = self.route(event) if self.route is not None else None
+        return NewEvent.from_event(
+            event, source=source, received_at=received_at, payload=payload, route=route
+        )
 
     def _batch(
         self, data: dict[str, Any], source: str, received_at: float
