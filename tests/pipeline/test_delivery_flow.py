@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from pipeline_support import fast, metric
 
 from gleap_actions import events
-from gleap_actions.config import DeliveryConfig
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.gleap.actions import ACTIONS
 from gleap_actions.gleap.settings import GleapSettings
@@ -53,19 +53,6 @@ class Gleap:
         return [e["name"] for _, events in self.received for e in events]
 
 
-def fast(**changes: Any) -> DeliveryConfig:
-    """Delivery settings with short backoffs so retries happen within a test."""
-    base = {"max_concurrency": 4, "requests_per_minute": 0, "linger": 0.05, "initial_backoff": 0.05}
-    return DeliveryConfig(**{**base, "max_backoff": 0.2, "retry_window": 60.0, **changes})
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "queue.db")
-    yield s
-    s.close()
-
-
 @pytest.fixture
 async def gleap() -> AsyncIterator[Gleap]:
     g = Gleap()
@@ -92,10 +79,6 @@ def pipeline(store: SQLiteStore, gleap: Gleap, token: str = TOKEN, **kw: Any) ->
     config = kw.pop("config", fast())
     track_event = Subscription.compile("Track Event", ACTIONS["trackEvent"], batching=True, batch_size=100)
     return Pipeline(store, [track_event], GleapSettings(token, gleap.url, timeout=2.0), config, **kw)
-
-
-def metric(p: Pipeline, name: str, **labels: str) -> float:
-    return p.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
 async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap, store: SQLiteStore) -> None:

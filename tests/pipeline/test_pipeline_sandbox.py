@@ -6,15 +6,14 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
+from pipeline_support import fast, metric
 
 from gleap_actions import events
-from gleap_actions.config import DeliveryConfig
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.gleap.actions import ACTIONS
 from gleap_actions.gleap.presets import PRESETS
@@ -25,19 +24,6 @@ from gleap_actions.pipeline.store import NewEvent, QueueStats
 from gleap_actions.sandbox import Faults, Sandbox
 
 TOKEN = "sandbox-secret-42"
-
-
-def fast(**changes: Any) -> DeliveryConfig:
-    """Delivery settings with short backoffs so retries happen within a test."""
-    base = {"max_concurrency": 4, "requests_per_minute": 0, "linger": 0.05, "initial_backoff": 0.05}
-    return DeliveryConfig(**{**base, "max_backoff": 0.2, "retry_window": 60.0, **changes})
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "queue.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -87,10 +73,6 @@ def pipeline(store: SQLiteStore, sandbox: Sandbox, token: str = TOKEN, **kw: Any
 
 def names(sandbox: Sandbox) -> list[str]:
     return sorted(e["name"] for e in sandbox.state.events())
-
-
-def metric(p: Pipeline, name: str, **labels: str) -> float:
-    return p.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
 async def test_tracks_batched_identifies_sent_one_by_one(store: SQLiteStore, sandbox: Sandbox) -> None:
