@@ -104,10 +104,12 @@ async def _send(
         while True:
             stats = await asyncio.to_thread(store.stats, time.time())
             remaining = stats.unrouted + stats.pending + stats.in_flight
-            # Progress counts deliveries still waiting; with one mapping per event that is one per event.
-            now_done = max(0, total - remaining)
-            bar.update(now_done - done)
-            done = now_done
+            # Progress counts deliveries still waiting; with one mapping per event that is one per event
+            # (an event routed to several mappings holds the bar back, never moves it backwards).
+            now_done = total - remaining
+            if now_done > done:
+                bar.update(now_done - done)
+                done = now_done
             if remaining == 0:
                 settled = True
                 break
