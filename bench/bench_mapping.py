@@ -12,31 +12,18 @@ from __future__ import annotations
 import argparse
 import platform
 import random
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from gleap_actions import fql
+from gleap_actions.gleap.actions import IDENTIFY_CONTACT
 from gleap_actions.mapping import compile_mapping
+from timing import best_rate
 
 # Segment's default mapping of identifyContact (reference section 6.3)
-IDENTIFY_PRESET = {
-    "userId": {"@path": "$.userId"},
-    "firstName": {"@path": "$.properties.first_name"},
-    "lastName": {"@path": "$.properties.last_name"},
-    "email": {"@path": "$.traits.email"},
-    "phone": {"@path": "$.traits.phone"},
-    "companyName": {"@path": "$.traits.company.name"},
-    "companyId": {"@path": "$.traits.company.id"},
-    "lang": {"@path": "$.context.locale"},
-    "plan": {"@path": "$.traits.plan"},
-    "lastPageView": {"@path": "$.context.page.url"},
-    "lastActivity": {"@path": "$.timestamp"},
-    "customAttributes": {"@path": "$.traits"},
-}
+IDENTIFY_PRESET = IDENTIFY_CONTACT.default_mapping
 
 RESULTS = Path(__file__).parent / "results" / "mapping.json"
 
@@ -77,16 +64,6 @@ def identify_event(rng: random.Random, index: int) -> dict[str, Any]:
     if rng.random() < 0.8:
         event["context"]["page"] = {"url": f"https://example.com/p/{rng.randrange(100)}", "title": "Pricing"}
     return event
-
-
-def best_rate(run: Callable[[], None], count: int, repeat: int) -> float:
-    """Events per second of the fastest of `repeat` runs (the least disturbed by other load)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return count / best
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import platform
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from gleap_actions.engine.subscription import Subscription
 from gleap_actions.gleap.actions import ACTIONS
 from gleap_actions.gleap.presets import PRESETS
 from gleap_actions.gleap.settings import GleapSettings
+from timing import best_rate
 
 RESULTS = Path(__file__).parent / "results" / "transform.json"
 SEGMENT_SINGLE = 8_500  # events/s, Segment's implementation on this machine class (DESIGN.md)
@@ -87,16 +87,6 @@ def identify_event(rng: random.Random, index: int) -> dict[str, Any]:
         "traits": traits,
         "context": _context(rng),
     }
-
-
-def best_rate(run: Callable[[], None], count: int, repeat: int) -> float:
-    """Events per second of the fastest of `repeat` runs (the least disturbed by other load)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return count / best
 
 
 def main() -> None:
