@@ -37,6 +37,7 @@ from psycopg.pq import TransactionStatus
 
 from gleap_actions.pipeline.pg_migrations import migrate
 from gleap_actions.pipeline.pg_pool import Connection, ConnectionPool
+from gleap_actions.pipeline.retention import retention_candidates
 from gleap_actions.pipeline.store import (
     DeadLetter,
     Delivery,
@@ -664,16 +665,9 @@ class PostgresStore:
             " ORDER BY e.id LIMIT %s",
             (cursor, _RETENTION_CHUNK),
         ).fetchall()
-        candidates: list[int] = []
-        last = cursor
-        finished = len(rows) < _RETENTION_CHUNK
-        for event_id, received_at, routed in rows:
-            if received_at >= older_than or len(candidates) >= budget:
-                finished = received_at >= older_than
-                break
-            last = event_id
-            if routed:
-                candidates.append(event_id)
+        candidates, last, finished = retention_candidates(
+            rows, cursor=cursor, chunk=_RETENTION_CHUNK, budget=budget, older_than=older_than
+        )
         if not candidates:
             return 0, last, finished
         count = conn.execute(

@@ -32,6 +32,7 @@ from typing import TypeVar
 
 import orjson
 
+from gleap_actions.pipeline.retention import retention_candidates
 from gleap_actions.pipeline.sqlite_schema import migrate
 from gleap_actions.pipeline.store import (
     DeadLetter,
@@ -614,16 +615,9 @@ class SQLiteStore:
             "SELECT id, received_at, routed FROM events WHERE id > ? ORDER BY id LIMIT ?",
             (cursor, _RETENTION_CHUNK),
         ).fetchall()
-        candidates: list[int] = []
-        last = cursor
-        finished = len(rows) < _RETENTION_CHUNK
-        for event_id, received_at, routed in rows:
-            if received_at >= older_than or len(candidates) >= budget:
-                finished = received_at >= older_than
-                break
-            last = event_id
-            if routed:
-                candidates.append(event_id)
+        candidates, last, finished = retention_candidates(
+            rows, cursor=cursor, chunk=_RETENTION_CHUNK, budget=budget, older_than=older_than
+        )
         count = conn.execute(
             "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))"
             " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)"
