@@ -61,9 +61,9 @@ def serve(kind: str, port: int, data_dir: str) -> None:
 
         app.router.add_post("/v1/batch", ok)
     else:
-        from gleap_actions.pipeline.sqlite_store import SQLiteStore
-        from gleap_actions.server.ingest import IngestService
-        from gleap_actions.server.limits import RUNNER_OPTIONS
+        from gleap_actions.ingest.limits import RUNNER_OPTIONS
+        from gleap_actions.ingest.tracking import IngestService
+        from gleap_actions.queue.sqlite.store import SQLiteStore
 
         store = SQLiteStore(Path(data_dir) / "queue.db")
         IngestService(store, write_keys=[WRITE_KEY]).add_routes(app)

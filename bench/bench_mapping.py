@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from gleap_actions import fql
-from gleap_actions.gleap.actions import IDENTIFY_CONTACT
+from gleap_actions.destinations.gleap.actions import IDENTIFY_CONTACT
 from gleap_actions.mapping import compile_mapping
 from timing import best_rate
 

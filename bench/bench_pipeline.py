@@ -33,12 +33,12 @@ import orjson
 
 from gleap_actions import events
 from gleap_actions.config import DeliveryConfig
+from gleap_actions.deliver.pipeline import Pipeline
+from gleap_actions.destinations.gleap.actions import ACTIONS
+from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.subscription import Subscription
-from gleap_actions.gleap.actions import ACTIONS
-from gleap_actions.gleap.settings import GleapSettings
-from gleap_actions.pipeline.service import Pipeline
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.pipeline.store import NewEvent
+from gleap_actions.queue.sqlite.store import SQLiteStore
+from gleap_actions.queue.store import NewEvent
 from gleap_actions.sandbox import Faults, SandboxThread
 
 TOKEN = "bench-token"

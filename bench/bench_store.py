@@ -44,9 +44,9 @@ from urllib.parse import quote
 
 import psycopg
 
-from gleap_actions.pipeline.postgres_store import PostgresStore
-from gleap_actions.pipeline.store import NewEvent, Store
-from gleap_actions.pipeline.store_factory import open_store
+from gleap_actions.queue.factory import open_store
+from gleap_actions.queue.postgres.store import PostgresStore
+from gleap_actions.queue.store import NewEvent, Store
 
 RESULTS = Path(__file__).parent / "results" / "store.json"
 PAYLOAD = (

@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
+from gleap_actions.destinations.gleap.actions import ACTIONS
+from gleap_actions.destinations.gleap.presets import PRESETS
+from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.subscription import Subscription
-from gleap_actions.gleap.actions import ACTIONS
-from gleap_actions.gleap.presets import PRESETS
-from gleap_actions.gleap.settings import GleapSettings
 from timing import best_rate
 
 RESULTS = Path(__file__).parent / "results" / "transform.json"

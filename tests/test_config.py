@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gleap_actions.config import (
+from gleap_actions.config.load import (
     SANDBOX_API_TOKEN,
     Config,
     DeliveryConfig,
@@ -13,7 +13,7 @@ from gleap_actions.config import (
     StorageConfig,
     load_config,
 )
-from gleap_actions.gleap.presets import PRESETS
+from gleap_actions.destinations.gleap.presets import PRESETS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 

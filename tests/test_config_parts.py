@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from gleap_actions.configfile.durations import parse_duration
-from gleap_actions.configfile.interpolate import interpolate
-from gleap_actions.configfile.problems import EnvStr, Problems, describe
-from gleap_actions.configfile.reader import Section
-from gleap_actions.configfile.yamlfile import read_yaml
+from gleap_actions.config.durations import parse_duration
+from gleap_actions.config.interpolate import interpolate
+from gleap_actions.config.problems import EnvStr, Problems, describe
+from gleap_actions.config.reader import Section
+from gleap_actions.config.yamlfile import read_yaml
 
 ENV = {"TOKEN": "s3cr3t", "EMPTY": "", "PORT": "9000"}
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from gleap_actions.cli import cli
-from gleap_actions.pipeline.pg_migrations import MIGRATIONS
+from gleap_actions.queue.postgres.migrations import MIGRATIONS
 
 
 def test_help() -> None:

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gleap_actions.destinations.gleap.actions import IDENTIFY_CONTACT, TRACK_EVENT
+from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.action import Plan
 from gleap_actions.engine.errors import FqlSyntaxError, MappingValidationError
 from gleap_actions.engine.subscription import Subscription
-from gleap_actions.gleap.actions import IDENTIFY_CONTACT, TRACK_EVENT
-from gleap_actions.gleap.settings import GleapSettings
 
 SETTINGS = GleapSettings(api_token="tok")
 # The default mapping, except that events with `explode` fail at run time (@path of a number).

@@ -14,10 +14,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from gleap_actions.destinations.gleap.client import (
+    check_credentials,
+    is_retryable_status,
+    parse_retry_after,
+    send,
+)
+from gleap_actions.destinations.gleap.requests import gleap_request
+from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import FinalHTTPError, InvalidCredentialsError, RetryableError
-from gleap_actions.gleap.client import check_credentials, is_retryable_status, parse_retry_after, send
-from gleap_actions.gleap.requests import gleap_request
-from gleap_actions.gleap.settings import GleapSettings
 
 
 @dataclass

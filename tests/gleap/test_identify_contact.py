@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
+from gleap_actions.destinations.gleap.actions import IDENTIFY_CONTACT
+from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import PayloadValidationError
-from gleap_actions.gleap.actions import IDENTIFY_CONTACT
-from gleap_actions.gleap.settings import GleapSettings
 
 SETTINGS = GleapSettings(api_token="tok")
 

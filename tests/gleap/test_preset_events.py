@@ -7,10 +7,10 @@ from typing import Any
 import orjson
 import pytest
 
+from gleap_actions.destinations.gleap.actions import ACTIONS
+from gleap_actions.destinations.gleap.presets import PRESETS
+from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.subscription import Subscription
-from gleap_actions.gleap.actions import ACTIONS
-from gleap_actions.gleap.presets import PRESETS
-from gleap_actions.gleap.settings import GleapSettings
 
 SETTINGS = GleapSettings(api_token="tok", base_url="http://127.0.0.1:9")
 

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
+from gleap_actions.destinations.gleap.requests import auth_test_request, delete_user_request
+from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import PayloadValidationError
-from gleap_actions.gleap.requests import auth_test_request, delete_user_request
-from gleap_actions.gleap.settings import GleapSettings
 
 SETTINGS = GleapSettings(api_token="s3cr3t-token")
 

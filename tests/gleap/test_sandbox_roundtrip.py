@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from gleap_actions.destinations.gleap.actions import IDENTIFY_CONTACT, TRACK_EVENT
+from gleap_actions.destinations.gleap.client import check_credentials, send
+from gleap_actions.destinations.gleap.requests import delete_user_request
+from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import FinalHTTPError, InvalidCredentialsError, RetryableError
-from gleap_actions.gleap.actions import IDENTIFY_CONTACT, TRACK_EVENT
-from gleap_actions.gleap.client import check_credentials, send
-from gleap_actions.gleap.requests import delete_user_request
-from gleap_actions.gleap.settings import GleapSettings
 from gleap_actions.sandbox import Faults, Sandbox
 
 TOKEN = "sandbox-test-token"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from gleap_actions.destinations.gleap import actions
+from gleap_actions.destinations.gleap.actions import TRACK_EVENT
+from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import PayloadValidationError
-from gleap_actions.gleap import actions
-from gleap_actions.gleap.actions import TRACK_EVENT
-from gleap_actions.gleap.settings import GleapSettings
 
 SETTINGS = GleapSettings(api_token="tok", base_url="https://api.gleap.io")
 WHEN = "2024-01-02T03:04:05.000Z"
@@ -192,7 +192,7 @@ def test_more_than_ten_metadata_keys_are_sent_counted_and_logged(
 ) -> None:
     counter = actions.MetadataLimitCounter()
     monkeypatch.setattr(actions, "metadata_over_limit", counter)
-    with caplog.at_level(logging.WARNING, logger="gleap_actions.gleap.actions"):
+    with caplog.at_level(logging.WARNING, logger="gleap_actions.destinations.gleap.actions"):
         body = _body(data={f"k{i}": i for i in range(12)})
         _body(data={f"k{i}": i for i in range(13)})
         _body(data={f"k{i}": i for i in range(10)})

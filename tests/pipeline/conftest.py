@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
+from gleap_actions.queue.sqlite.store import SQLiteStore
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gleap_actions.config import DeliveryConfig
-from gleap_actions.pipeline.service import Pipeline
+from gleap_actions.deliver.pipeline import Pipeline
 
 
 def fast(**changes: Any) -> DeliveryConfig:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gleap_actions.pipeline.committer import GroupCommitter, Overloaded
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.pipeline.store import NewEvent, StoreFullError
+from gleap_actions.ingest.committer import GroupCommitter, Overloaded
+from gleap_actions.queue.sqlite.store import SQLiteStore
+from gleap_actions.queue.store import NewEvent, StoreFullError
 
 
 class CountingStore(SQLiteStore):

@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from gleap_actions.pipeline.concurrency import AdaptiveConcurrency
-from gleap_actions.pipeline.ratelimit import RateLimiter
+from gleap_actions.deliver.concurrency import AdaptiveConcurrency
+from gleap_actions.deliver.ratelimit import RateLimiter
 
 
 class FakeClock:

@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from gleap_actions.pipeline.groupcommit import GroupCommit
+from gleap_actions.deliver.groupcommit import GroupCommit
 
 
 async def test_concurrent_calls_share_commits_and_wait_for_them() -> None:

@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from gleap_actions.pipeline.owners import owner_alive, owner_name
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.pipeline.store import NewEvent
+from gleap_actions.queue.owners import owner_alive, owner_name
+from gleap_actions.queue.sqlite.store import SQLiteStore
+from gleap_actions.queue.store import NewEvent
 
 
 def _dead_pid() -> int:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gleap_actions.pipeline.pg_ratelimit import PostgresRateLimiter, project_key
+from gleap_actions.queue.postgres.ratelimit import PostgresRateLimiter, project_key
 
 pytestmark = pytest.mark.postgres
 

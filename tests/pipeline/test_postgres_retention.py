@@ -18,9 +18,9 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from gleap_actions.pipeline.pg_migrations import MIGRATIONS
-from gleap_actions.pipeline.postgres_store import PostgresStore
-from gleap_actions.pipeline.store import NewEvent
+from gleap_actions.queue.postgres.migrations import MIGRATIONS
+from gleap_actions.queue.postgres.store import PostgresStore
+from gleap_actions.queue.store import NewEvent
 
 pytestmark = pytest.mark.postgres
 

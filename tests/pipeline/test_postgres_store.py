@@ -15,9 +15,9 @@ import uuid
 import psycopg
 import pytest
 
-from gleap_actions.pipeline.pg_migrations import MIGRATIONS
-from gleap_actions.pipeline.postgres_store import PostgresStore, describe
-from gleap_actions.pipeline.store import NewEvent, StoreFullError
+from gleap_actions.queue.postgres.migrations import MIGRATIONS
+from gleap_actions.queue.postgres.store import PostgresStore, describe
+from gleap_actions.queue.store import NewEvent, StoreFullError
 
 pytestmark = pytest.mark.postgres
 
@@ -153,8 +153,8 @@ def test_threads_of_several_nodes_never_claim_the_same_work(postgres_url: str) -
 WRITER = textwrap.dedent(
     """
     import sys, time
-    from gleap_actions.pipeline.postgres_store import PostgresStore
-    from gleap_actions.pipeline.store import NewEvent
+    from gleap_actions.queue.postgres.store import PostgresStore
+    from gleap_actions.queue.store import NewEvent
     store = PostgresStore(sys.argv[1])
     first = int(sys.argv[2])
     for batch in range(20):
@@ -166,7 +166,7 @@ WRITER = textwrap.dedent(
 WORKER = textwrap.dedent(
     """
     import sys, time
-    from gleap_actions.pipeline.postgres_store import PostgresStore
+    from gleap_actions.queue.postgres.store import PostgresStore
     store = PostgresStore(sys.argv[1])
     name, lease, sending, idle = sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), 0
     while idle < 30:
@@ -239,7 +239,7 @@ def test_work_of_a_dead_process_is_reclaimed_after_its_lease(postgres_url: str) 
         [
             sys.executable,
             "-c",
-            "import sys\nfrom gleap_actions.pipeline.postgres_store import PostgresStore\n"
+            "import sys\nfrom gleap_actions.queue.postgres.store import PostgresStore\n"
             "s = PostgresStore(sys.argv[1])\nprint(len(s.claim_unrouted('dead', 10, 1.0)), flush=True)\n"
             "sys.stdin.read()",
             postgres_url,

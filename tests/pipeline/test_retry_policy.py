@@ -3,7 +3,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gleap_actions.pipeline.retry import RetryPolicy
+from gleap_actions.deliver.retry import RetryPolicy
 
 
 def policy(**kw: float) -> RetryPolicy:

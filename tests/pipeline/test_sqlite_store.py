@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gleap_actions.pipeline.sqlite_schema import MIGRATIONS
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.pipeline.store import NewEvent, StoreFullError
+from gleap_actions.queue.sqlite.schema import MIGRATIONS
+from gleap_actions.queue.sqlite.store import SQLiteStore
+from gleap_actions.queue.store import NewEvent, StoreFullError
 
 
 def test_schema_is_versioned_and_reopening_keeps_data(tmp_path: Path) -> None:

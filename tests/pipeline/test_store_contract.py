@@ -17,9 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.pipeline.store import NewEvent, Route, Store, StoreFullError
-from gleap_actions.pipeline.store_factory import open_store
+from gleap_actions.queue.factory import open_store
+from gleap_actions.queue.sqlite.store import SQLiteStore
+from gleap_actions.queue.store import NewEvent, Route, Store, StoreFullError
 
 StoreFactory = Callable[[], Store]
 
@@ -366,8 +366,8 @@ def test_store_full_raises(tmp_path: Path) -> None:
 KILLED_WRITER = textwrap.dedent(
     """
     import sys, time
-    from gleap_actions.pipeline.sqlite_store import SQLiteStore
-    from gleap_actions.pipeline.store import NewEvent
+    from gleap_actions.queue.sqlite.store import SQLiteStore
+    from gleap_actions.queue.store import NewEvent
     store = SQLiteStore(sys.argv[1])
     for batch in range(100000):
         store.append([NewEvent("s", f"{batch}-{i}", None, "track", time.time(), b"{}") for i in range(50)])

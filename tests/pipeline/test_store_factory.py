@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gleap_actions.pipeline.postgres_store import PostgresStore
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.pipeline.store_factory import describe_location, open_store, sqlite_path
+from gleap_actions.queue.factory import describe_location, open_store, sqlite_path
+from gleap_actions.queue.postgres.store import PostgresStore
+from gleap_actions.queue.sqlite.store import SQLiteStore
 
 
 @pytest.mark.parametrize(

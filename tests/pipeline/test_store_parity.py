@@ -20,9 +20,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from gleap_actions.pipeline.postgres_store import PostgresStore
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.pipeline.store import NewEvent, Store
+from gleap_actions.queue.postgres.store import PostgresStore
+from gleap_actions.queue.sqlite.store import SQLiteStore
+from gleap_actions.queue.store import NewEvent, Store
 
 pytestmark = pytest.mark.postgres
 

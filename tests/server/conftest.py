@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.server.ingest import IngestService
+from gleap_actions.ingest.tracking import IngestService
+from gleap_actions.queue.sqlite.store import SQLiteStore
 
 
 @dataclass

@@ -15,8 +15,8 @@ import orjson
 import pytest
 
 from gleap_actions.events import parse_time
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.server.ingest import IngestService, source_id
+from gleap_actions.ingest.tracking import IngestService, source_id
+from gleap_actions.queue.sqlite.store import SQLiteStore
 
 from .conftest import Server, StartServer
 

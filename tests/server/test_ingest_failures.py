@@ -14,7 +14,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
+from gleap_actions.queue.sqlite.store import SQLiteStore
 
 from .conftest import ServerThread, StartServer
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
+from gleap_actions.queue.sqlite.store import SQLiteStore
 
 SERVER = textwrap.dedent(
     """
     import sys
     from aiohttp import web
-    from gleap_actions.pipeline.sqlite_store import SQLiteStore
-    from gleap_actions.server.ingest import IngestService
-    from gleap_actions.server.limits import RUNNER_OPTIONS
+    from gleap_actions.queue.sqlite.store import SQLiteStore
+    from gleap_actions.ingest.tracking import IngestService
+    from gleap_actions.ingest.limits import RUNNER_OPTIONS
     store = SQLiteStore(sys.argv[1])
     app = web.Application()
     IngestService(store).add_routes(app)

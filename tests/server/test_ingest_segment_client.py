@@ -10,8 +10,8 @@ import pytest
 from segment.analytics import Client
 
 from gleap_actions.events import parse_time
-from gleap_actions.pipeline.sqlite_store import SQLiteStore
-from gleap_actions.server.ingest import source_id
+from gleap_actions.ingest.tracking import source_id
+from gleap_actions.queue.sqlite.store import SQLiteStore
 
 from .conftest import ServerThread
 

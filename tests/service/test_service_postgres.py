@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from gleap_actions.config import load_config
-from gleap_actions.pipeline.pg_ratelimit import PostgresRateLimiter, project_key
+from gleap_actions.queue.postgres.ratelimit import PostgresRateLimiter, project_key
 from gleap_actions.sandbox import Sandbox
 from gleap_actions.service import Service
 

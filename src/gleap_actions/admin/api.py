@@ -1,0 +1,221 @@
+"""The admin API under `/admin/`, protected by its own token (`Authorization: Bearer <token>`).
+
+- `GET  /admin/stats`                        queue depth and age, per-mapping delivery state counts
+- `GET  /admin/dead-letters[?mapping=&limit=&after=]`, `GET /admin/dead-letters/{id}`
+- `POST /admin/dead-letters/replay`, `POST /admin/dead-letters/purge`  body `{"ids": [...]}`,
+  `{"mapping": "..."}` or `{"all": true}`
+- `POST /admin/preview[?batch=true]`        body: one Segment event, or a list of them
+- `POST /admin/users/{userId}/delete`       Gleap deletion + the user's queued events dropped
+- `POST /admin/reload`                      re-read the config (e.g. a fixed Gleap token) and resume
+
+Without a configured admin token every admin route answers 403: the API is off, not open.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gleap_actions.queue.store import DeadLetter, Store
+
+Run = Callable[..., Awaitable[Any]]
+Preview = Callable[[Iterable[bytes], bool], Iterator[bytes]]
+DeleteUser = Callable[[str], Awaitable[dict[str, Any]]]
+Reload = Callable[[], Awaitable[dict[str, Any]]]
+
+
+MAX_ID = 2**63 - 1  # the largest id a store holds (SQLite INTEGER, PostgreSQL BIGINT)
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"code": code, "message": message}, status=status)
+
+
+def _whole(text: str) -> int:
+    """A whole number a store can hold; ValueError otherwise (a larger one would crash the query)."""
+    value = int(text)
+    if not 0 <= value <= MAX_ID:
+        raise ValueError(text)
+    return value
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def dead_letter_json(letter: DeadLetter, *, full: bool) -> dict[str, Any]:
+    """A dead letter as JSON; `full` adds the request, response and event."""
+    out: dict[str, Any] = {
+        "id": letter.id,
+        "event_id": letter.event_id,
+        "mapping": letter.mapping,
+        "reason": letter.reason,
+        "status": letter.status,
+        "attempts": letter.attempts,
+        "created_at": _iso(letter.created_at),
+    }
+    if full:
+        out["request"] = _json_or_text(letter.request)
+        out["response"] = _json_or_text(letter.response)
+        out["event"] = orjson.loads(letter.payload)
+    return out
+
+
+class AdminAPI:
+    """Admin routes over a store; the pipeline-facing operations are passed in as callables."""
+
+    def __init__(
+        self,
+        store: Store,
+        token: str | None,
+        *,
+        run: Run,
+        preview: Preview,
+        delete_user: DeleteUser,
+        reload: Reload,
+        on_replay: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._token = token.encode() if token else None
+        self._run = run
+        self._preview = preview
+        self._delete_user = delete_user
+        self._reload = reload
+        self._on_replay = on_replay
+
+    def add_routes(self, app: web.Application) -> None:
+        """Mount the admin routes on `app`."""
+        routes = [
+            ("GET", "/admin/stats", self._stats),
+            ("GET", "/admin/dead-letters", self._list),
+            ("GET", "/admin/dead-letters/{id}", self._show),
+            ("POST", "/admin/dead-letters/replay", self._replay),
+            ("POST", "/admin/dead-letters/purge", self._purge),
+            ("POST", "/admin/preview", self._preview_route),
+            ("POST", "/admin/users/{user_id}/delete", self._delete_user_route),
+            ("POST", "/admin/reload", self._reload_route),
+        ]
+        for method, path, handler in routes:
+            app.router.add_route(method, path, self._guarded(handler))
+
+    def _guarded(
+        self, handler: Callable[[web.Request], Awaitable[web.Response]]
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def guarded(request: web.Request) -> web.Response:
+            if self._token is None:
+                return _error(403, "admin_disabled", "the admin API is off: set an admin token to enable it")
+            given = request.headers.get("Authorization", "")
+            scheme, _, value = given.partition(" ")
+            # Constant-time comparison so response timing does not reveal the token.
+            if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self._token):
+                return _error(401, "unauthorized", "missing or wrong admin token (Authorization: Bearer ...)")
+            return await handler(request)
+
+        return guarded
+
+    async def _stats(self, _request: web.Request) -> web.Response:
+        stats = await self._run(self._store.stats, time.time())
+        return web.json_response(
+            {
+                "unrouted": stats.unrouted,
+                "pending": stats.pending,
+                "retrying": stats.retrying,
+                "in_flight": stats.in_flight,
+                "dead_letters": stats.dead_letters,
+                "oldest_pending_age": stats.oldest_pending_age,
+                "mappings": stats.per_mapping,
+            }
+        )
+
+    async def _list(self, request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "100"))
+            after = _whole(request.query.get("after", "0"))
+        except ValueError:
+            return _error(400, "bad_query", "limit and after must be whole numbers")
+        if not 1 <= limit <= 1000:
+            return _error(400, "bad_query", "limit must be between 1 and 1000")
+        mapping = request.query.get("mapping")
+        letters = await self._run(
+            lambda: self._store.list_dead_letters(mapping=mapping, limit=limit, after_id=after)
+        )
+        return web.json_response({"dead_letters": [dead_letter_json(d, full=False) for d in letters]})
+
+    async def _show(self, request: web.Request) -> web.Response:
+        try:
+            letter_id = _whole(request.match_info["id"])
+        except ValueError:
+            return _error(400, "bad_id", "a dead-letter id is a whole number")
+        letter = await self._run(self._store.get_dead_letter, letter_id)
+        if letter is None:
+            return _error(404, "not_found", f"no dead letter {letter_id}")
+        return web.json_response(dead_letter_json(letter, full=True))
+
+    async def _selection(self, request: web.Request) -> tuple[list[int] | None, str | None] | web.Response:
+        try:
+            body = orjson.loads(await request.read() or b"{}")
+        except orjson.JSONDecodeError as exc:
+            return _error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+        if not isinstance(body, dict):
+            return _error(400, "bad_selection", 'send {"ids": [...]}, {"mapping": "..."} or {"all": true}')
+        ids, mapping = body.get("ids"), body.get("mapping")
+        if ids is not None and not (
+            isinstance(ids, list) and all(type(i) is int and 0 <= i <= MAX_ID for i in ids)
+        ):
+            return _error(400, "bad_selection", "ids must be a list of whole numbers")
+        if mapping is not None and not isinstance(mapping, str):
+            return _error(400, "bad_selection", "mapping must be a string")
+        if ids is None and mapping is None and body.get("all") is not True:
+            return _error(400, "bad_selection", 'send {"ids": [...]}, {"mapping": "..."} or {"all": true}')
+        return ids, mapping
+
+    async def _replay(self, request: web.Request) -> web.Response:
+        selection = await self._selection(request)
+        if isinstance(selection, web.Response):
+            return selection
+        ids, mapping = selection
+        count = await self._run(lambda: self._store.replay_dead_letters(ids, mapping=mapping))
+        self._on_replay()
+        return web.json_response({"replayed": count})
+
+    async def _purge(self, request: web.Request) -> web.Response:
+        selection = await self._selection(request)
+        if isinstance(selection, web.Response):
+            return selection
+        ids, mapping = selection
+        count = await self._run(lambda: self._store.purge_dead_letters(ids, mapping=mapping))
+        return web.json_response({"purged": count})
+
+    async def _preview_route(self, request: web.Request) -> web.Response:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            return _error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+        events = body if isinstance(body, list) else [body]
+        batch = request.query.get("batch", "false").lower() in ("1", "true", "yes")
+        lines = [orjson.loads(line) for line in self._preview([orjson.dumps(e) for e in events], batch)]
+        return web.json_response({"results": lines})
+
+    async def _delete_user_route(self, request: web.Request) -> web.Response:
+        user_id = request.match_info["user_id"]
+        if not user_id.strip():
+            return _error(400, "bad_user_id", "the user id is empty")
+        result = await self._delete_user(user_id)
+        return web.json_response(result, status=200 if result.get("ok") else 502)
+
+    async def _reload_route(self, _request: web.Request) -> web.Response:
+        result = await self._reload()
+        return web.json_response(result, status=200 if result.get("ok") else 400)

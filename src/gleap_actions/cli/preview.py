@@ -1,0 +1,29 @@
+"""`gleap-actions preview EVENTS.jsonl|-`: the requests a config would send, without sending anything."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import click
+
+from gleap_actions.cli.common import config_option, load_or_exit
+from gleap_actions.preview import preview
+
+
+@click.command("preview")
+@click.argument("events", type=click.File("rb"))
+@click.option(
+    "--batch",
+    is_flag=True,
+    help="Group events into batch requests for mappings whose batching is on, as delivery does.",
+)
+@config_option
+def preview_command(events: BinaryIO, batch: bool, config_path: str | None) -> None:
+    """Dry run: print one JSON line per request that would be sent to Gleap for EVENTS.
+
+    EVENTS holds one Segment event per line (`-` reads stdin). Rejected, filtered and unmatched events and
+    invalid lines get a line each, with their event_index. Tokens are shown as ***. No network is used.
+    """
+    config = load_or_exit(config_path)
+    for line in preview(events, config, batch=batch):
+        click.echo(line)

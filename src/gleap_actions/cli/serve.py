@@ -1,0 +1,122 @@
+"""`gleap-actions serve`: run the ingest server and the delivery workers until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from gleap_actions.cli.common import EXIT_CONFIG, config_option, load_or_exit
+from gleap_actions.config import Config
+from gleap_actions.service import Role, Service
+
+log = logging.getLogger(__name__)
+
+
+@click.command("serve")
+@config_option
+@click.option("--host", help="Address to listen on (default 127.0.0.1; any other needs write keys).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8080).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the SQLite queue lives.")
+@click.option("--store", "store_url", envvar="GLEAP_ACTIONS_STORE", help="postgresql://... to share a queue.")
+@click.option(
+    "--role",
+    type=click.Choice(["all", "ingest", "deliver"]),
+    default="all",
+    show_default=True,
+    help="ingest: only accept events; deliver: only deliver them (nodes sharing a PostgreSQL store).",
+)
+@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
+def serve_command(
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    data_dir: str | None,
+    store_url: str | None,
+    role: Role,
+    log_level: str,
+) -> None:
+    """Accept Segment calls on /v1/* and deliver them to Gleap.
+
+    Without a Gleap API token, a built-in Gleap sandbox is started and everything is delivered there.
+    """
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+    )
+    config = _with_overrides(load_or_exit(config_path), host, port, data_dir, store_url)
+    server = config.server
+    if not server.write_keys and not _is_loopback(server.host):
+        click.echo(
+            f"Refusing to listen on {server.host} without write keys: anyone could send events. "
+            "Configure server.write_keys (or GLEAP_ACTIONS_WRITE_KEYS), or listen on 127.0.0.1.",
+            err=True,
+        )
+        sys.exit(EXIT_CONFIG)
+    asyncio.run(_serve(config, role))
+
+
+def _with_overrides(
+    config: Config, host: str | None, port: int | None, data_dir: str | None, store_url: str | None
+) -> Config:
+    server = dataclasses.replace(
+        config.server,
+        host=host if host is not None else config.server.host,
+        port=port if port is not None else config.server.port,
+    )
+    storage = config.storage
+    if data_dir is not None:
+        storage = dataclasses.replace(storage, data_dir=Path(data_dir))
+    if store_url is not None:
+        storage = dataclasses.replace(storage, url=store_url)
+    return dataclasses.replace(config, server=server, storage=storage)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _serve(config: Config, role: Role) -> None:
+    service = Service(config, role=role)
+    await service.start()
+    _banner(service)
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(service.reload()))
+    await done.wait()
+    click.echo("gleap-actions: stopping (finishing deliveries in flight)...", err=True)
+    await service.stop()
+
+
+def _banner(service: Service) -> None:
+    lines = [f"gleap-actions: listening on {service.url} (role: {service.role})"]
+    if not service.config.server.write_keys:
+        lines.append("  No write keys configured: any write key is accepted (listening on loopback only).")
+    if service.sandbox is not None:
+        sandbox = service.sandbox.url
+        lines += [
+            "",
+            "  *** NO GLEAP API TOKEN CONFIGURED ***",
+            f"  Delivering to the built-in Gleap sandbox at {sandbox}: nothing leaves this machine.",
+            "  Set GLEAP_API_TOKEN (or gleap.api_token in the config) to deliver to Gleap.",
+            "",
+            "  Send a first event:",
+            f"    curl -u 'my-write-key:' -H 'Content-Type: application/json' "
+            f"""-d '{{"userId":"user-1","event":"Signed Up"}}' {service.url}/v1/track""",
+            "  See what reached the sandbox:",
+            f"    curl {sandbox}/__sandbox/events",
+        ]
+    lines.append(f"  Health: {service.url}/health  Metrics: {service.url}/metrics")
+    click.echo("\n".join(lines), err=True)

@@ -1,1 +1,0 @@
-"""The `gleap-actions` subcommands, one small module each, registered in `gleap_actions.cli`."""

@@ -1,0 +1,220 @@
+"""The configuration: one YAML file (or none), `${VAR}` interpolation, environment overrides, validation.
+
+`load_config` reads every section, compiles every trigger and mapping, and raises one `ConfigError` listing
+every problem as `location: message`. Secrets (the Gleap token, write keys, the admin token, a database URL)
+are never echoed: not in messages, not in the reprs of these objects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from gleap_actions.config.interpolate import interpolate
+from gleap_actions.config.mappings import read_mappings
+from gleap_actions.config.problems import EnvStr, Problems, describe
+from gleap_actions.config.reader import Section
+from gleap_actions.config.yamlfile import read_yaml
+from gleap_actions.destinations.gleap.actions import ACTIONS
+from gleap_actions.destinations.gleap.presets import PRESETS
+from gleap_actions.destinations.gleap.settings import GleapSettings
+from gleap_actions.engine.errors import ConfigError
+from gleap_actions.engine.subscription import Subscription
+
+__all__ = [
+    "SANDBOX_API_TOKEN",
+    "Config",
+    "ConfigError",
+    "DeliveryConfig",
+    "ServerConfig",
+    "StorageConfig",
+    "load_config",
+]
+
+DEFAULT_BASE_URL = "https://api.gleap.io"
+# With no token configured, deliveries go to the built-in sandbox, which accepts this token.
+SANDBOX_API_TOKEN = "sandbox-token"
+
+_SECRET = {"secret": True}
+
+
+class _RedactedRepr:
+    """A dataclass repr that shows secret fields as `'***'` (or None when unset), subscriptions by name."""
+
+    def __repr__(self) -> str:
+        parts = []
+        for item in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, item.name)
+            if item.metadata.get("secret") and value:
+                value = tuple("***" for _ in value) if isinstance(value, tuple) else "***"
+            elif item.metadata.get("by_name"):
+                value = tuple(subscription.name for subscription in value)
+            parts.append(f"{item.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+@dataclass(frozen=True, repr=False)
+class ServerConfig(_RedactedRepr):
+    """The ingest and admin HTTP server. No write keys: any key is accepted; no admin token: no admin API."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    write_keys: tuple[str, ...] = field(default=(), metadata=_SECRET)
+    admin_token: str | None = field(default=None, metadata=_SECRET)
+
+
+@dataclass(frozen=True, repr=False)
+class StorageConfig(_RedactedRepr):
+    """The durable queue: a SQLite file in `data_dir`, or PostgreSQL at `url`."""
+
+    data_dir: Path = Path("data")
+    url: str | None = field(default=None, metadata=_SECRET)  # may hold a password
+    dedup_window: float = 86400.0
+    retention: float = 604800.0
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """Delivery to Gleap: retry window, concurrency ceiling, rate limit, batch linger, backoff (seconds)."""
+
+    retry_window: float = 14400.0
+    max_concurrency: int = 16
+    requests_per_minute: int = 1000
+    linger: float = 0.2
+    initial_backoff: float = 1.0
+    max_backoff: float = 300.0
+
+
+@dataclass(frozen=True, repr=False)
+class Config(_RedactedRepr):
+    """A loaded, validated configuration. `uses_sandbox`: no Gleap token was configured."""
+
+    gleap: GleapSettings
+    server: ServerConfig = field(default_factory=ServerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    subscriptions: tuple[Subscription, ...] = field(default=(), metadata={"by_name": True})
+    uses_sandbox: bool = False
+    path: Path | None = None
+
+
+def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:
+    """Load and validate the config file at `path` (None: defaults and the Segment presets).
+
+    Raises `ConfigError` listing every problem as `location: message`.
+    """
+    problems = Problems()
+    file = Path(path) if path is not None else None
+    document: Any = read_yaml(file, problems) if file is not None else None
+    if document is not None and not isinstance(document, dict):
+        problems.add(str(file), f"expected a mapping of sections at the top level, got {describe(document)}")
+        document = None
+    document = interpolate(document, env, "", problems)
+    root = Section(document, "", problems)
+    overrides = _environment_overrides(env, problems)
+    base_dir = file.parent if file is not None else Path()
+
+    gleap, uses_sandbox = _read_gleap(root.section("gleap"), overrides)
+    server = _read_server(root.section("server"), overrides)
+    storage = _read_storage(root.section("storage"), overrides, base_dir)
+    delivery = _read_delivery(root.section("delivery"))
+    mappings = root.raw("mappings")
+    if mappings is None:
+        subscriptions = read_mappings(list(PRESETS), "presets", problems, ACTIONS)
+    else:
+        subscriptions = read_mappings(mappings, "mappings", problems, ACTIONS)
+    root.finish()
+
+    if problems.items:
+        secrets = (
+            gleap.api_token if not uses_sandbox else None,
+            *server.write_keys,
+            server.admin_token,
+            storage.url,
+        )
+        raise ConfigError(_redacted(problems.items, secrets))
+    return Config(gleap, server, storage, delivery, subscriptions, uses_sandbox, file)
+
+
+def _redacted(messages: list[str], secrets: Iterable[str | None]) -> list[str]:
+    """`messages` with every configured secret replaced by `***`: a secret pasted under another key
+    (say, the Gleap token as `server.port`) is echoed as a plain value otherwise."""
+    known = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+    for secret in known:
+        messages = [m.replace(secret, "***") for m in messages]
+    return messages
+
+
+_OVERRIDES = (
+    "GLEAP_API_TOKEN",
+    "GLEAP_BASE_URL",
+    "GLEAP_ACTIONS_WRITE_KEYS",
+    "GLEAP_ACTIONS_ADMIN_TOKEN",
+    "GLEAP_ACTIONS_DATA_DIR",
+)
+
+
+def _environment_overrides(env: Mapping[str, str], problems: Problems) -> Section:
+    """The override variables that are set and non-empty; problems are located by variable name."""
+    return Section({name: EnvStr(env[name]) for name in _OVERRIDES if env.get(name)}, "", problems)
+
+
+def _read_gleap(section: Section, overrides: Section) -> tuple[GleapSettings, bool]:
+    token = section.string("api_token", None, secret=True)
+    token = overrides.string("GLEAP_API_TOKEN", token, secret=True)
+    base_url = section.url("base_url", DEFAULT_BASE_URL) or DEFAULT_BASE_URL
+    base_url = overrides.url("GLEAP_BASE_URL", base_url) or base_url
+    timeout = section.duration("timeout", 10.0, positive=True)
+    section.finish()
+    settings = GleapSettings(api_token=token or SANDBOX_API_TOKEN, base_url=base_url, timeout=timeout)
+    return settings, token is None
+
+
+def _read_server(section: Section, overrides: Section) -> ServerConfig:
+    host = section.string("host", "127.0.0.1") or "127.0.0.1"
+    port = section.integer("port", 8080, minimum=0, maximum=65535)
+    write_keys = section.string_list("write_keys", secret=True)
+    if overrides.has("GLEAP_ACTIONS_WRITE_KEYS"):
+        text = overrides.string("GLEAP_ACTIONS_WRITE_KEYS", "", secret=True) or ""
+        write_keys = tuple(key.strip() for key in text.split(",") if key.strip())
+    admin_token = section.string("admin_token", None, secret=True)
+    admin_token = overrides.string("GLEAP_ACTIONS_ADMIN_TOKEN", admin_token, secret=True)
+    section.finish()
+    return ServerConfig(host=host, port=port, write_keys=write_keys, admin_token=admin_token)
+
+
+def _read_storage(section: Section, overrides: Section, base_dir: Path) -> StorageConfig:
+    data_dir_text = section.string("data_dir", None)
+    data_dir = base_dir / data_dir_text if data_dir_text is not None else Path("data")
+    if overrides.has("GLEAP_ACTIONS_DATA_DIR"):
+        data_dir = Path(overrides.string("GLEAP_ACTIONS_DATA_DIR", "") or "data")
+    url = section.string("url", None, secret=True)
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        section.problems.add(section.at("url"), "expected a postgresql:// URL (omit it to use SQLite)")
+        url = None
+    dedup_window = section.duration("dedup_window", 86400.0)
+    retention = section.duration("retention", 604800.0)
+    section.finish()
+    return StorageConfig(data_dir=data_dir, url=url, dedup_window=dedup_window, retention=retention)
+
+
+def _read_delivery(section: Section) -> DeliveryConfig:
+    initial_backoff = section.duration("initial_backoff", 1.0, positive=True)
+    max_backoff = section.duration("max_backoff", 300.0, positive=True)
+    if max_backoff < initial_backoff:
+        section.problems.add(
+            section.at("max_backoff"), f"must be at least initial_backoff ({initial_backoff:g}s)"
+        )
+    config = DeliveryConfig(
+        retry_window=section.duration("retry_window", 14400.0),
+        max_concurrency=section.integer("max_concurrency", 16, minimum=1, maximum=1024),
+        requests_per_minute=section.integer("requests_per_minute", 1000, minimum=1),
+        linger=section.duration("linger", 0.2),
+        initial_backoff=initial_backoff,
+        max_backoff=max_backoff,
+    )
+    section.finish()
+    return config

@@ -1,1 +1,0 @@
-"""The parts of `gleap_actions.config`: YAML, env interpolation, typed readers that collect problems."""

@@ -1,0 +1,77 @@
+"""Prometheus metrics of delivery, one registry per Pipeline so tests and embedders stay independent.
+
+Counters are per mapping; queue gauges are refreshed from `Store.stats`. No label ever holds a secret
+or an event value (mapping names and fixed reason words only).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from gleap_actions.queue.store import QueueStats
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class PipelineMetrics:
+    """The delivery metrics, registered in `registry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.routed = Counter(
+            "gleap_actions_routed_events", "Events routed to at least one mapping", registry=r
+        )
+        self.filtered = Counter(
+            "gleap_actions_filtered_events",
+            "Events not delivered by choice: integrations object off, or no mapping trigger matched",
+            ["reason"],
+            registry=r,
+        )
+        self.delivered = Counter(
+            "gleap_actions_delivered", "Deliveries acknowledged by Gleap", ["mapping"], registry=r
+        )
+        self.failed = Counter(
+            "gleap_actions_failed_attempts",
+            "Delivery attempts that failed (each event counted), by kind",
+            ["mapping", "kind"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "gleap_actions_dead_lettered",
+            "Deliveries moved to dead letters",
+            ["mapping", "reason"],
+            registry=r,
+        )
+        self.requests = Counter(
+            "gleap_actions_requests", "Requests sent to Gleap, by outcome", ["mapping", "outcome"], registry=r
+        )
+        self.latency = Histogram(
+            "gleap_actions_request_seconds",
+            "Gleap request latency",
+            ["mapping"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.concurrency = Gauge(
+            "gleap_actions_concurrency_limit", "Current adaptive limit on requests in flight", registry=r
+        )
+        self.credentials_paused = Gauge(
+            "gleap_actions_credentials_paused",
+            "1 while delivery is paused because Gleap rejected the API token (401/403)",
+            registry=r,
+        )
+        self.queue = Gauge("gleap_actions_queue", "Queue depth by state", ["state"], registry=r)
+        self.retrying = Gauge("gleap_actions_retrying", "Deliveries waiting for a retry", registry=r)
+        self.oldest_pending_age = Gauge(
+            "gleap_actions_oldest_pending_seconds", "Age of the oldest pending delivery", registry=r
+        )
+
+    def observe_stats(self, stats: QueueStats) -> None:
+        """Refresh the queue gauges from the store."""
+        self.queue.labels("unrouted").set(stats.unrouted)
+        self.queue.labels("pending").set(stats.pending)
+        self.queue.labels("in_flight").set(stats.in_flight)
+        self.queue.labels("dead_letters").set(stats.dead_letters)
+        self.retrying.set(stats.retrying)
+        self.oldest_pending_age.set(stats.oldest_pending_age)

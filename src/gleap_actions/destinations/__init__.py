@@ -1,0 +1,1 @@
+"""Destinations built on the engine; Gleap is the one this project delivers to."""

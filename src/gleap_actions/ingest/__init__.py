@@ -1,0 +1,1 @@
+"""Ingest: Segment's HTTP tracking API, its limits and metrics, and the group commit into the queue."""

@@ -1,1 +1,0 @@
-"""Durable delivery: the store, the router, batching, retries and dead letters."""

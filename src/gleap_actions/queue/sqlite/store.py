@@ -1,0 +1,659 @@
+"""`SQLiteStore`: the default `Store`, one SQLite file in WAL mode.
+
+One write connection (serialised by a lock; SQLite allows one writer anyway) and one read connection for the
+read-only queries (stats, dead-letter listings), so a slow count never blocks ingest. Every state change runs
+in one `BEGIN IMMEDIATE` transaction committed before the method returns; several processes may open the
+same file (writers take turns under SQLite's lock, waiting up to `busy_timeout`).
+
+Design notes (see `sqlite_schema` for the tables):
+- A lease is `owner` + `lease_until`; work whose lease has expired is claimable again, so a process that dies
+  holding work only delays it by the lease.
+- A claimed delivery's `next_at` is its lease expiry, so "due" is a single index range (mapping, next_at).
+- Deduplication looks up the batch's message ids with one query per source, inside the write transaction.
+- Durability per transaction: the store's `synchronous` level (FULL by default) applies to what must survive
+  a power failure once reported done: `append` (a 200 means on disk), dead-letter replay and purge, and
+  `drop_user`. Claims, routes, acks, retries, releases, dead-lettering and retention commit with
+  `synchronous=NORMAL` (no fsync of the WAL at commit): a power failure can only roll back the last of them,
+  never corrupt the file, and each one lost is harmless. A lost claim is a lease never taken, a lost route
+  leaves the event unrouted (routed again), a lost ack or dead letter leaves the delivery pending (sent
+  again: at-least-once, as after any crash between sending and acking), a lost retry or release leaves a
+  lease that expires. The WAL is append-only, so the next FULL commit makes every earlier one durable too.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import orjson
+
+from gleap_actions.queue.retention import retention_candidates
+from gleap_actions.queue.sqlite.schema import migrate
+from gleap_actions.queue.store import (
+    DeadLetter,
+    Delivery,
+    NewEvent,
+    QueueStats,
+    Route,
+    StoredEvent,
+    StoreFullError,
+)
+
+T = TypeVar("T")
+
+# SQLite primary result codes that mean "cannot write now": clients should retry later (HTTP 503).
+_CANNOT_WRITE = {
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PERM,
+}
+
+_WAL_CHECKPOINT_PAGES = 10_000
+_RETENTION_CHUNK = 500  # rows per retention transaction: short enough never to stall ingest
+_RETENTION_MAX_SCAN = 50_000  # rows looked at per purge_delivered call
+
+_DEAD_LETTER_COLUMNS = (
+    "dl.id, dl.event_id, dl.mapping, dl.reason, dl.status, dl.request, dl.response, dl.created_at, "
+    "dl.attempts, e.payload"
+)
+
+
+_CLAIMABLE_UNROUTED = (
+    "SELECT 1 FROM events WHERE routed = 0 AND (lease_until IS NULL OR lease_until <= ?) LIMIT 1"
+)
+
+
+def _ids(values: Sequence[int]) -> bytes:
+    """A JSON array for `json_each(?)`: one bound parameter however many ids."""
+    return orjson.dumps(list(values))
+
+
+def _cannot_write(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _CANNOT_WRITE
+
+
+def _dead_letter(row: tuple[object, ...]) -> DeadLetter:
+    (id_, event_id, mapping, reason, status, request, response, created_at, attempts, payload) = row
+    return DeadLetter(
+        id=int(id_),  # type: ignore[call-overload]
+        event_id=int(event_id),  # type: ignore[call-overload]
+        mapping=str(mapping),
+        reason=str(reason),
+        status=None if status is None else int(status),  # type: ignore[call-overload]
+        request=str(request),
+        response=str(response),
+        created_at=float(created_at),  # type: ignore[arg-type]
+        attempts=int(attempts),  # type: ignore[call-overload]
+        payload=bytes(payload),  # type: ignore[call-overload]
+    )
+
+
+class SQLiteStore:
+    """The durable queue in one SQLite file (created with its directory if missing).
+
+    `max_bytes` caps the database size (SQLite's `max_page_count`): beyond it writes raise `StoreFullError`,
+    exactly as a full disk does. `synchronous="FULL"` makes every commit survive power loss, not just a
+    process crash ("NORMAL" does the latter only, and is faster on slow disks).
+    """
+
+    routes_on_append = True
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_bytes: int | None = None,
+        synchronous: str = "FULL",
+        busy_timeout: float = 5.0,
+    ) -> None:
+        if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
+            raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
+        self.path = Path(path)
+        self._synchronous = synchronous.upper()
+        self._relaxed = False  # the write connection is at synchronous=NORMAL
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._retention_cursor = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = self._connect(busy_timeout, synchronous)
+            migrate(self._conn)
+            if max_bytes is not None:
+                page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
+                self._conn.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page_size)}")
+            self._reader = self._connect(busy_timeout, synchronous)
+        except sqlite3.Error as exc:
+            if _cannot_write(exc):
+                raise StoreFullError(f"cannot open the store at {self.path}: {exc}") from exc
+            raise
+        except OSError as exc:
+            raise StoreFullError(f"cannot open the store at {self.path}: {exc}") from exc
+
+    def _connect(self, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        # Checkpoint every 10,000 pages (about 40 MB of WAL) instead of 1,000: under load the default
+        # checkpointed several times a second, each copy and fsync inside a commit holding the write lock.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_PAGES}")
+        return conn
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    def _write(self, body: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """Run `body` in one write transaction, committed before returning; with `durable` False, at
+        synchronous=NORMAL (see the module docstring for which writes may be)."""
+        with self._write_lock:
+            conn = self._conn
+            try:
+                relax = not durable and self._synchronous != "NORMAL"
+                if relax != self._relaxed:
+                    conn.execute(f"PRAGMA synchronous = {'NORMAL' if relax else self._synchronous}")
+                    self._relaxed = relax
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = body(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                if _cannot_write(exc):
+                    raise StoreFullError(f"the store cannot write: {exc}") from exc
+                raise
+            return result
+
+    def _read(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run read-only `body` on the read connection, in one snapshot."""
+        with self._read_lock:
+            conn = self._reader
+            conn.execute("BEGIN")
+            try:
+                return body(conn)
+            finally:
+                conn.execute("COMMIT")
+
+    # -- ingest ---------------------------------------------------------------------------------------
+
+    def append(self, events: Sequence[NewEvent], *, dedup_window: float = 86400.0) -> list[bool]:
+        """Commit `events` in one transaction; False for each duplicate (not stored)."""
+        if not events:
+            return []
+
+        def body(conn: sqlite3.Connection) -> list[bool]:
+            message_ids: dict[str, list[str]] = {}
+            for event in events:
+                message_ids.setdefault(event.source, []).append(event.message_id)
+            last_seen: dict[tuple[str, str], float] = {}
+            for source, ids in message_ids.items():
+                for message_id, seen_at in conn.execute(
+                    "SELECT message_id, seen_at FROM dedup WHERE source = ? "
+                    "AND message_id IN (SELECT value FROM json_each(?))",
+                    (source, orjson.dumps(ids)),
+                ):
+                    last_seen[(source, message_id)] = seen_at
+            accepted: list[bool] = []
+            rows: list[tuple[str, str, str | None, str, float, bytes, int]] = []
+            routes: list[Route | None] = []
+            seen_rows: list[tuple[str, str, float, float]] = []
+            for event in events:
+                key = (event.source, event.message_id)
+                previous = last_seen.get(key)
+                if previous is not None and event.received_at - previous < dedup_window:
+                    accepted.append(False)
+                    continue
+                last_seen[key] = event.received_at
+                accepted.append(True)
+                rows.append(
+                    (
+                        event.source,
+                        event.message_id,
+                        event.user_id,
+                        event.type,
+                        event.received_at,
+                        event.payload,
+                        event.route is not None,
+                    )
+                )
+                routes.append(event.route)
+                seen_rows.append(
+                    (event.source, event.message_id, event.received_at, event.received_at + dedup_window)
+                )
+            conn.executemany(
+                "INSERT INTO events (source, message_id, user_id, type, received_at, payload, routed) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            if any(route is not None and route.mappings for route in routes):
+                # AUTOINCREMENT under the write lock: this transaction's rows got consecutive ids.
+                first_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0] - len(rows) + 1
+                conn.executemany(
+                    "INSERT INTO deliveries (event_id, mapping, received_at, next_at) VALUES (?, ?, ?, ?)",
+                    [
+                        (first_id + i, mapping, row[4], row[4])
+                        for i, (row, route) in enumerate(zip(rows, routes, strict=True))
+                        if route is not None
+                        for mapping in dict.fromkeys(route.mappings)
+                    ],
+                )
+            # REPLACE gives a re-seen id a new rowid, keeping rowid order = expiry order for retention.
+            conn.executemany(
+                "INSERT OR REPLACE INTO dedup (source, message_id, seen_at, expires_at) VALUES (?, ?, ?, ?)",
+                seen_rows,
+            )
+            return accepted
+
+        return self._write(body)
+
+    # -- routing --------------------------------------------------------------------------------------
+
+    def claim_unrouted(self, owner: str, limit: int, lease: float) -> list[StoredEvent]:
+        """Claim up to `limit` unrouted events, oldest first, for `lease` seconds."""
+        now = time.time()
+        # Events are mostly routed at ingest: look on the read connection first rather than take the
+        # write lock (ingest's) for nothing at every poll.
+        if not self._read(lambda conn: conn.execute(_CLAIMABLE_UNROUTED, (now,)).fetchone()):
+            return []
+
+        def body(conn: sqlite3.Connection) -> list[StoredEvent]:
+            rows = conn.execute(
+                "UPDATE events SET owner = ?, lease_until = ? WHERE id IN ("
+                " SELECT id FROM events WHERE routed = 0 AND (lease_until IS NULL OR lease_until <= ?)"
+                " ORDER BY id LIMIT ?) RETURNING id, received_at, payload",
+                (owner, now + lease, now, limit),
+            ).fetchall()
+            return sorted((StoredEvent(id=r[0], received_at=r[1], payload=r[2]) for r in rows), key=_by_id)
+
+        return self._write(body, durable=False)
+
+    def route(self, routes: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """Mark events routed and create their deliveries (events already routed are left alone)."""
+        if not routes:
+            return
+
+        def body(conn: sqlite3.Connection) -> None:
+            received = dict(
+                conn.execute(
+                    "SELECT id, received_at FROM events WHERE routed = 0 "
+                    "AND id IN (SELECT value FROM json_each(?))",
+                    (_ids([event_id for event_id, _ in routes]),),
+                ).fetchall()
+            )
+            deliveries: list[tuple[int, str, float, float]] = []
+            for event_id, mappings in routes:
+                received_at = received.pop(event_id, None)
+                if received_at is None:
+                    continue  # routed by someone else (lease expired) or dropped meanwhile
+                deliveries.extend(
+                    (event_id, mapping, received_at, received_at) for mapping in dict.fromkeys(mappings)
+                )
+            conn.executemany(
+                "UPDATE events SET routed = 1, owner = NULL, lease_until = NULL WHERE id = ?",
+                [(event_id,) for event_id, _ in routes],
+            )
+            conn.executemany(
+                "INSERT INTO deliveries (event_id, mapping, received_at, next_at) VALUES (?, ?, ?, ?)",
+                deliveries,
+            )
+
+        self._write(body, durable=False)
+
+    # -- delivery -------------------------------------------------------------------------------------
+
+    def claim_deliveries(
+        self, owner: str, mapping: str, limit: int, lease: float, now: float
+    ) -> list[Delivery]:
+        """Claim up to `limit` due deliveries of `mapping`, oldest first, for `lease` seconds."""
+
+        def body(conn: sqlite3.Connection) -> list[Delivery]:
+            claimed = conn.execute(
+                "UPDATE deliveries SET owner = ?, lease_until = ?, next_at = ? WHERE id IN ("
+                " SELECT id FROM deliveries WHERE mapping = ? AND next_at <= ? ORDER BY next_at LIMIT ?)"
+                " RETURNING id, event_id, attempts, first_attempt_at, received_at",
+                (owner, now + lease, now + lease, mapping, now, limit),
+            ).fetchall()
+            if not claimed:
+                return []
+            payloads = dict(
+                conn.execute(
+                    "SELECT id, payload FROM events WHERE id IN (SELECT value FROM json_each(?))",
+                    (_ids([row[1] for row in claimed]),),
+                ).fetchall()
+            )
+            deliveries = [
+                Delivery(
+                    id=id_,
+                    event_id=event_id,
+                    mapping=mapping,
+                    attempts=attempts,
+                    first_attempt_at=first_attempt_at,
+                    received_at=received_at,
+                    payload=payloads[event_id],
+                )
+                for id_, event_id, attempts, first_attempt_at, received_at in claimed
+            ]
+            deliveries.sort(key=_by_event)
+            return deliveries
+
+        return self._write(body, durable=False)
+
+    def due_mappings(self, now: float) -> dict[str, int]:
+        """Mappings with deliveries due at `now`, with their counts."""
+
+        def body(conn: sqlite3.Connection) -> dict[str, int]:
+            due: dict[str, int] = {}
+            row = conn.execute("SELECT min(mapping) FROM deliveries").fetchone()
+            while row is not None and row[0] is not None:
+                mapping = row[0]
+                count = conn.execute(
+                    "SELECT count(*) FROM deliveries WHERE mapping = ? AND next_at <= ?", (mapping, now)
+                ).fetchone()[0]
+                if count:
+                    due[mapping] = count
+                # Walk the distinct mappings through the index instead of scanning every row.
+                row = conn.execute(
+                    "SELECT min(mapping) FROM deliveries WHERE mapping > ?", (mapping,)
+                ).fetchone()
+            return due
+
+        return self._read(body)
+
+    def ack(self, delivery_ids: Sequence[int]) -> None:
+        """The deliveries reached the destination: forget them."""
+        if delivery_ids:
+            self._write(
+                lambda conn: conn.execute(
+                    "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",
+                    (_ids(delivery_ids),),
+                ),
+                durable=False,
+            )
+
+    def retry(self, delivery_ids: Sequence[int], *, at: float, error: str, now: float) -> None:
+        """Count an attempt and schedule the next one at `at`."""
+        if delivery_ids:
+            self._write(
+                lambda conn: conn.execute(
+                    "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_at = ?,"
+                    " first_attempt_at = coalesce(first_attempt_at, ?), owner = NULL, lease_until = NULL"
+                    " WHERE id IN (SELECT value FROM json_each(?))",
+                    (error, at, now, _ids(delivery_ids)),
+                ),
+                durable=False,
+            )
+
+    def release(self, delivery_ids: Sequence[int]) -> None:
+        """Give claimed deliveries back, due at once, without counting an attempt."""
+        if delivery_ids:
+            self._write(
+                lambda conn: conn.execute(
+                    "UPDATE deliveries SET next_at = received_at, owner = NULL, lease_until = NULL"
+                    " WHERE id IN (SELECT value FROM json_each(?))",
+                    (_ids(delivery_ids),),
+                ),
+                durable=False,
+            )
+
+    def release_orphans(self, alive: Callable[[str], bool]) -> int:
+        """Give back, due at once, the work of every lease owner for which `alive(owner)` is False (a
+        process killed while holding it), instead of waiting for its leases to expire. Returns how many
+        events and deliveries were released."""
+
+        def body(conn: sqlite3.Connection) -> int:
+            queries = (  # routed events have no owner; the partial index keeps this scan small
+                "SELECT DISTINCT owner FROM events WHERE routed = 0 AND owner IS NOT NULL",
+                "SELECT DISTINCT owner FROM deliveries WHERE owner IS NOT NULL",
+            )
+            owners = {row[0] for query in queries for row in conn.execute(query)}
+            released = 0
+            for owner in sorted(o for o in owners if not alive(o)):
+                released += conn.execute(
+                    "UPDATE events SET owner = NULL, lease_until = NULL WHERE owner = ? AND routed = 0",
+                    (owner,),
+                ).rowcount
+                released += conn.execute(
+                    "UPDATE deliveries SET next_at = received_at, owner = NULL, lease_until = NULL"
+                    " WHERE owner = ?",
+                    (owner,),
+                ).rowcount
+            return released
+
+        return self._write(body)
+
+    def dead_letter(
+        self, delivery_ids: Sequence[int], *, reason: str, status: int | None, request: str, response: str
+    ) -> None:
+        """Move deliveries to dead letters. `attempts` counts the failed attempt that ends them."""
+        if not delivery_ids:
+            return
+        now = time.time()
+
+        def body(conn: sqlite3.Connection) -> None:
+            ids = _ids(delivery_ids)
+            conn.execute(
+                "INSERT INTO dead_letters"
+                " (event_id, mapping, reason, status, request, response, created_at, attempts)"
+                " SELECT event_id, mapping, ?, ?, ?, ?, ?, attempts + 1 FROM deliveries"
+                " WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+                (reason, status, request, response, now, ids),
+            )
+            conn.execute("DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+
+        self._write(body, durable=False)
+
+    # -- dead letters ---------------------------------------------------------------------------------
+
+    def list_dead_letters(
+        self, *, mapping: str | None = None, limit: int = 100, after_id: int = 0
+    ) -> list[DeadLetter]:
+        """Dead letters in id order, optionally of one mapping."""
+        sql = f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters dl JOIN events e ON e.id = dl.event_id"
+        sql += " WHERE dl.id > ?"
+        params: list[object] = [after_id]
+        if mapping is not None:
+            sql += " AND dl.mapping = ?"
+            params.append(mapping)
+        sql += " ORDER BY dl.id LIMIT ?"
+        params.append(limit)
+        return self._read(lambda conn: [_dead_letter(row) for row in conn.execute(sql, params)])
+
+    def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
+        """One dead letter, or None."""
+        sql = f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters dl JOIN events e ON e.id = dl.event_id"
+        row = self._read(lambda conn: conn.execute(sql + " WHERE dl.id = ?", (dead_letter_id,)).fetchone())
+        return None if row is None else _dead_letter(row)
+
+    @staticmethod
+    def _selection(ids: Sequence[int] | None, mapping: str | None) -> tuple[str, list[object]]:
+        """The WHERE clause choosing dead letters: the given ids and/or one mapping, or all."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if ids is not None:
+            clauses.append("id IN (SELECT value FROM json_each(?))")
+            params.append(_ids(ids))
+        if mapping is not None:
+            clauses.append("mapping = ?")
+            params.append(mapping)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def replay_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
+        """Turn dead letters back into pending deliveries (0 attempts, fresh retry window), due now."""
+        where, params = self._selection(ids, mapping)
+        now = time.time()
+
+        def body(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "INSERT INTO deliveries (event_id, mapping, received_at, next_at)"
+                " SELECT dl.event_id, dl.mapping, e.received_at, ? FROM dead_letters dl"
+                " JOIN events e ON e.id = dl.event_id"
+                f" WHERE dl.id IN (SELECT id FROM dead_letters{where}) ORDER BY dl.id",
+                [now, *params],
+            )
+            return conn.execute(f"DELETE FROM dead_letters{where}", params).rowcount
+
+        return self._write(body)
+
+    def purge_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
+        """Delete dead letters (the given ids, or all, or all of `mapping`)."""
+        where, params = self._selection(ids, mapping)
+        return self._write(lambda conn: conn.execute(f"DELETE FROM dead_letters{where}", params).rowcount)
+
+    # -- privacy, stats, retention --------------------------------------------------------------------
+
+    def drop_user(self, user_id: str) -> int:
+        """Delete every stored event of `user_id` with its deliveries and dead letters.
+
+        Delivered events still kept for retention are deleted too (they hold the user's data); returns how
+        many events were deleted.
+        """
+
+        def body(conn: sqlite3.Connection) -> int:
+            ids = _ids(
+                [row[0] for row in conn.execute("SELECT id FROM events WHERE user_id = ?", (user_id,))]
+            )
+            for table in ("deliveries", "dead_letters"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE event_id IN (SELECT value FROM json_each(?))", (ids,)
+                )
+            return conn.execute(
+                "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,)
+            ).rowcount
+
+        return self._write(body)
+
+    def stats(self, now: float) -> QueueStats:
+        """Queue depth and age, per mapping (states: pending, retrying, in_flight, dead_letters)."""
+
+        def body(conn: sqlite3.Connection) -> QueueStats:
+            unrouted = conn.execute("SELECT count(*) FROM events WHERE routed = 0").fetchone()[0]
+            per_mapping: dict[str, dict[str, int]] = {}
+            totals = {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 0}
+            for mapping, in_flight, pending, retrying in conn.execute(
+                "SELECT mapping,"
+                " sum(owner IS NOT NULL AND lease_until > :now),"
+                " sum(owner IS NULL OR lease_until <= :now),"
+                " sum((owner IS NULL OR lease_until <= :now) AND attempts > 0)"
+                " FROM deliveries GROUP BY mapping",
+                {"now": now},
+            ):
+                counts = {"pending": pending, "retrying": retrying, "in_flight": in_flight, "dead_letters": 0}
+                per_mapping[mapping] = counts
+            for mapping, count in conn.execute("SELECT mapping, count(*) FROM dead_letters GROUP BY mapping"):
+                per_mapping.setdefault(
+                    mapping, {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 0}
+                )["dead_letters"] = count
+            for counts in per_mapping.values():
+                for state, count in counts.items():
+                    totals[state] += count
+            oldest = [
+                row[0]
+                for row in (
+                    conn.execute(
+                        "SELECT received_at FROM events WHERE routed = 0 ORDER BY id LIMIT 1"
+                    ).fetchone(),
+                    conn.execute("SELECT received_at FROM deliveries ORDER BY event_id LIMIT 1").fetchone(),
+                )
+                if row is not None
+            ]
+            return QueueStats(
+                unrouted=unrouted,
+                pending=totals["pending"],
+                retrying=totals["retrying"],
+                in_flight=totals["in_flight"],
+                dead_letters=totals["dead_letters"],
+                oldest_pending_age=max(0.0, now - min(oldest)) if oldest else 0.0,
+                per_mapping=per_mapping,
+            )
+
+        return self._read(body)
+
+    def purge_delivered(self, older_than: float, *, limit: int = 10000) -> int:
+        """Retention: delete up to `limit` fully delivered events received before `older_than`, and
+        expired dedup entries, a few hundred rows per transaction. Returns how many events.
+
+        Fully delivered = routed, no delivery pending and no dead letter (dead letters keep their event for
+        replay). Ids follow arrival order, so the scan walks from the oldest and stops at the first event
+        too recent; a cursor carries the position between calls past undeliverable old events.
+        """
+        deleted = 0
+        scanned = 0
+        while deleted < limit and scanned < _RETENTION_MAX_SCAN:
+            cursor = self._retention_cursor
+            count, last, finished = self._write(
+                functools.partial(
+                    self._purge_chunk, cursor=cursor, budget=limit - deleted, older_than=older_than
+                ),
+                durable=False,
+            )
+            deleted += count
+            scanned += max(0, last - cursor)
+            self._retention_cursor = 0 if finished else last
+            if finished or last == cursor:
+                break
+        self._purge_dedup()
+        return deleted
+
+    @staticmethod
+    def _purge_chunk(
+        conn: sqlite3.Connection, *, cursor: int, budget: int, older_than: float
+    ) -> tuple[int, int, bool]:
+        """One retention transaction over the events after `cursor`: (deleted, last id looked at, whether
+        the scan reached events too recent or the end)."""
+        rows = conn.execute(
+            "SELECT id, received_at, routed FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (cursor, _RETENTION_CHUNK),
+        ).fetchall()
+        candidates, last, finished = retention_candidates(
+            rows, cursor=cursor, chunk=_RETENTION_CHUNK, budget=budget, older_than=older_than
+        )
+        count = conn.execute(
+            "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)"
+            " AND NOT EXISTS (SELECT 1 FROM dead_letters x WHERE x.event_id = events.id)",
+            (_ids(candidates),),
+        ).rowcount
+        return count, last, finished
+
+    def _purge_dedup(self) -> None:
+        """Delete expired dedup entries from the front (oldest rowids), chunk by chunk."""
+        now = time.time()
+        while True:
+
+            def body(conn: sqlite3.Connection) -> bool:
+                rows = conn.execute(
+                    "SELECT rowid, expires_at FROM dedup ORDER BY rowid LIMIT ?", (_RETENTION_CHUNK,)
+                ).fetchall()
+                expired = [rowid for rowid, expires_at in rows if expires_at < now]
+                conn.execute(
+                    "DELETE FROM dedup WHERE rowid IN (SELECT value FROM json_each(?))", (_ids(expired),)
+                )
+                return len(rows) == _RETENTION_CHUNK and len(expired) == len(rows)
+
+            if not self._write(body, durable=False):
+                return
+
+    def close(self) -> None:
+        """Close both connections (the WAL is checkpointed by SQLite when the last one closes)."""
+        with self._write_lock, self._read_lock:
+            self._reader.close()
+            self._conn.close()
+
+
+def _by_id(event: StoredEvent) -> int:
+    return event.id
+
+
+def _by_event(delivery: Delivery) -> tuple[int, int]:
+    return (delivery.event_id, delivery.id)

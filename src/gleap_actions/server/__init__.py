@@ -1,1 +1,0 @@
-"""HTTP: the Segment tracking API, the admin API, metrics and health."""

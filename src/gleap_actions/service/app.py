@@ -1,0 +1,195 @@
+"""`gleap-actions serve`: one process that ingests, stores and delivers.
+
+Wiring, top to bottom: config -> store -> (sandbox when no Gleap token) -> ingest (Segment HTTP API) ->
+pipeline (router + delivery) -> HTTP app (ingest, admin, health, metrics). `stop()` is graceful: stop
+accepting connections, commit what ingest holds, let deliveries in flight finish or give them back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, disable_created_metrics
+
+from gleap_actions import events
+from gleap_actions.admin.api import AdminAPI
+from gleap_actions.config import Config, DeliveryConfig, StorageConfig, load_config
+from gleap_actions.deliver.pipeline import Pipeline
+from gleap_actions.destinations.gleap import account as gleap_account
+from gleap_actions.destinations.gleap.client import send
+from gleap_actions.destinations.gleap.settings import GleapSettings
+from gleap_actions.engine.errors import ConfigError
+from gleap_actions.ingest.limits import RUNNER_OPTIONS
+from gleap_actions.ingest.tracking import IngestService
+from gleap_actions.preview import preview
+from gleap_actions.queue.factory import open_store
+from gleap_actions.queue.postgres.ratelimit import PostgresRateLimiter, project_key
+from gleap_actions.queue.store import Store
+from gleap_actions.sandbox import Sandbox
+from gleap_actions.service.ops import add_ops_routes
+
+log = logging.getLogger(__name__)
+
+Role = Literal["all", "ingest", "deliver"]
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # `*_created` series are noise on /metrics
+
+
+class Service:
+    """The running service. `role` lets nodes sharing a PostgreSQL store scale ingest and delivery apart."""
+
+    def __init__(
+        self, config: Config, *, role: Role = "all", store: Store | None = None, lease: float = 120.0
+    ) -> None:
+        self.config = config
+        self.role = role
+        self.lease = lease  # how long claimed work stays with this node before another may take it over
+        self.registry = CollectorRegistry()
+        self.store = store or open_configured_store(config.storage)
+        self.sandbox: Sandbox | None = None
+        self.settings: GleapSettings = config.gleap
+        self.ingest: IngestService | None = None
+        self.pipeline: Pipeline | None = None
+        self._rate: PostgresRateLimiter | None = None
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._stopping = False
+        self.url = ""
+
+    async def start(self) -> None:
+        """Start the sandbox (if no token), the pipeline and the HTTP server."""
+        if self.config.uses_sandbox and self.role != "ingest":
+            self.sandbox = Sandbox(api_token=self.settings.api_token)
+            await self.sandbox.start()
+            self.settings = dataclasses.replace(self.settings, base_url=self.sandbox.url)
+        if self.role != "deliver":
+            self.ingest = IngestService.from_config(
+                self.store, self.config.server, self.config.storage, registry=self.registry
+            )
+        if self.role != "ingest":
+            self._rate = shared_rate_limiter(self.config.storage, self.config.delivery, self.settings)
+            self.pipeline = Pipeline(
+                self.store,
+                self.config.subscriptions,
+                self.settings,
+                self.config.delivery,
+                send=send,
+                delivery_enabled=events.delivery_enabled,
+                registry=self.registry,
+                retention=self.config.storage.retention,
+                rate=self._rate,
+                lease=self.lease,
+            )
+            await self.pipeline.start()
+        app = self._build_app()
+        self._runner = web.AppRunner(app, access_log=None, **RUNNER_OPTIONS)  # type: ignore[arg-type]
+        await self._runner.setup()
+        server = self.config.server
+        self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
+        await self._site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://{_url_host(server.host)}:{port}"
+        log.info("event=service_started role=%s url=%s", self.role, self.url)
+
+    def _build_app(self) -> web.Application:
+        app = web.Application()
+        if self.ingest is not None:
+            self.ingest.add_routes(app)
+            if self.pipeline is not None:
+                if self.store.routes_on_append:
+                    self.ingest.route = self.pipeline.router.decide
+                self.ingest.on_commit = self.pipeline.committed
+        AdminAPI(
+            self.store,
+            self.config.server.admin_token,
+            run=asyncio.to_thread,
+            preview=self._preview,
+            delete_user=self.delete_user,
+            reload=self.reload,
+            on_replay=self.pipeline.notify if self.pipeline else lambda: None,
+        ).add_routes(app)
+        add_ops_routes(app, self.registry, self._not_ready_reason)
+        return app
+
+    def _not_ready_reason(self) -> str | None:
+        if self._stopping:
+            return "shutting down"
+        if self.ingest is not None and self.ingest.overloaded:
+            return "ingest is overloaded"
+        return None
+
+    def _preview(self, lines: Iterable[bytes], batch: bool) -> Iterator[bytes]:
+        config = dataclasses.replace(self.config, gleap=self.settings)
+        return preview(lines, config, batch=batch)
+
+    async def delete_user(self, user_id: str) -> dict[str, Any]:
+        """Drop the user's queued events, then ask Gleap to delete the contact."""
+        dropped = await asyncio.to_thread(self.store.drop_user, user_id)
+        if self.config.uses_sandbox and self.sandbox is None:
+            # An ingest-only node without a token has no Gleap to ask (and must not ask the real one).
+            outcome = gleap_account.Outcome(False, "no Gleap API token is configured on this node")
+        else:
+            outcome = await gleap_account.delete_user(self.settings, user_id)
+        log.info("event=user_deleted dropped=%d ok=%s status=%s", dropped, outcome.ok, outcome.status)
+        return {"ok": outcome.ok, "message": outcome.message, "status": outcome.status, "dropped": dropped}
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the config file's Gleap settings (e.g. a fixed token) and resume paused delivery."""
+        try:
+            fresh = load_config(self.config.path)
+        except ConfigError as exc:
+            return {"ok": False, "errors": exc.errors}
+        if not fresh.uses_sandbox:
+            self.settings = fresh.gleap
+        if self.pipeline is not None:
+            self.pipeline.resume(self.settings)
+        log.info("event=config_reloaded")
+        return {"ok": True}
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Graceful stop; idempotent."""
+        if self._stopping:
+            return
+        self._stopping = True
+        started = time.monotonic()
+        if self._site is not None:
+            await self._site.stop()
+        if self.pipeline is not None:
+            await self.pipeline.stop(timeout)
+        if self._rate is not None:
+            self._rate.close()
+        if self._runner is not None:
+            await self._runner.cleanup()  # also stops ingest's committer after it committed its queue
+        if self.sandbox is not None:
+            await self.sandbox.stop()
+        self.store.close()
+        log.info("event=service_stopped seconds=%.2f", time.monotonic() - started)
+
+
+def open_configured_store(storage: StorageConfig) -> Store:
+    """The store the config names: PostgreSQL at `storage.url`, else SQLite in `storage.data_dir`."""
+    if storage.url is None:
+        storage.data_dir.mkdir(parents=True, exist_ok=True)
+    return open_store(storage.url, data_dir=storage.data_dir)
+
+
+def shared_rate_limiter(
+    storage: StorageConfig, delivery: DeliveryConfig, settings: GleapSettings
+) -> PostgresRateLimiter | None:
+    """With a PostgreSQL store, Gleap's per-project limit is kept by all nodes together; else None (the
+    pipeline's in-process limiter)."""
+    if storage.url is None:
+        return None
+    return PostgresRateLimiter(storage.url, delivery.requests_per_minute, key=project_key(settings.api_token))
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
