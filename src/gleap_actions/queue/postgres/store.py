@@ -37,7 +37,7 @@ from psycopg.pq import TransactionStatus
 
 from gleap_actions.queue.postgres.migrations import migrate
 from gleap_actions.queue.postgres.pool import Connection, ConnectionPool
-from gleap_actions.queue.retention import retention_candidates
+from gleap_actions.queue.base import retention_candidates
 from gleap_actions.queue.store import (
     DeadLetter,
     Delivery,

@@ -32,7 +32,7 @@ from typing import TypeVar
 
 import orjson
 
-from gleap_actions.queue.retention import retention_candidates
+from gleap_actions.queue.base import retention_candidates
 from gleap_actions.queue.sqlite.schema import migrate
 from gleap_actions.queue.store import (
     DeadLetter,
