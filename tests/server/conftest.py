@@ -29,7 +29,7 @@ class Server:
 
     def stored(self) -> list[dict[str, Any]]:
         """Every event committed so far, oldest first (read through a second store instance)."""
-        reader = SQLiteStore(self.store.path)
+        reader = SQLiteStore(self.store.location)
         try:
             return [orjson.loads(e.payload) for e in reader.claim_unrouted("test-reader", 100_000, 0.0)]
         finally:
@@ -124,7 +124,7 @@ class ServerThread:
         self._loop.close()
 
     def stored(self) -> list[dict[str, Any]]:
-        reader = SQLiteStore(self.store.path)
+        reader = SQLiteStore(self.store.location)
         try:
             return [orjson.loads(e.payload) for e in reader.claim_unrouted("test-reader", 100_000, 0.0)]
         finally:

@@ -156,7 +156,7 @@ async def test_write_key_by_basic_auth_or_body(start_server: StartServer) -> Non
     assert [e["messageId"] for e in stored] == ["m-1", "m-2"]
     assert "writeKey" not in stored[1]
     # The key never reaches the disk; its hash identifies the source.
-    raw = b"".join(p.read_bytes() for p in server.store.path.parent.iterdir())
+    raw = b"".join(p.read_bytes() for p in Path(server.store.location).parent.iterdir())
     assert b"wk-secret-1" not in raw and b"wk-2" not in raw
     assert source_id("wk-secret-1").encode() in raw
 

@@ -16,6 +16,7 @@ from gleap_actions.cli.common import (
 )
 from gleap_actions.config import Config
 from gleap_actions.destinations.gleap.account import Outcome, check_auth, delete_user
+from gleap_actions.queue.factory import parse_location
 from gleap_actions.service import open_configured_store
 
 
@@ -42,12 +43,12 @@ def delete_user_command(user_id: str, config_path: str | None) -> None:
     """
     config = _config_with_token(config_path)
     storage = config.storage
-    if storage.url is not None or storage.data_dir.exists():
-        store = open_configured_store(storage)
+    if parse_location(storage.url, storage.data_dir).exists:
+        backend = open_configured_store(storage)
         try:
-            dropped = store.drop_user(user_id)
+            dropped = backend.store.drop_user(user_id)
         finally:
-            store.close()
+            backend.close()
         click.echo(f"Dropped {dropped} queued event(s) of the user.")
     _finish(asyncio.run(delete_user(config.gleap, user_id)))
 

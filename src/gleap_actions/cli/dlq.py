@@ -39,7 +39,7 @@ def _open(config_path: str | None, data_dir: str | None, store_url: str | None) 
         storage = dataclasses.replace(storage, data_dir=Path(data_dir))
     if store_url is not None:
         storage = dataclasses.replace(storage, url=store_url)
-    return open_configured_store(storage)
+    return open_configured_store(storage).store
 
 
 def _selection(ids: tuple[int, ...], mapping: str | None, all_: bool) -> list[int] | None:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import click
-import psycopg
 
 from gleap_actions.cli.common import config_option, load_or_exit
-from gleap_actions.queue.factory import describe_location, is_postgres, open_store
-from gleap_actions.queue.postgres import migrations as pg_migrations
-from gleap_actions.queue.sqlite import schema as sqlite_schema
+from gleap_actions.queue.factory import StoreLocationError, open_store
 from gleap_actions.queue.store import StoreFullError
 
 STORE_ENV = "GLEAP_ACTIONS_STORE"
@@ -41,12 +38,9 @@ def migrate_command(location: str | None, config_path: str | None) -> None:
     if location is None:
         storage = load_or_exit(config_path).storage
         location, data_dir = storage.url, str(storage.data_dir)
-    shown = describe_location(location, data_dir=data_dir)
     try:
-        open_store(location, data_dir=data_dir).close()
-    except (StoreFullError, RuntimeError) as exc:
+        backend = open_store(location, data_dir=data_dir)
+    except (StoreFullError, StoreLocationError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
-    except psycopg.Error as exc:  # e.g. a malformed URL
-        raise click.ClickException(f"cannot open the store at {shown}: {exc}") from exc
-    version = len(pg_migrations.MIGRATIONS if is_postgres(location) else sqlite_schema.MIGRATIONS)
-    click.echo(f"store at {shown}: schema version {version}, up to date")
+    backend.close()
+    click.echo(f"store at {backend.description}: schema version {backend.schema_version}, up to date")

@@ -31,7 +31,6 @@ from gleap_actions.destinations.gleap import client
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.queue.owners import owner_alive, owner_name
-from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent, QueueStats, Store
 from gleap_actions.route import Router, RouteResult
 
@@ -137,12 +136,10 @@ class Pipeline:
         )
         self._workers = [MappingDelivery(sub, shared) for sub in self.subscriptions]
         self.metrics.concurrency.set(self.concurrency.limit)
-        if isinstance(self.store, SQLiteStore):
-            # A SQLite queue lives on this host: work held by a killed process is due again now, not
-            # when its lease expires (PostgreSQL nodes may be elsewhere: their leases decide).
-            released = await self.run(self.store.release_orphans, owner_alive)
-            if released:
-                log.warning("event=orphaned_work_released count=%d", released)
+        # Work held by a killed process of this host is due again now, not when its lease expires.
+        released = await self.run(self.store.release_orphans, owner_alive)
+        if released:
+            log.warning("event=orphaned_work_released count=%d", released)
         due = await self.run(self.store.due_mappings, time.time())
         for name in sorted(set(due) - {w.name for w in self._workers}):
             # Routed under a mapping that is now disabled or gone: they wait until it is back.

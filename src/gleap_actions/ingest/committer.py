@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gleap_actions.queue.store import NewEvent, Store
+from gleap_actions.queue.store import DEFAULT_DEDUP_WINDOW, NewEvent, Store
 
 
 class Overloaded(Exception):
@@ -47,7 +47,7 @@ class GroupCommitter:
         self,
         store: Store,
         *,
-        dedup_window: float = 86400.0,
+        dedup_window: float = DEFAULT_DEDUP_WINDOW,
         max_queued_events: int = 50_000,
         max_group_events: int = 10_000,
     ) -> None:

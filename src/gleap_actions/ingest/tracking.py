@@ -36,7 +36,7 @@ from gleap_actions.events import CALL_TYPES, EventError, normalize
 from gleap_actions.ingest.committer import GroupCommitter, Overloaded
 from gleap_actions.ingest.limits import BadRequest, IngestLimits, read_body
 from gleap_actions.ingest.metrics import IngestMetrics
-from gleap_actions.queue.store import NewEvent, Route, Store, StoreFullError
+from gleap_actions.queue.store import DEFAULT_DEDUP_WINDOW, NewEvent, Route, Store, StoreFullError
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class IngestService:
         *,
         write_keys: Iterable[str] = (),
         limits: IngestLimits | None = None,
-        dedup_window: float = 86400.0,
+        dedup_window: float = DEFAULT_DEDUP_WINDOW,
         registry: CollectorRegistry | None = None,
         max_queued_events: int = 50_000,
     ) -> None:
