@@ -45,6 +45,11 @@ STORE_FULL_RETRY_AFTER = "5"
 _SUCCESS = orjson.dumps({"success": True})
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+OnCommit = Callable[[Sequence[NewEvent], Sequence[bool]], None]
+
+
+def _ignore(events: Sequence[NewEvent], accepted: Sequence[bool]) -> None:
+    """The default `on_commit`: nothing to tell."""
 
 
 class Unauthorized(Exception):
@@ -101,7 +106,8 @@ class IngestService:
 
     `add_routes(app)` mounts the endpoints and starts/stops the committer with the app. `write_keys` empty
     means any key is accepted. Register `client_max_size` on the app as you like: bodies are read here
-    with their own caps.
+    with their own caps. On a node that also delivers, `route` decides each event's route before it is
+    stored, and `on_commit(events, accepted)` hears of every commit (to count routes, wake delivery).
     """
 
     def __init__(
@@ -113,16 +119,18 @@ class IngestService:
         dedup_window: float = DEFAULT_DEDUP_WINDOW,
         registry: CollectorRegistry | None = None,
         max_queued_events: int = 50_000,
+        route: Callable[[dict[str, Any]], Route] | None = None,
+        on_commit: OnCommit | None = None,
     ) -> None:
         self.store = store
         self.limits = limits or IngestLimits()
         self._sources = frozenset(source_id(key) for key in write_keys if key)
         self.committer = GroupCommitter(store, dedup_window=dedup_window, max_queued_events=max_queued_events)
         self.metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
-        # Set by a node that also delivers: each event's route is decided here and stored with it.
-        self.route: Callable[[dict[str, Any]], Route] | None = None
+        # Given by a node that also delivers: each event's route is decided here and stored with it.
+        self.route = route
         # Called with the events and `append`'s results once committed: e.g. wake delivery, count routes.
-        self.on_commit: Callable[[Sequence[NewEvent], Sequence[bool]], None] = lambda events, accepted: None
+        self.on_commit: OnCommit = on_commit or _ignore
 
     @property
     def overloaded(self) -> bool:
@@ -137,9 +145,19 @@ class IngestService:
         storage: StorageSettings,
         *,
         registry: CollectorRegistry | None = None,
+        route: Callable[[dict[str, Any]], Route] | None = None,
+        on_commit: OnCommit | None = None,
     ) -> IngestService:
-        """The service as configured by `Config.server` and `Config.storage`."""
-        return cls(store, write_keys=server.write_keys, dedup_window=storage.dedup_window, registry=registry)
+        """The service as configured by `Config.server` and `Config.storage`; `route` and `on_commit`
+        as for the constructor."""
+        return cls(
+            store,
+            write_keys=server.write_keys,
+            dedup_window=storage.dedup_window,
+            registry=registry,
+            route=route,
+            on_commit=on_commit,
+        )
 
     def add_routes(self, app: web.Application) -> None:
         """Mount `/v1/*` on `app` and tie the committer to the app's startup and cleanup."""

@@ -74,10 +74,6 @@ class Service:
             self.sandbox = Sandbox(api_token=self.settings.api_token)
             await self.sandbox.start()
             self.settings = dataclasses.replace(self.settings, base_url=self.sandbox.url)
-        if self.role != "deliver":
-            self.ingest = IngestService.from_config(
-                self.store, self.config.server, self.config.storage, registry=self.registry
-            )
         if self.role != "ingest":
             self._rate = self.backend.shared_limiter(
                 self.config.delivery.requests_per_minute, self.settings.api_token
@@ -94,6 +90,18 @@ class Service:
                 rate=self._rate,
                 lease=self.lease,
             )
+        if self.role != "deliver":
+            pipeline = self.pipeline
+            self.ingest = IngestService.from_config(
+                self.store,
+                self.config.server,
+                self.config.storage,
+                registry=self.registry,
+                # On a node that also delivers, routes are decided at ingest when the queue stores them.
+                route=pipeline.router.decide if pipeline and self.backend.routes_on_append else None,
+                on_commit=pipeline.committed if pipeline else None,
+            )
+        if self.pipeline is not None:
             await self.pipeline.start()
         app = self._build_app()
         self._runner = web.AppRunner(app, access_log=None, **RUNNER_OPTIONS)  # type: ignore[arg-type]
@@ -109,10 +117,6 @@ class Service:
         app = web.Application()
         if self.ingest is not None:
             self.ingest.add_routes(app)
-            if self.pipeline is not None:
-                if self.backend.routes_on_append:
-                    self.ingest.route = self.pipeline.router.decide
-                self.ingest.on_commit = self.pipeline.committed
         AdminAPI(
             self.store,
             self.config.server.admin_token,
