@@ -14,7 +14,7 @@ import pytest
 from pipeline_support import fast, metric
 
 from gleap_actions import events
-from gleap_actions.deliver.pipeline import Pipeline
+from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.destinations.gleap.actions import ACTIONS
 from gleap_actions.destinations.gleap.presets import PRESETS
 from gleap_actions.destinations.gleap.settings import GleapSettings
@@ -68,7 +68,8 @@ def identify(user: str, **traits: Any) -> NewEvent:
 
 def pipeline(store: SQLiteStore, sandbox: Sandbox, token: str = TOKEN, **kw: Any) -> Pipeline:
     config = kw.pop("config", fast())
-    return Pipeline(store, subscriptions(), GleapSettings(token, sandbox.url, timeout=2.0), config, **kw)
+    settings = GleapSettings(token, sandbox.url, timeout=2.0)
+    return Pipeline(store, subscriptions(), settings, config, tuning=Tuning(**kw))
 
 
 def names(sandbox: Sandbox) -> list[str]:

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from gleap_actions import events
 from gleap_actions.admin.api import AdminAPI
 from gleap_actions.config import Config, StorageConfig, load_config
-from gleap_actions.deliver.pipeline import Pipeline
+from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.destinations.gleap import account as gleap_account
 from gleap_actions.destinations.gleap.client import send
@@ -86,9 +86,8 @@ class Service:
                 send=send,
                 delivery_enabled=events.delivery_enabled,
                 registry=self.registry,
-                retention=self.config.storage.retention,
+                tuning=Tuning(retention=self.config.storage.retention, lease=self.lease),
                 rate=self._rate,
-                lease=self.lease,
             )
         if self.role != "deliver":
             pipeline = self.pipeline
