@@ -15,14 +15,14 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from gleap_actions.ingest.tracking import IngestService
+from gleap_actions.ingest.tracking import TrackingAPI
 from gleap_actions.queue.sqlite.store import SQLiteStore
 
 
 @dataclass
 class Server:
     url: str
-    service: IngestService
+    service: TrackingAPI
     store: SQLiteStore
     registry: CollectorRegistry
     session: aiohttp.ClientSession
@@ -56,7 +56,7 @@ async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
             store = SQLiteStore(tmp_path / "queue.db")
             stores.append(store)
         registry = CollectorRegistry()
-        service = IngestService(store, registry=registry, **kwargs)
+        service = TrackingAPI(store, registry=registry, **kwargs)
         app = web.Application()
         service.add_routes(app)
         runner = web.AppRunner(app, auto_decompress=auto_decompress)
@@ -90,7 +90,7 @@ class ServerThread:
     def __init__(self, store: SQLiteStore, **kwargs: Any) -> None:
         self.store = store
         self.registry = CollectorRegistry()
-        self.service = IngestService(store, registry=self.registry, **kwargs)
+        self.service = TrackingAPI(store, registry=self.registry, **kwargs)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)

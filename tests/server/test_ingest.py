@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from gleap_actions.events import parse_time
-from gleap_actions.ingest.tracking import IngestService, source_id
+from gleap_actions.ingest.tracking import TrackingAPI, source_id
 from gleap_actions.queue.sqlite.store import SQLiteStore
 
 from .conftest import Server, StartServer
@@ -171,7 +171,7 @@ async def test_from_config(tmp_path: Path) -> None:
         dedup_window: float = 60.0
 
     store = SQLiteStore(tmp_path / "q.db")
-    service = IngestService.from_config(store, ServerConfig(), StorageConfig())
+    service = TrackingAPI.from_config(store, ServerConfig(), StorageConfig())
     assert service.committer.dedup_window == 60.0
     store.close()
 

@@ -1,4 +1,4 @@
-"""Group commit: concurrent requests' events appended to the store in one transaction.
+"""Ingest commit: concurrent requests' events appended to the store in one transaction (a group commit).
 
 Ingest handlers `await committer.submit(events)`; a worker thread takes everything queued so far (up to
 `max_group_events`), appends it with one `Store.append` call (one commit, one fsync) and resolves each
@@ -40,7 +40,7 @@ def _resolve(groups: list[tuple[_Submission, list[bool] | BaseException]]) -> No
             submission.future.set_result(outcome)
 
 
-class GroupCommitter:
+class IngestCommitter:
     """Appends submitted events to `store` from one worker thread, a group per transaction."""
 
     def __init__(

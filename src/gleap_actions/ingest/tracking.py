@@ -33,7 +33,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from gleap_actions.events import CALL_TYPES, EventError, normalize
-from gleap_actions.ingest.committer import GroupCommitter, Overloaded
+from gleap_actions.ingest.committer import IngestCommitter, Overloaded
 from gleap_actions.ingest.limits import BadRequest, IngestLimits, read_body
 from gleap_actions.ingest.metrics import IngestMetrics
 from gleap_actions.queue.store import DEFAULT_DEDUP_WINDOW, NewEvent, Route, Store, StoreFullError
@@ -101,7 +101,7 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return _json_response(status, {"code": code, "message": message}, headers)
 
 
-class IngestService:
+class TrackingAPI:
     """The tracking API endpoints with their store, committer, limits and counters.
 
     `add_routes(app)` mounts the endpoints and starts/stops the committer with the app. `write_keys` empty
@@ -125,7 +125,9 @@ class IngestService:
         self.store = store
         self.limits = limits or IngestLimits()
         self._sources = frozenset(source_id(key) for key in write_keys if key)
-        self.committer = GroupCommitter(store, dedup_window=dedup_window, max_queued_events=max_queued_events)
+        self.committer = IngestCommitter(
+            store, dedup_window=dedup_window, max_queued_events=max_queued_events
+        )
         self.metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
         # Given by a node that also delivers: each event's route is decided here and stored with it.
         self.route = route
@@ -147,7 +149,7 @@ class IngestService:
         registry: CollectorRegistry | None = None,
         route: Callable[[dict[str, Any]], Route] | None = None,
         on_commit: OnCommit | None = None,
-    ) -> IngestService:
+    ) -> TrackingAPI:
         """The service as configured by `Config.server` and `Config.storage`; `route` and `on_commit`
         as for the constructor."""
         return cls(

@@ -27,7 +27,7 @@ from gleap_actions.destinations.gleap.client import send
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import ConfigError
 from gleap_actions.ingest.limits import RUNNER_OPTIONS
-from gleap_actions.ingest.tracking import IngestService
+from gleap_actions.ingest.tracking import TrackingAPI
 from gleap_actions.preview import preview
 from gleap_actions.queue.factory import Backend, open_store
 from gleap_actions.queue.store import DEFAULT_LEASE
@@ -60,7 +60,7 @@ class Service:
         self.store = self.backend.store
         self.sandbox: Sandbox | None = None
         self.settings: GleapSettings = config.gleap
-        self.ingest: IngestService | None = None
+        self.ingest: TrackingAPI | None = None
         self.pipeline: Pipeline | None = None
         self._rate: Limiter | None = None
         self._runner: web.AppRunner | None = None
@@ -91,7 +91,7 @@ class Service:
             )
         if self.role != "deliver":
             pipeline = self.pipeline
-            self.ingest = IngestService.from_config(
+            self.ingest = TrackingAPI.from_config(
                 self.store,
                 self.config.server,
                 self.config.storage,
