@@ -16,6 +16,12 @@ RETENTION_MAX_SCAN = 50_000  # rows looked at per purge_delivered call
 # The delivery states `QueueStats.per_mapping` counts, per mapping.
 STATES = ("pending", "retrying", "in_flight", "dead_letters")
 
+# The indexes of the dead_letters table, the same in both backends' schemas.
+DEAD_LETTER_INDEXES = (
+    "CREATE INDEX dead_letters_event ON dead_letters (event_id);\n"
+    "    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);"
+)
+
 # The columns of a dead letter row, as `dead_letter_from_row` reads them (`dl`: dead_letters, `e`: events).
 DEAD_LETTER_COLUMNS = (
     "dl.id, dl.event_id, dl.mapping, dl.reason, dl.status, dl.request, dl.response, dl.created_at,"

@@ -34,9 +34,11 @@ from typing import LiteralString
 
 import psycopg
 
+from gleap_actions.queue.base import DEAD_LETTER_INDEXES
+
 MIGRATIONS: list[LiteralString] = [
     # 1: the initial schema.
-    """
+    f"""
     CREATE TABLE events (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         source TEXT NOT NULL,
@@ -80,8 +82,7 @@ MIGRATIONS: list[LiteralString] = [
         created_at DOUBLE PRECISION NOT NULL,
         attempts INTEGER NOT NULL
     );
-    CREATE INDEX dead_letters_event ON dead_letters (event_id);
-    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);
+    {DEAD_LETTER_INDEXES}
 
     CREATE TABLE dedup (
         source TEXT NOT NULL,

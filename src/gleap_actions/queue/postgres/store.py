@@ -1,3 +1,5 @@
+# Over 400 lines: one class implements the whole `Store` protocol in PostgreSQL, with its retention by
+# generations; what both backends share is in queue/base.py.
 """`PostgresStore`: the `Store` in PostgreSQL, shared by any number of ingest and delivery processes.
 
 The model is RudderStack's jobsdb: PostgreSQL as the queue. Every method is one transaction on a pooled

@@ -1,3 +1,5 @@
+# Over 400 lines: one class implements the whole `Store` protocol in SQLite, each method one transaction;
+# what both backends share is in queue/base.py.
 """`SQLiteStore`: the default `Store`, one SQLite file in WAL mode.
 
 One write connection (serialised by a lock; SQLite allows one writer anyway) and one read connection for the
