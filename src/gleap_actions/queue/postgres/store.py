@@ -3,8 +3,8 @@
 """`PostgresStore`: the `Store` in PostgreSQL, shared by any number of ingest and delivery processes.
 
 The model is RudderStack's jobsdb: PostgreSQL as the queue. Every method is one transaction on a pooled
-connection, committed before it returns (see `pg_migrations` for the tables and why they are split); most
-are a single statement, so a call costs one round trip.
+connection, committed before it returns (see `queue/postgres/migrations.py` for the tables and why they
+are split); most are a single statement, so a call costs one round trip.
 
 - Ingest: one `append` is one statement fed by arrays (`unnest`), whatever the batch size. Dedup is an
   `INSERT ... ON CONFLICT DO UPDATE ... WHERE <outside the window> RETURNING` on the (source, message_id)

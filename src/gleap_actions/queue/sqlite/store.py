@@ -7,7 +7,7 @@ read-only queries (stats, dead-letter listings), so a slow count never blocks in
 in one `BEGIN IMMEDIATE` transaction committed before the method returns; several processes may open the
 same file (writers take turns under SQLite's lock, waiting up to `busy_timeout`).
 
-Design notes (see `sqlite_schema` for the tables):
+Design notes (see `queue/sqlite/schema.py` for the tables):
 - A lease is `owner` + `lease_until`; work whose lease has expired is claimable again, so a process that dies
   holding work only delays it by the lease.
 - A claimed delivery's `next_at` is its lease expiry, so "due" is a single index range (mapping, next_at).
