@@ -118,11 +118,15 @@ async def start_service(tmp_path: Path) -> AsyncIterator[StartService]:
 
 
 @pytest.fixture
-async def page_origin(node_modules: Path) -> AsyncIterator[str]:
-    """A static server on another port (so another origin): the test pages and the analytics.js builds."""
+async def page_origin(node_modules: Path, tmp_path: Path) -> AsyncIterator[str]:
+    """A static server on another port (so another origin): the test pages (`/pages/`, and `/generated/`
+    from `tmp_path/"pages"`) and analytics.js as built in the npm package (`/analytics-next/`)."""
     dist = node_modules / "@segment" / "analytics-next" / "dist" / "umd"
+    generated = tmp_path / "pages"
+    generated.mkdir()
     app = web.Application()
     app.router.add_static("/pages/", Path(__file__).parent / "pages")
+    app.router.add_static("/generated/", generated)
     app.router.add_static("/analytics-next/", dist)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
