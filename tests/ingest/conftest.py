@@ -1,5 +1,6 @@
-"""The whole service with the built-in Gleap sandbox, a page server on another origin, and the real Segment
-JavaScript libraries (npm, installed here by `npm ci` from tests/ingest/js) in Debian's Chromium.
+"""The whole service (tests/service's fixtures) delivering to the sandbox, a page server on another origin,
+and the real Segment JavaScript libraries (npm, installed by `npm ci` in tests/ingest/js) in Debian's
+Chromium.
 
 Without node/npm or Chromium the tests that need them skip with the reason, except under CI (`CI=true`),
 where that is a failure (`.ci/run` installs Chromium).
@@ -7,21 +8,19 @@ where that is a failure (`.ci/run` installs Chromium).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from aiohttp import web
 
-from gleap_actions.config import load_config
+from gleap_actions.sandbox import Sandbox
 from gleap_actions.service import Service
+from service.conftest import WRITE_KEY, sandbox, start_service, wait_for
 
 JS_DIR = Path(__file__).parent / "js"
 CHROMIUM_ARGS = [
@@ -33,9 +32,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-WRITE_KEY = "wk-browser-7c1e"
 
-StartService = Callable[..., Awaitable[Service]]
+__all__ = ["WRITE_KEY", "sandbox", "start_service", "wait_for"]  # shared with tests/service
+
+Serve = Callable[..., Awaitable[Service]]
 
 
 def require(what: str, reason: str) -> None:
@@ -89,32 +89,15 @@ async def browser(chromium: str) -> AsyncIterator[Any]:
             await launched.close()
 
 
-def write_config(folder: Path, server: dict[str, Any]) -> Path:
-    """A config without a Gleap token (the built-in sandbox) and with quick delivery."""
-    document = {
-        "server": {"host": "127.0.0.1", "port": 0, "write_keys": [WRITE_KEY], **server},
-        "storage": {"data_dir": str(folder / "data")},
-        "delivery": {"linger": 0.05, "initial_backoff": 0.05, "max_backoff": 0.3},
-    }
-    path = folder / "gleap-actions.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
 @pytest.fixture
-async def start_service(tmp_path: Path) -> AsyncIterator[StartService]:
-    """`await start_service(**server_settings)`: the whole service, delivering to its built-in sandbox."""
-    started: list[Service] = []
+async def serve(sandbox: Sandbox, start_service: Any) -> Serve:
+    """`await serve(**server_settings)`: the whole service delivering to the sandbox."""
 
     async def start(**server: Any) -> Service:
-        service = Service(load_config(write_config(tmp_path, server)))
-        await service.start()
-        started.append(service)
+        service: Service = await start_service(sandbox.url, server=server)
         return service
 
-    yield start
-    for service in started:
-        await service.stop(timeout=2)
+    return start
 
 
 @pytest.fixture
@@ -138,12 +121,3 @@ async def page_origin(node_modules: Path, tmp_path: Path) -> AsyncIterator[str]:
 def sample(service: Service, name: str, labels: dict[str, str] | None = None) -> float:
     """A metric of the service (0 when absent)."""
     return service.registry.get_sample_value(name, labels or {}) or 0.0
-
-
-async def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Poll `check` until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)

@@ -11,20 +11,16 @@ from typing import Any
 import orjson
 import pytest
 
+from gleap_actions.sandbox import Sandbox
 from gleap_actions.service import Service
 
-from .conftest import JS_DIR, WRITE_KEY, StartService, sample, wait_for
+from .conftest import JS_DIR, WRITE_KEY, Serve, sample, wait_for
 
 BATCHING = {
     "integrations": {
         "Segment.io": {"deliveryStrategy": {"strategy": "batching", "config": {"size": 10, "timeout": 300}}}
     }
 }
-
-
-def sandbox_state(service: Service) -> Any:
-    assert service.sandbox is not None
-    return service.sandbox.state
 
 
 def received(service: Service, call_type: str) -> float:
@@ -40,9 +36,9 @@ async def open_page(browser: Any, url: str) -> tuple[Any, list[Any]]:
     return page, requests
 
 
-async def assert_gleap_received_the_calls(service: Service, page_url: str) -> None:
+async def assert_gleap_received_the_calls(service: Service, sandbox: Sandbox, page_url: str) -> None:
     """identify, track and page as Gleap requests; group and alias stored (no preset maps them)."""
-    state = sandbox_state(service)
+    state = sandbox.state
     await wait_for(lambda: state.event_count("u-browser") == 2 and state.contact("u-browser") is not None)
     contact = state.contact("u-browser")
     assert contact["email"] == "ada@example.com" and contact["plan"] == "pro"
@@ -58,16 +54,16 @@ async def assert_gleap_received_the_calls(service: Service, page_url: str) -> No
 
 @pytest.mark.parametrize("strategy", ["standard", "batching"])
 async def test_analytics_next_from_npm(
-    start_service: StartService, page_origin: str, browser: Any, strategy: str
+    serve: Serve, sandbox: Sandbox, page_origin: str, browser: Any, strategy: str
 ) -> None:
-    service = await start_service()
+    service = await serve()
     page_url = f"{page_origin}/pages/npm.html"
     page, requests = await open_page(browser, page_url)
     options = BATCHING if strategy == "batching" else {}
     await page.evaluate(
         "([key, cdn, options]) => window.send(key, cdn, options)", [WRITE_KEY, service.url, options]
     )
-    await assert_gleap_received_the_calls(service, page_url)
+    await assert_gleap_received_the_calls(service, sandbox, page_url)
     to_service = [
         (r.method, r.url.removeprefix(service.url)) for r in requests if r.url.startswith(service.url)
     ]
@@ -106,9 +102,9 @@ async def render_snippet(page_origin: str, service_url: str) -> str:
 
 
 async def test_analytics_js_snippet(
-    start_service: StartService, page_origin: str, browser: Any, tmp_path: Path
+    serve: Serve, sandbox: Sandbox, page_origin: str, browser: Any, tmp_path: Path
 ) -> None:
-    service = await start_service()
+    service = await serve()
     snippet = await render_snippet(page_origin, service.url)
     calls = f"""
       analytics._cdn = {orjson.dumps(service.url).decode()};
@@ -124,15 +120,15 @@ async def test_analytics_js_snippet(
     (tmp_path / "pages" / "snippet.html").write_text(html)
     page_url = f"{page_origin}/generated/snippet.html"
     page, requests = await open_page(browser, page_url)
-    await assert_gleap_received_the_calls(service, page_url)
+    await assert_gleap_received_the_calls(service, sandbox, page_url)
     assert any(r.url == f"{page_origin}/analytics-next/standalone.js" for r in requests)
     await page.close()
 
 
 async def test_rate_limited_calls_are_retried_after_retry_after(
-    start_service: StartService, page_origin: str, browser: Any
+    serve: Serve, sandbox: Sandbox, page_origin: str, browser: Any
 ) -> None:
-    service = await start_service(rate_limit={"events_per_second": 1, "burst": 2})
+    service = await serve(rate_limit={"events_per_second": 1, "burst": 2})
     page, requests = await open_page(browser, f"{page_origin}/pages/npm.html")
     await page.evaluate(
         """async ([key, cdn]) => {
@@ -142,7 +138,7 @@ async def test_rate_limited_calls_are_retried_after_retry_after(
            }""",
         [WRITE_KEY, service.url],
     )
-    state = sandbox_state(service)
+    state = sandbox.state
     await wait_for(lambda: state.event_count("u-limited") == 4, timeout=30)
     assert sorted(event["data"]["n"] for event in state.events("u-limited")) == [1, 2, 3, 4]
     assert sample(service, "gleap_actions_ingest_events_rejected_total", {"reason": "rate_limited"}) >= 1
@@ -151,8 +147,10 @@ async def test_rate_limited_calls_are_retried_after_retry_after(
     await page.close()
 
 
-async def test_beacons_and_page_unload(start_service: StartService, page_origin: str, browser: Any) -> None:
-    service = await start_service()
+async def test_beacons_and_page_unload(
+    serve: Serve, sandbox: Sandbox, page_origin: str, browser: Any
+) -> None:
+    service = await serve()
     page, _ = await open_page(browser, f"{page_origin}/pages/npm.html")
     beacon = {"writeKey": WRITE_KEY, "userId": "u-beacon", "event": "Left", "messageId": "beacon-1"}
     big = {**beacon, "messageId": "beacon-2", "properties": {"blob": "x" * 40_000}}
@@ -187,7 +185,7 @@ async def test_beacons_and_page_unload(start_service: StartService, page_origin:
            }""",
         [WRITE_KEY, service.url, long_wait],
     )
-    assert sandbox_state(service).event_count("u-unload") == 0
+    assert sandbox.state.event_count("u-unload") == 0
     await page.goto("about:blank")
-    await wait_for(lambda: sandbox_state(service).event_count("u-unload") == 1)
+    await wait_for(lambda: sandbox.state.event_count("u-unload") == 1)
     await page.close()

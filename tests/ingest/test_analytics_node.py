@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from .conftest import JS_DIR, WRITE_KEY, StartService, sample, wait_for
+from gleap_actions.sandbox import Sandbox
+
+from .conftest import JS_DIR, WRITE_KEY, Serve, sample, wait_for
 
 
 async def run_node(*args: str) -> tuple[int, str]:
@@ -17,12 +19,11 @@ async def run_node(*args: str) -> tuple[int, str]:
     return node.returncode, stderr.decode()
 
 
-async def test_analytics_node_with_host(start_service: StartService, node_modules: Path) -> None:
-    service = await start_service()
+async def test_analytics_node_with_host(serve: Serve, sandbox: Sandbox, node_modules: Path) -> None:
+    service = await serve()
     code, stderr = await run_node(service.url, WRITE_KEY)
     assert (code, stderr) == (0, "")
-    assert service.sandbox is not None
-    state = service.sandbox.state
+    state = sandbox.state
     await wait_for(lambda: state.event_count("u-node") == 3 and state.contact("u-node") is not None)
     contact = state.contact("u-node")
     assert contact is not None and (contact["email"], contact["plan"]) == ("grace@example.com", "team")
@@ -39,8 +40,8 @@ async def test_analytics_node_with_host(start_service: StartService, node_module
 
 
 async def test_analytics_node_with_an_unknown_write_key_reports_the_error(
-    start_service: StartService, node_modules: Path
+    serve: Serve, node_modules: Path
 ) -> None:
-    service = await start_service()
+    service = await serve()
     code, stderr = await run_node(service.url, "not-a-configured-key")
     assert code == 1 and "401" in stderr

@@ -9,9 +9,10 @@ from typing import Any
 import aiohttp
 import orjson
 
+from gleap_actions.sandbox import Sandbox
 from gleap_actions.service import Service
 
-from .conftest import WRITE_KEY, StartService, sample, wait_for
+from .conftest import WRITE_KEY, Serve, sample, wait_for
 
 PAGE = "http://127.0.0.1:1"  # another origin than the service's
 
@@ -36,9 +37,10 @@ def received(service: Service, call_type: str) -> float:
 
 
 async def test_short_paths_take_text_plain_bodies_with_the_write_key_inside(
-    start_service: StartService,
+    serve: Serve,
+    sandbox: Sandbox,
 ) -> None:
-    service = await start_service()
+    service = await serve()
     calls = {
         "i": {"type": "identify", "userId": "u1", "traits": {"email": "ada@example.com"}},
         "t": {"type": "track", "userId": "u1", "event": "Signed Up", "properties": {"plan": "pro"}},
@@ -61,8 +63,8 @@ async def test_short_paths_take_text_plain_bodies_with_the_write_key_inside(
     }
     assert (await request("POST", f"{service.url}/v1/b", batch))[0] == 200
     assert received(service, "track") == 2
-    await wait_for(lambda: sandbox(service).state.event_count("u2") == 1)
-    [event] = sandbox(service).state.events("u2")
+    await wait_for(lambda: sandbox.state.event_count("u2") == 1)
+    [event] = sandbox.state.events("u2")
     assert (event["name"], event["userId"]) == ("Batched", "u2")
 
     status, _, answer = await request("POST", f"{service.url}/v1/t", {"userId": "u1", "event": "No key"})
@@ -73,13 +75,8 @@ async def test_short_paths_take_text_plain_bodies_with_the_write_key_inside(
     assert (status, answer["code"]) == (401, "unauthorized")
 
 
-def sandbox(service: Service) -> Any:
-    assert service.sandbox is not None
-    return service.sandbox
-
-
-async def test_preflight_allows_what_analytics_js_sends(start_service: StartService) -> None:
-    service = await start_service()
+async def test_preflight_allows_what_analytics_js_sends(serve: Serve) -> None:
+    service = await serve()
     for path, method in (("/v1/t", "POST"), ("/v1/b", "POST"), (f"/v1/projects/{WRITE_KEY}/settings", "GET")):
         status, headers, body = await request(
             "OPTIONS",
@@ -107,8 +104,8 @@ async def test_preflight_allows_what_analytics_js_sends(start_service: StartServ
     assert (status, body["code"], headers["Access-Control-Allow-Origin"]) == (400, "invalid_json", "*")
 
 
-async def test_malformed_preflights_get_a_clear_error(start_service: StartService) -> None:
-    service = await start_service()
+async def test_malformed_preflights_get_a_clear_error(serve: Serve) -> None:
+    service = await serve()
     url = f"{service.url}/v1/t"
     cases = [
         ({"Access-Control-Request-Method": "POST"}, 400, "must carry an Origin header"),
@@ -135,8 +132,8 @@ async def test_malformed_preflights_get_a_clear_error(start_service: StartServic
     assert (got, body["code"]) == (404, "not_found")
 
 
-async def test_configured_origins_only(start_service: StartService) -> None:
-    service = await start_service(cors_origins=["https://app.example.com"])
+async def test_configured_origins_only(serve: Serve) -> None:
+    service = await serve(cors_origins=["https://app.example.com"])
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
     status, headers, _ = await request(
         "OPTIONS", f"{service.url}/v1/t", headers={"Origin": "https://app.example.com", **preflight}
@@ -157,8 +154,8 @@ async def test_configured_origins_only(start_service: StartService) -> None:
     assert (await request("POST", f"{service.url}/v1/t", event))[0] == 200
 
 
-async def test_admin_api_never_answers_cross_origin(start_service: StartService) -> None:
-    service = await start_service(admin_token="admin-token-9f3a")
+async def test_admin_api_never_answers_cross_origin(serve: Serve) -> None:
+    service = await serve(admin_token="admin-token-9f3a")
     auth = {"Authorization": "Bearer admin-token-9f3a"}
     status, headers, body = await request(
         "OPTIONS",
@@ -175,8 +172,8 @@ async def test_admin_api_never_answers_cross_origin(start_service: StartService)
     assert (await request("GET", f"{service.url}/admin/stats", headers=auth))[0] == 200
 
 
-async def test_settings_point_the_library_back_at_the_service(start_service: StartService) -> None:
-    service = await start_service()
+async def test_settings_point_the_library_back_at_the_service(serve: Serve) -> None:
+    service = await serve()
     status, headers, settings = await request(
         "GET", f"{service.url}/v1/projects/{WRITE_KEY}/settings", headers={"Origin": PAGE}
     )
@@ -199,8 +196,8 @@ async def test_settings_point_the_library_back_at_the_service(start_service: Sta
     assert "not-a-key" not in body["message"]
 
 
-async def test_settings_use_the_public_url(start_service: StartService) -> None:
-    service = await start_service(public_url="https://events.example.com/segment/")
+async def test_settings_use_the_public_url(serve: Serve) -> None:
+    service = await serve(public_url="https://events.example.com/segment/")
     status, headers, settings = await request("GET", f"{service.url}/v1/projects/{WRITE_KEY}/settings")
     assert status == 200 and headers["Cache-Control"] == "public, max-age=60"
     assert settings["integrations"]["Segment.io"] == {
@@ -210,25 +207,25 @@ async def test_settings_use_the_public_url(start_service: StartService) -> None:
     }
 
 
-async def test_settings_for_any_key_when_no_write_keys_are_configured(start_service: StartService) -> None:
-    service = await start_service(write_keys=[])
+async def test_settings_for_any_key_when_no_write_keys_are_configured(serve: Serve) -> None:
+    service = await serve(write_keys=[])
     status, _, settings = await request("GET", f"{service.url}/v1/projects/any-key/settings")
     assert (status, settings["integrations"]["Segment.io"]["apiKey"]) == (200, "any-key")
 
 
-async def test_retries_with_x_retry_count_are_kept_once(start_service: StartService) -> None:
-    service = await start_service()
+async def test_retries_with_x_retry_count_are_kept_once(serve: Serve, sandbox: Sandbox) -> None:
+    service = await serve()
     event = {"userId": "u-retry", "event": "Paid", "messageId": "m-retry-1", "writeKey": WRITE_KEY}
     for attempt in range(3):
         headers = {"X-Retry-Count": str(attempt)} if attempt else {}
         assert (await request("POST", f"{service.url}/v1/t", event, headers))[0] == 200
     assert received(service, "track") == 1
     assert sample(service, "gleap_actions_ingest_events_duplicate_total") == 2
-    await wait_for(lambda: sandbox(service).state.event_count("u-retry") == 1)
+    await wait_for(lambda: sandbox.state.event_count("u-retry") == 1)
 
 
-async def test_rate_limit_per_write_key(start_service: StartService) -> None:
-    service = await start_service(
+async def test_rate_limit_per_write_key(serve: Serve) -> None:
+    service = await serve(
         write_keys=[WRITE_KEY, "other-key"], rate_limit={"events_per_second": 1, "burst": 3}
     )
     batch = {
@@ -252,8 +249,8 @@ async def test_rate_limit_per_write_key(start_service: StartService) -> None:
     assert received(service, "track") == 4
 
 
-async def test_oversize_beacon_gets_a_clear_error(start_service: StartService) -> None:
-    service = await start_service()
+async def test_oversize_beacon_gets_a_clear_error(serve: Serve) -> None:
+    service = await serve()
     event = {"userId": "u", "event": "Big", "properties": {"blob": "x" * 40_000}, "writeKey": WRITE_KEY}
     status, _, body = await request("POST", f"{service.url}/v1/t", event, {"Origin": PAGE})
     assert (status, body["code"]) == (400, "event_too_large")
