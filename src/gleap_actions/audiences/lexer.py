@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from gleap_actions.audiences.errors import QuerySyntaxError
+from gleap_actions.audiences.values import DateText
 
 
 class Kind(Enum):
@@ -83,7 +84,7 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token(Kind.STRING, text[column - 1 : position], column, value))
             continue
         if match := _DATE.match(text, position):
-            tokens.append(Token(Kind.DATE, match.group(), column, match.group()))
+            tokens.append(Token(Kind.DATE, match.group(), column, DateText(match.group())))
             position = match.end()
             continue
         if _starts_number(text, position, tokens):

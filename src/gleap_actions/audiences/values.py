@@ -1,8 +1,9 @@
 """How values from events and traits compare: coercions shared by comparators and reducers.
 
 A missing value (absent or null) makes every comparator false except `absent()`; `NOT` turns that around.
-Numbers compare as numbers when both sides are numbers or numeric strings and at least one is a number
-(`'true'` and `true` are equal, `'5'` and `5` are equal); otherwise values compare by their text.
+An unquoted date in the definition compares as an instant. Numbers compare as numbers when both sides are
+numbers or numeric strings and at least one is a number (`'5'` equals 5); otherwise values compare by their
+text (`'true'` equals true).
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from gleap_actions.engine.datetimes import InvalidDatetime, parse_datetime
 Number = int | float
 _NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class DateText(str):
+    """An unquoted date or timestamp of the definition (`2023-12-07`): compared with values as instants."""
+
+    __slots__ = ()
 
 
 def is_number(value: object) -> bool:
@@ -89,6 +96,9 @@ def equals(left: object, right: object) -> bool:
     """Equality with the coercions above; False when either side is missing."""
     if left is None or right is None:
         return False
+    if isinstance(left, DateText) or isinstance(right, DateText):
+        instant = to_instant(left)
+        return instant is not None and instant == to_instant(right)
     if is_number(left) or is_number(right):
         a, b = to_number(left), to_number(right)
         if a is not None and b is not None:
@@ -97,7 +107,10 @@ def equals(left: object, right: object) -> bool:
 
 
 def order(left: object, right: object) -> int | None:
-    """-1, 0 or 1: numbers as numbers, two strings by text; None when they do not compare."""
+    """-1, 0 or 1: numbers as numbers, dates as instants, two strings as text; None: no order."""
+    if isinstance(left, DateText) or isinstance(right, DateText):
+        x, y = to_instant(left), to_instant(right)
+        return None if x is None or y is None else (x > y) - (x < y)
     a, b = to_number(left), to_number(right)
     if a is not None and b is not None:
         return (a > b) - (a < b)
