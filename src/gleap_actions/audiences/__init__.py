@@ -18,8 +18,9 @@ from __future__ import annotations
 from gleap_actions.audiences.analysis import References
 from gleap_actions.audiences.definition import KINDS, Definition, Kind
 from gleap_actions.audiences.errors import QuerySyntaxError
+from gleap_actions.audiences.profile import Profile
 
-__all__ = ["KINDS", "Definition", "Kind", "QuerySyntaxError", "References", "compile_definition"]
+__all__ = ["KINDS", "Definition", "Kind", "Profile", "QuerySyntaxError", "References", "compile_definition"]
 
 
 def compile_definition(

@@ -43,21 +43,22 @@ class Definition:
     def __repr__(self) -> str:
         return f"Definition({self.text!r}, kind={self.kind!r})"
 
-    def evaluate(self, events: Iterable[Mapping[str, Any]], now: datetime) -> Any:
+    def evaluate(self, events: Iterable[Mapping[str, Any]] | Profile, now: datetime) -> Any:
         """The result for one profile's Segment events (any order) at `now` (an aware datetime).
 
         An audience gives True or False, a computed trait its value (None: no value). A profile without a
-        userId is not a member and has no value unless `include_anonymous_users` is set.
+        userId is not a member and has no value unless `include_anonymous_users` is set. `events` may be a
+        `Profile` already read, to evaluate several definitions over one profile without reading it again.
         """
-        return self._at(Profile(events), _micros(now), None)
+        return self._at(_profile(events), _micros(now), None)
 
-    def next_change(self, events: Iterable[Mapping[str, Any]], now: datetime) -> datetime | None:
+    def next_change(self, events: Iterable[Mapping[str, Any]] | Profile, now: datetime) -> datetime | None:
         """The first instant after `now` at which the result differs with no new event, else None.
 
         The result stays the same at every instant strictly between `now` and the answer. Past
         MAX_CANDIDATES candidate instants without a change, the next candidate is answered instead.
         """
-        profile = Profile(events)
+        profile = _profile(events)
         start = _micros(now)
         candidates: list[int] = []
         base = self._at(profile, start, candidates)
@@ -110,6 +111,10 @@ def _longest(bounds: Iterable[timedelta | None]) -> timedelta | None:
             return None
         longest = max(longest, bound)
     return longest
+
+
+def _profile(events: Iterable[Mapping[str, Any]] | Profile) -> Profile:
+    return events if isinstance(events, Profile) else Profile(events)
 
 
 def _micros(now: datetime) -> int:

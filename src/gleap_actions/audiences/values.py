@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import orjson
@@ -20,6 +20,8 @@ from gleap_actions.engine.datetimes import InvalidDatetime, parse_datetime
 Number = int | float
 _NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_ISO_FAST = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)?")
 
 
 class DateText(str):
@@ -66,8 +68,9 @@ def to_text(value: object) -> str | None:
 @lru_cache(maxsize=4096)
 def _instant_of_text(text: str) -> int | None:
     try:
-        moment = parse_datetime(text)
-    except InvalidDatetime:
+        # The form Segment's libraries send is read at C speed; the strict parser explains the rest.
+        moment = datetime.fromisoformat(text) if _ISO_FAST.fullmatch(text) else parse_datetime(text)
+    except (InvalidDatetime, ValueError):
         return None
     return to_micros(moment)
 
@@ -88,8 +91,7 @@ def to_micros(moment: datetime) -> int:
     """An aware datetime as whole microseconds since 1970-01-01 UTC (naive means UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def equals(left: object, right: object) -> bool:
