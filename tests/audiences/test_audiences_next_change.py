@@ -55,10 +55,12 @@ def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
         at = draw(offsets)
         kind = draw(st.sampled_from(["A", "A", "B", "identify"]))
         date = iso(NOW + draw(offsets))
+        # Some calls are anonymous: the profile becomes eligible when its first userId comes.
+        user = draw(st.sampled_from(["u1", "u1", None]))
         if kind == "identify":
-            events.append(identify(-at, d=date))
+            events.append(identify(-at, user=user, d=date))
         else:
-            events.append(track(kind, -at, v=draw(st.integers(0, 3)), d=date))
+            events.append(track(kind, -at, user=user, v=draw(st.integers(0, 3)), d=date))
     return events
 
 

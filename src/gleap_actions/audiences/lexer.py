@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from gleap_actions.audiences.errors import QuerySyntaxError
-from gleap_actions.audiences.values import DateText
+from gleap_actions.audiences.values import DateText, to_instant
 
 
 class Kind(Enum):
@@ -84,6 +84,8 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token(Kind.STRING, text[column - 1 : position], column, value))
             continue
         if match := _DATE.match(text, position):
+            if to_instant(match.group()) is None:
+                raise QuerySyntaxError(f"{match.group()} is not a valid date", text=text, column=column)
             tokens.append(Token(Kind.DATE, match.group(), column, DateText(match.group())))
             position = match.end()
             continue

@@ -47,6 +47,7 @@ from gleap_actions.audiences.nodes import (
     Where,
     Window,
 )
+from gleap_actions.audiences.values import to_instant
 
 _T = TypeVar("_T")
 MAX_PRIMARIES = 50
@@ -424,12 +425,19 @@ class _Parser:
         duration = None
         if arity == "one":
             arguments = (self.value(),)
+            if canonical in ("before_date", "after_date"):
+                self.check_date(arguments[0])
         elif arity == "many":
             arguments = tuple(self.list_of(self.value))
         elif arity == "duration":
             duration = self.duration()
         self.punct(")", f"to close {name.text}(" if arity != "none" else f"{name.text}() takes no argument")
         return Comparison(operand, canonical, arguments, duration, name.column)
+
+    def check_date(self, argument: Scalar) -> None:
+        """A constant date argument must be a date (Segment skips such audiences in real time otherwise)."""
+        if isinstance(argument, Literal) and to_instant(argument.value) is None:
+            raise self.fail("expected a date such as 2024-01-31 or '2024-01-31T12:00:00Z'", argument.column)
 
     def list_of(self, item: Callable[[], _T]) -> list[_T]:
         """`a, b, ...` or `[a, b, ...]` (the older documented form)."""
