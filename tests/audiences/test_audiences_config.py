@@ -123,3 +123,32 @@ def test_a_list_is_required(tmp_path: Path) -> None:
 )
 def test_snake_case_keys(name: str, key: str) -> None:
     assert snake_case(name) == key
+
+
+def test_config_validate_summarises_and_lists_problems(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gleap_actions.cli import cli
+
+    good = write(
+        tmp_path,
+        """
+audiences:
+  - {name: Recent Buyers, definition: "event('Order Completed').within(7 days).count() >= 1"}
+  - {name: Paused, key: paused_list, definition: "trait('x') = 1", enabled: false}
+computed_traits:
+  - {name: Revenue, definition: "event('Order Completed').sum(property('total'))"}
+""",
+    )
+    result = CliRunner().invoke(cli, ["config", "validate", str(good)])
+    assert result.exit_code == 0
+    assert "2 audience(s), 1 enabled: recent_buyers, paused_list\n" in result.stdout
+    assert "1 computed trait(s), 1 enabled: revenue\n" in result.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("audiences:\n  - {name: A, definition: \"event('x').count() >\"}\n")
+    result = CliRunner().invoke(cli, ["config", "validate", str(bad)])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"{bad}: 1 problem(s)\n  audiences[0].definition: column 21: expected a value (a quoted string, a "
+        "number, a date, true, false, literal(), trait() or property()), got end of definition\n"
+    )
