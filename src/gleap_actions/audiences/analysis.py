@@ -37,7 +37,7 @@ class References:
 def analyse(node: Node) -> tuple[References, dict[str, timedelta | None]]:
     """The references of `node` and the history it needs per event name."""
     walker = _Walker()
-    walker.walk(node, anchor=None)
+    walker.walk(node, nested=False, anchor=None)
     call_types = set()
     for name in walker.history:
         call_types.add("track")  # a track call may carry any name, `Page Viewed` too
@@ -54,39 +54,35 @@ def analyse(node: Node) -> tuple[References, dict[str, timedelta | None]]:
     return References(frozenset(walker.history), frozenset(call_types), frozenset(walker.traits)), history
 
 
-_UNBOUNDED = object()
-
-
 class _Walker:
     def __init__(self) -> None:
         self.history: dict[str, int | None] = {}
         self.traits: set[str] = set()
 
-    def walk(self, node: Node, anchor: int | object | None) -> None:
-        """`anchor`: the history bound of the chain this node is nested in (None: top level)."""
+    def walk(self, node: Node, *, nested: bool, anchor: int | None) -> None:
+        """`nested`: inside a chain's where(); `anchor`: that chain's history bound (None: unbounded)."""
         if isinstance(node, Not):
-            self.walk(node.item, anchor)
+            self.walk(node.item, nested=nested, anchor=anchor)
         elif isinstance(node, And | Or):
             for item in node.items:
-                self.walk(item, anchor)
+                self.walk(item, nested=nested, anchor=anchor)
         elif isinstance(node, Comparison):
-            self.walk(node.operand, anchor)
+            self.walk(node.operand, nested=nested, anchor=anchor)
             for argument in node.arguments:
-                self.walk(argument, anchor)
+                self.walk(argument, nested=nested, anchor=anchor)
         elif isinstance(node, TraitRef):
             self.traits.add(node.path[0])
         elif isinstance(node, Reduce):
-            self.chain(node.chain, anchor)
+            self.chain(node.chain, nested=nested, anchor=anchor)
 
-    def chain(self, chain: EventChain, anchor: int | object | None) -> None:
+    def chain(self, chain: EventChain, *, nested: bool, anchor: int | None) -> None:
         ends = [f.end for f in chain.filters if isinstance(f, Window) and not f.parent]
         relative = any(isinstance(f, Window) and f.parent for f in chain.filters)
         bound: int | None
         if ends:
             bound = min(ends)  # windows in one chain intersect
-        elif relative and anchor is not None:
-            # Events after their parent, within the parent's own bound.
-            bound = None if anchor is _UNBOUNDED else anchor  # type: ignore[assignment]
+        elif relative and nested:
+            bound = anchor  # events after their parent, so within the parent's own bound
         else:
             bound = None
         if chain.name in self.history:
@@ -95,4 +91,4 @@ class _Walker:
         self.history[chain.name] = bound
         for step in chain.filters:
             if isinstance(step, Where):
-                self.walk(step.condition, _UNBOUNDED if bound is None else bound)
+                self.walk(step.condition, nested=True, anchor=bound)

@@ -16,13 +16,16 @@ comparator  = ("=" | "==" | "!=" | ">" | ">=" | "<" | "<=") value | "." name "("
 
 Each function returns a fixed type (a stream of events, a value, a list, a boolean), and the type decides
 what may follow; a wrong step is an error at its column saying what was expected there.
+
+Over 400 lines: one recursive-descent parser whose methods call each other, kept in one class to be read
+top to bottom (the vocabulary is in `vocabulary.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
 from gleap_actions.audiences.errors import QuerySyntaxError
 from gleap_actions.audiences.lexer import Kind, Token, tokenize
@@ -30,6 +33,7 @@ from gleap_actions.audiences.nodes import (
     MICROS,
     And,
     Comparison,
+    Condition,
     ContextRef,
     Duration,
     EventChain,
@@ -48,54 +52,17 @@ from gleap_actions.audiences.nodes import (
     Window,
 )
 from gleap_actions.audiences.values import to_instant
+from gleap_actions.audiences.vocabulary import (
+    COMPARATORS,
+    FILTERS,
+    OLD_COMPARATORS,
+    REDUCERS,
+    SYMBOLS,
+    split_path,
+)
 
 _T = TypeVar("_T")
 MAX_PRIMARIES = 50
-FILTERS = ("where", "within", "between", "sources", "expires_after")
-REDUCERS = ("count", "sum", "avg", "min", "max", "mode", "first", "last", "unique")
-# Comparator name -> its arguments: none, one value, one or more values, or a duration.
-COMPARATORS = {
-    "equals": "one",
-    "differs": "one",
-    "greater_than": "one",
-    "at_least": "one",
-    "less_than": "one",
-    "at_most": "one",
-    "before_date": "one",
-    "after_date": "one",
-    "absent": "none",
-    "exists": "none",
-    "contains": "many",
-    "omits": "many",
-    "starts_with": "many",
-    "ends_with": "many",
-    "one_of": "many",
-    "none_of": "many",
-    "within_last": "duration",
-    "within_next": "duration",
-    "before_last": "duration",
-    "after_next": "duration",
-}
-# The names used before April 2024, still accepted.
-OLD_COMPARATORS = {
-    "eq": "equals",
-    "neq": "differs",
-    "gt": "greater_than",
-    "gte": "at_least",
-    "lt": "less_than",
-    "lte": "at_most",
-    "is_null": "absent",
-    "is_set": "exists",
-}
-SYMBOLS = {
-    "=": "equals",
-    "==": "equals",
-    "!=": "differs",
-    ">": "greater_than",
-    ">=": "at_least",
-    "<": "less_than",
-    "<=": "at_most",
-}
 _AS_TYPES = {"min": ("number", "string"), "max": ("number", "string"), "mode": ("string", "number", "array")}
 _UNITS = {f"{unit}{plural}": unit for unit in MICROS for plural in ("", "s")}
 _REDUCER_LIST = "count(), sum(), avg(), min(), max(), mode(), first(), last() or unique()"
@@ -122,7 +89,7 @@ def is_list(node: Node) -> bool:
     return isinstance(node, Reduce) and node.reducer == "unique" and not node.then_count
 
 
-def is_condition(node: Node) -> bool:
+def is_condition(node: Node) -> TypeGuard[Condition]:
     """Whether `node` is a boolean (a comparison or a junction)."""
     return isinstance(node, Comparison | Not | And | Or)
 
@@ -205,7 +172,7 @@ class _Parser:
             item = self.unary()
             if not is_condition(item):
                 raise self.fail("expected a comparison (such as '>= 1') after NOT", start.column)
-            return Not(item)  # type: ignore[arg-type]
+            return Not(item)
         if token.is_word("any", "all"):
             raise self.fail(
                 f"{token.text.upper()} applies to account audiences, which are not supported", token.column
@@ -311,7 +278,7 @@ class _Parser:
             self.scopes.pop()
             if not is_condition(condition):
                 raise self.fail("expected a comparison (such as '>= 1') inside where()", opening.column)
-            return Where(condition)  # type: ignore[arg-type]
+            return Where(condition)
         if step.text == "sources":
             return Sources(frozenset(self.sources()))
         if step.text == "expires_after":
@@ -386,7 +353,8 @@ class _Parser:
             token = self.peek()
             if token.kind is not Kind.NUMBER or not isinstance(token.value, int) or token.value < 1:
                 raise self.error("a minimum frequency (a whole number above 0)")
-            min_count = self.advance().value  # type: ignore[assignment]
+            min_count = token.value
+            self.advance()
         self.punct(")", f"to close {step.text}(")
         then_count = False
         if step.text == "unique" and self.peek().is_punct("."):
@@ -476,24 +444,3 @@ class _Parser:
             self.advance()
             return Literal(token.text.lower() == "true", token.column)
         raise self.error("a string, a number, a date or true/false inside literal()")
-
-
-def split_path(name: str) -> tuple[str, ...]:
-    """`'a.b'` -> ('a', 'b'); `'a\\.b'` -> ('a.b',): a backslash keeps a dot inside a key."""
-    parts: list[str] = []
-    current: list[str] = []
-    position = 0
-    while position < len(name):
-        char = name[position]
-        if char == "\\" and position + 1 < len(name) and name[position + 1] == ".":
-            current.append(".")
-            position += 2
-            continue
-        if char == ".":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-        position += 1
-    parts.append("".join(current))
-    return tuple(parts)
