@@ -63,6 +63,7 @@ from gleap_actions.audiences.vocabulary import (
 
 _T = TypeVar("_T")
 MAX_PRIMARIES = 50
+MAX_DEPTH = 64
 _AS_TYPES = {"min": ("number", "string"), "max": ("number", "string"), "mode": ("string", "number", "array")}
 _UNITS = {f"{unit}{plural}": unit for unit in MICROS for plural in ("", "s")}
 _REDUCER_LIST = "count(), sum(), avg(), min(), max(), mode(), first(), last() or unique()"
@@ -100,6 +101,7 @@ class _Parser:
         self.tokens = tokenize(text)
         self.position = 0
         self.primaries = 0
+        self.depth = 0
         self.scopes = [_Scope(current=False, parent=False)]
 
     # -- tokens -----------------------------------------------------------------------------------------
@@ -143,10 +145,18 @@ class _Parser:
         return node
 
     def or_expr(self) -> Node:
+        self.enter()
         items = [self.and_expr()]
         while self.peek().is_word("or"):
             items.append(self.junction_operand(items, "OR", self.and_expr))
+        self.depth -= 1
         return items[0] if len(items) == 1 else Or(tuple(items))  # type: ignore[arg-type]
+
+    def enter(self) -> None:
+        """One level deeper (parentheses, NOT, where()); refused past MAX_DEPTH, before Python's own limit."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(f"nested more than {MAX_DEPTH} levels deep", self.peek().column)
 
     def and_expr(self) -> Node:
         items = [self.unary()]
@@ -169,7 +179,9 @@ class _Parser:
         if token.is_word("not"):
             self.advance()
             start = self.peek()
+            self.enter()
             item = self.unary()
+            self.depth -= 1
             if not is_condition(item):
                 raise self.fail("expected a comparison (such as '>= 1') after NOT", start.column)
             return Not(item)
