@@ -119,6 +119,15 @@ def test_preview_a_definition_given_on_the_command_line(files: tuple[str, str]) 
     assert [r["value"] for r in records(out)] == [1, 1]
 
 
+def test_preview_next_change(files: tuple[str, str]) -> None:
+    code, out, _ = run("preview", files[1], "recent_buyers", "--config", files[0], *NOW, "--next-change")
+    assert code == 0
+    # u1's order of 2024-05-30T10:00Z leaves the 7-day window 7 days later.
+    assert records(out) == [
+        {"userId": "u1", "anonymousIds": ["a1"], "value": True, "nextChange": "2024-06-06T10:00:00.000Z"}
+    ]
+
+
 def test_preview_clock_decides_windows(files: tuple[str, str]) -> None:
     code, out, _ = run(
         "preview", files[1], "recent_buyers", "--config", files[0], "--now", "2024-06-10T00:00:00Z"

@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 
 from gleap_actions.audiences.definition import Definition
+from gleap_actions.audiences.profile import Profile as ReadProfile
+from gleap_actions.engine.datetimes import format_iso
 
 
 @dataclass
@@ -99,12 +101,20 @@ def group_profiles(lines: Iterable[bytes | str]) -> tuple[list[Profile], list[Sk
     return list(profiles.values()), skipped
 
 
-def preview(definition: Definition, profiles: Iterable[Profile], now: datetime) -> Iterator[dict[str, Any]]:
+def preview(
+    definition: Definition, profiles: Iterable[Profile], now: datetime, *, next_change: bool = False
+) -> Iterator[dict[str, Any]]:
     """One record per member (audience) or per profile with a value (computed trait): `userId` (the last
-    one seen, or null), `anonymousIds`, and `value`."""
+    one seen, or null), `anonymousIds`, `value`, and with `next_change` the instant the value next changes
+    with no new event (`nextChange`, ISO 8601, or null)."""
     for profile in profiles:
-        value = definition.evaluate(profile.events, now)
+        events = ReadProfile(profile.events)
+        value = definition.evaluate(events, now)
         if value is None or (definition.kind == "audience" and value is not True):
             continue
         user_id = profile.user_ids[-1] if profile.user_ids else None
-        yield {"userId": user_id, "anonymousIds": profile.anonymous_ids, "value": value}
+        record = {"userId": user_id, "anonymousIds": profile.anonymous_ids, "value": value}
+        if next_change:
+            upcoming = definition.next_change(events, now)
+            record["nextChange"] = None if upcoming is None else format_iso(upcoming)
+        yield record

@@ -75,6 +75,11 @@ def show_command(name_or_key: str, config_path: str | None) -> None:
     "--include-anonymous-users", is_flag=True, help="With --definition: evaluate anonymous profiles too."
 )
 @click.option("--now", "now_text", help="Evaluate at this ISO 8601 time instead of the current time.")
+@click.option(
+    "--next-change",
+    is_flag=True,
+    help="Add nextChange: when the result next changes with no new event (e.g. a window expiry).",
+)
 @config_option
 def preview_command(
     events: BinaryIO,
@@ -83,6 +88,7 @@ def preview_command(
     kind: str,
     include_anonymous_users: bool,
     now_text: str | None,
+    next_change: bool,
     config_path: str | None,
 ) -> None:
     """Evaluate an audience or computed trait over the Segment events in EVENTS (JSONL, `-` for stdin).
@@ -97,7 +103,7 @@ def preview_command(
     for line in skipped:
         click.echo(f"line {line.line}: skipped: {line.reason}", err=True)
     shown = 0
-    for record in preview(definition, profiles, now):
+    for record in preview(definition, profiles, now, next_change=next_change):
         click.echo(orjson.dumps(record).decode())
         shown += 1
     noun = "member(s)" if definition.kind == "audience" else "value(s)"
