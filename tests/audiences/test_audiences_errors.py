@@ -57,6 +57,7 @@ ERRORS = [
     ("trait('x') = event('y').unique(property('a'))", 14, "a list cannot be compared"),
     ("", 1, "expected a condition"),
     ("trait('x') > 2024-13-01", 14, "2024-13-01 is not a valid date"),
+    ("trait('x') = ²", 14, "unexpected character '²'"),
     ("trait('x').before_date('soon')", 24, "expected a date such as 2024-01-31"),
     ("trait('x').after_date(5 days)", 25, "expected ')' to close after_date("),
 ]

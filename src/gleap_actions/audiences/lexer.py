@@ -56,8 +56,9 @@ class Token:
         )
 
 
-_DATE = re.compile(r"\d{4}-\d\d-\d\d(?:T\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d(?::?\d\d)?)?)?")
-_NUMBER = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?")
+_DATE = re.compile(r"\d{4}-\d\d-\d\d(?:T\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d(?::?\d\d)?)?)?", re.ASCII)
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_DIGITS = frozenset("0123456789")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPERATORS = ("==", "!=", ">=", "<=", "=", ">", "<")
 _PUNCT = frozenset("(){}[],.:")
@@ -115,11 +116,11 @@ def tokenize(text: str) -> list[Token]:
 
 def _starts_number(text: str, position: int, tokens: list[Token]) -> bool:
     rest = text[position : position + 2]
-    if rest[:1].isdigit():
+    if rest[:1] in _DIGITS:
         return True
     if rest[:1] == "-":  # the language has no subtraction: a minus always starts a number
         return _NUMBER.match(text, position) is not None
-    if rest[:1] == "." and rest[1:2].isdigit():
+    if rest[:1] == "." and rest[1:2] in _DIGITS:
         previous = tokens[-1] if tokens else None
         return previous is None or previous.kind in _VALUE_EXPECTED or previous.text in ("(", ",", "[", ":")
     return False

@@ -7,7 +7,7 @@ skipped. Invalid lines are reported and skipped; they never stop the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -102,13 +102,25 @@ def group_profiles(lines: Iterable[bytes | str]) -> tuple[list[Profile], list[Sk
 
 
 def preview(
-    definition: Definition, profiles: Iterable[Profile], now: datetime, *, next_change: bool = False
+    definition: Definition,
+    profiles: Iterable[Profile],
+    now: datetime,
+    *,
+    next_change: bool = False,
+    dependencies: Sequence[tuple[str, Definition]] = (),
 ) -> Iterator[dict[str, Any]]:
     """One record per member (audience) or per profile with a value (computed trait): `userId` (the last
     one seen, or null), `anonymousIds`, `value`, and with `next_change` the instant the value next changes
-    with no new event (`nextChange`, ISO 8601, or null)."""
+    with no new event (`nextChange`, ISO 8601, or null).
+
+    `dependencies`: the definitions it reads as `trait('<key>')`, in evaluation order; each profile's values
+    of those are computed first (at `now`).
+    """
     for profile in profiles:
-        events = ReadProfile(profile.events)
+        computed: dict[str, Any] = {}
+        for key, dependency in dependencies:
+            computed[key] = dependency.evaluate(ReadProfile(profile.events, computed), now)
+        events = ReadProfile(profile.events, computed)
         value = definition.evaluate(events, now)
         if value is None or (definition.kind == "audience" and value is not True):
             continue

@@ -86,7 +86,11 @@ def _read(event: Mapping[str, Any], seq: int) -> ProfileEvent | None:
 class Profile:
     """A profile's events, parsed and sorted by time once; evaluated many times."""
 
-    def __init__(self, events: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(
+        self, events: Iterable[Mapping[str, Any]], computed: Mapping[str, Any] | None = None
+    ) -> None:
+        """`computed`: values of other definitions, read as traits over the identify calls' ones."""
+        self.computed = dict(computed or {})
         parsed = [e for seq, raw in enumerate(events) if isinstance(raw, dict) and (e := _read(raw, seq))]
         parsed.sort(key=lambda e: (e.ts, e.seq))
         self.by_name: dict[str, list[ProfileEvent]] = {}
@@ -139,6 +143,7 @@ class Run:
             merged: dict[str, Any] = {}
             for event in self.profile.identifies[:cut]:
                 merged.update(event.properties)
+            merged.update(self.profile.computed)
             self._traits = merged
         return self._traits
 

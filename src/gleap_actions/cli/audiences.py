@@ -10,6 +10,7 @@ import click
 import orjson
 
 from gleap_actions.audiences import KINDS, Definition, QuerySyntaxError, compile_definition
+from gleap_actions.audiences.dependencies import evaluation_order, graph
 from gleap_actions.audiences.preview import group_profiles, preview
 from gleap_actions.cli.common import EXIT_CONFIG, config_option, load_or_exit
 from gleap_actions.config import Config
@@ -97,13 +98,13 @@ def preview_command(
     one JSON line per member of an audience, or per profile with a value of a computed trait:
     {"userId", "anonymousIds", "value"}; a summary goes to stderr. Nothing is stored or sent.
     """
-    definition = _definition(name_or_key, text, kind, include_anonymous_users, config_path)
+    definition, dependencies = _definition(name_or_key, text, kind, include_anonymous_users, config_path)
     now = _now(now_text)
     profiles, skipped = group_profiles(events)
     for line in skipped:
         click.echo(f"line {line.line}: skipped: {line.reason}", err=True)
     shown = 0
-    for record in preview(definition, profiles, now, next_change=next_change):
+    for record in preview(definition, profiles, now, next_change=next_change, dependencies=dependencies):
         click.echo(orjson.dumps(record).decode())
         shown += 1
     noun = "member(s)" if definition.kind == "audience" else "value(s)"
@@ -124,12 +125,23 @@ def _find(config: Config, name_or_key: str) -> Computation:
 
 def _definition(
     name_or_key: str | None, text: str | None, kind: str, anonymous: bool, config_path: str | None
-) -> Definition:
+) -> tuple[Definition, list[tuple[str, Definition]]]:
+    """The definition to preview, and the configured ones it reads as traits, in evaluation order."""
     if (name_or_key is None) == (text is None):
         raise click.UsageError("give either NAME_OR_KEY (from the config) or --definition TEXT")
+    config = load_or_exit(config_path) if config_path or name_or_key else None
+    configured = {c.key: c.definition for c in _all(config)} if config else {}
     if name_or_key is not None:
-        return _find(load_or_exit(config_path), name_or_key).definition
-    assert text is not None
+        assert config is not None
+        definition = _find(config, name_or_key).definition
+    else:
+        assert text is not None
+        definition = _compile(text, kind, anonymous)
+    edges = {**graph(configured), "": sorted(definition.references.traits & configured.keys())}
+    return definition, [(key, configured[key]) for key in evaluation_order(edges, "")]
+
+
+def _compile(text: str, kind: str, anonymous: bool) -> Definition:
     try:
         return compile_definition(text, kind=kind, include_anonymous_users=anonymous)  # type: ignore[arg-type]
     except QuerySyntaxError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gleap_actions.audiences import Definition, Kind, QuerySyntaxError, compile_definition
+from gleap_actions.audiences.dependencies import find_cycle, graph
 from gleap_actions.config.problems import Problems, describe, join
 from gleap_actions.config.reader import Section
 
@@ -66,7 +67,16 @@ def read_computations(root: Section) -> tuple[tuple[Computation, ...], tuple[Com
             if entry is not None:
                 entries.append(entry)
         lists.append(tuple(entries))
+    _check_cycles([*lists[0], *lists[1]], keys, root.problems)
     return lists[0], lists[1]
+
+
+def _check_cycles(entries: list[Computation], locations: dict[str, str], problems: Problems) -> None:
+    """An entry may read another one's key as a trait, but not (through others) its own."""
+    cycle = find_cycle(graph({entry.key: entry.definition for entry in entries}))
+    if cycle is not None:
+        path = " -> ".join(f"trait('{key}')" for key in cycle[1:])
+        problems.add(f"{locations[cycle[0]]}.definition", f"reads itself through {path} (a cycle)")
 
 
 def _read_entry(section: Section, kind: Kind, keys: dict[str, str]) -> Computation | None:
