@@ -165,6 +165,7 @@ async def test_from_config(tmp_path: Path) -> None:
     @dataclass(frozen=True)
     class ServerConfig:
         write_keys: tuple[str, ...] = ("k1",)
+        body_timeout: float = 5.0
 
     @dataclass(frozen=True)
     class StorageConfig:
@@ -173,6 +174,7 @@ async def test_from_config(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "q.db")
     service = IngestService.from_config(store, ServerConfig(), StorageConfig())
     assert service.committer.dedup_window == 60.0
+    assert service.limits.body_timeout == 5.0
     store.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -173,6 +174,30 @@ async def test_preview_through_admin(sandbox: Sandbox, start_service: StartServi
     assert line["url"] == f"{sandbox.url}/admin/track" and line["headers"]["Api-Token"] == "***"
     assert line["body"]["events"][0]["name"] == "Viewed"
     assert sandbox.state.request_count() == 0  # nothing was sent
+
+
+async def test_preview_through_admin_rejects_a_bad_event_alone(
+    sandbox: Sandbox, start_service: StartService
+) -> None:
+    """Too deep to write as JSON, a date past year 9999: each is a result line, the good one is previewed."""
+    service = await start_service(sandbox.url)
+    good = {"type": "track", "userId": "u7", "event": "Viewed"}
+    deep = '{"a":' * 300 + "1" + "}" * 300
+    body = (
+        f'[{{"type":"track","userId":"u7","event":"Deep","properties":{deep}}},'
+        '{"type":"track","userId":"u7","event":"Late","timestamp":"9999-12-31T23:59:59-14:00"},'
+        f"{json.dumps(good)}]"
+    )
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(service.url + "/admin/preview", data=body, headers=headers) as r,
+    ):
+        assert r.status == 200
+        results = (await r.json())["results"]
+    assert [(line["event_index"], line.get("status")) for line in results] == [(0, 400), (1, 400), (2, None)]
+    assert "254 levels" in results[0]["error"] and "timestamp" in results[1]["error"]
+    assert results[2]["body"]["events"][0]["name"] == "Viewed"
 
 
 async def test_restart_delivers_the_backlog(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -64,6 +64,9 @@ class ServerConfig(_RedactedRepr):
     port: int = 8080
     write_keys: tuple[str, ...] = field(default=(), metadata=_SECRET)
     admin_token: str | None = field(default=None, metadata=_SECRET)
+    header_timeout: float = 10.0  # a request's head must arrive within this (seconds)
+    body_timeout: float = 30.0  # and its body within this
+    max_connections: int = 4096  # open connections beyond this are closed at once
 
 
 @dataclass(frozen=True, repr=False)
@@ -182,8 +185,17 @@ def _read_server(section: Section, overrides: Section) -> ServerConfig:
         write_keys = tuple(key.strip() for key in text.split(",") if key.strip())
     admin_token = section.string("admin_token", None, secret=True)
     admin_token = overrides.string("GLEAP_ACTIONS_ADMIN_TOKEN", admin_token, secret=True)
+    server = ServerConfig(
+        host=host,
+        port=port,
+        write_keys=write_keys,
+        admin_token=admin_token,
+        header_timeout=section.duration("header_timeout", 10.0, positive=True),
+        body_timeout=section.duration("body_timeout", 30.0, positive=True),
+        max_connections=section.integer("max_connections", 4096, minimum=1),
+    )
     section.finish()
-    return ServerConfig(host=host, port=port, write_keys=write_keys, admin_token=admin_token)
+    return server
 
 
 def _read_storage(section: Section, overrides: Section, base_dir: Path) -> StorageConfig:

@@ -27,11 +27,12 @@ from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import ConfigError
 from gleap_actions.ingest.limits import RUNNER_OPTIONS
 from gleap_actions.ingest.tracking import IngestService
-from gleap_actions.preview import preview
+from gleap_actions.preview import preview_values
 from gleap_actions.queue.factory import open_store
 from gleap_actions.queue.postgres.ratelimit import PostgresRateLimiter, project_key
 from gleap_actions.queue.store import Store
 from gleap_actions.sandbox import Sandbox
+from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
 from gleap_actions.service.ops import add_ops_routes
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Service:
         self.ingest: IngestService | None = None
         self.pipeline: Pipeline | None = None
         self._rate: PostgresRateLimiter | None = None
-        self._runner: web.AppRunner | None = None
+        self._runner: HTTPRunner | None = None
         self._site: web.TCPSite | None = None
         self._stopping = False
         self.url = ""
@@ -88,7 +89,10 @@ class Service:
             )
             await self.pipeline.start()
         app = self._build_app()
-        self._runner = web.AppRunner(app, access_log=None, **RUNNER_OPTIONS)  # type: ignore[arg-type]
+        limits = ConnectionLimits(self.config.server.header_timeout, self.config.server.max_connections)
+        self._runner = HTTPRunner(
+            app, limits=limits, registry=self.registry, access_log=None, **RUNNER_OPTIONS
+        )
         await self._runner.setup()
         server = self.config.server
         self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
@@ -98,7 +102,7 @@ class Service:
         log.info("event=service_started role=%s url=%s", self.role, self.url)
 
     def _build_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[json_errors])
         if self.ingest is not None:
             self.ingest.add_routes(app)
             if self.pipeline is not None:
@@ -124,9 +128,9 @@ class Service:
             return "ingest is overloaded"
         return None
 
-    def _preview(self, lines: Iterable[bytes], batch: bool) -> Iterator[bytes]:
+    def _preview(self, events: Iterable[object], batch: bool) -> Iterator[bytes]:
         config = dataclasses.replace(self.config, gleap=self.settings)
-        return preview(lines, config, batch=batch)
+        return preview_values(events, config, batch=batch)
 
     async def delete_user(self, user_id: str) -> dict[str, Any]:
         """Drop the user's queued events, then ask Gleap to delete the contact."""
