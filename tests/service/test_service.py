@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from gleap_actions.config import load_config
 from gleap_actions.sandbox import Outage, Sandbox
@@ -163,6 +164,20 @@ async def test_delete_user_drops_queue_and_contact(sandbox: Sandbox, start_servi
     assert status == 200 and result["ok"] and result["dropped"] == 2
     assert sandbox.state.contact("u6") is None
     assert service.store.stats(time.time()).pending == 1  # the other user's event still waits
+
+
+async def test_delete_user_dot_dot_through_admin(sandbox: Sandbox, start_service: StartService) -> None:
+    """`/admin/users/%2E%2E/delete` deletes the contact `..` (sent encoded, so no client normalises it)."""
+    service = await start_service(sandbox.url)
+    sandbox.state.identify("..", {"email": "dots@example.com"})
+    sandbox.state.identify("bystander", {"email": "b@example.com"})
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    url = URL(service.url + "/admin/users/%2E%2E/delete", encoded=True)
+    async with aiohttp.ClientSession() as session, session.post(url, headers=headers) as r:
+        assert r.status == 200
+        assert (await r.json())["ok"] is True
+    assert sandbox.state.contact("..") is None and sandbox.state.contact("bystander") is not None
+    assert sandbox.state.requests(endpoint="delete")[-1].path == "/admin/contacts/%2E%2E"
 
 
 async def test_preview_through_admin(sandbox: Sandbox, start_service: StartService) -> None:
