@@ -102,6 +102,8 @@ class Config(_RedactedRepr):
     subscriptions: tuple[Subscription, ...] = field(default=(), metadata={"by_name": True})
     uses_sandbox: bool = False
     path: Path | None = None
+    # Values read from the environment: whatever prints the config shows them as `***`.
+    env_values: frozenset[str] = field(default=frozenset(), metadata=_SECRET)
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:
@@ -137,14 +139,17 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
             *server.write_keys,
             server.admin_token,
             storage.url,
+            *problems.env_values,
         )
         raise ConfigError(_redacted(problems.items, secrets))
-    return Config(gleap, server, storage, delivery, subscriptions, uses_sandbox, file)
+    env_values = frozenset(problems.env_values)
+    return Config(gleap, server, storage, delivery, subscriptions, uses_sandbox, file, env_values)
 
 
 def _redacted(messages: list[str], secrets: Iterable[str | None]) -> list[str]:
-    """`messages` with every configured secret replaced by `***`: a secret pasted under another key
-    (say, the Gleap token as `server.port`) is echoed as a plain value otherwise."""
+    """`messages` with every configured secret and every value from the environment replaced by `***`:
+    a secret pasted under another key (say, the Gleap token as `server.port`, or an environment variable
+    in a mapping's name or action) is echoed as a plain value otherwise."""
     known = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
     for secret in known:
         messages = [m.replace(secret, "***") for m in messages]

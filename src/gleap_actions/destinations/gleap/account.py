@@ -13,7 +13,7 @@ from yarl import URL
 
 from gleap_actions.destinations.gleap.client import check_credentials, send
 from gleap_actions.destinations.gleap.requests import delete_user_request
-from gleap_actions.destinations.gleap.settings import GleapSettings
+from gleap_actions.destinations.gleap.settings import GleapSettings, shown_url
 from gleap_actions.engine.action import Request
 from gleap_actions.engine.errors import (
     DeliveryError,
@@ -49,7 +49,7 @@ async def check_auth(settings: GleapSettings, session: aiohttp.ClientSession | N
         return Outcome(False, str(exc), exc.status)
     except RetryableError as exc:
         return Outcome(False, f"Could not check the credentials: {exc}", exc.status, retryable=True)
-    url = f"{settings.base_url}/admin/auth"
+    url = f"{shown_url(settings.base_url)}/admin/auth"
     return Outcome(
         True, f"Credentials are valid: Gleap answered {response.status} to GET {url}", response.status
     )
