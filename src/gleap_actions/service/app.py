@@ -179,7 +179,7 @@ class Service:
 def open_configured_store(storage: StorageConfig) -> Store:
     """The store the config names: PostgreSQL at `storage.url`, else SQLite in `storage.data_dir`."""
     if storage.url is None:
-        storage.data_dir.mkdir(parents=True, exist_ok=True)
+        storage.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # personal data: owner only
     return open_store(storage.url, data_dir=storage.data_dir)
 
 

@@ -34,6 +34,7 @@ import orjson
 
 from gleap_actions.queue.erasure import Erasure, sqlite_placeholders
 from gleap_actions.queue.retention import retention_candidates
+from gleap_actions.queue.sqlite.files import create_private, warn_if_readable_by_others
 from gleap_actions.queue.sqlite.schema import migrate
 from gleap_actions.queue.store import (
     DeadLetter,
@@ -126,7 +127,8 @@ class SQLiteStore:
         self._read_lock = threading.Lock()
         self._retention_cursor = 0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(self.path)
+            warn_if_readable_by_others(self.path)
             self._conn = self._connect(busy_timeout, synchronous)
             migrate(self._conn)
             if max_bytes is not None:
