@@ -60,7 +60,21 @@ class ConnectionMetrics:
             self.closed.labels(reason)
 
 
+# Stable codes for the statuses aiohttp answers by itself (Python renames some phrases between versions).
+_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "body_too_large",
+    414: "uri_too_long",
+    431: "headers_too_large",
+}
+
+
 def _code(status: int) -> str:
+    if status in _CODES:
+        return _CODES[status]
     try:
         return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
     except ValueError:
