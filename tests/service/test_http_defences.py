@@ -117,15 +117,34 @@ async def test_a_half_sent_body_is_answered_408_and_closed(service: Service) -> 
     assert sample(service, "gleap_actions_ingest_events_rejected_total", {"reason": "body_timeout"}) == 1
 
 
-async def test_connections_over_the_cap_are_closed_at_once(service: Service) -> None:
+async def test_over_the_cap_the_longest_waiting_connection_makes_room(service: Service) -> None:
     host, port = service.url.removeprefix("http://").split(":")
-    held = [socket.create_connection((host, int(port))) for _ in range(8)]
+    held = [socket.create_connection((host, int(port))) for _ in range(8)]  # idle: no request head yet
     try:
         await asyncio.sleep(0.2)
+        answer = await exchange(service, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert closed(service, "connection_cap") == 1
+        held[0].settimeout(5)
+        assert held[0].recv(100) == b""  # the oldest idle connection was closed to make room
+    finally:
+        for sock in held:
+            sock.close()
+
+
+async def test_over_the_cap_with_every_connection_busy_a_new_one_is_refused(service: Service) -> None:
+    host, port = service.url.removeprefix("http://").split(":")
+    key = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+    head = f"POST /v1/track HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {key}\r\nContent-Length: 99\r\n\r\n"
+    busy = [socket.create_connection((host, int(port))) for _ in range(8)]
+    try:
+        for sock in busy:
+            sock.sendall(head.encode() + b"{")  # a request whose body is still coming
+        await asyncio.sleep(0.3)
         assert await exchange(service, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", wait=0.9) == b""
         assert closed(service, "connection_cap") == 1
     finally:
-        for sock in held:
+        for sock in busy:
             sock.close()
     await asyncio.sleep(0.2)
     answer = await exchange(service, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

@@ -8,8 +8,10 @@ kind of error, and logs one WARNING line without the message. `json_errors` does
 inside the app (unknown route, wrong method, body too large): every error answer is JSON.
 
 Slow clients: a request's line and headers must arrive within `header_timeout` of its first byte (or of
-the connection's opening), else the connection is closed; a connection over `max_connections` is closed
-as it opens. Bodies have their own deadline where they are read (`ingest.limits.read_body`).
+the connection's opening), else the connection is closed. Over `max_connections`, a new connection makes
+room by closing the one that has waited longest for a request head (a slow client's, most likely), or is
+closed itself when every connection is busy with a request. Bodies have their own deadline where they
+are read (`ingest.limits.read_body`).
 """
 
 from __future__ import annotations
@@ -109,11 +111,18 @@ class _Handler(RequestHandler):
     """aiohttp's request handler with the defences of this module."""
 
     def __init__(
-        self, manager: Server, *, limits: ConnectionLimits, metrics: ConnectionMetrics, **kwargs: Any
+        self,
+        manager: Server,
+        *,
+        limits: ConnectionLimits,
+        metrics: ConnectionMetrics,
+        waiting: dict[_Handler, None],
+        **kwargs: Any,
     ) -> None:
         super().__init__(manager, **kwargs)
         self._limits = limits
         self._metrics = metrics
+        self._waiting = waiting  # the server's connections waiting for a head, oldest first
         self._head_timer: asyncio.TimerHandle | None = None
         self._counted = False
 
@@ -123,16 +132,23 @@ class _Handler(RequestHandler):
         self._metrics.open.inc()
         manager = self._manager
         if manager is not None and len(manager.connections) > self._limits.max_connections:
-            self._metrics.closed.labels("connection_cap").inc()
-            self.force_close()
-            transport.close()
-            return
+            # Make room by closing the connection that has waited longest for a request head (a slow
+            # client's, most likely); when every connection is busy with a request, refuse this one.
+            victim = next(iter(self._waiting), self)
+            victim._close_now("connection_cap")
+            if victim is self:
+                return
         self._arm_head_timer()
 
+    def _close_now(self, reason: str) -> None:
+        self._disarm_head_timer()
+        self._metrics.closed.labels(reason).inc()
+        self.force_close()
+        if self.transport is not None:
+            self.transport.close()
+
     def connection_lost(self, exc: BaseException | None) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._disarm_head_timer()
         if self._counted:
             self._counted = False
             self._metrics.open.dec()
@@ -142,23 +158,27 @@ class _Handler(RequestHandler):
         heads = self._request_count
         super().data_received(data)
         if self._request_count > heads:  # a request line and headers arrived (or a parse error)
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
+            self._disarm_head_timer()
         elif not self._request_in_progress and not self._messages:
             self._arm_head_timer()  # the first bytes of the next request on a kept-alive connection
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
             self._head_timer = self._loop.call_later(self._limits.header_timeout, self._head_too_slow)
+            self._waiting[self] = None
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        self._waiting.pop(self, None)
 
     def _head_too_slow(self) -> None:
         self._head_timer = None
+        self._waiting.pop(self, None)
         if self._request_in_progress or self._messages or self.transport is None:
             return
-        self._metrics.closed.labels("header_timeout").inc()
-        self.force_close()
-        self.transport.close()
+        self._close_now("header_timeout")
 
     def handle_error(
         self,
@@ -188,9 +208,17 @@ class _Server(Server):
         super().__init__(*args, **kwargs)
         self._limits = limits
         self._metrics = metrics
+        self._waiting: dict[_Handler, None] = {}
 
     def __call__(self) -> RequestHandler:
-        return _Handler(self, loop=self._loop, limits=self._limits, metrics=self._metrics, **self._kwargs)
+        return _Handler(
+            self,
+            loop=self._loop,
+            limits=self._limits,
+            metrics=self._metrics,
+            waiting=self._waiting,
+            **self._kwargs,
+        )
 
 
 class HTTPRunner(web.AppRunner):
