@@ -167,6 +167,7 @@ async def test_from_config(tmp_path: Path) -> None:
         write_keys: tuple[str, ...] = ("k1",)
         events_per_second: float = 0.0
         burst: int = 0
+        body_timeout: float = 5.0
 
     @dataclass(frozen=True)
     class StorageConfig:
@@ -175,6 +176,7 @@ async def test_from_config(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "q.db")
     service = TrackingAPI.from_config(store, ServerConfig(), StorageConfig())
     assert service.committer.dedup_window == 60.0
+    assert service.limits.body_timeout == 5.0
     store.close()
 
 

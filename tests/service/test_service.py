@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from gleap_actions.config import load_config
 from gleap_actions.sandbox import Outage, SandboxThread
@@ -170,6 +172,20 @@ async def test_delete_user_drops_queue_and_contact(
     assert service.store.stats(time.time()).pending == 1  # the other user's event still waits
 
 
+async def test_delete_user_dot_dot_through_admin(sandbox: SandboxThread, start_service: StartService) -> None:
+    """`/admin/users/%2E%2E/delete` deletes the contact `..` (sent encoded, so no client normalises it)."""
+    service = await start_service(sandbox.url)
+    sandbox.state.identify("..", {"email": "dots@example.com"})
+    sandbox.state.identify("bystander", {"email": "b@example.com"})
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    url = URL(service.url + "/admin/users/%2E%2E/delete", encoded=True)
+    async with aiohttp.ClientSession() as session, session.post(url, headers=headers) as r:
+        assert r.status == 200
+        assert (await r.json())["ok"] is True
+    assert sandbox.state.contact("..") is None and sandbox.state.contact("bystander") is not None
+    assert sandbox.state.requests(endpoint="delete")[-1].path == "/admin/contacts/%2E%2E"
+
+
 async def test_preview_through_admin(sandbox: SandboxThread, start_service: StartService) -> None:
     service = await start_service(sandbox.url)
     event = {"type": "track", "userId": "u7", "event": "Viewed", "timestamp": "2024-05-01T10:00:00Z"}
@@ -179,6 +195,30 @@ async def test_preview_through_admin(sandbox: SandboxThread, start_service: Star
     assert line["url"] == f"{sandbox.url}/admin/track" and line["headers"]["Api-Token"] == "***"
     assert line["body"]["events"][0]["name"] == "Viewed"
     assert sandbox.state.request_count() == 0  # nothing was sent
+
+
+async def test_preview_through_admin_rejects_a_bad_event_alone(
+    sandbox: SandboxThread, start_service: StartService
+) -> None:
+    """Too deep to write as JSON, a date past year 9999: each is a result line, the good one is previewed."""
+    service = await start_service(sandbox.url)
+    good = {"type": "track", "userId": "u7", "event": "Viewed"}
+    deep = '{"a":' * 300 + "1" + "}" * 300
+    body = (
+        f'[{{"type":"track","userId":"u7","event":"Deep","properties":{deep}}},'
+        '{"type":"track","userId":"u7","event":"Late","timestamp":"9999-12-31T23:59:59-14:00"},'
+        f"{json.dumps(good)}]"
+    )
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(service.url + "/admin/preview", data=body, headers=headers) as r,
+    ):
+        assert r.status == 200
+        results = (await r.json())["results"]
+    assert [(line["event_index"], line.get("status")) for line in results] == [(0, 400), (1, 400), (2, None)]
+    assert "254 levels" in results[0]["error"] and "timestamp" in results[1]["error"]
+    assert results[2]["body"]["events"][0]["name"] == "Viewed"
 
 
 async def test_restart_delivers_the_backlog(sandbox: SandboxThread, tmp_path: Path) -> None:

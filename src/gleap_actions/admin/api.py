@@ -25,7 +25,7 @@ from gleap_actions.queue.render import dead_letter_json
 from gleap_actions.queue.store import Store
 
 Run = Callable[..., Awaitable[Any]]
-Preview = Callable[[Iterable[bytes], bool], Iterator[bytes]]
+Preview = Callable[[Iterable[object], bool], Iterator[bytes]]
 DeleteUser = Callable[[str], Awaitable[dict[str, Any]]]
 Reload = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -177,7 +177,7 @@ class AdminAPI:
             return _error(400, "invalid_json", f"the body is not valid JSON: {exc}")
         events = body if isinstance(body, list) else [body]
         batch = request.query.get("batch", "false").lower() in ("1", "true", "yes")
-        lines = [orjson.loads(line) for line in self._preview([orjson.dumps(e) for e in events], batch)]
+        lines = [orjson.loads(line) for line in self._preview(events, batch)]
         return web.json_response({"results": lines})
 
     async def _delete_user_route(self, request: web.Request) -> web.Response:

@@ -31,10 +31,11 @@ from gleap_actions.ingest.cors import CorsPolicy, cors_middleware
 from gleap_actions.ingest.limits import RUNNER_OPTIONS
 from gleap_actions.ingest.settings_route import SettingsRoute
 from gleap_actions.ingest.tracking import TrackingAPI
-from gleap_actions.preview import preview
+from gleap_actions.preview import preview_values
 from gleap_actions.queue.factory import Backend, open_store
 from gleap_actions.queue.store import DEFAULT_LEASE
 from gleap_actions.sandbox import Sandbox
+from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
 from gleap_actions.service.ops import add_ops_routes
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Service:
         self.ingest: TrackingAPI | None = None
         self.pipeline: Pipeline | None = None
         self._rate: Limiter | None = None
-        self._runner: web.AppRunner | None = None
+        self._runner: HTTPRunner | None = None
         self._site: web.TCPSite | None = None
         self._stopping = False
         self.url = ""
@@ -106,7 +107,10 @@ class Service:
         if self.pipeline is not None:
             await self.pipeline.start()
         app = self._build_app()
-        self._runner = web.AppRunner(app, access_log=None, **RUNNER_OPTIONS)  # type: ignore[arg-type]
+        limits = ConnectionLimits(self.config.server.header_timeout, self.config.server.max_connections)
+        self._runner = HTTPRunner(
+            app, limits=limits, registry=self.registry, access_log=None, **RUNNER_OPTIONS
+        )
         await self._runner.setup()
         server = self.config.server
         self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
@@ -117,7 +121,8 @@ class Service:
 
     def _build_app(self) -> web.Application:
         server = self.config.server
-        app = web.Application(middlewares=[cors_middleware(CorsPolicy(server.cors_origins))])
+        # CORS outermost, so that error answers (made JSON by `json_errors`) carry its headers too.
+        app = web.Application(middlewares=[cors_middleware(CorsPolicy(server.cors_origins)), json_errors])
         if self.ingest is not None:
             self.ingest.add_routes(app)
             SettingsRoute(server.write_keys, server.public_url).add_routes(app)
@@ -140,9 +145,9 @@ class Service:
             return "ingest is overloaded"
         return None
 
-    def _preview(self, lines: Iterable[bytes], batch: bool) -> Iterator[bytes]:
+    def _preview(self, events: Iterable[object], batch: bool) -> Iterator[bytes]:
         config = dataclasses.replace(self.config, gleap=self.settings)
-        return preview(lines, config, batch=batch)
+        return preview_values(events, config, batch=batch)
 
     async def delete_user(self, user_id: str) -> dict[str, Any]:
         """Drop the user's queued events, then ask Gleap to delete the contact."""
@@ -190,6 +195,8 @@ class Service:
 
 def open_configured_store(storage: StorageConfig) -> Backend:
     """The queue the config names: PostgreSQL at `storage.url`, else SQLite in `storage.data_dir`."""
+    if storage.url is None:
+        storage.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # personal data: owner only
     return open_store(storage.url, data_dir=storage.data_dir)
 
 

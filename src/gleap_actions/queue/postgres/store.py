@@ -37,6 +37,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
 from gleap_actions.queue import base
+from gleap_actions.queue.erasure import Erasure
 from gleap_actions.queue.postgres.migrations import migrate
 from gleap_actions.queue.postgres.pool import Connection, ConnectionPool
 from gleap_actions.queue.store import (
@@ -403,15 +404,18 @@ class PostgresStore:
         """
 
         def body(conn: Connection) -> int:
-            row = conn.execute(
-                "WITH gone AS (DELETE FROM events WHERE user_id = %s RETURNING id),"
+            payloads = conn.execute(
+                "WITH gone AS (DELETE FROM events WHERE user_id = %s RETURNING id, payload),"
                 " d1 AS (DELETE FROM deliveries WHERE event_id IN (SELECT id FROM gone)),"
                 " d2 AS (DELETE FROM dead_letters WHERE event_id IN (SELECT id FROM gone)),"
                 " d3 AS (DELETE FROM unrouted WHERE event_id IN (SELECT id FROM gone))"
-                " SELECT count(*) FROM gone",
+                " SELECT payload FROM gone",
                 (user_id,),
-            ).fetchone()
-            return int(row[0]) if row else 0
+            ).fetchall()
+            Erasure.of(user_id, (row[0] for row in payloads)).erase_records(
+                lambda sql: conn.execute(sql).fetchall(), conn.cursor().executemany
+            )
+            return len(payloads)
 
         return self._write(body)
 

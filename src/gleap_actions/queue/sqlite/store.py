@@ -42,6 +42,8 @@ from gleap_actions.queue.base import (
     retention_candidates,
     stored_events_from_rows,
 )
+from gleap_actions.queue.erasure import Erasure, sqlite_placeholders
+from gleap_actions.queue.sqlite.files import create_private, warn_if_readable_by_others
 from gleap_actions.queue.sqlite.schema import migrate
 from gleap_actions.queue.store import (
     DEFAULT_DEDUP_WINDOW,
@@ -115,7 +117,8 @@ class SQLiteStore:
         self._read_lock = threading.Lock()
         self._retention = RetentionScan()
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(self._path)
+            warn_if_readable_by_others(self._path)
             self._conn = self._connect(busy_timeout, synchronous)
             migrate(self._conn)
             if max_bytes is not None:
@@ -136,6 +139,8 @@ class SQLiteStore:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        # Deleted content is overwritten with zeros, so a deleted user's data is not left in free pages.
+        conn.execute("PRAGMA secure_delete = ON")
         # Checkpoint every 10,000 pages (about 40 MB of WAL) instead of 1,000: under load the default
         # checkpointed several times a second, each copy and fsync inside a commit holding the write lock.
         conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_PAGES}")
@@ -499,18 +504,25 @@ class SQLiteStore:
         """
 
         def body(conn: sqlite3.Connection) -> int:
-            ids = _ids(
-                [row[0] for row in conn.execute("SELECT id FROM events WHERE user_id = ?", (user_id,))]
-            )
+            rows = conn.execute("SELECT id, payload FROM events WHERE user_id = ?", (user_id,)).fetchall()
+            ids = _ids([row[0] for row in rows])
             for table in ("deliveries", "dead_letters"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE event_id IN (SELECT value FROM json_each(?))", (ids,)
                 )
+            Erasure.of(user_id, (row[1] for row in rows)).erase_records(
+                lambda sql: conn.execute(sqlite_placeholders(sql)).fetchall(),
+                lambda sql, values: conn.executemany(sqlite_placeholders(sql), values),
+            )
             return conn.execute(
                 "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,)
             ).rowcount
 
-        return self._write(body)
+        dropped = self._write(body)
+        # Deleted rows are zeroed (secure_delete); the WAL's older copies of them go with a truncation.
+        with self._write_lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return dropped
 
     def stats(self, now: float) -> QueueStats:
         """Queue depth and age, per mapping (states: pending, retrying, in_flight, dead_letters)."""
