@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from gleap_actions.config.topology import DEFAULT
 from gleap_actions.deliver.ackcommit import AckCommit
 from gleap_actions.deliver.batch import Claimer, Work
 from gleap_actions.deliver.gate import CredentialsGate
@@ -54,8 +55,10 @@ class Recorder:
         metrics: PipelineMetrics,
         lease: float,
         stopping: asyncio.Event,
+        labels: tuple[str, str] | None = None,
     ) -> None:
-        self._mapping = mapping
+        self._mapping = mapping  # the delivery key, in logs
+        self._labels = labels or (DEFAULT, mapping)  # (destination, mapping), in metrics
         self._store = store
         self._run = run
         self._ack = ack
@@ -70,13 +73,13 @@ class Recorder:
     async def record(self, outcome: Outcome, request: Request, work: Work) -> None:
         """Record what happened to `request`, which carried `work`."""
         if isinstance(outcome, Delivered):
-            self._metrics.latency.labels(self._mapping).observe(outcome.latency)
-            self._metrics.requests.labels(self._mapping, "ok").inc()
+            self._metrics.latency.labels(*self._labels).observe(outcome.latency)
+            self._metrics.requests.labels(*self._labels, "ok").inc()
             self._gate.succeeded()
             ids = work.ids
             await self._persist(self._ack, ids)
             self._claimer.done(ids)
-            self._metrics.delivered.labels(self._mapping).inc(len(ids))
+            self._metrics.delivered.labels(*self._labels).inc(len(ids))
         elif isinstance(outcome, Skipped):
             await self.release(work.ids)
         elif isinstance(outcome, Credentials):
@@ -151,8 +154,8 @@ class Recorder:
 
     def count(self, work: Work, kind: str) -> None:
         """Count a failed request of `kind` and its events."""
-        self._metrics.requests.labels(self._mapping, kind).inc()
-        self._metrics.failed.labels(self._mapping, kind).inc(len(work.deliveries))
+        self._metrics.requests.labels(*self._labels, kind).inc()
+        self._metrics.failed.labels(*self._labels, kind).inc(len(work.deliveries))
 
     async def _dead_letter(
         self,
@@ -174,7 +177,7 @@ class Recorder:
             response=response,
         )
         self._claimer.done(ids)
-        self._metrics.dead_lettered.labels(self._mapping, kind).inc(len(ids))
+        self._metrics.dead_lettered.labels(*self._labels, kind).inc(len(ids))
         log.warning(
             "event=dead_lettered mapping=%s kind=%s events=%d status=%s reason=%r",
             self._mapping,

@@ -137,7 +137,7 @@ class TrackingAPI:
         registry: CollectorRegistry | None = None,
         max_queued_events: int = 50_000,
         rate_limit: WriteKeyRateLimit | None = None,
-        route: Callable[[dict[str, Any]], Route] | None = None,
+        route: Callable[[dict[str, Any], str], Route] | None = None,
         on_commit: OnCommit | None = None,
     ) -> None:
         self.store = store
@@ -166,7 +166,7 @@ class TrackingAPI:
         storage: StorageSettings,
         *,
         registry: CollectorRegistry | None = None,
-        route: Callable[[dict[str, Any]], Route] | None = None,
+        route: Callable[[dict[str, Any], str], Route] | None = None,
         on_commit: OnCommit | None = None,
     ) -> TrackingAPI:
         """The service as configured by `Config.server` and `Config.storage`; `route` and `on_commit`
@@ -322,7 +322,7 @@ class TrackingAPI:
         if len(payload) > limit and len(orjson.dumps(raw)) > limit:
             where = "" if index is None else f" (batch item {index})"
             raise BadRequest("event_too_large", f"an event{where} exceeds the limit of {limit} bytes")
-        route = self.route(event) if self.route is not None else None
+        route = self.route(event, source) if self.route is not None else None
         return NewEvent.from_event(
             event, source=source, received_at=received_at, payload=payload, route=route
         )
