@@ -1,12 +1,17 @@
 """The admin API under `/admin/`, protected by its own token (`Authorization: Bearer <token>`).
 
-- `GET  /admin/stats`                        queue depth and age, per-mapping delivery state counts
+- `GET  /admin/stats`                        queue depth and age, delivery state counts per delivery key
+                                             (`mappings`), per destination and mapping (`destinations`),
+                                             and deliveries no configured mapping delivers (`unconfigured`)
 - `GET  /admin/dead-letters[?mapping=&limit=&after=]`, `GET /admin/dead-letters/{id}`
 - `POST /admin/dead-letters/replay`, `POST /admin/dead-letters/purge`  body `{"ids": [...]}`,
   `{"mapping": "..."}` or `{"all": true}`
 - `POST /admin/preview[?batch=true]`        body: one Segment event, or a list of them
-- `POST /admin/users/{userId}/delete`       Gleap deletion + the user's queued events dropped
-- `POST /admin/reload`                      re-read the config (e.g. a fixed Gleap token) and resume
+- `POST /admin/users/{userId}/delete[?destination=...]`  Gleap deletion in every destination a source
+                                             feeds (or those named) + the user's queued events dropped
+- `POST /admin/deliveries/discard`          body `{"mapping": "<delivery key>"}`: waiting deliveries no
+                                             configured mapping delivers -> dead letters
+- `POST /admin/reload`                      re-read the config (tokens, sources, destinations, mappings)
 
 Without a configured admin token every admin route answers 403: the API is off, not open.
 """
@@ -26,7 +31,9 @@ from gleap_actions.queue.store import Store
 
 Run = Callable[..., Awaitable[Any]]
 Preview = Callable[[Iterable[object], bool], Iterator[bytes]]
-DeleteUser = Callable[[str], Awaitable[dict[str, Any]]]
+DeleteUser = Callable[[str, tuple[str, ...]], Awaitable[dict[str, Any]]]
+Discard = Callable[[str], Awaitable[int]]
+Topology = Callable[[dict[str, dict[str, int]]], Awaitable[dict[str, Any]]]
 Reload = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -58,7 +65,11 @@ class AdminAPI:
         delete_user: DeleteUser,
         reload: Reload,
         on_replay: Callable[[], None] = lambda: None,
+        discard: Discard | None = None,
+        topology: Topology | None = None,
     ) -> None:
+        self._discard = discard
+        self._topology = topology
         self._store = store
         self._token = token.encode() if token else None
         self._run = run
@@ -78,6 +89,7 @@ class AdminAPI:
             ("POST", "/admin/preview", self._preview_route),
             ("POST", "/admin/users/{user_id}/delete", self._delete_user_route),
             ("POST", "/admin/reload", self._reload_route),
+            ("POST", "/admin/deliveries/discard", self._discard_route),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, self._guarded(handler))
@@ -99,8 +111,10 @@ class AdminAPI:
 
     async def _stats(self, _request: web.Request) -> web.Response:
         stats = await self._run(self._store.stats, time.time())
+        extra = await self._topology(stats.per_mapping) if self._topology is not None else {}
         return web.json_response(
-            {
+            extra
+            | {
                 "unrouted": stats.unrouted,
                 "pending": stats.pending,
                 "retrying": stats.retrying,
@@ -184,9 +198,22 @@ class AdminAPI:
         user_id = request.match_info["user_id"]
         if not user_id.strip():
             return _error(400, "bad_user_id", "the user id is empty")
-        result = await self._delete_user(user_id)
+        result = await self._delete_user(user_id, tuple(request.query.getall("destination", [])))
         return web.json_response(result, status=200 if result.get("ok") else 502)
 
     async def _reload_route(self, _request: web.Request) -> web.Response:
         result = await self._reload()
         return web.json_response(result, status=200 if result.get("ok") else 400)
+
+    async def _discard_route(self, request: web.Request) -> web.Response:
+        selection = await self._selection(request)
+        if isinstance(selection, web.Response):
+            return selection
+        _, mapping = selection
+        if mapping is None or self._discard is None:
+            return _error(400, "bad_selection", 'send {"mapping": "<delivery key>"}')
+        try:
+            count = await self._discard(mapping)
+        except ValueError as exc:
+            return _error(409, "configured", str(exc))
+        return web.json_response({"discarded": count})

@@ -221,6 +221,10 @@ class TrackingAPI:
 
         return handle
 
+    def set_write_keys(self, write_keys: Iterable[str]) -> None:
+        """Accept these write keys from now on (a reload); none: any key."""
+        self._sources = frozenset(source_id(key) for key in write_keys if key)
+
     def _source(self, key: object) -> str:
         """The source id for a write key, or Unauthorized."""
         if not isinstance(key, str) or not key:

@@ -21,8 +21,9 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from gleap_actions import events
 from gleap_actions.admin.api import AdminAPI
 from gleap_actions.config import Config, StorageConfig, load_config
+from gleap_actions.config.load import SANDBOX_API_TOKEN
+from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
-from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.destinations.gleap import account as gleap_account
 from gleap_actions.destinations.gleap.client import send
 from gleap_actions.destinations.gleap.settings import GleapSettings
@@ -34,6 +35,7 @@ from gleap_actions.ingest.tracking import TrackingAPI
 from gleap_actions.preview import preview_values
 from gleap_actions.queue.factory import Backend, open_store
 from gleap_actions.queue.store import DEFAULT_LEASE
+from gleap_actions.route import delivery_key, split_key
 from gleap_actions.sandbox import Sandbox
 from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
 from gleap_actions.service.ops import add_ops_routes
@@ -63,10 +65,10 @@ class Service:
         self.backend = backend or open_configured_store(config.storage)
         self.store = self.backend.store
         self.sandbox: Sandbox | None = None
-        self.settings: GleapSettings = config.gleap
+        self.settings: GleapSettings = config.gleap  # the first destination's
+        self.destinations: tuple[DestinationConfig, ...] = config.destinations
         self.ingest: TrackingAPI | None = None
         self.pipeline: Pipeline | None = None
-        self._rate: Limiter | None = None
         self._runner: HTTPRunner | None = None
         self._site: web.TCPSite | None = None
         self._stopping = False
@@ -75,13 +77,11 @@ class Service:
     async def start(self) -> None:
         """Start the sandbox (if no token), the pipeline and the HTTP server."""
         if self.config.uses_sandbox and self.role != "ingest":
-            self.sandbox = Sandbox(api_token=self.settings.api_token)
+            self.sandbox = Sandbox(api_token=SANDBOX_API_TOKEN)
             await self.sandbox.start()
-            self.settings = dataclasses.replace(self.settings, base_url=self.sandbox.url)
+        self.destinations = self._resolved(self.config)
+        self.settings = self.destinations[0].gleap
         if self.role != "ingest":
-            self._rate = self.backend.shared_limiter(
-                self.config.delivery.requests_per_minute, self.settings.api_token
-            )
             self.pipeline = Pipeline(
                 self.store,
                 self.config.subscriptions,
@@ -91,7 +91,12 @@ class Service:
                 delivery_enabled=events.delivery_enabled,
                 registry=self.registry,
                 tuning=Tuning(retention=self.config.storage.retention, lease=self.lease),
-                rate=self._rate,
+                destinations=self.destinations,
+                sources=self.config.sources,
+                # Each destination's budget is its Gleap project's, shared by every node of a queue.
+                rates=lambda d: self.backend.shared_limiter(
+                    d.delivery.requests_per_minute, d.gleap.api_token
+                ),
             )
         if self.role != "deliver":
             pipeline = self.pipeline
@@ -134,6 +139,8 @@ class Service:
             delete_user=self.delete_user,
             reload=self.reload,
             on_replay=self.pipeline.notify if self.pipeline else lambda: None,
+            discard=self.pipeline.discard if self.pipeline else None,
+            topology=self.topology,
         ).add_routes(app)
         add_ops_routes(app, self.registry, self._not_ready_reason)
         return app
@@ -149,29 +156,92 @@ class Service:
         config = dataclasses.replace(self.config, gleap=self.settings)
         return preview_values(events, config, batch=batch)
 
-    async def delete_user(self, user_id: str) -> dict[str, Any]:
-        """Drop the user's queued events, then ask Gleap to delete the contact."""
+    def _resolved(self, config: Config) -> tuple[DestinationConfig, ...]:
+        """`config.destinations`, those without a token pointed at this node's sandbox."""
+        if self.sandbox is None:
+            return config.destinations
+        url = self.sandbox.url
+        return tuple(
+            dataclasses.replace(d, gleap=dataclasses.replace(d.gleap, base_url=url)) if d.uses_sandbox else d
+            for d in config.destinations
+        )
+
+    async def topology(self, per_key: dict[str, dict[str, int]]) -> dict[str, Any]:
+        """The admin stats by destination and mapping, and the delivery keys no mapping delivers."""
+        names = [d.name for d in self.destinations]
+        by_destination: dict[str, dict[str, dict[str, int]]] = {name: {} for name in names}
+        configured = {delivery_key(d.name, s.name) for d in self.destinations for s in d.subscriptions}
+        unconfigured: dict[str, dict[str, int]] = {}
+        for key, counts in per_key.items():
+            if key not in configured:
+                unconfigured[key] = counts
+                continue
+            destination, mapping = split_key(key, names)
+            by_destination.setdefault(destination, {})[mapping] = counts
+        return {"destinations": by_destination, "unconfigured": unconfigured}
+
+    async def delete_user(self, user_id: str, destinations: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Drop the user's queued events, then ask each destination a source feeds (or those named) to
+        delete the contact."""
+        fed = {name for source in self.config.sources for name in source.destinations}
+        known = [d for d in self.destinations if d.name in (destinations or fed)]
+        unknown = sorted(set(destinations) - {d.name for d in known})
+        if unknown:
+            return {"ok": False, "message": f"unknown destination(s): {', '.join(unknown)}", "status": None}
         dropped = await asyncio.to_thread(self.store.drop_user, user_id)
-        if self.config.uses_sandbox and self.sandbox is None:
-            # An ingest-only node without a token has no Gleap to ask (and must not ask the real one).
-            outcome = gleap_account.Outcome(False, "no Gleap API token is configured on this node")
-        else:
-            outcome = await gleap_account.delete_user(self.settings, user_id)
-        log.info("event=user_deleted dropped=%d ok=%s status=%s", dropped, outcome.ok, outcome.status)
-        return {"ok": outcome.ok, "message": outcome.message, "status": outcome.status, "dropped": dropped}
+        results: dict[str, dict[str, Any]] = {}
+        for destination in known:
+            if destination.uses_sandbox and self.sandbox is None:
+                # An ingest-only node without a token has no Gleap to ask (and must not ask the real one).
+                outcome = gleap_account.Outcome(False, "no Gleap API token is configured on this node")
+            else:
+                outcome = await gleap_account.delete_user(destination.gleap, user_id)
+            log.info(
+                "event=user_deleted destination=%s dropped=%d ok=%s status=%s",
+                destination.name,
+                dropped,
+                outcome.ok,
+                outcome.status,
+            )
+            results[destination.name] = {
+                "ok": outcome.ok,
+                "message": outcome.message,
+                "status": outcome.status,
+            }
+        first = next(iter(results.values()))
+        return {
+            "ok": all(r["ok"] for r in results.values()),
+            "message": first["message"]
+            if len(results) == 1
+            else "; ".join(f"{name}: {r['message']}" for name, r in results.items()),
+            "status": first["status"],
+            "dropped": dropped,
+            "destinations": results,
+        }
 
     async def reload(self) -> dict[str, Any]:
-        """Re-read the config file's Gleap settings (e.g. a fixed token) and resume paused delivery."""
+        """Re-read the config file: Gleap settings (e.g. a fixed token), sources, destinations and their
+        mappings, without a restart; paused delivery resumes. Queued events are kept; those routed to a
+        destination or mapping no longer configured are reported (`unconfigured`)."""
         try:
             fresh = load_config(self.config.path)
         except ConfigError as exc:
             return {"ok": False, "errors": exc.errors}
-        if not fresh.uses_sandbox:
-            self.settings = fresh.gleap
+        if fresh.uses_sandbox and self.sandbox is None and self.role != "ingest":
+            self.sandbox = Sandbox(api_token=SANDBOX_API_TOKEN)
+            await self.sandbox.start()
+        self.config = dataclasses.replace(self.config, destinations=fresh.destinations, sources=fresh.sources)
+        self.destinations = self._resolved(fresh)
+        self.settings = self.destinations[0].gleap
+        if self.ingest is not None:
+            self.ingest.set_write_keys(key for source in fresh.sources for key in source.write_keys)
+        unconfigured: dict[str, int] = {}
         if self.pipeline is not None:
-            self.pipeline.resume(self.settings)
-        log.info("event=config_reloaded")
-        return {"ok": True}
+            unconfigured = await self.pipeline.reconfigure(self.destinations, fresh.sources)
+        log.info(
+            "event=config_reloaded destinations=%d unconfigured=%d", len(self.destinations), len(unconfigured)
+        )
+        return {"ok": True, "destinations": [d.name for d in self.destinations], "unconfigured": unconfigured}
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Graceful stop; idempotent."""
@@ -183,8 +253,6 @@ class Service:
             await self._site.stop()
         if self.pipeline is not None:
             await self.pipeline.stop(timeout)
-        if self._rate is not None:
-            self._rate.close()
         if self._runner is not None:
             await self._runner.cleanup()  # also stops ingest's committer after it committed its queue
         if self.sandbox is not None:
