@@ -20,7 +20,14 @@ import click
 import orjson
 
 from gleap_actions import events
-from gleap_actions.cli.common import EXIT_CONFIG, EXIT_FAILED, config_option, load_or_exit
+from gleap_actions.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    config_option,
+    destination_option,
+    for_destination,
+    load_or_exit,
+)
 from gleap_actions.config import Config
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.destinations.gleap.client import send
@@ -33,6 +40,7 @@ SOURCE = "send"  # the dedup scope of a file: messageIds repeated within the fil
 @click.command("send")
 @click.argument("events_file", metavar="EVENTS.jsonl", type=click.File("rb"))
 @config_option
+@destination_option
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -40,14 +48,19 @@ SOURCE = "send"  # the dedup scope of a file: messageIds repeated within the fil
 )
 @click.option("--progress/--no-progress", default=None, help="A progress bar (default: when on a terminal).")
 def send_command(
-    events_file: BinaryIO, config_path: str | None, timeout: float | None, progress: bool | None
+    events_file: BinaryIO,
+    config_path: str | None,
+    destination: str | None,
+    timeout: float | None,
+    progress: bool | None,
 ) -> None:
     """Deliver EVENTS.jsonl (one Segment event per line, or - for stdin) to Gleap.
 
     Exit 0 when every event was delivered or filtered by choice (integrations object, no matching
     mapping); 1 when any line was invalid or any delivery failed for good (the reasons are listed).
+    With several destinations: to the first one, or to --destination.
     """
-    config = load_or_exit(config_path)
+    config = for_destination(load_or_exit(config_path), destination)
     if config.uses_sandbox:
         click.echo("No Gleap API token is configured (GLEAP_API_TOKEN or gleap.api_token).", err=True)
         sys.exit(EXIT_CONFIG)

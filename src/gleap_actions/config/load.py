@@ -155,6 +155,23 @@ class Config(_RedactedRepr):
                 return destination
         raise KeyError(name)
 
+    def only(self, name: str) -> Config:
+        """This configuration narrowed to the destination `name` (its settings become the top-level
+        `gleap`, `subscriptions` and `delivery`); KeyError when there is none."""
+        d = self.destination(name)
+        sources = tuple(
+            dataclasses.replace(s, destinations=(name,)) for s in self.sources if name in s.destinations
+        )
+        return dataclasses.replace(
+            self,
+            gleap=d.gleap,
+            subscriptions=d.subscriptions,
+            delivery=d.delivery,
+            uses_sandbox=d.uses_sandbox,
+            destinations=(d,),
+            sources=sources,
+        )
+
 
 def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:
     """Load and validate the config file at `path` (None: defaults and the Segment presets).

@@ -120,7 +120,8 @@ def read_sources(
         for key in keys:
             if key in key_owner:
                 problems.add(
-                    section.at("write_keys"), f"a write key is also one of source {key_owner[key]!r}'s"
+                    section.at("write_keys"),
+                    f"a write key also listed by source {key_owner[key]!r} (keys are unique across sources)",
                 )
             key_owner.setdefault(key, name or "?")
         targets = section.string_list("destinations") or destinations

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from gleap_actions import events
 from gleap_actions.config import DeliveryConfig
 from gleap_actions.config.topology import DEFAULT, DestinationConfig, SourceConfig
+from gleap_actions.deliver import discard
 from gleap_actions.deliver.concurrency import AdaptiveConcurrency
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.lane import Lane
@@ -195,36 +196,24 @@ class Pipeline:
             poll_interval=self.tuning.poll_interval,
         )
 
+    @property
+    def configured(self) -> frozenset[str]:
+        """The delivery keys the lanes deliver."""
+        return frozenset().union(*(lane.keys for lane in self.lanes.values()))
+
     async def unconfigured(self) -> dict[str, int]:
         """Delivery keys with deliveries waiting that no configured mapping delivers (a destination
         or mapping removed or disabled), with their counts: kept until discarded on purpose."""
-        # Far in the future: retries scheduled later count too.
-        waiting = await self.run(self.store.due_mappings, time.time() + 1e9)
-        known = frozenset().union(*(lane.keys for lane in self.lanes.values()))
-        return {key: count for key, count in sorted(waiting.items()) if key not in known}
+        return await self.run(discard.unconfigured, self.store, self.configured)
 
-    async def discard(self, key: str, *, limit: int = 5000) -> int:
+    async def discard(self, key: str) -> int:
         """Move every waiting delivery of `key`, which no configured mapping delivers, to the dead letters
-        (reason `unconfigured`): from there `dlq replay` or `dlq purge` decides. Returns how many."""
-        if any(key in lane.keys for lane in self.lanes.values()):
+        (`deliver/discard.py`). Returns how many; ValueError when a configured mapping delivers `key`."""
+        if key in self.configured:
             raise ValueError(f"{key!r} is delivered by a configured mapping")
-        moved = 0
-        while True:
-            # Far in the future: retries scheduled later are discarded too.
-            claimed = await self.run(
-                self.store.claim_deliveries, self.owner, key, limit, self.tuning.lease, time.time() + 1e9
-            )
-            if not claimed:
-                return moved
-            ids = [d.id for d in claimed]
-            reason = "unconfigured"
-            note = "discarded: no configured destination or mapping delivers it"
-            await self.run(
-                functools.partial(
-                    self.store.dead_letter, ids, reason=reason, status=None, request="", response=note
-                )
-            )
-            moved += len(ids)
+        return await self.run(
+            functools.partial(discard.discard, self.store, key, owner=self.owner, lease=self.tuning.lease)
+        )
 
     async def report_unconfigured(self) -> dict[str, int]:
         """`unconfigured`, each logged as a warning."""
