@@ -96,7 +96,7 @@ def _read_event(
     else:
         try:
             # Like an item of a /v1/batch call: the event's own `type` says what it is.
-            return segment_events.normalize(raw, None, received_at=received_at)
+            return segment_events.normalize(raw, None, received_at=received_at, live=False)
         except segment_events.EventError as exc:
             error = str(exc)
     record = {"event_index": index, "line": line_number, "error": error, "status": 400}

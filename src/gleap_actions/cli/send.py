@@ -67,7 +67,7 @@ def _read(stream: BinaryIO, received_at: float) -> tuple[list[NewEvent], list[st
         try:
             raw = orjson.loads(line)
             call_type = raw.get("type") if isinstance(raw, dict) else None
-            event = events.normalize(raw, call_type, received_at=received_at)
+            event = events.normalize(raw, call_type, received_at=received_at, live=False)
         except orjson.JSONDecodeError as exc:
             invalid.append(f"line {line_number}: not valid JSON ({exc})")
             continue
