@@ -33,6 +33,7 @@ from gleap_actions.deliver.concurrency import AdaptiveConcurrency
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.groupcommit import GroupCommit
 from gleap_actions.deliver.metrics import PipelineMetrics
+from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.deliver.retry import RetryPolicy
 from gleap_actions.destinations.gleap.client import Response
@@ -78,6 +79,7 @@ class Shared:
     rate: Limiter
     gate: CredentialsGate
     metrics: PipelineMetrics
+    outcomes: DeliveryOutcomes
     owner: str
     linger: float
     lease: float = 120.0
@@ -259,12 +261,14 @@ class MappingDelivery:
         except InvalidCredentialsError as err:
             await s.concurrency.release(permit, measured=False)
             self._count(work, "credentials")
+            s.outcomes.record_refused(err.status)
             s.gate.pause(err.status)
             await self._release(ids)
         except RetryableError as err:
             overloaded = err.status is None or err.status in OVERLOAD_STATUSES
             await s.concurrency.release(permit, overloaded=overloaded)
             self._count(work, "retryable")
+            s.outcomes.record_temporary(_describe(err))
             if err.retry_after:  # the destination asked everyone to wait, not just this request
                 s.rate.pause(err.retry_after)
             await self._retry(request, work, err, err.retry_after)
@@ -288,6 +292,7 @@ class MappingDelivery:
             await self._persist(s.ack, ids)
             self._held.difference_update(ids)
             s.metrics.delivered.labels(self.name).inc(len(ids))
+            s.outcomes.record_delivered(self.name, len(ids))
         finally:
             s.metrics.concurrency.set(s.concurrency.limit)
 
@@ -366,6 +371,7 @@ class MappingDelivery:
         )
         self._held.difference_update(ids)
         self._s.metrics.dead_lettered.labels(self.name, kind).inc(len(ids))
+        self._s.outcomes.record_dead_letter(self.name, reason, len(ids))
         log.warning(
             "event=dead_lettered mapping=%s kind=%s events=%d status=%s reason=%r",
             self.name,

@@ -25,6 +25,7 @@ from gleap_actions.deliver.delivery import MappingDelivery, Runner, SendFn, Shar
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.groupcommit import GroupCommit
 from gleap_actions.deliver.metrics import PipelineMetrics
+from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.ratelimit import Limiter, RateLimiter
 from gleap_actions.deliver.retry import RetryPolicy
 from gleap_actions.destinations.gleap import client
@@ -75,6 +76,7 @@ class Pipeline:
         self.settings = settings
         self.config = delivery_config
         self.metrics = PipelineMetrics(registry)
+        self.outcomes = DeliveryOutcomes()
         self.owner = owner or owner_name()
         self._send = send
         self._session = session
@@ -129,6 +131,7 @@ class Pipeline:
             rate=self.rate,
             gate=self.gate,
             metrics=self.metrics,
+            outcomes=self.outcomes,
             owner=self.owner,
             linger=self.config.linger,
             lease=self._lease,
@@ -243,8 +246,10 @@ class Pipeline:
             self.metrics.routed.inc(result.routed)
         if result.filtered_integrations:
             self.metrics.filtered.labels("integrations").inc(result.filtered_integrations)
+            self.outcomes.record_filtered("integrations", result.filtered_integrations)
         if result.filtered_no_match:
             self.metrics.filtered.labels("no_matching_mapping").inc(result.filtered_no_match)
+            self.outcomes.record_filtered("no_matching_mapping", result.filtered_no_match)
         if result.deliveries:
             for worker in self._workers:
                 worker.wake()
