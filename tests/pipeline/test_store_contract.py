@@ -316,6 +316,31 @@ def test_drop_user(store: Store) -> None:
     assert sorted(remaining) == [b'{"n": 2}', b'{"n": 4}']
 
 
+# -- destination --------------------------------------------------------------------------------------
+
+
+def test_destination_is_recorded_and_seen_by_another_instance(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    assert store.destination() is None
+    assert store.set_destination("https://api.gleap.io token:aaa") == 0
+    assert store_factory().destination() == "https://api.gleap.io token:aaa"
+    store.set_destination("http://127.0.0.1:1 token:bbb")
+    assert store_factory().destination() == "http://127.0.0.1:1 token:bbb"
+
+
+def test_set_destination_can_discard_pending_work_and_keeps_dead_letters(store: Store) -> None:
+    store.append([event(i) for i in range(4)])
+    claimed = store.claim_unrouted("r", 2, 30)
+    store.route([(e.id, ["A", "B"]) for e in claimed])  # 4 deliveries; 2 events left unrouted
+    [d1, *_] = store.claim_deliveries("w", "A", 10, 30, time.time())
+    store.dead_letter([d1.id], reason="r", status=400, request="{}", response="")
+    assert store.set_destination("elsewhere", discard_pending=True) == 3 + 2
+    stats = store.stats(time.time())
+    assert (stats.unrouted, stats.pending, stats.in_flight, stats.dead_letters) == (0, 0, 0, 1)
+    assert store.claim_unrouted("r2", 10, 30) == []
+    assert store.destination() == "elsewhere"
+
+
 def test_purge_delivered_keeps_undelivered_and_recent(store: Store) -> None:
     old = time.time() - 1000
     store.append([event(i, at=old) for i in range(6)] + [event(9)], dedup_window=10)

@@ -202,6 +202,17 @@ class Store(Protocol):
         """Queue depth and age, per mapping."""
         ...
 
+    def destination(self) -> str | None:
+        """The destination the queued work was accepted for (`GleapSettings.destination`: base URL and
+        token fingerprint, never a token), or None when none was recorded yet."""
+        ...
+
+    def set_destination(self, destination: str, *, discard_pending: bool = False) -> int:
+        """Record `destination` as the one queued work is for. With `discard_pending`, first drop every
+        undelivered delivery and unrouted event (dead letters stay, to be replayed or purged on purpose).
+        Returns how many deliveries and unrouted events were dropped."""
+        ...
+
     def purge_delivered(self, older_than: float, *, limit: int = 10000) -> int:
         """Retention: delete up to `limit` fully delivered events received before `older_than` (and
         expired dedup entries), in small transactions so ingest never stalls. Returns how many.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import socket
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
@@ -28,10 +29,11 @@ from gleap_actions.engine.errors import ConfigError
 from gleap_actions.ingest.limits import RUNNER_OPTIONS
 from gleap_actions.ingest.tracking import IngestService
 from gleap_actions.preview import preview
-from gleap_actions.queue.factory import open_store
+from gleap_actions.queue.factory import describe_location, open_store
 from gleap_actions.queue.postgres.ratelimit import PostgresRateLimiter, project_key
 from gleap_actions.queue.store import Store
 from gleap_actions.sandbox import Sandbox
+from gleap_actions.service.destination import SANDBOX_DESTINATION, Backlog, claim_queue
 from gleap_actions.service.ops import add_ops_routes
 
 log = logging.getLogger(__name__)
@@ -45,10 +47,19 @@ class Service:
     """The running service. `role` lets nodes sharing a PostgreSQL store scale ingest and delivery apart."""
 
     def __init__(
-        self, config: Config, *, role: Role = "all", store: Store | None = None, lease: float = 120.0
+        self,
+        config: Config,
+        *,
+        role: Role = "all",
+        store: Store | None = None,
+        lease: float = 120.0,
+        backlog: Backlog = "refuse",
+        sock: socket.socket | None = None,
     ) -> None:
         self.config = config
         self.role = role
+        self.backlog = backlog  # what to do with work queued for another destination (service.destination)
+        self._sock = sock  # already bound by the caller (serve binds before starting anything)
         self.lease = lease  # how long claimed work stays with this node before another may take it over
         self.registry = CollectorRegistry()
         self.store = store or open_configured_store(config.storage)
@@ -58,12 +69,18 @@ class Service:
         self.pipeline: Pipeline | None = None
         self._rate: PostgresRateLimiter | None = None
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._site: web.BaseSite | None = None
         self._stopping = False
         self.url = ""
 
     async def start(self) -> None:
         """Start the sandbox (if no token), the pipeline and the HTTP server."""
+        if self.role != "ingest":
+            destination = SANDBOX_DESTINATION if self.config.uses_sandbox else self.settings.destination
+            where = describe_location(self.config.storage.url, data_dir=self.config.storage.data_dir)
+            discarded = await asyncio.to_thread(claim_queue, self.store, destination, self.backlog, where)
+            if discarded:
+                log.warning("event=backlog_discarded items=%d", discarded)
         if self.config.uses_sandbox and self.role != "ingest":
             self.sandbox = Sandbox(api_token=self.settings.api_token)
             await self.sandbox.start()
@@ -91,10 +108,13 @@ class Service:
         self._runner = web.AppRunner(app, access_log=None, **RUNNER_OPTIONS)  # type: ignore[arg-type]
         await self._runner.setup()
         server = self.config.server
-        self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
+        if self._sock is not None:
+            self._site = web.SockSite(self._runner, self._sock)
+        else:
+            self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
         await self._site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://{_url_host(server.host)}:{port}"
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{_url_host(host)}:{port}"
         log.info("event=service_started role=%s url=%s", self.role, self.url)
 
     def _build_app(self) -> web.Application:
@@ -147,6 +167,8 @@ class Service:
             return {"ok": False, "errors": exc.errors}
         if not fresh.uses_sandbox:
             self.settings = fresh.gleap
+            # The operator changed the settings on purpose: pending work now goes there.
+            await asyncio.to_thread(self.store.set_destination, self.settings.destination)
         if self.pipeline is not None:
             self.pipeline.resume(self.settings)
         log.info("event=config_reloaded")

@@ -440,6 +440,28 @@ class PostgresStore:
 
         return self._write(body)
 
+    def destination(self) -> str | None:
+        """The destination the queued work was accepted for, or None."""
+        rows = self._query("SELECT name FROM destination", ())
+        return None if not rows else str(rows[0][0])
+
+    def set_destination(self, destination: str, *, discard_pending: bool = False) -> int:
+        """Record `destination`, first dropping undelivered work when `discard_pending`."""
+
+        def body(conn: Connection) -> int:
+            dropped = 0
+            if discard_pending:
+                dropped = conn.execute("DELETE FROM deliveries").rowcount
+                dropped += conn.execute("DELETE FROM unrouted").rowcount
+            conn.execute(
+                "INSERT INTO destination (id, name, recorded_at) VALUES (1, %s, extract(epoch FROM now()))"
+                " ON CONFLICT (id) DO UPDATE SET name = excluded.name, recorded_at = excluded.recorded_at",
+                (destination,),
+            )
+            return dropped
+
+        return self._write(body)
+
     def stats(self, now: float) -> QueueStats:
         """Queue depth and age, per mapping (states: pending, retrying, in_flight, dead_letters)."""
 

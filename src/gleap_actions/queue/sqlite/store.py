@@ -533,6 +533,28 @@ class SQLiteStore:
 
         return self._write(body)
 
+    def destination(self) -> str | None:
+        """The destination the queued work was accepted for, or None."""
+        row = self._read(lambda conn: conn.execute("SELECT name FROM destination").fetchone())
+        return None if row is None else str(row[0])
+
+    def set_destination(self, destination: str, *, discard_pending: bool = False) -> int:
+        """Record `destination`, first dropping undelivered work when `discard_pending`."""
+
+        def body(conn: sqlite3.Connection) -> int:
+            dropped = 0
+            if discard_pending:
+                dropped = conn.execute("DELETE FROM deliveries").rowcount
+                # Unrouted events become routed with no delivery: done, and purged by retention.
+                dropped += conn.execute("UPDATE events SET routed = 1 WHERE routed = 0").rowcount
+            conn.execute(
+                "INSERT OR REPLACE INTO destination (id, name, recorded_at) VALUES (1, ?, ?)",
+                (destination, time.time()),
+            )
+            return dropped
+
+        return self._write(body)
+
     def stats(self, now: float) -> QueueStats:
         """Queue depth and age, per mapping (states: pending, retrying, in_flight, dead_letters)."""
 
