@@ -8,6 +8,7 @@ ordered by event index. Tokens are shown as `***`.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ class _Output:
     """Output lines keyed for ordering: (first event index, mapping position; -1 before any mapping)."""
 
     lines: list[tuple[tuple[int, int], bytes]] = field(default_factory=list)
+    fixed: dict[tuple[Any, ...], bytes] = field(default_factory=dict)  # a request line's constant middle
 
     def add(self, key: tuple[int, int], record: dict[str, Any], body: bytes | None = None) -> None:
         line = orjson.dumps(record)
@@ -41,6 +43,18 @@ def preview(lines: Iterable[bytes | str], config: Config, *, batch: bool = False
     With `batch`, mappings whose batching is on group their events into batch requests, and every request
     line lists its `event_indices`; without it, each event is its own request (`event_index`).
     """
+    # Every event and output line is kept until the end: millions of acyclic objects that the cyclic
+    # garbage collector would scan again and again (about 40% of the time). Reference counting frees them.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _preview(lines, config, batch)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _preview(lines: Iterable[bytes | str], config: Config, batch: bool) -> Iterator[bytes]:
     output = _Output()
     accepted: list[dict[str, Any]] = []
     positions: list[int] = []  # the event_index of each accepted event
@@ -113,16 +127,26 @@ def _add_request(
     batch: bool,
 ) -> None:
     event_indices = [indices[i] for i in planned.indices]
-    request = planned.request.redacted()
-    record: dict[str, Any] = {"event_indices": event_indices} if batch else {"event_index": event_indices[0]}
-    record.update(
-        mapping=subscription.name,
-        action=subscription.action.name,
-        method=request.method,
-        url=request.url,
-        headers=request.headers,
-    )
-    output.add((event_indices[0], order), record, request.body if request.body is not None else b"null")
+    request = planned.request
+    # Everything but the indices and the body is the same for most requests of a mapping: serialised once.
+    key = (order, request.method, request.url, tuple(request.headers.items()))
+    middle = output.fixed.get(key)
+    if middle is None:
+        redacted = request.redacted()
+        fixed = {
+            "mapping": subscription.name,
+            "action": subscription.action.name,
+            "method": redacted.method,
+            "url": redacted.url,
+            "headers": redacted.headers,
+        }
+        middle = output.fixed[key] = b"," + orjson.dumps(fixed)[1:-1] + b',"body":'
+    if batch:
+        head = b'{"event_indices":' + orjson.dumps(event_indices)
+    else:
+        head = b'{"event_index":%d' % event_indices[0]
+    body = request.body if request.body is not None else b"null"
+    output.lines.append(((event_indices[0], order), head + middle + body + b"}"))
 
 
 def _add_rejection(

@@ -63,9 +63,8 @@ def test_unreachable_gleap_gives_up_with_a_summary(tmp_path: Path) -> None:
 def test_rejected_events_are_listed_with_their_reason(sandbox: SandboxThread, tmp_path: Path) -> None:
     config = write_config(tmp_path, sandbox.url)
     path = tmp_path / "mixed.jsonl"
-    path.write_text(
-        '{"type":"track","userId":"ok","event":"Fine"}\n{"type":"track","anonymousId":"a","event":"No user"}\n'
-    )
+    fine = '{"type":"track","userId":"ok","event":"Fine"}'
+    path.write_text(fine + '\n{"type":"track","anonymousId":"a","event":"No user"}\n')
     result = _send(str(path), "--config", str(config))
     assert result.returncode == 1
     assert "rejected 1 x Track Event:" in result.stderr and "userId" in result.stderr
@@ -88,9 +87,7 @@ def test_a_rerun_never_sends_again_what_was_delivered(sandbox: SandboxThread, tm
     assert (tmp_path / "data" / "send").is_dir()  # the documented place of the send queue
 
 
-def test_ctrl_c_prints_a_summary_and_a_rerun_finishes_the_job(
-    sandbox: SandboxThread, tmp_path: Path
-) -> None:
+def test_ctrl_c_prints_a_summary_and_a_rerun_finishes_the_job(sandbox: SandboxThread, tmp_path: Path) -> None:
     # Identify calls are never batched: with one request at a time and a slow Gleap, SIGINT lands mid-run.
     config = write_config(tmp_path, sandbox.url, max_concurrency=1)
     sandbox.set_faults(latency=0.2)

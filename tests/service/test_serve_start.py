@@ -28,7 +28,9 @@ def _serve(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, "serve", *args], capture_output=True, text=True, env=_env(**env), timeout=60)
 
 
-def test_a_backlog_for_gleap_never_goes_to_the_builtin_sandbox(sandbox: SandboxThread, tmp_path: Path) -> None:
+def test_a_backlog_for_gleap_never_goes_to_the_builtin_sandbox(
+    sandbox: SandboxThread, tmp_path: Path
+) -> None:
     config = write_config(tmp_path, sandbox.url, initial_backoff=60, max_backoff=60)
     sandbox.set_faults(error_rate=1.0, error_status=503)
     served = Served(["--config", str(config)], _env())
@@ -41,7 +43,7 @@ def test_a_backlog_for_gleap_never_goes_to_the_builtin_sandbox(sandbox: SandboxT
         served.stop()
     data_dir = str(tmp_path / "data")
 
-    # Restarted without the token: the built-in sandbox would get the event; refused, saying why and what to do.
+    # Restarted without the token, the built-in sandbox would get the event: refused, saying what to do.
     refused = _serve("--data-dir", data_dir, "--port", "0")
     assert refused.returncode == 2, refused.stderr
     assert "1 undelivered item(s) accepted for " + sandbox.url in refused.stderr
