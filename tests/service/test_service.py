@@ -175,6 +175,40 @@ async def test_preview_through_admin(sandbox: Sandbox, start_service: StartServi
     assert sandbox.state.request_count() == 0  # nothing was sent
 
 
+async def test_admin_preview_takes_the_same_json_lines_as_the_cli(
+    sandbox: Sandbox, start_service: StartService
+) -> None:
+    service = await start_service(sandbox.url)
+    jsonl = (Path(__file__).parent.parent / "data" / "segment-export-2024.jsonl").read_bytes() + b"not json\n"
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(service.url + "/admin/preview", data=jsonl, headers=headers) as response,
+    ):
+        assert response.status == 200
+        results = (await response.json())["results"]
+    assert [line["event_index"] for line in results] == [0, 1, 2, 3, 4, 5]
+    assert results[0]["body"]["events"][0]["date"] == "2024-03-01T11:00:01.278Z"  # its own date, kept
+    assert results[5]["status"] == 400 and results[5]["line"] == 6
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/v1/nothing", 404, "not_found"),
+        ("GET", "/v1/track", 405, "method_not_allowed"),
+        ("GET", "/admin/nothing", 404, "not_found"),
+        ("DELETE", "/admin/stats", 405, "method_not_allowed"),
+    ],
+)
+async def test_unknown_endpoints_and_methods_answer_json(
+    sandbox: Sandbox, start_service: StartService, method: str, path: str, status: int, code: str
+) -> None:
+    service = await start_service(sandbox.url)
+    answer = await admin(service.url, method, path)
+    assert answer[0] == status and answer[1]["code"] == code and answer[1]["message"]
+
+
 async def test_restart_delivers_the_backlog(sandbox: Sandbox, tmp_path: Path) -> None:
     sandbox.set_faults(outage=Outage(duration=3600, mode="refuse"))
     config = load_config(write_config(tmp_path, sandbox.url))

@@ -4,7 +4,7 @@
 - `GET  /admin/dead-letters[?mapping=&limit=&after=]`, `GET /admin/dead-letters/{id}`
 - `POST /admin/dead-letters/replay`, `POST /admin/dead-letters/purge`  body `{"ids": [...]}`,
   `{"mapping": "..."}` or `{"all": true}`
-- `POST /admin/preview[?batch=true]`        body: one Segment event, or a list of them
+- `POST /admin/preview[?batch=true]`        body: one Segment event, a JSON list of them, or JSON lines
 - `POST /admin/users/{userId}/delete`       Gleap deletion + the user's queued events dropped
 - `POST /admin/reload`                      re-read the config (e.g. a fixed Gleap token) and resume
 
@@ -200,14 +200,16 @@ class AdminAPI:
         return web.json_response({"purged": count})
 
     async def _preview_route(self, request: web.Request) -> web.Response:
-        try:
-            body = orjson.loads(await request.read())
-        except orjson.JSONDecodeError as exc:
-            return _error(400, "invalid_json", f"the body is not valid JSON: {exc}")
-        events = body if isinstance(body, list) else [body]
+        raw = await request.read()
         batch = request.query.get("batch", "false").lower() in ("1", "true", "yes")
-        lines = [orjson.loads(line) for line in self._preview([orjson.dumps(e) for e in events], batch)]
-        return web.json_response({"results": lines})
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            lines = raw.splitlines()  # JSON lines, as `gleap-actions preview` reads: each line reported
+        else:
+            lines = [orjson.dumps(e) for e in (body if isinstance(body, list) else [body])]
+        results = [orjson.loads(line) for line in self._preview(lines, batch)]
+        return web.json_response({"results": results})
 
     async def _delete_user_route(self, request: web.Request) -> web.Response:
         user_id = request.match_info["user_id"]

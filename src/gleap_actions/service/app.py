@@ -34,6 +34,7 @@ from gleap_actions.queue.postgres.ratelimit import PostgresRateLimiter, project_
 from gleap_actions.queue.store import Store
 from gleap_actions.sandbox import Sandbox
 from gleap_actions.service.destination import SANDBOX_DESTINATION, Backlog, claim_queue
+from gleap_actions.service.notfound import json_not_found
 from gleap_actions.service.ops import add_ops_routes
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class Service:
         log.info("event=service_started role=%s url=%s", self.role, self.url)
 
     def _build_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[json_not_found])
         if self.ingest is not None:
             self.ingest.add_routes(app)
             if self.pipeline is not None:
