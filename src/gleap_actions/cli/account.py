@@ -14,9 +14,9 @@ from gleap_actions.cli.common import (
     config_option,
     load_or_exit,
 )
+from gleap_actions.cli.queue_access import open_configured_existing, store_options
 from gleap_actions.config import Config
 from gleap_actions.destinations.gleap.account import Outcome, check_auth, delete_user
-from gleap_actions.service import open_configured_store
 
 
 @click.command("check-auth")
@@ -33,22 +33,22 @@ def check_auth_command(config_path: str | None) -> None:
 
 @click.command("delete-user")
 @click.argument("user_id")
-@config_option
-def delete_user_command(user_id: str, config_path: str | None) -> None:
+@store_options
+def delete_user_command(
+    user_id: str, config_path: str | None, data_dir: str | None, store_url: str | None
+) -> None:
     """Delete USER_ID's contact in Gleap (DELETE /admin/contacts/USER_ID).
 
     The user's events still waiting in the queue are dropped first, so none reaches Gleap after the
     deletion. A contact Gleap does not know counts as deleted. Exit codes as for check-auth.
     """
     config = _config_with_token(config_path)
-    storage = config.storage
-    if storage.url is not None or storage.data_dir.exists():
-        store = open_configured_store(storage)
-        try:
-            dropped = store.drop_user(user_id)
-        finally:
-            store.close()
-        click.echo(f"Dropped {dropped} queued event(s) of the user.")
+    store = open_configured_existing(config, data_dir, store_url)
+    try:
+        dropped = store.drop_user(user_id)
+    finally:
+        store.close()
+    click.echo(f"Dropped {dropped} queued event(s) of the user (not delivered yet).")
     _finish(asyncio.run(delete_user(config.gleap, user_id)))
 
 

@@ -195,7 +195,8 @@ class Store(Protocol):
         ...
 
     def drop_user(self, user_id: str) -> int:
-        """Delete the user's undelivered events and their deliveries. Returns how many events."""
+        """Delete every stored event of the user (delivered ones kept for retention too), with their
+        deliveries and dead letters. Returns how many of them were not delivered yet."""
         ...
 
     def stats(self, now: float) -> QueueStats:

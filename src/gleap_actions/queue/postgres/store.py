@@ -424,16 +424,16 @@ class PostgresStore:
         """Delete every stored event of `user_id` with its deliveries and dead letters.
 
         Delivered events still kept for retention are deleted too (they hold the user's data); returns how
-        many events were deleted.
+        many of the deleted events were not delivered yet.
         """
 
         def body(conn: Connection) -> int:
             row = conn.execute(
                 "WITH gone AS (DELETE FROM events WHERE user_id = %s RETURNING id),"
-                " d1 AS (DELETE FROM deliveries WHERE event_id IN (SELECT id FROM gone)),"
+                " d1 AS (DELETE FROM deliveries WHERE event_id IN (SELECT id FROM gone) RETURNING event_id),"
                 " d2 AS (DELETE FROM dead_letters WHERE event_id IN (SELECT id FROM gone)),"
-                " d3 AS (DELETE FROM unrouted WHERE event_id IN (SELECT id FROM gone))"
-                " SELECT count(*) FROM gone",
+                " d3 AS (DELETE FROM unrouted WHERE event_id IN (SELECT id FROM gone) RETURNING event_id)"
+                " SELECT count(*) FROM (SELECT event_id FROM d1 UNION SELECT event_id FROM d3) AS held",
                 (user_id,),
             ).fetchone()
             return int(row[0]) if row else 0

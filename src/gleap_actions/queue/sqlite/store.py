@@ -516,20 +516,24 @@ class SQLiteStore:
         """Delete every stored event of `user_id` with its deliveries and dead letters.
 
         Delivered events still kept for retention are deleted too (they hold the user's data); returns how
-        many events were deleted.
+        many of the deleted events were not delivered yet.
         """
 
         def body(conn: sqlite3.Connection) -> int:
             ids = _ids(
                 [row[0] for row in conn.execute("SELECT id FROM events WHERE user_id = ?", (user_id,))]
             )
+            undelivered = conn.execute(
+                "SELECT count(*) FROM events e WHERE e.id IN (SELECT value FROM json_each(?))"
+                " AND (e.routed = 0 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id))",
+                (ids,),
+            ).fetchone()[0]
             for table in ("deliveries", "dead_letters"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE event_id IN (SELECT value FROM json_each(?))", (ids,)
                 )
-            return conn.execute(
-                "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,)
-            ).rowcount
+            conn.execute("DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+            return int(undelivered)
 
         return self._write(body)
 
