@@ -1,4 +1,4 @@
-"""scripts/serve and scripts/test as real processes, with a stand-in .venv/bin/python that records its calls."""
+"""scripts/serve and scripts/test as real processes, with a stand-in .venv/bin/python logging its calls."""
 
 from __future__ import annotations
 
