@@ -15,6 +15,7 @@ from typing import Any
 
 from gleap_actions.config.interpolate import interpolate
 from gleap_actions.config.mappings import read_mappings
+from gleap_actions.config.origins import read_origins
 from gleap_actions.config.problems import EnvStr, Problems, describe
 from gleap_actions.config.reader import Section
 from gleap_actions.config.yamlfile import read_yaml
@@ -58,12 +59,21 @@ class _RedactedRepr:
 
 @dataclass(frozen=True, repr=False)
 class ServerConfig(_RedactedRepr):
-    """The ingest and admin HTTP server. No write keys: any key is accepted; no admin token: no admin API."""
+    """The ingest and admin HTTP server. No write keys: any key is accepted; no admin token: no admin API.
+
+    `public_url`: the URL libraries reach this service at (else derived from each settings request);
+    `cors_origins`: the browser origins allowed on `/v1/*` (`*`: any); `events_per_second` and `burst`: the
+    rate limit of each write key (0: none; burst 0: ten seconds' worth, at least 100).
+    """
 
     host: str = "127.0.0.1"
     port: int = 8080
     write_keys: tuple[str, ...] = field(default=(), metadata=_SECRET)
     admin_token: str | None = field(default=None, metadata=_SECRET)
+    public_url: str | None = None
+    cors_origins: tuple[str, ...] = ("*",)
+    events_per_second: float = 0.0
+    burst: int = 0
 
 
 @dataclass(frozen=True, repr=False)
@@ -182,8 +192,23 @@ def _read_server(section: Section, overrides: Section) -> ServerConfig:
         write_keys = tuple(key.strip() for key in text.split(",") if key.strip())
     admin_token = section.string("admin_token", None, secret=True)
     admin_token = overrides.string("GLEAP_ACTIONS_ADMIN_TOKEN", admin_token, secret=True)
+    public_url = section.url("public_url", None)
+    origins = read_origins(section, "cors_origins")
+    limit = section.section("rate_limit")
+    events_per_second = float(limit.integer("events_per_second", 0, minimum=0))
+    burst = limit.integer("burst", 0, minimum=0)  # 0: the limiter's default
+    limit.finish()
     section.finish()
-    return ServerConfig(host=host, port=port, write_keys=write_keys, admin_token=admin_token)
+    return ServerConfig(
+        host=host,
+        port=port,
+        write_keys=write_keys,
+        admin_token=admin_token,
+        public_url=public_url,
+        cors_origins=origins,
+        events_per_second=events_per_second,
+        burst=burst,
+    )
 
 
 def _read_storage(section: Section, overrides: Section, base_dir: Path) -> StorageConfig:
