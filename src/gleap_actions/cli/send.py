@@ -73,8 +73,8 @@ EXIT_INTERRUPTED = 130
     type=click.FloatRange(min=0, min_open=True),
     default=300.0,
     show_default=True,
-    help="Stop when no request has got through to Gleap for this many seconds (Gleap unreachable or "
-    "failing); what is left stays queued for a re-run.",
+    help="Stop when no event has been delivered (or rejected for good) for this many seconds: Gleap "
+    "unreachable or failing. What is left stays queued for a re-run.",
 )
 @click.option(
     "--timeout",
@@ -227,7 +227,7 @@ async def _deliver(
                 break
             if outcomes.refused_status is not None:
                 report.stopped = "refused"
-            elif now - outcomes.last_success >= limits.give_up_after:
+            elif now - outcomes.last_progress >= limits.give_up_after:
                 report.stopped = "gave_up"
                 report.give_up_after = limits.give_up_after
             elif limits.timeout is not None and now - started >= limits.timeout:

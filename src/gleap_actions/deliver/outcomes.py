@@ -20,12 +20,14 @@ class DeliveryOutcomes:
     filtered: Counter[str] = field(default_factory=Counter)  # integrations | no_matching_mapping -> events
     refused_status: int | None = None  # the last 401/403 (the token was refused)
     last_error: str | None = None  # the last temporary failure (network, timeout, 5xx, 429)
-    last_success: float = field(default_factory=time.monotonic)  # start, or the last 2xx
+    # monotonic time of the start, or of the last event settled (delivered, or dead-lettered: either way
+    # the destination answered, or the event could never be sent)
+    last_progress: float = field(default_factory=time.monotonic)
 
     def record_delivered(self, mapping: str, count: int) -> None:
         """`count` events of `mapping` reached the destination."""
         self.delivered[mapping] += count
-        self.last_success = time.monotonic()
+        self.last_progress = time.monotonic()
 
     def record_filtered(self, reason: str, count: int) -> None:
         """`count` events go nowhere by choice (`reason`: integrations object, no matching mapping)."""
@@ -34,6 +36,7 @@ class DeliveryOutcomes:
     def record_dead_letter(self, mapping: str, reason: str, count: int) -> None:
         """`count` events of `mapping` failed for good because of `reason`."""
         self.dead_lettered[mapping, reason] += count
+        self.last_progress = time.monotonic()
 
     def record_refused(self, status: int | None) -> None:
         """The destination refused the credentials."""
