@@ -21,6 +21,7 @@ COMMANDS = {
     "delete-user": "gleap_actions.cli.account:delete_user_command",
     "dlq": "gleap_actions.cli.dlq:dlq_group",
     "config": "gleap_actions.cli.config:config_group",
+    "audiences": "gleap_actions.cli.audiences:audiences_group",
     "store": "gleap_actions.cli.store:store_group",
     "sandbox": "gleap_actions.sandbox.cli:sandbox_command",
 }
