@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,9 @@ from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.sandbox import SandboxThread
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxThread]:
-    with SandboxThread(api_token="sandbox-secret") as running:
-        yield running
+@pytest.fixture
+def sandbox_token() -> str:
+    return "sandbox-secret"
 
 
 def gleap_actions(*args: str, url: str, token: str) -> subprocess.CompletedProcess[str]:
@@ -59,3 +57,18 @@ def test_a_missing_queue_is_an_error_naming_it(
     assert result.returncode == 2
     assert f"No queue at {missing / 'queue.db'}." in result.stderr
     assert not missing.exists() and sandbox.state.request_count() == requests
+
+
+@pytest.mark.parametrize(
+    ("user_id", "path"), [("..", "/admin/contacts/%2E%2E"), (".", "/admin/contacts/%2E")]
+)
+def test_delete_user_dot_segments(sandbox: SandboxThread, tmp_path: Path, user_id: str, path: str) -> None:
+    """`..` once became `DELETE /admin/`: a 404 reported as "nothing to delete", and the contact stayed."""
+    sandbox.state.identify(user_id, {"email": "dots@example.com"})
+    sandbox.state.identify("bystander", {"email": "b@example.com"})
+    SQLiteStore(tmp_path / "queue.db").close()
+    where = ("--data-dir", str(tmp_path))
+    done = gleap_actions("delete-user", user_id, *where, url=sandbox.url, token="sandbox-secret")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert sandbox.state.contact(user_id) is None and sandbox.state.contact("bystander") is not None
+    assert sandbox.state.requests(endpoint="delete")[-1].path == path

@@ -13,8 +13,9 @@ from gleap_actions.cli.common import (
     EXIT_TEMPORARY,
     config_option,
     load_or_exit,
+    open_existing_queue,
+    storage_options,
 )
-from gleap_actions.cli.queue_access import open_configured_existing, store_options
 from gleap_actions.config import Config
 from gleap_actions.destinations.gleap.account import Outcome, check_auth, delete_user
 
@@ -33,7 +34,7 @@ def check_auth_command(config_path: str | None) -> None:
 
 @click.command("delete-user")
 @click.argument("user_id")
-@store_options
+@storage_options
 def delete_user_command(
     user_id: str, config_path: str | None, data_dir: str | None, store_url: str | None
 ) -> None:
@@ -43,11 +44,11 @@ def delete_user_command(
     deletion. A contact Gleap does not know counts as deleted. Exit codes as for check-auth.
     """
     config = _config_with_token(config_path)
-    store = open_configured_existing(config, data_dir, store_url)
+    backend = open_existing_queue(config, data_dir, store_url)
     try:
-        dropped = store.drop_user(user_id)
+        dropped = backend.store.drop_user(user_id)
     finally:
-        store.close()
+        backend.close()
     click.echo(f"Dropped {dropped} queued event(s) of the user (not delivered yet).")
     _finish(asyncio.run(delete_user(config.gleap, user_id)))
 

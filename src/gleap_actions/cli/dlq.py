@@ -12,10 +12,19 @@ from collections.abc import Callable
 import click
 import orjson
 
-from gleap_actions.admin.api import dead_letter_json
-from gleap_actions.cli.common import EXIT_CONFIG, EXIT_FAILED
-from gleap_actions.cli.queue_access import open_existing_store, store_options
+from gleap_actions.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    load_or_exit,
+    open_existing_queue,
+    storage_options,
+)
+from gleap_actions.queue.render import dead_letter_json
 from gleap_actions.queue.store import Store
+
+
+def _open(config_path: str | None, data_dir: str | None, store_url: str | None) -> Store:
+    return open_existing_queue(load_or_exit(config_path), data_dir, store_url).store
 
 
 def _selection(ids: tuple[int, ...], mapping: str | None, all_: bool) -> list[int] | None:
@@ -31,7 +40,7 @@ def dlq_group() -> None:
 
 
 @dlq_group.command("list")
-@store_options
+@storage_options
 @click.option("--mapping", help="Only this mapping's dead letters.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--after", type=int, default=0, help="Only ids greater than this (paging).")
@@ -40,7 +49,7 @@ def list_command(
     after: int,
 ) -> None:  # fmt: skip
     """One JSON line per dead letter: id, mapping, reason, status, attempts, created_at."""
-    store = open_existing_store(config_path, data_dir, store_url)
+    store = _open(config_path, data_dir, store_url)
     try:
         for letter in store.list_dead_letters(mapping=mapping, limit=limit, after_id=after):
             click.echo(orjson.dumps(dead_letter_json(letter, full=False)))
@@ -49,13 +58,13 @@ def list_command(
 
 
 @dlq_group.command("show")
-@store_options
+@storage_options
 @click.argument("dead_letter_id", type=int)
 def show_command(
     config_path: str | None, data_dir: str | None, store_url: str | None, dead_letter_id: int
 ) -> None:
     """A dead letter in full: the reason, the redacted request, Gleap's response and the event."""
-    store = open_existing_store(config_path, data_dir, store_url)
+    store = _open(config_path, data_dir, store_url)
     try:
         letter = store.get_dead_letter(dead_letter_id)
     finally:
@@ -72,7 +81,7 @@ def _selection_command(
     """Register `dlq NAME [IDS...] [--mapping M] [--all]`, which applies `act(store, ids, mapping)`."""
 
     @dlq_group.command(name, help=help_text)
-    @store_options
+    @storage_options
     @click.argument("ids", nargs=-1, type=int)
     @click.option("--mapping", help="Every dead letter of this mapping.")
     @click.option("--all", "all_", is_flag=True, help="Every dead letter.")
@@ -81,7 +90,7 @@ def _selection_command(
         mapping: str | None, all_: bool,
     ) -> None:  # fmt: skip
         selection = _selection(ids, mapping, all_)
-        store = open_existing_store(config_path, data_dir, store_url)
+        store = _open(config_path, data_dir, store_url)
         try:
             count = act(store, selection, mapping)
         finally:

@@ -39,7 +39,7 @@ from gleap_actions.cli.common import (
 from gleap_actions.cli.send_summary import SendReport
 from gleap_actions.config import Config
 from gleap_actions.config.load import SANDBOX_API_TOKEN
-from gleap_actions.deliver.pipeline import Pipeline
+from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.destinations.gleap.client import send
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.queue.sqlite.store import SQLiteStore
@@ -206,7 +206,9 @@ async def _deliver(
     accepted: int,
 ) -> None:
     """Run the pipeline until the queue is settled or a reason to stop comes up (written to `report`)."""
-    pipeline = Pipeline(store, config.subscriptions, settings, config.delivery, send=send, probe_interval=5.0)
+    pipeline = Pipeline(
+        store, config.subscriptions, settings, config.delivery, send=send, tuning=Tuning(probe_interval=5.0)
+    )
     report.outcomes = outcomes = pipeline.outcomes
     await pipeline.start()
     started = time.monotonic()
