@@ -13,14 +13,12 @@ from gleap_actions.cli.common import (
     EXIT_TEMPORARY,
     config_option,
     load_or_exit,
+    open_existing_queue,
     storage_options,
-    with_storage,
 )
 from gleap_actions.config import Config
 from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.destinations.gleap.account import Outcome, check_auth, delete_user
-from gleap_actions.queue.factory import parse_location
-from gleap_actions.service import open_configured_store
 
 _DESTINATIONS = click.option(
     "--destination",
@@ -66,14 +64,12 @@ def delete_user_command(
     chosen = _destinations(
         config, destinations or tuple(d.name for d in config.destinations if d.name in fed)
     )
-    storage = with_storage(config, data_dir, store_url)
-    if parse_location(storage.url, storage.data_dir).exists:
-        backend = open_configured_store(storage)
-        try:
-            dropped = backend.store.drop_user(user_id)
-        finally:
-            backend.close()
-        click.echo(f"Dropped {dropped} queued event(s) of the user.")
+    backend = open_existing_queue(config, data_dir, store_url)
+    try:
+        dropped = backend.store.drop_user(user_id)
+    finally:
+        backend.close()
+    click.echo(f"Dropped {dropped} queued event(s) of the user (not delivered yet).")
     _finish_all([(d.name, asyncio.run(delete_user(d.gleap, user_id))) for d in chosen])
 
 

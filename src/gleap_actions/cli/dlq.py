@@ -16,19 +16,23 @@ from collections.abc import Callable
 import click
 import orjson
 
-from gleap_actions.cli.common import EXIT_CONFIG, EXIT_FAILED, load_or_exit, storage_options, with_storage
+from gleap_actions.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    load_or_exit,
+    open_existing_queue,
+    storage_options,
+)
 from gleap_actions.config import Config
 from gleap_actions.deliver import discard
 from gleap_actions.queue.owners import owner_name
 from gleap_actions.queue.render import dead_letter_json
 from gleap_actions.queue.store import Store
 from gleap_actions.route import delivery_key
-from gleap_actions.service import open_configured_store
 
 
 def _open(config_path: str | None, data_dir: str | None, store_url: str | None) -> Store:
-    storage = with_storage(load_or_exit(config_path), data_dir, store_url)
-    return open_configured_store(storage).store
+    return open_existing_queue(load_or_exit(config_path), data_dir, store_url).store
 
 
 def _key(destination: str | None, mapping: str | None) -> str | None:
@@ -143,7 +147,7 @@ def waiting_command(config_path: str | None, data_dir: str | None, store_url: st
     """Deliveries waiting for a destination or mapping the config no longer has (or disables): one
     JSON line per delivery key with its count. They are kept until `dlq discard`."""
     config = load_or_exit(config_path)
-    backend = open_configured_store(with_storage(config, data_dir, store_url))
+    backend = open_existing_queue(config, data_dir, store_url)
     try:
         waiting = discard.unconfigured(backend.store, _configured(config))
     finally:
@@ -162,7 +166,7 @@ def discard_command(config_path: str | None, data_dir: str | None, store_url: st
     if key in _configured(config):
         click.echo(f"{key!r} is delivered by a configured mapping: nothing discarded.", err=True)
         sys.exit(EXIT_CONFIG)
-    backend = open_configured_store(with_storage(config, data_dir, store_url))
+    backend = open_existing_queue(config, data_dir, store_url)
     try:
         count = discard.discard(backend.store, key, owner=owner_name())
     finally:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from typing import BinaryIO
 
 import click
 
 from gleap_actions.cli.common import config_option, destination_option, for_destination, load_or_exit
 from gleap_actions.preview import preview
+
+_CHUNK = 1000  # lines per write: one write per line costs more than the preview itself
 
 
 @click.command("preview")
@@ -27,5 +30,13 @@ def preview_command(events: BinaryIO, batch: bool, config_path: str | None, dest
     With several destinations: the first one's mappings, or those of --destination.
     """
     config = for_destination(load_or_exit(config_path), destination)
+    out = sys.stdout.buffer
+    chunk: list[bytes] = []
     for line in preview(events, config, batch=batch):
-        click.echo(line)
+        chunk.append(line)
+        if len(chunk) == _CHUNK:
+            out.write(b"\n".join(chunk) + b"\n")
+            chunk.clear()
+    if chunk:
+        out.write(b"\n".join(chunk) + b"\n")
+    out.flush()

@@ -20,6 +20,7 @@ from gleap_actions.deliver.concurrency import AdaptiveConcurrency
 from gleap_actions.deliver.delivery import DeliveryParts, MappingDelivery
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
+from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.ratelimit import Limiter, RateLimiter
 from gleap_actions.deliver.retry import RetryPolicy
 from gleap_actions.deliver.sender import Destination, Sender, SendFn
@@ -39,8 +40,10 @@ class Lane:
         *,
         rate: Limiter | None,
         metrics: PipelineMetrics,
+        outcomes: DeliveryOutcomes,
         probe_interval: float,
     ) -> None:
+        self._outcomes = outcomes
         self.config = config
         self.name = config.name
         self.subscriptions = tuple(s for s in config.subscriptions if s.enabled)
@@ -92,6 +95,7 @@ class Lane:
             sender=sender,
             policy=self.policy,
             metrics=self._metrics,
+            outcomes=self._outcomes,
             owner=owner,
             linger=self.config.delivery.linger,
             lease=lease,

@@ -29,6 +29,7 @@ from gleap_actions.deliver.concurrency import AdaptiveConcurrency
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.lane import Lane
 from gleap_actions.deliver.metrics import PipelineMetrics
+from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.deliver.sender import SendFn
 from gleap_actions.deliver.store_calls import StoreCalls
@@ -93,6 +94,7 @@ class Pipeline:
         self.store = store
         self.tuning = tuning
         self.metrics = PipelineMetrics(registry)
+        self.outcomes = DeliveryOutcomes()
         self.owner = tuning.owner or owner_name()
         self._send = send
         self._session = session
@@ -120,7 +122,11 @@ class Pipeline:
 
     def _lane(self, config: DestinationConfig) -> Lane:
         return Lane(
-            config, rate=self._rates(config), metrics=self.metrics, probe_interval=self.tuning.probe_interval
+            config,
+            rate=self._rates(config),
+            metrics=self.metrics,
+            outcomes=self.outcomes,
+            probe_interval=self.tuning.probe_interval,
         )
 
     @property
@@ -329,8 +335,10 @@ class Pipeline:
             self.metrics.routed.inc(result.routed)
         if result.filtered_integrations:
             self.metrics.filtered.labels("integrations").inc(result.filtered_integrations)
+            self.outcomes.record_filtered("integrations", result.filtered_integrations)
         if result.filtered_no_match:
             self.metrics.filtered.labels("no_matching_mapping").inc(result.filtered_no_match)
+            self.outcomes.record_filtered("no_matching_mapping", result.filtered_no_match)
         if result.deliveries:
             for lane in self.lanes.values():
                 lane.wake()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from aiohttp import web
@@ -32,11 +33,12 @@ from gleap_actions.ingest.cors import CorsPolicy, cors_middleware
 from gleap_actions.ingest.limits import RUNNER_OPTIONS
 from gleap_actions.ingest.settings_route import SettingsRoute
 from gleap_actions.ingest.tracking import TrackingAPI
-from gleap_actions.preview import preview_values
+from gleap_actions.preview import preview_body
 from gleap_actions.queue.factory import Backend, open_store
 from gleap_actions.queue.store import DEFAULT_LEASE
 from gleap_actions.route import delivery_key, split_key
 from gleap_actions.sandbox import Sandbox
+from gleap_actions.service.destination import Backlog, claim_queues, recorded_value
 from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
 from gleap_actions.service.ops import add_ops_routes
 
@@ -57,9 +59,13 @@ class Service:
         role: Role = "all",
         backend: Backend | None = None,
         lease: float = DEFAULT_LEASE,
+        backlog: Backlog = "refuse",
+        sock: socket.socket | None = None,
     ) -> None:
         self.config = config
         self.role = role
+        self.backlog = backlog  # what to do with work queued for another destination (service.destination)
+        self._sock = sock  # already bound by the caller (serve binds before starting anything)
         self.lease = lease  # how long claimed work stays with this node before another may take it over
         self.registry = CollectorRegistry()
         self.backend = backend or open_configured_store(config.storage)
@@ -70,12 +76,18 @@ class Service:
         self.ingest: TrackingAPI | None = None
         self.pipeline: Pipeline | None = None
         self._runner: HTTPRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._site: web.BaseSite | None = None
         self._stopping = False
         self.url = ""
 
     async def start(self) -> None:
         """Start the sandbox (if no token), the pipeline and the HTTP server."""
+        if self.role != "ingest":
+            discarded = await asyncio.to_thread(
+                claim_queues, self.store, self.config.destinations, self.backlog, self.backend.description
+            )
+            if discarded:
+                log.warning("event=backlog_discarded items=%d", discarded)
         if self.config.uses_sandbox and self.role != "ingest":
             self.sandbox = Sandbox(api_token=SANDBOX_API_TOKEN)
             await self.sandbox.start()
@@ -118,10 +130,13 @@ class Service:
         )
         await self._runner.setup()
         server = self.config.server
-        self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
+        if self._sock is not None:
+            self._site = web.SockSite(self._runner, self._sock)
+        else:
+            self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
         await self._site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://{_url_host(server.host)}:{port}"
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{_url_host(host)}:{port}"
         log.info("event=service_started role=%s url=%s", self.role, self.url)
 
     def _build_app(self) -> web.Application:
@@ -152,9 +167,9 @@ class Service:
             return "ingest is overloaded"
         return None
 
-    def _preview(self, events: Iterable[object], batch: bool) -> Iterator[bytes]:
+    def _preview(self, body: bytes, batch: bool) -> Iterator[bytes]:
         config = dataclasses.replace(self.config, gleap=self.settings)
-        return preview_values(events, config, batch=batch)
+        return preview_body(body, config, batch=batch)
 
     def _resolved(self, config: Config) -> tuple[DestinationConfig, ...]:
         """`config.destinations`, those without a token pointed at this node's sandbox."""
@@ -235,6 +250,9 @@ class Service:
         self.settings = self.destinations[0].gleap
         if self.ingest is not None:
             self.ingest.set_write_keys(key for source in fresh.sources for key in source.write_keys)
+        if self.role != "ingest":
+            # The operator changed the settings on purpose: pending work now goes there.
+            await asyncio.to_thread(self.store.set_destination, recorded_value(fresh.destinations))
         unconfigured: dict[str, int] = {}
         if self.pipeline is not None:
             unconfigured = await self.pipeline.reconfigure(self.destinations, fresh.sources)
