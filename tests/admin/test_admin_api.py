@@ -68,7 +68,7 @@ async def start_admin(store: SQLiteStore) -> AsyncIterator[StartAdmin]:
             store,
             token,
             run=asyncio.to_thread,
-            preview=lambda body, batch: preview_body(body, config, batch=batch),
+            preview=lambda body, batch, _destination: preview_body(body, config, batch=batch),
             delete_user=delete_user,
             reload=reload,
             on_replay=lambda: admin.replays.append(True),

@@ -96,7 +96,8 @@ def test_two_sources_three_destinations_route_deliver_and_delete(
         {"name": "web", "write_keys": [WEB_KEY], "destinations": ["prod", "staging"]},
         {"name": "app", "write_keys": [APP_KEY], "destinations": ["audit"]},
     ]
-    _write(config, free_port(), destinations, sources)
+    port = free_port()
+    _write(config, port, destinations, sources)
     serve = ServeProcess(config, tmp_path / "serve.log").start()
     try:
         client = Client(serve.url)
@@ -129,6 +130,26 @@ def test_two_sources_three_destinations_route_deliver_and_delete(
         status, result = client.admin("POST", "/admin/users/d2/delete?destination=prod")
         assert status == 200 and list(result["destinations"]) == ["prod"]
         assert a.state.contact("d2") is None and b.state.contact("d2") is not None
+
+        # Preview per destination.
+        event = {"type": "track", "userId": "p", "event": "Seen", "messageId": "pv"}
+        status, body = client.admin("POST", "/admin/preview?destination=audit", event)
+        assert status == 200 and body["results"][0]["body"]["events"][0]["name"] == "audit:Seen"
+        assert client.admin("POST", "/admin/preview?destination=nope", event)[0] == 400
+
+        # audit removed while its project is down: its queued event is reported and kept, then discarded.
+        b.set_faults(error_rate=1.0, error_status=503)
+        assert client.post("/v1/track", {"userId": "p2", "event": "Kept"}, key=APP_KEY)[0] == 200
+        wait_until(lambda: b.state.request_count("track") > 0 and not client.queue_empty(), 30, "queued")
+        _write(config, port, destinations[:2], [sources[0], {**sources[1], "destinations": ["prod"]}])
+        status, result = client.admin("POST", "/admin/reload")
+        assert status == 200 and result["unconfigured"] == {"audit/Audit": 1}
+        assert client.admin("GET", "/admin/stats")[1]["unconfigured"]["audit/Audit"]["pending"] == 1
+        status, result = client.admin("POST", "/admin/deliveries/discard", {"mapping": "audit/Audit"})
+        assert (status, result) == (200, {"discarded": 1})
+        assert [d["mapping"] for d in client.dead_letters()] == ["audit/Audit"]
+        b.set_faults(error_rate=0.0)
+        assert client.admin("POST", "/admin/deliveries/discard", {"mapping": "prod/Track Event"})[0] == 409
     finally:
         serve.stop()
 

@@ -6,7 +6,7 @@
 - `GET  /admin/dead-letters[?mapping=&limit=&after=]`, `GET /admin/dead-letters/{id}`
 - `POST /admin/dead-letters/replay`, `POST /admin/dead-letters/purge`  body `{"ids": [...]}`,
   `{"mapping": "..."}` or `{"all": true}`
-- `POST /admin/preview[?batch=true]`        body: one Segment event, a JSON list of them, or JSON lines
+- `POST /admin/preview[?batch=true&destination=]`  body: one Segment event, a JSON list of them, or JSON lines
 - `POST /admin/users/{userId}/delete[?destination=...]`  Gleap deletion in every destination a source
                                              feeds (or those named) + the user's queued events dropped
 - `POST /admin/deliveries/discard`          body `{"mapping": "<delivery key>"}`: waiting deliveries no
@@ -30,7 +30,7 @@ from gleap_actions.queue.render import dead_letter_json
 from gleap_actions.queue.store import Store
 
 Run = Callable[..., Awaitable[Any]]
-Preview = Callable[[bytes, bool], Iterator[bytes]]
+Preview = Callable[[bytes, bool, str | None], Iterator[bytes]]  # body, batch, destination
 DeleteUser = Callable[[str, tuple[str, ...]], Awaitable[dict[str, Any]]]
 Discard = Callable[[str], Awaitable[int]]
 Topology = Callable[[dict[str, dict[str, int]]], Awaitable[dict[str, Any]]]
@@ -187,7 +187,12 @@ class AdminAPI:
     async def _preview_route(self, request: web.Request) -> web.Response:
         raw = await request.read()
         batch = request.query.get("batch", "false").lower() in ("1", "true", "yes")
-        results = [orjson.loads(line) for line in self._preview(raw, batch)]
+        try:
+            results = [
+                orjson.loads(line) for line in self._preview(raw, batch, request.query.get("destination"))
+            ]
+        except KeyError as exc:
+            return _error(400, "unknown_destination", f"no destination {exc.args[0]!r} is configured")
         return web.json_response({"results": results})
 
     async def _delete_user_route(self, request: web.Request) -> web.Response:

@@ -167,9 +167,17 @@ class Service:
             return "ingest is overloaded"
         return None
 
-    def _preview(self, body: bytes, batch: bool) -> Iterator[bytes]:
-        config = dataclasses.replace(self.config, gleap=self.settings)
+    def _preview(self, body: bytes, batch: bool, destination: str | None = None) -> Iterator[bytes]:
+        """What the destination `destination` (None: the first) would be sent; KeyError when unknown."""
+        chosen = self.destinations[0] if destination is None else self._destination(destination)
+        config = dataclasses.replace(self.config, gleap=chosen.gleap, subscriptions=chosen.subscriptions)
         return preview_body(body, config, batch=batch)
+
+    def _destination(self, name: str) -> DestinationConfig:
+        for destination in self.destinations:
+            if destination.name == name:
+                return destination
+        raise KeyError(name)
 
     def _resolved(self, config: Config) -> tuple[DestinationConfig, ...]:
         """`config.destinations`, those without a token pointed at this node's sandbox."""
