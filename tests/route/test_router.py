@@ -11,6 +11,7 @@ import orjson
 
 from gleap_actions import events
 from gleap_actions.config import load_config
+from gleap_actions.deliver.pipeline import Pipeline
 from gleap_actions.ingest.tracking import source_id
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent, Route
@@ -81,3 +82,31 @@ def test_each_source_routes_to_its_destinations_mappings(store: SQLiteStore, tmp
     assert delivery_key("default", "Track Event") == "Track Event"
     assert split_key("eu/Track Event", ["eu", "prod"]) == ("eu", "Track Event")
     assert split_key("a/b", ["eu"]) == ("default", "a/b")
+
+
+async def test_a_reload_keeps_routing_events_of_a_removed_write_key(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(MULTI)
+    config = load_config(path, env={})
+    pipeline = Pipeline(
+        store,
+        (),
+        config.gleap,
+        config.delivery,
+        destinations=config.destinations,
+        sources=config.sources,
+    )
+    # `app` (and its key) and the destination `prod` are removed by a reload.
+    path.write_text(MULTI.replace("  - {name: app, write_keys: [wk-app], destinations: [eu]}\n", ""))
+    fresh = load_config(path, env={})
+    await pipeline.reconfigure([d for d in fresh.destinations if d.name != "prod"], fresh.sources)
+    try:
+        # An event of the removed key still unrouted goes where its source fed: eu, never nowhere.
+        assert pipeline.router.decide(TRACK, source_id("wk-app")) == Route(("eu/Track Event",))
+        # A source still configured goes to its destinations as configured now.
+        assert pipeline.router.decide(TRACK, source_id("wk-web")) == Route(("eu/Track Event",))
+        assert sorted(pipeline.lanes) == ["default", "eu"]
+    finally:
+        await pipeline.stop()

@@ -235,7 +235,13 @@ class Pipeline:
         a lane started for each new or changed destination (the old one stops claiming first and gives
         back what it has not sent, so nothing is lost or sent twice), settings updated in place for
         destinations whose mappings and delivery settings did not change. Returns `unconfigured()`."""
-        self.router.routing = Routing.of(sources, destinations)
+        fresh_routing = Routing.of(sources, destinations)
+        # Events accepted with a write key this reload removes may still be unrouted (an ingest-only node
+        # stored them): they go where that key's source fed before, never nowhere.
+        before = self.router.routing.by_source
+        self.router.routing = dataclasses.replace(
+            fresh_routing, by_source={**before, **fresh_routing.by_source}
+        )
         fresh = {d.name: d for d in destinations}
         deadline = time.monotonic() + self.tuning.lease / 4
         for name in list(self.lanes):
