@@ -176,7 +176,9 @@ def test_reload_adds_a_destination_and_changes_a_mapping_under_load(
             _destination("staging", b, TOKEN_B, _track("Track Event", "v2:{{event}}")),
             _destination("audit", a, TOKEN_A, _track("Audit", "audit:{{event}}")),
         ]
-        _write(config, port, after, [{**web, "destinations": ["prod", "staging", "audit"]}])
+        assert client.post("/v1/track", {"userId": "n", "event": "New"}, key=APP_KEY)[0] == 401
+        app = {"name": "app", "write_keys": [APP_KEY], "destinations": ["audit"]}
+        _write(config, port, after, [{**web, "destinations": ["prod", "staging", "audit"]}, app])
         assert serve.process is not None
         serve.process.send_signal(signal.SIGHUP)
         load.wait(120)
@@ -195,5 +197,9 @@ def test_reload_adds_a_destination_and_changes_a_mapping_under_load(
         assert max(accepted) in audit
         assert client.dead_letters() == []
         assert "event=config_reloaded" in serve.log_text()
+        # The new source's write key is accepted from the reload on.
+        assert client.request("GET", f"/v1/projects/{APP_KEY}/settings")[0] == 200
+        assert client.post("/v1/track", {"userId": "n", "event": "New"}, key=APP_KEY)[0] == 200
+        wait_until(lambda: _names(a)["audit:New"] == 1, 30, "the new source delivered")
     finally:
         serve.stop()

@@ -74,6 +74,7 @@ class Service:
         self.settings: GleapSettings = config.gleap  # the first destination's
         self.destinations: tuple[DestinationConfig, ...] = config.destinations
         self.ingest: TrackingAPI | None = None
+        self._settings_route: SettingsRoute | None = None
         self.pipeline: Pipeline | None = None
         self._runner: HTTPRunner | None = None
         self._site: web.BaseSite | None = None
@@ -145,7 +146,8 @@ class Service:
         app = web.Application(middlewares=[cors_middleware(CorsPolicy(server.cors_origins)), json_errors])
         if self.ingest is not None:
             self.ingest.add_routes(app)
-            SettingsRoute(server.write_keys, server.public_url).add_routes(app)
+            self._settings_route = SettingsRoute(server.write_keys, server.public_url)
+            self._settings_route.add_routes(app)
         AdminAPI(
             self.store,
             server.admin_token,
@@ -256,8 +258,11 @@ class Service:
         self.config = dataclasses.replace(self.config, destinations=fresh.destinations, sources=fresh.sources)
         self.destinations = self._resolved(fresh)
         self.settings = self.destinations[0].gleap
+        keys = [key for source in fresh.sources for key in source.write_keys]
         if self.ingest is not None:
-            self.ingest.set_write_keys(key for source in fresh.sources for key in source.write_keys)
+            self.ingest.set_write_keys(keys)
+        if self._settings_route is not None:
+            self._settings_route.set_write_keys(keys)
         if self.role != "ingest":
             # The operator changed the settings on purpose: pending work now goes there.
             await asyncio.to_thread(self.store.set_destination, recorded_value(fresh.destinations))
