@@ -51,6 +51,22 @@ SendFn = Callable[[aiohttp.ClientSession, Request, float], Awaitable[Response]]
 """`gleap.client.send`: returns on 2xx, raises the `engine.errors` delivery taxonomy otherwise."""
 
 
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What became of one request, for an observer (the console's live view). `request` is the redacted
+    JSON ("" when none was built); `outcome` is delivered, retrying, dead_lettered, rejected or paused."""
+
+    mapping: str
+    events: Sequence[dict[str, Any]]
+    outcome: str
+    request: str
+    status: int | None
+    response: str
+
+
+Observe = Callable[[Exchange], None]
+
+
 class Runner:
     """Runs synchronous store calls in a worker thread."""
 
@@ -84,6 +100,7 @@ class Shared:
     claim_limit: int = 5000
     poll_interval: float = 0.05
     response_limit: int = 2000  # characters of a response body kept in a dead letter
+    observe: Observe | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +245,7 @@ class MappingDelivery:
         for rejection in plan.rejections:
             delivery = work.deliveries[rejection.index]
             reason = f"{rejection.code}: {rejection.message}"
+            self._observe([work.events[rejection.index]], "rejected", None, rejection.status, reason)
             await self._dead_letter([delivery], "rejected", reason, rejection.status, "", "")
 
     # -- sending ---------------------------------------------------------------------------------
@@ -255,16 +273,18 @@ class MappingDelivery:
             return
         started = time.monotonic()
         try:
-            await s.send(s.session, request, s.settings.timeout)
+            response = await s.send(s.session, request, s.settings.timeout)
         except InvalidCredentialsError as err:
             await s.concurrency.release(permit, measured=False)
             self._count(work, "credentials")
+            self._observe(work.events, "paused", request, err.status, str(err))
             s.gate.pause(err.status)
             await self._release(ids)
         except RetryableError as err:
             overloaded = err.status is None or err.status in OVERLOAD_STATUSES
             await s.concurrency.release(permit, overloaded=overloaded)
             self._count(work, "retryable")
+            self._observe(work.events, "retrying", request, err.status, str(err))
             if err.retry_after:  # the destination asked everyone to wait, not just this request
                 s.rate.pause(err.retry_after)
             await self._retry(request, work, err, err.retry_after)
@@ -274,13 +294,17 @@ class MappingDelivery:
             if err.status == 400 and len(work.deliveries) > 1:
                 await self._split(work)
             else:
+                self._observe(work.events, "dead_lettered", request, err.status, err.body)
                 await self._final(request, work, err)
         except Exception as err:  # a bug or an unexpected library error: retry, never lose the events
             await s.concurrency.release(permit, measured=False)
             log.exception("event=send_failed_unexpectedly mapping=%s events=%d", self.name, len(ids))
             self._count(work, "unexpected")
+            self._observe(work.events, "retrying", request, None, _describe(err))
             await self._retry(request, work, err, None)
         else:
+            body = response.body[: s.response_limit].decode("utf-8", "replace")
+            self._observe(work.events, "delivered", request, response.status, body)
             await s.concurrency.release(permit)
             s.metrics.latency.labels(self.name).observe(time.monotonic() - started)
             s.metrics.requests.labels(self.name, "ok").inc()
@@ -395,6 +419,20 @@ class MappingDelivery:
         if ids:
             await self._s.run(self._s.store.release, ids)
             self._held.difference_update(ids)
+
+    def _observe(
+        self,
+        events: Sequence[dict[str, Any]],
+        outcome: str,
+        request: Request | None,
+        status: int | None,
+        response: str,
+    ) -> None:
+        if self._s.observe is not None:
+            text = "" if request is None else _request_json(request)
+            self._s.observe(
+                Exchange(self.name, events, outcome, text, status, response[: self._s.response_limit])
+            )
 
     def _count(self, work: Work, kind: str) -> None:
         self._s.metrics.requests.labels(self.name, kind).inc()

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from gleap_actions import events
 from gleap_actions.config import DeliveryConfig
 from gleap_actions.deliver.concurrency import AdaptiveConcurrency
-from gleap_actions.deliver.delivery import MappingDelivery, Runner, SendFn, Shared
+from gleap_actions.deliver.delivery import MappingDelivery, Observe, Runner, SendFn, Shared
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.groupcommit import GroupCommit
 from gleap_actions.deliver.metrics import PipelineMetrics
@@ -45,7 +45,8 @@ class Pipeline:
     replaced by embedders; `registry` receives the metrics (a fresh one by default); `owner` names this
     process in leases; `retention` is how long delivered events are kept (StorageConfig.retention);
     `probe_interval` is how often paused delivery tries again; `rate` replaces the in-process limit
-    (e.g. `pg_ratelimit.PostgresRateLimiter`, shared by every node); the rest are tuning knobs.
+    (e.g. `pg_ratelimit.PostgresRateLimiter`, shared by every node); `observe` sees every request's
+    outcome (the console's live view); the rest are tuning knobs.
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class Pipeline:
         stats_interval: float = 1.0,
         retention_interval: float = 60.0,
         rate: Limiter | None = None,
+        observe: Observe | None = None,
     ) -> None:
         self.store = store
         self.subscriptions = tuple(s for s in subscriptions if s.enabled)
@@ -77,6 +79,7 @@ class Pipeline:
         self.metrics = PipelineMetrics(registry)
         self.owner = owner or owner_name()
         self._send = send
+        self._observe = observe
         self._session = session
         self._own_session = session is None
         self._retention = retention
@@ -134,6 +137,7 @@ class Pipeline:
             lease=self._lease,
             claim_limit=self._claim_limit,
             poll_interval=self._poll,
+            observe=self._observe,
         )
         self._workers = [MappingDelivery(sub, shared) for sub in self.subscriptions]
         self.metrics.concurrency.set(self.concurrency.limit)

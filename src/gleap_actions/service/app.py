@@ -1,7 +1,8 @@
 """`gleap-actions serve`: one process that ingests, stores and delivers.
 
 Wiring, top to bottom: config -> store -> (sandbox when no Gleap token) -> ingest (Segment HTTP API, the
-libraries' settings, CORS) -> pipeline (router + delivery) -> HTTP app (ingest, admin, health, metrics).
+libraries' settings, CORS) -> pipeline (router + delivery) -> HTTP app (ingest, admin, console, health,
+metrics).
 `stop()` is graceful: stop accepting connections, commit what ingest holds, let deliveries in flight finish
 or give them back.
 """
@@ -12,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 from aiohttp import web
@@ -21,6 +22,8 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from gleap_actions import events
 from gleap_actions.admin.api import AdminAPI
 from gleap_actions.config import Config, DeliveryConfig, StorageConfig, load_config
+from gleap_actions.console.app import Console
+from gleap_actions.console.data import delivered_totals
 from gleap_actions.deliver.pipeline import Pipeline
 from gleap_actions.destinations.gleap import account as gleap_account
 from gleap_actions.destinations.gleap.client import send
@@ -33,7 +36,7 @@ from gleap_actions.ingest.tracking import IngestService
 from gleap_actions.preview import preview
 from gleap_actions.queue.factory import open_store
 from gleap_actions.queue.postgres.ratelimit import PostgresRateLimiter, project_key
-from gleap_actions.queue.store import Store
+from gleap_actions.queue.store import NewEvent, Store
 from gleap_actions.sandbox import Sandbox
 from gleap_actions.service.ops import add_ops_routes
 
@@ -59,6 +62,15 @@ class Service:
         self.settings: GleapSettings = config.gleap
         self.ingest: IngestService | None = None
         self.pipeline: Pipeline | None = None
+        self.console = Console(
+            self.store,
+            config,
+            self.registry,
+            run=asyncio.to_thread,
+            preview=self._preview,
+            reload=self.reload,
+            on_replay=lambda: self.pipeline.notify() if self.pipeline else None,
+        )
         self._rate: PostgresRateLimiter | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -88,7 +100,9 @@ class Service:
                 retention=self.config.storage.retention,
                 rate=self._rate,
                 lease=self.lease,
+                observe=self.console.observe,
             )
+            self.console.live.decide = self.pipeline.router.decide
             await self.pipeline.start()
         app = self._build_app()
         self._runner = web.AppRunner(app, access_log=None, **RUNNER_OPTIONS)  # type: ignore[arg-type]
@@ -109,7 +123,9 @@ class Service:
             if self.pipeline is not None:
                 if self.store.routes_on_append:
                     self.ingest.route = self.pipeline.router.decide
-                self.ingest.on_commit = self.pipeline.committed
+                self.ingest.on_commit = self._committed
+            else:
+                self.ingest.on_commit = self.console.committed
         AdminAPI(
             self.store,
             server.admin_token,
@@ -118,9 +134,16 @@ class Service:
             delete_user=self.delete_user,
             reload=self.reload,
             on_replay=self.pipeline.notify if self.pipeline else lambda: None,
+            delivered=lambda: delivered_totals(self.registry),
         ).add_routes(app)
+        self.console.add_routes(app)
         add_ops_routes(app, self.registry, self._not_ready_reason)
         return app
+
+    def _committed(self, events: Sequence[NewEvent], accepted: Sequence[bool]) -> None:
+        assert self.pipeline is not None
+        self.pipeline.committed(events, accepted)
+        self.console.committed(events, accepted)
 
     def _not_ready_reason(self) -> str | None:
         if self._stopping:

@@ -1,0 +1,122 @@
+"""The live events page: recent events with their route and, per mapping, the Gleap request and response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+
+from gleap_actions.console.html import code, empty, join, layout, pretty, when
+from gleap_actions.console.live import LiveEvent, LiveEvents
+
+TYPES = ("track", "identify", "page", "screen", "group", "alias")
+FILTERED_WHY = {
+    "integrations": "filtered: the event's integrations object turns this destination off",
+    "no_matching_mapping": "filtered: no mapping's trigger matches",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """The page's filters (exact matches; empty means any)."""
+
+    type: str = ""
+    name: str = ""
+    user_id: str = ""
+
+    def query(self) -> str:
+        """As a query string."""
+        return urlencode({"type": self.type, "event": self.name, "userId": self.user_id})
+
+
+def page(ring: LiveEvents, flt: EventFilter, csrf: str) -> Markup:
+    """The whole page; the list reloads from `/console/events/live`."""
+    options = join(
+        Markup('<option value="{}"{}>{}</option>').format(
+            t, Markup(" selected") if t == flt.type else "", t or "any"
+        )
+        for t in ("", *TYPES)
+    )
+    form = Markup(
+        '<form method="get" class="filters" role="search" aria-label="Filter events">'
+        '<label>Type <select name="type" data-testid="filter-type">{}</select></label>'
+        '<label>Event name <input name="event" value="{}" data-testid="filter-event"></label>'
+        '<label>User id <input name="userId" value="{}" data-testid="filter-user"></label>'
+        '<button type="submit">Filter</button></form>'
+    ).format(options, flt.name, flt.user_id)
+    body = Markup('{}<div id="live" aria-live="polite">{}</div>').format(form, live(ring, flt))
+    return layout("Live events", "events", body, csrf=csrf, refresh=f"/console/events/live?{flt.query()}")
+
+
+def live(ring: LiveEvents, flt: EventFilter) -> Markup:
+    """The refreshing list."""
+    events = ring.recent(type_=flt.type, name=flt.name, user_id=flt.user_id)
+    if not events:
+        what = "matching these filters " if (flt.type or flt.name or flt.user_id) else ""
+        return empty(
+            f"No events {what}yet.",
+            Markup(
+                "Events appear here as this process accepts them (the last 500). Send one with a Segment "
+                "library or <code>curl -u WRITE_KEY: -H 'Content-Type: application/json' -d "
+                '\'{{"type":"track","event":"Hello","userId":"u1"}}\' /v1/track</code> on this server.'
+            ),
+        )
+    return Markup('<ol class="events">{}</ol>').format(join(_event(ring, e) for e in events))
+
+
+def _event(ring: LiveEvents, live: LiveEvent) -> Markup:
+    route = ring.route_of(live)
+    badges: list[Markup] = []
+    if route is None:
+        badges.append(Markup('<span class="badge">routing…</span>'))
+    elif not route.mappings:
+        badges.append(
+            Markup('<span class="badge muted">{}</span>').format(
+                FILTERED_WHY.get(route.filtered or "", "filtered")
+            )
+        )
+    mappings = list(route.mappings) if route else []
+    mappings += [m for m in live.outcomes if m not in mappings]
+    for mapping in mappings:
+        outcome = live.outcomes.get(mapping)
+        state = outcome.outcome if outcome else "queued"
+        badges.append(
+            Markup('<span class="badge {}">{}: {}</span>').format(state, mapping, state.replace("_", " "))
+        )
+    details = [code(pretty(live.payload), "Event")]
+    for mapping in mappings:
+        outcome = live.outcomes.get(mapping)
+        if outcome is None:
+            details.append(Markup("<h4>{}</h4><p>Queued: not sent yet.</p>").format(mapping))
+            continue
+        status = f"HTTP {outcome.status}" if outcome.status is not None else "no HTTP status"
+        details.append(
+            Markup("<h4>{} · {} · {} at {}</h4>{}{}").format(
+                mapping,
+                outcome.outcome.replace("_", " "),
+                status,
+                when(outcome.at),
+                code(pretty(outcome.request), "Gleap request (token redacted)", f"request-{mapping}")
+                if outcome.request
+                else Markup(""),
+                code(pretty(outcome.response), "Response" if outcome.request else "Reason"),
+            )
+        )
+    details.append(
+        Markup(
+            '<p><a href="/console/mappings?event={}#tester">Test this event against the mappings</a></p>'
+        ).format(live.seq)
+    )
+    return Markup(
+        '<li><details data-testid="live-event" data-key="{}"><summary><time>{}</time> <strong>{}</strong> {} '
+        '<span class="user">{}</span> {}</summary>{}</details></li>'
+    ).format(
+        live.message_id,
+        when(live.received_at),
+        live.type,
+        live.name,
+        f"user {live.user_id}" if live.user_id else "anonymous",
+        join(badges),
+        join(details),
+    )
