@@ -184,13 +184,13 @@ class Console:
         given = form.get("token")
         if not isinstance(given, str) or not self.sessions.token_matches(given):
             return await self._login_form(request, "That is not the admin token.", 401)
-        response = web.HTTPSeeOther("/console/overview")
+        response = web.Response(status=303, headers={"Location": "/console/overview"})
         self.sessions.sign_in(request, response)
         return response
 
     async def _logout(self, request: web.Request, _session: Session) -> web.StreamResponse:
         assert self.sessions is not None
-        response = web.HTTPSeeOther("/console/login")
+        response = web.Response(status=303, headers={"Location": "/console/login"})
         self.sessions.sign_out(request, response)
         return response
 

@@ -1,0 +1,85 @@
+"""The console against the whole service (tests/service's fixtures) delivering to the sandbox, in Debian's
+Chromium driven by Playwright (tests/ingest's browser fixtures), plus a signed-in HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gleap_actions.sandbox import Sandbox
+from gleap_actions.service import Service
+from ingest.conftest import browser, chromium
+from service.conftest import ADMIN_TOKEN, TOKEN, WRITE_KEY, admin, post, sandbox, start_service, wait_for
+
+__all__ = [
+    "ADMIN_TOKEN",
+    "TOKEN",
+    "WRITE_KEY",
+    "admin",
+    "browser",
+    "chromium",
+    "post",
+    "sandbox",
+    "start_service",
+    "wait_for",
+]
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+Serve = Callable[..., Awaitable[Service]]
+
+
+@pytest.fixture
+async def serve(sandbox: Sandbox, start_service: Any) -> Serve:
+    """`await serve(server={...}, **delivery)`: the whole service delivering to the sandbox."""
+
+    async def start(server: dict[str, Any] | None = None, **delivery: Any) -> Service:
+        service: Service = await start_service(sandbox.url, server=server, **delivery)
+        return service
+
+    return start
+
+
+@pytest.fixture
+async def page(browser: Any) -> AsyncIterator[Any]:
+    """A fresh browser page at desktop width."""
+    context = await browser.new_context(viewport=DESKTOP)
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
+
+
+async def sign_in(page: Any, url: str, token: str = ADMIN_TOKEN) -> None:
+    """Sign in through the login form."""
+    await page.goto(url + "/console/login")
+    form = page.get_by_test_id("login-form")
+    await form.get_by_test_id("login-token").fill(token)
+    await form.get_by_test_id("login-submit").click()
+    await page.wait_for_url("**/console/overview")
+
+
+async def screenshots(page: Any, folder: Path, name: str) -> None:
+    """`name`-desktop.png and `name`-phone.png of the page as it is (full height) in `folder`."""
+    folder.mkdir(exist_ok=True)
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        await page.set_viewport_size(size)
+        await page.screenshot(path=folder / f"{name}-{label}.png", full_page=True)
+    await page.set_viewport_size(DESKTOP)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client that keeps cookies for 127.0.0.1 and does not follow redirects by default."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
+
+
+def track(user_id: str, event: str = "Signed Up", **extra: Any) -> dict[str, Any]:
+    """A track call."""
+    return {"type": "track", "event": event, "userId": user_id, "properties": {"plan": "pro"}, **extra}
