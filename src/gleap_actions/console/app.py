@@ -114,6 +114,8 @@ class Console:
             ("POST", "/console/logout", self._logout),
             ("GET", "/console/events", self._events),
             ("GET", "/console/events/live", self._events_live),
+            ("GET", r"/console/events/{seq:\d{1,18}}", self._event_page),
+            ("GET", r"/console/events/{seq:\d{1,18}}/detail", self._event_detail),
             ("GET", "/console/mappings", self._mappings),
             ("POST", "/console/mappings/test", self._test),
             ("GET", "/console/dead-letters", self._dead_letters),
@@ -142,7 +144,7 @@ class Console:
             assert self.sessions is not None
             session = self.sessions.current(request)
             if session is None:
-                if request.method == "GET" and not request.path.endswith("/live"):
+                if request.method == "GET" and not request.path.endswith(("/live", "/detail")):
                     raise web.HTTPSeeOther("/console/login")
                 return _html(banner("Your session has ended: sign in again.", "error"), status=401)
             if csrf:
@@ -237,6 +239,16 @@ class Console:
 
     async def _events_live(self, request: web.Request, _session: Session) -> web.StreamResponse:
         return _html(page_events.live(self.live, self._event_filter(request)))
+
+    async def _event_page(self, request: web.Request, session: Session) -> web.StreamResponse:
+        live = self.live.get(int(request.match_info["seq"]))
+        return _html(page_events.detail_page(self.live, live, session.csrf), 200 if live else 404)
+
+    async def _event_detail(self, request: web.Request, _session: Session) -> web.StreamResponse:
+        live = self.live.get(int(request.match_info["seq"]))
+        if live is None:
+            return _html(Markup("<p>No longer in the live view.</p>"), 404)
+        return _html(page_events.detail(self.live, live))
 
     # -- mappings --------------------------------------------------------------------------------
 

@@ -65,7 +65,15 @@ def live(ring: LiveEvents, flt: EventFilter) -> Markup:
     return Markup('<ol class="events">{}</ol>').format(join(_event(ring, e) for e in events))
 
 
+def _mappings(ring: LiveEvents, live: LiveEvent) -> list[str]:
+    route = ring.route_of(live)
+    names = list(route.mappings) if route else []
+    return names + [m for m in live.outcomes if m not in names]
+
+
 def _event(ring: LiveEvents, live: LiveEvent) -> Markup:
+    """One line of the list. Its details (event, requests, responses) load when it is opened: a batch
+    request holds up to a thousand events, and the list must stay light."""
     route = ring.route_of(live)
     badges: list[Markup] = []
     if route is None:
@@ -76,16 +84,33 @@ def _event(ring: LiveEvents, live: LiveEvent) -> Markup:
                 FILTERED_WHY.get(route.filtered or "", "filtered")
             )
         )
-    mappings = list(route.mappings) if route else []
-    mappings += [m for m in live.outcomes if m not in mappings]
-    for mapping in mappings:
+    for mapping in _mappings(ring, live):
         outcome = live.outcomes.get(mapping)
         state = outcome.outcome if outcome else "queued"
         badges.append(
             Markup('<span class="badge {}">{}: {}</span>').format(state, mapping, state.replace("_", " "))
         )
+    return Markup(
+        '<li><details data-testid="live-event" data-key="{}" data-detail="/console/events/{}/detail">'
+        '<summary><time>{}</time> <strong>{}</strong> {} <span class="user">{}</span> {}</summary>'
+        '<div class="detail"><p><a href="/console/events/{}">Event, Gleap requests and responses</a></p>'
+        "</div></details></li>"
+    ).format(
+        live.message_id,
+        live.seq,
+        when(live.received_at),
+        live.type,
+        live.name,
+        f"user {live.user_id}" if live.user_id else "anonymous",
+        join(badges),
+        live.seq,
+    )
+
+
+def detail(ring: LiveEvents, live: LiveEvent) -> Markup:
+    """An event and, per mapping, what became of it: the Gleap request (token redacted) and the response."""
     details = [code(pretty(live.payload), "Event")]
-    for mapping in mappings:
+    for mapping in _mappings(ring, live):
         outcome = live.outcomes.get(mapping)
         if outcome is None:
             details.append(Markup("<h4>{}</h4><p>Queued: not sent yet.</p>").format(mapping))
@@ -108,15 +133,14 @@ def _event(ring: LiveEvents, live: LiveEvent) -> Markup:
             '<p><a href="/console/mappings?event={}#tester">Test this event against the mappings</a></p>'
         ).format(live.seq)
     )
-    return Markup(
-        '<li><details data-testid="live-event" data-key="{}"><summary><time>{}</time> <strong>{}</strong> {} '
-        '<span class="user">{}</span> {}</summary>{}</details></li>'
-    ).format(
-        live.message_id,
-        when(live.received_at),
-        live.type,
-        live.name,
-        f"user {live.user_id}" if live.user_id else "anonymous",
-        join(badges),
-        join(details),
+    return join(details)
+
+
+def detail_page(ring: LiveEvents, live: LiveEvent | None, csrf: str) -> Markup:
+    """One event's details as a page (without script, or to share the link)."""
+    body = (
+        detail(ring, live)
+        if live is not None
+        else empty("This event is no longer in the live view (it keeps the last 500).")
     )
+    return layout("Event", "events", body, csrf=csrf)
