@@ -27,10 +27,10 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from harness import ServeProcess
 
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent, Route
+from harness import ServeProcess
 
 RESULTS = Path(__file__).parent / "results" / "console.json"
 ADMIN_TOKEN = "bench-admin-token"

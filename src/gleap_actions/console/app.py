@@ -76,6 +76,7 @@ class Console:
         self._reload = reload
         self._on_replay = on_replay
         self._paused: data.Paused | None = None
+        self._stats = data.StatsCache(lambda now: run(store.stats, now))
         self._replays: OrderedDict[int, list[page_dead_letters.Replayed]] = OrderedDict()
         self._replay_seq = 0
 
@@ -200,9 +201,8 @@ class Console:
 
     async def _read_overview(self) -> data.Overview:
         names = [s.name for s in self._config.subscriptions]
-        now = time.time()
-        stats = await self._run(self._store.stats, now)
-        return data.overview(stats, self._registry, self.activity, names, self._paused, now)
+        stats, read_at = await self._stats.get()
+        return data.overview(stats, read_at, self._registry, self.activity, names, self._paused)
 
     async def _overview(self, request: web.Request, session: Session) -> web.StreamResponse:
         notice = Markup("")

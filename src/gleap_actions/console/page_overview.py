@@ -56,7 +56,8 @@ def _queue(ov: Overview) -> Markup:
     )
     return Markup(
         '<section aria-labelledby="q"><h2 id="q">Queue</h2><div class="cards">{}</div>'
-        '<p class="hint">As of {} (the figures of <code>GET /admin/stats</code>).</p></section>'
+        '<p class="hint">Read at {} (the figures of <code>GET /admin/stats</code>; re-read every few '
+        "seconds).</p></section>"
     ).format(items, when(ov.at))
 
 
