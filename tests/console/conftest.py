@@ -3,6 +3,7 @@ Chromium driven by Playwright (tests/ingest's browser fixtures), plus a signed-i
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,23 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A client that keeps cookies for 127.0.0.1 and does not follow redirects by default."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         yield session
+
+
+async def http_sign_in(
+    http: aiohttp.ClientSession, url: str, token: str = ADMIN_TOKEN
+) -> aiohttp.ClientResponse:
+    """Sign in through the form with `http`; returns the (unfollowed) response."""
+    async with http.post(url + "/console/login", data={"token": token}, allow_redirects=False) as r:
+        await r.read()
+        return r
+
+
+async def csrf_of(http: aiohttp.ClientSession, url: str) -> str:
+    """The session's CSRF token, as the pages carry it."""
+    async with http.get(url + "/console/dead-letters") as r:
+        found = re.search(r'name="csrf" value="([^"]+)"', await r.text())
+    assert found is not None
+    return found.group(1)
 
 
 def track(user_id: str, event: str = "Signed Up", **extra: Any) -> dict[str, Any]:

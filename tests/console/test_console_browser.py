@@ -38,6 +38,14 @@ async def test_refused_without_the_admin_token(serve: Serve, page: Any, tmp_path
     await page.goto(service.url + "/console/dead-letters")
     assert page.url.endswith("/console/login")
     await screenshots(page, tmp_path / "screenshots", "login")
+    # With the keyboard alone: the token field has the focus, Enter signs in, Tab walks the navigation.
+    await page.keyboard.type(ADMIN_TOKEN)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/console/overview")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Overview"
 
 
 async def test_overview_counts_equal_admin_stats(

@@ -4,28 +4,25 @@ CSRF on every action, no secret in any page, and /admin/stats' delivered counts.
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import aiohttp
 
-from console.conftest import ADMIN_TOKEN, TOKEN, WRITE_KEY, Serve, admin, post, track, wait_for
+from console.conftest import (
+    ADMIN_TOKEN,
+    TOKEN,
+    WRITE_KEY,
+    Serve,
+    admin,
+    csrf_of,
+    http_sign_in,
+    post,
+    track,
+    wait_for,
+)
 from gleap_actions.sandbox import Sandbox
 
 PAGES = ("/console/overview", "/console/events", "/console/mappings", "/console/dead-letters")
-
-
-async def sign_in(http: aiohttp.ClientSession, url: str, token: str = ADMIN_TOKEN) -> aiohttp.ClientResponse:
-    async with http.post(url + "/console/login", data={"token": token}, allow_redirects=False) as r:
-        await r.read()
-        return r
-
-
-async def csrf_of(http: aiohttp.ClientSession, url: str) -> str:
-    async with http.get(url + "/console/dead-letters") as r:
-        found = re.search(r'name="csrf" value="([^"]+)"', await r.text())
-    assert found is not None
-    return found.group(1)
 
 
 async def test_the_console_is_off_without_an_admin_token(serve: Serve, http: aiohttp.ClientSession) -> None:
@@ -50,7 +47,7 @@ async def test_pages_need_a_session(serve: Serve, http: aiohttp.ClientSession) -
         service.url + "/console/dead-letters/purge", data={"ids": "1", "confirm": "yes"}
     ) as r:
         assert r.status == 401
-    wrong = await sign_in(http, service.url, "admin-test-token-77d3")
+    wrong = await http_sign_in(http, service.url, "admin-test-token-77d3")
     assert wrong.status == 401 and "Set-Cookie" not in wrong.headers
     # The Bearer header of the admin API does not open the console: it needs the sign-in.
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -60,7 +57,7 @@ async def test_pages_need_a_session(serve: Serve, http: aiohttp.ClientSession) -
 
 async def test_session_cookie_flags_and_sign_out(serve: Serve, http: aiohttp.ClientSession) -> None:
     service = await serve()
-    response = await sign_in(http, service.url)
+    response = await http_sign_in(http, service.url)
     assert response.status == 303 and response.headers["Location"] == "/console/overview"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console/" in cookie
@@ -80,7 +77,7 @@ async def test_session_cookie_flags_and_sign_out(serve: Serve, http: aiohttp.Cli
 
 async def test_cookie_is_secure_behind_tls(serve: Serve, http: aiohttp.ClientSession) -> None:
     service = await serve(server={"public_url": "https://events.example.com"})
-    response = await sign_in(http, service.url)
+    response = await http_sign_in(http, service.url)
     assert "Secure" in response.headers["Set-Cookie"]
 
 
@@ -104,7 +101,7 @@ async def test_actions_need_the_csrf_token_and_the_same_origin(
         await asyncio.sleep(0.05)
     assert found
     letter = str(found[0]["id"])
-    await sign_in(http, service.url)
+    await http_sign_in(http, service.url)
     csrf = await csrf_of(http, service.url)
     purge = service.url + "/console/dead-letters/purge"
     for form, headers in (
@@ -133,7 +130,7 @@ async def test_no_secret_in_any_page(serve: Serve, sandbox: Sandbox, http: aioht
     await post(service.url, "/v1/track", {**track("secret-user"), "writeKey": WRITE_KEY})
     await post(service.url, "/v1/identify", {"userId": "secret-user", "traits": {"name": "Sam"}})
     await wait_for(lambda: len(sandbox.state.contacts()) == 1 and len(sandbox.state.events()) == 1)
-    await sign_in(http, service.url)
+    await http_sign_in(http, service.url)
     csrf = await csrf_of(http, service.url)
     bodies = []
     for path in (*PAGES, "/console/overview/live", "/console/events/live", "/console/login"):
@@ -153,7 +150,7 @@ async def test_event_data_is_escaped(serve: Serve, sandbox: Sandbox, http: aioht
     service = await serve()
     await post(service.url, "/v1/track", track("<script>alert(1)</script>", "<img src=x onerror=alert(2)>"))
     await wait_for(lambda: len(sandbox.state.events()) == 1)
-    await sign_in(http, service.url)
+    await http_sign_in(http, service.url)
     async with http.get(service.url + "/console/events") as r:
         page = await r.text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
