@@ -1,8 +1,8 @@
 """The configuration: one YAML file (or none), `${VAR}` interpolation, environment overrides, validation.
 
-`load_config` reads every section, compiles every trigger and mapping, and raises one `ConfigError` listing
-every problem as `location: message`. Secrets (the Gleap token, write keys, the admin token, a database URL)
-are never echoed: not in messages, not in the reprs of these objects.
+`load_config` reads every section, compiles every trigger, mapping and audience definition, and raises one
+`ConfigError` listing every problem as `location: message`. Secrets (the Gleap token, write keys, the admin
+token, a database URL) are never echoed: not in messages, not in the reprs of these objects.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gleap_actions.config.audiences import Computation, read_computations
 from gleap_actions.config.interpolate import interpolate
 from gleap_actions.config.mappings import read_mappings
 from gleap_actions.config.origins import read_origins
@@ -109,6 +110,8 @@ class Config(_RedactedRepr):
     subscriptions: tuple[Subscription, ...] = field(default=(), metadata={"by_name": True})
     uses_sandbox: bool = False
     path: Path | None = None
+    audiences: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
+    computed_traits: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:
@@ -136,6 +139,7 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         subscriptions = read_mappings(list(PRESETS), "presets", problems, ACTIONS)
     else:
         subscriptions = read_mappings(mappings, "mappings", problems, ACTIONS)
+    audiences, computed_traits = read_computations(root)
     root.finish()
 
     if problems.items:
@@ -146,7 +150,17 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
             storage.url,
         )
         raise ConfigError(_redacted(problems.items, secrets))
-    return Config(gleap, server, storage, delivery, subscriptions, uses_sandbox, file)
+    return Config(
+        gleap,
+        server,
+        storage,
+        delivery,
+        subscriptions,
+        uses_sandbox,
+        file,
+        audiences=audiences,
+        computed_traits=computed_traits,
+    )
 
 
 def _redacted(messages: list[str], secrets: Iterable[str | None]) -> list[str]:
