@@ -3,6 +3,7 @@ Chromium driven by Playwright (tests/ingest's browser fixtures), plus a signed-i
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -96,6 +97,17 @@ async def csrf_of(http: aiohttp.ClientSession, url: str) -> str:
         found = re.search(r'name="csrf" value="([^"]+)"', await r.text())
     assert found is not None
     return found.group(1)
+
+
+async def dead_lettered(url: str) -> list[dict[str, Any]]:
+    """The dead letters of the service at `url`, once there is at least one (fails after 10 s)."""
+    for _ in range(200):
+        status, body = await admin(url, "GET", "/admin/dead-letters")
+        assert status == 200
+        if body["dead_letters"]:
+            return body["dead_letters"]  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError("no dead letter in time")
 
 
 def track(user_id: str, event: str = "Signed Up", **extra: Any) -> dict[str, Any]:

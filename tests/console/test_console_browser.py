@@ -15,6 +15,7 @@ from console.conftest import (
     TOKEN,
     Serve,
     admin,
+    dead_lettered,
     post,
     screenshots,
     sign_in,
@@ -142,16 +143,7 @@ async def test_replay_a_dead_letter_and_see_it_delivered(
     service = await serve(retry_window=0.5)
     sandbox.set_faults(error_rate=1.0, error_status=503)
     assert (await post(service.url, "/v1/track", track("dl-user", "Checkout Failed")))[0] == 200
-
-    async def dead_letters() -> list[dict[str, Any]]:
-        return (await admin(service.url, "GET", "/admin/dead-letters"))[1]["dead_letters"]
-
-    letters: list[dict[str, Any]] = []
-    for _ in range(200):
-        letters = await dead_letters()
-        if letters:
-            break
-        await page.wait_for_timeout(50)
+    letters = await dead_lettered(service.url)
     assert len(letters) == 1, letters
     letter_id = letters[0]["id"]
     sandbox.set_faults(error_rate=0.0)
@@ -165,5 +157,5 @@ async def test_replay_a_dead_letter_and_see_it_delivered(
     result = page.get_by_test_id(f"replay-result-{letter_id}")
     await result.filter(has_text="delivered").wait_for(timeout=10000)
     assert any(e.get("name") == "Checkout Failed" for e in sandbox.state.events())
-    assert await dead_letters() == []
+    assert (await admin(service.url, "GET", "/admin/dead-letters"))[1]["dead_letters"] == []
     assert ADMIN_TOKEN not in await page.content()

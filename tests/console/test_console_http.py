@@ -15,6 +15,7 @@ from console.conftest import (
     Serve,
     admin,
     csrf_of,
+    dead_lettered,
     http_sign_in,
     post,
     track,
@@ -93,14 +94,7 @@ async def test_actions_need_the_csrf_token_and_the_same_origin(
         assert status == 200
         return body["dead_letters"]  # type: ignore[no-any-return]
 
-    found: list[dict[str, object]] = []
-    for _ in range(200):
-        found = await letters()
-        if found:
-            break
-        await asyncio.sleep(0.05)
-    assert found
-    letter = str(found[0]["id"])
+    letter = str((await dead_lettered(service.url))[0]["id"])
     await http_sign_in(http, service.url)
     csrf = await csrf_of(http, service.url)
     purge = service.url + "/console/dead-letters/purge"

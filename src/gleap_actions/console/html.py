@@ -61,6 +61,16 @@ def code(text: str, label: str = "", testid: str = "") -> Markup:
     return Markup('{}<pre class="code" tabindex="0"{}>{}</pre>').format(caption, attrs, text)
 
 
+def options(values: Iterable[str], selected: str) -> Markup:
+    """`<option>`s for a select: "" (shown as "any") first, then `values`."""
+    return join(
+        Markup('<option value="{}"{}>{}</option>').format(
+            v, Markup(" selected") if v == selected else "", v or "any"
+        )
+        for v in ("", *values)
+    )
+
+
 def csrf_field(csrf: str) -> Markup:
     """The hidden CSRF field every console form carries."""
     return Markup('<input type="hidden" name="csrf" value="{}">').format(csrf)

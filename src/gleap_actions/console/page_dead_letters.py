@@ -11,7 +11,7 @@ import orjson
 from markupsafe import Markup
 
 from gleap_actions.console.data import LetterFilter
-from gleap_actions.console.html import banner, code, csrf_field, empty, join, layout, pretty, when
+from gleap_actions.console.html import banner, code, csrf_field, empty, join, layout, options, pretty, when
 from gleap_actions.console.live import LiveEvents
 from gleap_actions.queue.store import DeadLetter
 
@@ -40,19 +40,13 @@ def page(
     notice: Markup | None = None,
 ) -> Markup:
     """The list."""
-    options = join(
-        Markup('<option value="{}"{}>{}</option>').format(
-            m, Markup(" selected") if m == flt.mapping else "", m or "any"
-        )
-        for m in ("", *mappings)
-    )
     filters = Markup(
         '<form method="get" class="filters" role="search" aria-label="Filter dead letters">'
         '<label>Mapping <select name="mapping">{}</select></label>'
         '<label>Status <input name="status" value="{}" size="5" placeholder="e.g. 400"></label>'
         '<label>Reason contains <input name="reason" value="{}"></label>'
         '<button type="submit">Filter</button></form>'
-    ).format(options, flt.status, flt.reason)
+    ).format(options(mappings, flt.mapping), flt.status, flt.reason)
     if not letters:
         filtered = flt.mapping or flt.status or flt.reason or flt.after
         listing = empty(

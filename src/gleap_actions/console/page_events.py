@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup
 
-from gleap_actions.console.html import code, empty, join, layout, pretty, when
+from gleap_actions.console.html import code, empty, join, layout, options, pretty, when
 from gleap_actions.console.live import LiveEvent, LiveEvents
 
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
@@ -32,19 +32,13 @@ class EventFilter:
 
 def page(ring: LiveEvents, flt: EventFilter, csrf: str) -> Markup:
     """The whole page; the list reloads from `/console/events/live`."""
-    options = join(
-        Markup('<option value="{}"{}>{}</option>').format(
-            t, Markup(" selected") if t == flt.type else "", t or "any"
-        )
-        for t in ("", *TYPES)
-    )
     form = Markup(
         '<form method="get" class="filters" role="search" aria-label="Filter events">'
         '<label>Type <select name="type" data-testid="filter-type">{}</select></label>'
         '<label>Event name <input name="event" value="{}" data-testid="filter-event"></label>'
         '<label>User id <input name="userId" value="{}" data-testid="filter-user"></label>'
         '<button type="submit">Filter</button></form>'
-    ).format(options, flt.name, flt.user_id)
+    ).format(options(TYPES, flt.type), flt.name, flt.user_id)
     body = Markup('{}<div id="live" aria-live="polite">{}</div>').format(form, live(ring, flt))
     return layout("Live events", "events", body, csrf=csrf, refresh=f"/console/events/live?{flt.query()}")
 
