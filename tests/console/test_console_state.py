@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import aiohttp
+import yaml
 from prometheus_client import CollectorRegistry
 
 from console.conftest import ADMIN_TOKEN, Serve, csrf_of, http_sign_in, post, track, wait_for
@@ -113,3 +114,28 @@ async def test_a_recent_event_can_be_picked_for_the_tester(
         page = await r.text()
     textarea = re.search(r'data-testid="tester-input">(.*?)</textarea>', page, re.S)
     assert textarea is not None and "&#34;event&#34;: &#34;Picked&#34;" in textarea.group(1)
+
+
+async def test_problems_in_the_edited_file_show_under_their_mapping(
+    serve: Serve, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    service = await serve()  # runs the two Segment presets (and the disabled normalised one)
+    path = tmp_path / "gleap-actions.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["mappings"] = [
+        {"name": "Track Event", "action": "trackEvent", "trigger": 'type == "track"'},
+        {"name": "Brand New", "action": "trackEvent", "trigger": "type = "},
+    ]
+    document["server"]["port"] = "not-a-port-SECRET-91"
+    path.write_text(yaml.safe_dump(document))
+    await http_sign_in(http, service.url)
+    async with http.get(service.url + "/console/mappings") as r:
+        page = await r.text()
+    assert "has 3 problem(s) now" in page
+    chunks = [c.split("</section>")[0] for c in page.split('<section class="mapping"')[1:]]
+    sections = {m.group(1): c for c in chunks if (m := re.search(r'data-testid="mapping-([^"]+)"', c))}
+    assert "mappings[0].trigger: expected &#39;=&#39;" in sections["Track Event"]
+    assert '<ul class="problems"' not in sections["Identify Contact"]
+    new = page[page.index("Brand New") :]
+    assert "mappings[1].trigger" in new[: new.index("</section>")]  # under its name, not running yet
+    assert "1 more outside the mappings" in page and "SECRET-91" not in page

@@ -18,14 +18,13 @@ from aiohttp import web
 from markupsafe import Markup
 from prometheus_client import CollectorRegistry
 
-from gleap_actions.config import Config, load_config
+from gleap_actions.config import Config
 from gleap_actions.console import data, page_dead_letters, page_events, page_mappings, page_overview
 from gleap_actions.console.activity import Activity
 from gleap_actions.console.auth import Session, Sessions
 from gleap_actions.console.html import banner, layout
 from gleap_actions.console.live import LiveEvents
 from gleap_actions.deliver.delivery import Exchange
-from gleap_actions.engine.errors import ConfigError
 from gleap_actions.queue.store import NewEvent, Store
 
 STATIC = Path(__file__).parent / "static"
@@ -262,21 +261,20 @@ class Console:
         return await self._mappings_page(session, text, None)
 
     async def _mappings_page(self, session: Session, text: str, output: Markup | None) -> web.Response:
-        problems = await self._run(self._file_problems)
+        path = self._config.path
+        problems = await self._run(page_mappings.file_problems, path) if path is not None else None
         recent = self.live.recent(limit=20)
-        path = str(self._config.path) if self._config.path else None
         return _html(
-            page_mappings.page(self._config.subscriptions, problems, recent, text, output, session.csrf, path)
+            page_mappings.page(
+                self._config.subscriptions,
+                problems,
+                recent,
+                text,
+                output,
+                session.csrf,
+                str(path) if path else None,
+            )
         )
-
-    def _file_problems(self) -> list[str] | None:
-        if self._config.path is None:
-            return None
-        try:
-            load_config(self._config.path)
-        except ConfigError as exc:
-            return exc.errors
-        return None
 
     async def _test(self, request: web.Request, session: Session) -> web.StreamResponse:
         form = await request.post()

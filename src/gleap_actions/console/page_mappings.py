@@ -11,30 +11,68 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 import yaml
 from markupsafe import Markup
 
+from gleap_actions.config import load_config
 from gleap_actions.console.html import banner, code, csrf_field, empty, join, layout, pretty
 from gleap_actions.console.live import LiveEvent
+from gleap_actions.engine.errors import ConfigError
 from gleap_actions.engine.subscription import Subscription
 
 _AT_MAPPING = re.compile(r"^mappings\[(\d+)\]")
 
 
-def problems_by_mapping(errors: Sequence[str]) -> tuple[dict[int, list[str]], list[str]]:
-    """Split config problems into those of `mappings[i]` (by index) and the rest."""
-    by_index: dict[int, list[str]] = {}
-    rest: list[str] = []
-    for error in errors:
+@dataclass(frozen=True, slots=True)
+class FileProblems:
+    """The config file's problems now. `names`: the file's mapping name at each `mappings[i]`."""
+
+    errors: list[str]
+    names: dict[int, str]
+
+
+def file_problems(path: Path) -> FileProblems | None:
+    """Load the config file as it is on disk now: None when it loads cleanly."""
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        return FileProblems(exc.errors, _mapping_names(path))
+    return None
+
+
+def _mapping_names(path: Path) -> dict[int, str]:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    entries = document.get("mappings") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        return {}
+    return {
+        i: entry["name"]
+        for i, entry in enumerate(entries)
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+    }
+
+
+def problems_by_mapping(problems: FileProblems) -> tuple[dict[str, list[str]], int]:
+    """The mappings' problems by the mapping's name in the file (`mappings[i]` when it has none), and how
+    many problems are outside the mappings."""
+    by_name: dict[str, list[str]] = {}
+    others = 0
+    for error in problems.errors:
         found = _AT_MAPPING.match(error)
         if found:
-            by_index.setdefault(int(found.group(1)), []).append(error)
+            index = int(found.group(1))
+            by_name.setdefault(problems.names.get(index, f"mappings[{index}]"), []).append(error)
         else:
-            rest.append(error)
-    return by_index, rest
+            others += 1
+    return by_name, others
 
 
 def as_yaml(sub: Subscription) -> str:
@@ -50,26 +88,41 @@ def as_yaml(sub: Subscription) -> str:
 
 def page(
     subs: Sequence[Subscription],
-    file_problems: Sequence[str] | None,
+    problems: FileProblems | None,
     recent: Sequence[LiveEvent],
     tester_input: str,
     tester_output: Markup | None,
     csrf: str,
     config_path: str | None,
 ) -> Markup:
-    """The whole page. `file_problems`: the config file's problems now (None when it loads cleanly)."""
-    by_index, rest = problems_by_mapping(file_problems or [])
+    """The whole page. `problems`: the config file's problems now (None when it loads cleanly)."""
+    by_name, others = problems_by_mapping(problems) if problems else ({}, 0)
+    running = {sub.name for sub in subs}
     parts: list[Markup] = []
-    if file_problems:
+    if problems:
         parts.append(
             banner(
-                f"The config file {config_path} has {len(file_problems)} problem(s) now; this process keeps "
-                "running the configuration it loaded last. Problems are shown with their mapping below.",
+                f"The config file {config_path} has {len(problems.errors)} problem(s) now; this process "
+                "keeps running the configuration it loaded last. Problems are shown with their mapping.",
                 "warn",
             )
         )
-        if rest:
-            parts.append(code("\n".join(rest), "Other problems in the file"))
+        if others:
+            # Only the mappings' problems are quoted: another section's message could quote its value
+            # (a token, a write key).
+            parts.append(
+                Markup(
+                    "<p>{} more outside the mappings: <code>gleap-actions config validate {}</code> lists "
+                    "them.</p>"
+                ).format(others, config_path or "FILE")
+            )
+        for name in sorted(set(by_name) - running):
+            parts.append(
+                Markup(
+                    '<section class="mapping"><h2>{} <span class="meta">(in the file, not running)</span>'
+                    "</h2>{}</section>"
+                ).format(name, _problem_list(by_name[name]))
+            )
     parts.append(_tester(recent, tester_input, tester_output, csrf))
     if not subs:
         parts.append(
@@ -77,8 +130,8 @@ def page(
                 "No mappings are configured.", Markup("Add a <code>mappings</code> list to the config file.")
             )
         )
-    for index, sub in enumerate(subs):
-        parts.append(_mapping(sub, by_index.get(index, [])))
+    for sub in subs:
+        parts.append(_mapping(sub, by_name.get(sub.name, [])))
     note = Markup(
         '<p class="hint">To change a mapping, edit the config file{} (the YAML under each mapping is '
         "ready to copy) and reload: <code>POST /admin/reload</code> or restart. The console does not "
@@ -96,13 +149,7 @@ def _mapping(sub: Subscription, problems: list[str]) -> Markup:
     )
     state = "enabled" if sub.enabled else "disabled"
     batching = f"batches of up to {sub.batch_size}" if sub.batching else "one event per request"
-    problem_list = (
-        Markup('<ul class="problems" role="alert">{}</ul>').format(
-            join(Markup("<li>{}</li>").format(p) for p in problems)
-        )
-        if problems
-        else Markup("")
-    )
+    problem_list = _problem_list(problems)
     return Markup(
         '<section class="mapping" aria-labelledby="map-{}" data-testid="mapping-{}"><h2 id="map-{}">{}</h2>'
         '<p class="meta">{} · {} · {}</p>{}<h3>Trigger</h3>{}<h3>Field mappings</h3>'
@@ -120,6 +167,14 @@ def _mapping(sub: Subscription, problems: list[str]) -> Markup:
         code(sub.trigger_text),
         fields or Markup("<tr><td>(the action's default mapping)</td></tr>"),
         code(as_yaml(sub)),
+    )
+
+
+def _problem_list(problems: list[str]) -> Markup:
+    if not problems:
+        return Markup("")
+    return Markup('<ul class="problems" role="alert">{}</ul>').format(
+        join(Markup("<li>{}</li>").format(p) for p in problems)
     )
 
 
