@@ -1,5 +1,11 @@
-"""Shared fixtures: a real PostgreSQL server for the tests that need one.
+"""Shared fixtures: the Gleap sandbox, a SQLite store, a real PostgreSQL server for the tests that need one.
 
+`sandbox` is the project's Gleap sandbox on its own thread and a free 127.0.0.1 port, without a rate limit
+(tests add the faults they need): it serves in-process async tests and `gleap-actions` processes alike,
+and survives any kill of them. It accepts the API token of the `sandbox_token` fixture, which a test
+folder or module overrides to use its own.
+
+PostgreSQL:
 Where the server comes from, in order: `GLEAP_ACTIONS_TEST_POSTGRES_URL`; a server at
 `postgresql://postgres@127.0.0.1:5432/test` if one answers; a throwaway cluster started in a temporary
 directory when PostgreSQL's binaries are installed (`initdb`, `pg_ctl`; as the `postgres` user when
@@ -23,6 +29,33 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+
+from gleap_actions.queue.sqlite.store import SQLiteStore
+from gleap_actions.sandbox import Faults, SandboxThread
+
+SANDBOX_TOKEN = "sandbox-test-token"
+
+
+@pytest.fixture
+def sandbox_token() -> str:
+    """The API token the `sandbox` accepts."""
+    return SANDBOX_TOKEN
+
+
+@pytest.fixture
+def sandbox(sandbox_token: str) -> Iterator[SandboxThread]:
+    """The Gleap sandbox (see the module docstring)."""
+    with SandboxThread(api_token=sandbox_token, faults=Faults(rate_limit=None)) as running:
+        yield running
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    """A fresh SQLite store in the test's folder (the store contract tests override it for every backend)."""
+    s = SQLiteStore(tmp_path / "queue.db")
+    yield s
+    s.close()
+
 
 POSTGRES_ENV = "GLEAP_ACTIONS_TEST_POSTGRES_URL"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"

@@ -5,17 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
 from gleap_actions.sandbox import SandboxThread
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxThread]:
-    with SandboxThread(api_token="sandbox-secret") as running:
-        yield running
+@pytest.fixture
+def sandbox_token() -> str:
+    return "sandbox-secret"
 
 
 def gleap_actions(*args: str, url: str, token: str) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,6 @@
-"""The console against the whole service (tests/service's fixtures) delivering to the sandbox, in Debian's
-Chromium driven by Playwright (tests/ingest's browser fixtures), plus a signed-in HTTP client."""
+"""The console against the whole service (tests/service's fixtures) delivering to the sandbox (the root one,
+with tests/service's token), in Debian's Chromium driven by Playwright (tests/ingest's browser fixtures),
+plus a signed-in HTTP client."""
 
 from __future__ import annotations
 
@@ -12,10 +13,19 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gleap_actions.sandbox import Sandbox
+from gleap_actions.sandbox import SandboxThread
 from gleap_actions.service import Service
 from ingest.conftest import browser, chromium
-from service.conftest import ADMIN_TOKEN, TOKEN, WRITE_KEY, admin, post, sandbox, start_service, wait_for
+from service.conftest import (
+    ADMIN_TOKEN,
+    TOKEN,
+    WRITE_KEY,
+    admin,
+    post,
+    sandbox_token,
+    start_service,
+    wait_for,
+)
 
 __all__ = [
     "ADMIN_TOKEN",
@@ -25,7 +35,7 @@ __all__ = [
     "browser",
     "chromium",
     "post",
-    "sandbox",
+    "sandbox_token",
     "start_service",
     "wait_for",
 ]
@@ -37,7 +47,7 @@ Serve = Callable[..., Awaitable[Service]]
 
 
 @pytest.fixture
-async def serve(sandbox: Sandbox, start_service: Any) -> Serve:
+async def serve(sandbox: SandboxThread, start_service: Any) -> Serve:
     """`await serve(server={...}, **delivery)`: the whole service delivering to the sandbox."""
 
     async def start(server: dict[str, Any] | None = None, **delivery: Any) -> Service:

@@ -22,7 +22,7 @@ from console.conftest import (
     track,
     wait_for,
 )
-from gleap_actions.sandbox import Sandbox
+from gleap_actions.sandbox import SandboxThread
 
 TRACK = "Track Event"
 IDENTIFY = "Identify Contact"
@@ -50,7 +50,7 @@ async def test_refused_without_the_admin_token(serve: Serve, page: Any, tmp_path
 
 
 async def test_overview_counts_equal_admin_stats(
-    serve: Serve, sandbox: Sandbox, page: Any, tmp_path: Path
+    serve: Serve, sandbox: SandboxThread, page: Any, tmp_path: Path
 ) -> None:
     service = await serve()
     await sign_in(page, service.url)
@@ -82,7 +82,7 @@ async def test_overview_counts_equal_admin_stats(
 
 
 async def test_an_event_appears_in_the_live_view(
-    serve: Serve, sandbox: Sandbox, page: Any, tmp_path: Path
+    serve: Serve, sandbox: SandboxThread, page: Any, tmp_path: Path
 ) -> None:
     service = await serve()
     await sign_in(page, service.url)
@@ -138,7 +138,7 @@ async def test_the_tester_shows_the_gleap_request_for_a_pasted_event(
 
 
 async def test_replay_a_dead_letter_and_see_it_delivered(
-    serve: Serve, sandbox: Sandbox, page: Any, tmp_path: Path
+    serve: Serve, sandbox: SandboxThread, page: Any, tmp_path: Path
 ) -> None:
     service = await serve(retry_window=0.5)
     sandbox.set_faults(error_rate=1.0, error_status=503)

@@ -21,7 +21,7 @@ from console.conftest import (
     track,
     wait_for,
 )
-from gleap_actions.sandbox import Sandbox
+from gleap_actions.sandbox import SandboxThread
 
 PAGES = ("/console/overview", "/console/events", "/console/mappings", "/console/dead-letters")
 
@@ -83,7 +83,7 @@ async def test_cookie_is_secure_behind_tls(serve: Serve, http: aiohttp.ClientSes
 
 
 async def test_actions_need_the_csrf_token_and_the_same_origin(
-    serve: Serve, sandbox: Sandbox, http: aiohttp.ClientSession
+    serve: Serve, sandbox: SandboxThread, http: aiohttp.ClientSession
 ) -> None:
     service = await serve(retry_window=0.3)
     sandbox.set_faults(error_rate=1.0, error_status=503)
@@ -119,7 +119,9 @@ async def test_actions_need_the_csrf_token_and_the_same_origin(
     assert await letters() == []
 
 
-async def test_no_secret_in_any_page(serve: Serve, sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+async def test_no_secret_in_any_page(
+    serve: Serve, sandbox: SandboxThread, http: aiohttp.ClientSession
+) -> None:
     service = await serve()
     await post(service.url, "/v1/track", {**track("secret-user"), "writeKey": WRITE_KEY})
     await post(service.url, "/v1/identify", {"userId": "secret-user", "traits": {"name": "Sam"}})
@@ -140,7 +142,9 @@ async def test_no_secret_in_any_page(serve: Serve, sandbox: Sandbox, http: aioht
         assert secret not in text
 
 
-async def test_event_data_is_escaped(serve: Serve, sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+async def test_event_data_is_escaped(
+    serve: Serve, sandbox: SandboxThread, http: aiohttp.ClientSession
+) -> None:
     service = await serve()
     await post(service.url, "/v1/track", track("<script>alert(1)</script>", "<img src=x onerror=alert(2)>"))
     await wait_for(lambda: len(sandbox.state.events()) == 1)
@@ -151,7 +155,7 @@ async def test_event_data_is_escaped(serve: Serve, sandbox: Sandbox, http: aioht
     assert "<script>alert" not in page and "<img src=x" not in page
 
 
-async def test_admin_stats_counts_deliveries(serve: Serve, sandbox: Sandbox) -> None:
+async def test_admin_stats_counts_deliveries(serve: Serve, sandbox: SandboxThread) -> None:
     service = await serve()
     for i in range(2):
         await post(service.url, "/v1/track", track(f"s-{i}"))

@@ -15,10 +15,10 @@ from console.conftest import ADMIN_TOKEN, Serve, csrf_of, http_sign_in, post, tr
 from gleap_actions.config import load_config
 from gleap_actions.console.activity import FILTERED, HOUR, Activity
 from gleap_actions.console.live import LiveEvents
-from gleap_actions.deliver.delivery import Exchange
 from gleap_actions.deliver.metrics import PipelineMetrics
+from gleap_actions.deliver.record import Exchange
 from gleap_actions.queue.store import NewEvent, Route
-from gleap_actions.sandbox import Sandbox
+from gleap_actions.sandbox import SandboxThread
 from gleap_actions.service import Service
 from service.conftest import write_config
 
@@ -69,7 +69,7 @@ def test_the_live_ring_keeps_the_newest_and_filters() -> None:
 
 
 async def test_paused_on_401_then_resumed_from_the_console(
-    sandbox: Sandbox, tmp_path: Path, http: aiohttp.ClientSession
+    sandbox: SandboxThread, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     path = write_config(tmp_path, sandbox.url, token="wrong-token-1")
     service = Service(load_config(path))
@@ -100,7 +100,7 @@ async def test_paused_on_401_then_resumed_from_the_console(
 
 
 async def test_a_recent_event_can_be_picked_for_the_tester(
-    serve: Serve, sandbox: Sandbox, http: aiohttp.ClientSession
+    serve: Serve, sandbox: SandboxThread, http: aiohttp.ClientSession
 ) -> None:
     service = await serve()
     await post(service.url, "/v1/track", track("pick-user", "Picked"))

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from gleap_actions.queue.store import DeadLetter, Store
+from gleap_actions.queue.render import dead_letter_json
+from gleap_actions.queue.store import Store
 
 Run = Callable[..., Awaitable[Any]]
 Preview = Callable[[Iterable[bytes], bool], Iterator[bytes]]
@@ -44,35 +44,6 @@ def _whole(text: str) -> int:
     if not 0 <= value <= MAX_ID:
         raise ValueError(text)
     return value
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _json_or_text(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-
-
-def dead_letter_json(letter: DeadLetter, *, full: bool) -> dict[str, Any]:
-    """A dead letter as JSON; `full` adds the request, response and event."""
-    out: dict[str, Any] = {
-        "id": letter.id,
-        "event_id": letter.event_id,
-        "mapping": letter.mapping,
-        "reason": letter.reason,
-        "status": letter.status,
-        "attempts": letter.attempts,
-        "created_at": _iso(letter.created_at),
-    }
-    if full:
-        out["request"] = _json_or_text(letter.request)
-        out["response"] = _json_or_text(letter.response)
-        out["event"] = orjson.loads(letter.payload)
-    return out
 
 
 class AdminAPI:

@@ -25,6 +25,8 @@ from gleap_actions.destinations.gleap.presets import PRESETS
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import ConfigError
 from gleap_actions.engine.subscription import Subscription
+from gleap_actions.queue.factory import StoreLocationError, parse_location
+from gleap_actions.queue.store import DEFAULT_DEDUP_WINDOW, DEFAULT_RETENTION
 
 __all__ = [
     "SANDBOX_API_TOKEN",
@@ -83,8 +85,8 @@ class StorageConfig(_RedactedRepr):
 
     data_dir: Path = Path("data")
     url: str | None = field(default=None, metadata=_SECRET)  # may hold a password
-    dedup_window: float = 86400.0
-    retention: float = 604800.0
+    dedup_window: float = DEFAULT_DEDUP_WINDOW
+    retention: float = DEFAULT_RETENTION
 
 
 @dataclass(frozen=True)
@@ -198,8 +200,8 @@ def _read_gleap(section: Section, overrides: Section) -> tuple[GleapSettings, bo
 
 
 def _read_server(section: Section, overrides: Section) -> ServerConfig:
-    host = section.string("host", "127.0.0.1") or "127.0.0.1"
-    port = section.integer("port", 8080, minimum=0, maximum=65535)
+    host = section.string("host", ServerConfig.host) or ServerConfig.host
+    port = section.integer("port", ServerConfig.port, minimum=0, maximum=65535)
     write_keys = section.string_list("write_keys", secret=True)
     if overrides.has("GLEAP_ACTIONS_WRITE_KEYS"):
         text = overrides.string("GLEAP_ACTIONS_WRITE_KEYS", "", secret=True) or ""
@@ -225,33 +227,45 @@ def _read_server(section: Section, overrides: Section) -> ServerConfig:
     )
 
 
+def _shared_store(url: str) -> bool:
+    """Whether `url` names a queue several nodes can share (the only kind `storage.url` takes)."""
+    try:
+        return parse_location(url).shared
+    except StoreLocationError:
+        return False
+
+
 def _read_storage(section: Section, overrides: Section, base_dir: Path) -> StorageConfig:
     data_dir_text = section.string("data_dir", None)
     data_dir = base_dir / data_dir_text if data_dir_text is not None else Path("data")
     if overrides.has("GLEAP_ACTIONS_DATA_DIR"):
         data_dir = Path(overrides.string("GLEAP_ACTIONS_DATA_DIR", "") or "data")
     url = section.string("url", None, secret=True)
-    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+    if url is not None and not _shared_store(url):
         section.problems.add(section.at("url"), "expected a postgresql:// URL (omit it to use SQLite)")
         url = None
-    dedup_window = section.duration("dedup_window", 86400.0)
-    retention = section.duration("retention", 604800.0)
+    dedup_window = section.duration("dedup_window", StorageConfig.dedup_window)
+    retention = section.duration("retention", StorageConfig.retention)
     section.finish()
     return StorageConfig(data_dir=data_dir, url=url, dedup_window=dedup_window, retention=retention)
 
 
 def _read_delivery(section: Section) -> DeliveryConfig:
-    initial_backoff = section.duration("initial_backoff", 1.0, positive=True)
-    max_backoff = section.duration("max_backoff", 300.0, positive=True)
+    initial_backoff = section.duration("initial_backoff", DeliveryConfig.initial_backoff, positive=True)
+    max_backoff = section.duration("max_backoff", DeliveryConfig.max_backoff, positive=True)
     if max_backoff < initial_backoff:
         section.problems.add(
             section.at("max_backoff"), f"must be at least initial_backoff ({initial_backoff:g}s)"
         )
     config = DeliveryConfig(
-        retry_window=section.duration("retry_window", 14400.0),
-        max_concurrency=section.integer("max_concurrency", 16, minimum=1, maximum=1024),
-        requests_per_minute=section.integer("requests_per_minute", 1000, minimum=1),
-        linger=section.duration("linger", 0.2),
+        retry_window=section.duration("retry_window", DeliveryConfig.retry_window),
+        max_concurrency=section.integer(
+            "max_concurrency", DeliveryConfig.max_concurrency, minimum=1, maximum=1024
+        ),
+        requests_per_minute=section.integer(
+            "requests_per_minute", DeliveryConfig.requests_per_minute, minimum=1
+        ),
+        linger=section.duration("linger", DeliveryConfig.linger),
         initial_backoff=initial_backoff,
         max_backoff=max_backoff,
     )

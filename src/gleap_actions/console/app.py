@@ -24,7 +24,7 @@ from gleap_actions.console.activity import Activity
 from gleap_actions.console.auth import Session, Sessions
 from gleap_actions.console.html import banner, layout
 from gleap_actions.console.live import LiveEvents
-from gleap_actions.deliver.delivery import Exchange
+from gleap_actions.deliver.record import Exchange
 from gleap_actions.queue.store import NewEvent, Store
 
 STATIC = Path(__file__).parent / "static"

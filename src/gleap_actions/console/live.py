@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from gleap_actions.deliver.delivery import Exchange
+from gleap_actions.deliver.record import Exchange
 from gleap_actions.queue.store import NewEvent, Route
 
 

@@ -1,4 +1,4 @@
-"""Group commit: concurrent requests' events appended to the store in one transaction.
+"""Ingest commit: concurrent requests' events appended to the store in one transaction (a group commit).
 
 Ingest handlers `await committer.submit(events)`; a worker thread takes everything queued so far (up to
 `max_group_events`), appends it with one `Store.append` call (one commit, one fsync) and resolves each
@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gleap_actions.queue.store import NewEvent, Store
+from gleap_actions.queue.store import DEFAULT_DEDUP_WINDOW, NewEvent, Store
 
 
 class Overloaded(Exception):
@@ -40,14 +40,14 @@ def _resolve(groups: list[tuple[_Submission, list[bool] | BaseException]]) -> No
             submission.future.set_result(outcome)
 
 
-class GroupCommitter:
+class IngestCommitter:
     """Appends submitted events to `store` from one worker thread, a group per transaction."""
 
     def __init__(
         self,
         store: Store,
         *,
-        dedup_window: float = 86400.0,
+        dedup_window: float = DEFAULT_DEDUP_WINDOW,
         max_queued_events: int = 50_000,
         max_group_events: int = 10_000,
     ) -> None:

@@ -38,11 +38,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from gleap_actions.events import CALL_TYPES, EventError, normalize
-from gleap_actions.ingest.committer import GroupCommitter, Overloaded
+from gleap_actions.ingest.committer import IngestCommitter, Overloaded
 from gleap_actions.ingest.limits import BadRequest, IngestLimits, read_body
 from gleap_actions.ingest.metrics import IngestMetrics
 from gleap_actions.ingest.ratelimit import WriteKeyRateLimit
-from gleap_actions.queue.store import NewEvent, Route, Store, StoreFullError
+from gleap_actions.queue.store import DEFAULT_DEDUP_WINDOW, NewEvent, Route, Store, StoreFullError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,11 @@ _SUCCESS = orjson.dumps({"success": True})
 SHORT_PATHS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias"}
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+OnCommit = Callable[[Sequence[NewEvent], Sequence[bool]], None]
+
+
+def _ignore(events: Sequence[NewEvent], accepted: Sequence[bool]) -> None:
+    """The default `on_commit`: nothing to tell."""
 
 
 class Unauthorized(Exception):
@@ -110,12 +115,13 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return _json_response(status, {"code": code, "message": message}, headers)
 
 
-class IngestService:
+class TrackingAPI:
     """The tracking API endpoints with their store, committer, limits and counters.
 
     `add_routes(app)` mounts the endpoints and starts/stops the committer with the app. `write_keys` empty
     means any key is accepted. Register `client_max_size` on the app as you like: bodies are read here
-    with their own caps.
+    with their own caps. On a node that also delivers, `route` decides each event's route before it is
+    stored, and `on_commit(events, accepted)` hears of every commit (to count routes, wake delivery).
     """
 
     def __init__(
@@ -124,21 +130,25 @@ class IngestService:
         *,
         write_keys: Iterable[str] = (),
         limits: IngestLimits | None = None,
-        dedup_window: float = 86400.0,
+        dedup_window: float = DEFAULT_DEDUP_WINDOW,
         registry: CollectorRegistry | None = None,
         max_queued_events: int = 50_000,
         rate_limit: WriteKeyRateLimit | None = None,
+        route: Callable[[dict[str, Any]], Route] | None = None,
+        on_commit: OnCommit | None = None,
     ) -> None:
         self.store = store
         self.limits = limits or IngestLimits()
         self._sources = frozenset(source_id(key) for key in write_keys if key)
-        self.committer = GroupCommitter(store, dedup_window=dedup_window, max_queued_events=max_queued_events)
+        self.committer = IngestCommitter(
+            store, dedup_window=dedup_window, max_queued_events=max_queued_events
+        )
         self.metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
         self.rate_limit = rate_limit
-        # Set by a node that also delivers: each event's route is decided here and stored with it.
-        self.route: Callable[[dict[str, Any]], Route] | None = None
+        # Given by a node that also delivers: each event's route is decided here and stored with it.
+        self.route = route
         # Called with the events and `append`'s results once committed: e.g. wake delivery, count routes.
-        self.on_commit: Callable[[Sequence[NewEvent], Sequence[bool]], None] = lambda events, accepted: None
+        self.on_commit: OnCommit = on_commit or _ignore
 
     @property
     def overloaded(self) -> bool:
@@ -153,8 +163,11 @@ class IngestService:
         storage: StorageSettings,
         *,
         registry: CollectorRegistry | None = None,
-    ) -> IngestService:
-        """The service as configured by `Config.server` and `Config.storage`."""
+        route: Callable[[dict[str, Any]], Route] | None = None,
+        on_commit: OnCommit | None = None,
+    ) -> TrackingAPI:
+        """The service as configured by `Config.server` and `Config.storage`; `route` and `on_commit`
+        as for the constructor."""
         rate_limit = None
         if server.events_per_second > 0:
             rate_limit = WriteKeyRateLimit(server.events_per_second, server.burst)
@@ -164,6 +177,8 @@ class IngestService:
             dedup_window=storage.dedup_window,
             registry=registry,
             rate_limit=rate_limit,
+            route=route,
+            on_commit=on_commit,
         )
 
     def add_routes(self, app: web.Application) -> None:

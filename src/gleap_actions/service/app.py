@@ -21,10 +21,11 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from gleap_actions import events
 from gleap_actions.admin.api import AdminAPI
-from gleap_actions.config import Config, DeliveryConfig, StorageConfig, load_config
+from gleap_actions.config import Config, StorageConfig, load_config
 from gleap_actions.console.app import Console
 from gleap_actions.console.data import delivered_totals
-from gleap_actions.deliver.pipeline import Pipeline
+from gleap_actions.deliver.pipeline import Pipeline, Tuning
+from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.destinations.gleap import account as gleap_account
 from gleap_actions.destinations.gleap.client import send
 from gleap_actions.destinations.gleap.settings import GleapSettings
@@ -32,11 +33,10 @@ from gleap_actions.engine.errors import ConfigError
 from gleap_actions.ingest.cors import CorsPolicy, cors_middleware
 from gleap_actions.ingest.limits import RUNNER_OPTIONS
 from gleap_actions.ingest.settings_route import SettingsRoute
-from gleap_actions.ingest.tracking import IngestService
+from gleap_actions.ingest.tracking import TrackingAPI
 from gleap_actions.preview import preview
-from gleap_actions.queue.factory import open_store
-from gleap_actions.queue.postgres.ratelimit import PostgresRateLimiter, project_key
-from gleap_actions.queue.store import NewEvent, Store
+from gleap_actions.queue.factory import Backend, open_store
+from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent
 from gleap_actions.sandbox import Sandbox
 from gleap_actions.service.ops import add_ops_routes
 
@@ -51,16 +51,22 @@ class Service:
     """The running service. `role` lets nodes sharing a PostgreSQL store scale ingest and delivery apart."""
 
     def __init__(
-        self, config: Config, *, role: Role = "all", store: Store | None = None, lease: float = 120.0
+        self,
+        config: Config,
+        *,
+        role: Role = "all",
+        backend: Backend | None = None,
+        lease: float = DEFAULT_LEASE,
     ) -> None:
         self.config = config
         self.role = role
         self.lease = lease  # how long claimed work stays with this node before another may take it over
         self.registry = CollectorRegistry()
-        self.store = store or open_configured_store(config.storage)
+        self.backend = backend or open_configured_store(config.storage)
+        self.store = self.backend.store
         self.sandbox: Sandbox | None = None
         self.settings: GleapSettings = config.gleap
-        self.ingest: IngestService | None = None
+        self.ingest: TrackingAPI | None = None
         self.pipeline: Pipeline | None = None
         self.console = Console(
             self.store,
@@ -71,7 +77,7 @@ class Service:
             reload=self.reload,
             on_replay=lambda: self.pipeline.notify() if self.pipeline else None,
         )
-        self._rate: PostgresRateLimiter | None = None
+        self._rate: Limiter | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._stopping = False
@@ -83,12 +89,10 @@ class Service:
             self.sandbox = Sandbox(api_token=self.settings.api_token)
             await self.sandbox.start()
             self.settings = dataclasses.replace(self.settings, base_url=self.sandbox.url)
-        if self.role != "deliver":
-            self.ingest = IngestService.from_config(
-                self.store, self.config.server, self.config.storage, registry=self.registry
-            )
         if self.role != "ingest":
-            self._rate = shared_rate_limiter(self.config.storage, self.config.delivery, self.settings)
+            self._rate = self.backend.shared_limiter(
+                self.config.delivery.requests_per_minute, self.settings.api_token
+            )
             self.pipeline = Pipeline(
                 self.store,
                 self.config.subscriptions,
@@ -97,12 +101,23 @@ class Service:
                 send=send,
                 delivery_enabled=events.delivery_enabled,
                 registry=self.registry,
-                retention=self.config.storage.retention,
+                tuning=Tuning(retention=self.config.storage.retention, lease=self.lease),
                 rate=self._rate,
-                lease=self.lease,
                 observe=self.console.observe,
             )
             self.console.live.decide = self.pipeline.router.decide
+        if self.role != "deliver":
+            pipeline = self.pipeline
+            self.ingest = TrackingAPI.from_config(
+                self.store,
+                self.config.server,
+                self.config.storage,
+                registry=self.registry,
+                # On a node that also delivers, routes are decided at ingest when the queue stores them.
+                route=pipeline.router.decide if pipeline and self.backend.routes_on_append else None,
+                on_commit=self._committed if pipeline else self.console.committed,
+            )
+        if self.pipeline is not None:
             await self.pipeline.start()
         app = self._build_app()
         self._runner = web.AppRunner(app, access_log=None, **RUNNER_OPTIONS)  # type: ignore[arg-type]
@@ -120,12 +135,6 @@ class Service:
         if self.ingest is not None:
             self.ingest.add_routes(app)
             SettingsRoute(server.write_keys, server.public_url).add_routes(app)
-            if self.pipeline is not None:
-                if self.store.routes_on_append:
-                    self.ingest.route = self.pipeline.router.decide
-                self.ingest.on_commit = self._committed
-            else:
-                self.ingest.on_commit = self.console.committed
         AdminAPI(
             self.store,
             server.admin_token,
@@ -141,6 +150,8 @@ class Service:
         return app
 
     def _committed(self, events: Sequence[NewEvent], accepted: Sequence[bool]) -> None:
+        """Ingest committed events: the pipeline counts their routes and wakes delivery, the console shows
+        them."""
         assert self.pipeline is not None
         self.pipeline.committed(events, accepted)
         self.console.committed(events, accepted)
@@ -200,21 +211,9 @@ class Service:
         log.info("event=service_stopped seconds=%.2f", time.monotonic() - started)
 
 
-def open_configured_store(storage: StorageConfig) -> Store:
-    """The store the config names: PostgreSQL at `storage.url`, else SQLite in `storage.data_dir`."""
-    if storage.url is None:
-        storage.data_dir.mkdir(parents=True, exist_ok=True)
+def open_configured_store(storage: StorageConfig) -> Backend:
+    """The queue the config names: PostgreSQL at `storage.url`, else SQLite in `storage.data_dir`."""
     return open_store(storage.url, data_dir=storage.data_dir)
-
-
-def shared_rate_limiter(
-    storage: StorageConfig, delivery: DeliveryConfig, settings: GleapSettings
-) -> PostgresRateLimiter | None:
-    """With a PostgreSQL store, Gleap's per-project limit is kept by all nodes together; else None (the
-    pipeline's in-process limiter)."""
-    if storage.url is None:
-        return None
-    return PostgresRateLimiter(storage.url, delivery.requests_per_minute, key=project_key(settings.api_token))
 
 
 def _url_host(host: str) -> str:

@@ -15,8 +15,8 @@ from gleap_actions.destinations.gleap.requests import delete_user_request
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.action import Request
 from gleap_actions.engine.errors import (
+    ActionsError,
     DeliveryError,
-    GleapActionsError,
     InvalidCredentialsError,
     RetryableError,
 )
@@ -59,7 +59,7 @@ async def delete_user(
     """`DELETE /admin/contacts/{user_id}`: delete the user's contact. A 404 counts as done (idempotent)."""
     try:
         request = delete_user_request(settings, user_id)
-    except GleapActionsError as exc:
+    except ActionsError as exc:
         return Outcome(False, str(exc))
     try:
         status = await _send(session, request, settings.timeout)

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from gleap_actions.events import parse_time
-from gleap_actions.ingest.tracking import IngestService, source_id
+from gleap_actions.ingest.tracking import TrackingAPI, source_id
 from gleap_actions.queue.sqlite.store import SQLiteStore
 
 from .conftest import Server, StartServer
@@ -156,7 +156,7 @@ async def test_write_key_by_basic_auth_or_body(start_server: StartServer) -> Non
     assert [e["messageId"] for e in stored] == ["m-1", "m-2"]
     assert "writeKey" not in stored[1]
     # The key never reaches the disk; its hash identifies the source.
-    raw = b"".join(p.read_bytes() for p in server.store.path.parent.iterdir())
+    raw = b"".join(p.read_bytes() for p in Path(server.store.location).parent.iterdir())
     assert b"wk-secret-1" not in raw and b"wk-2" not in raw
     assert source_id("wk-secret-1").encode() in raw
 
@@ -173,7 +173,7 @@ async def test_from_config(tmp_path: Path) -> None:
         dedup_window: float = 60.0
 
     store = SQLiteStore(tmp_path / "q.db")
-    service = IngestService.from_config(store, ServerConfig(), StorageConfig())
+    service = TrackingAPI.from_config(store, ServerConfig(), StorageConfig())
     assert service.committer.dedup_window == 60.0
     store.close()
 

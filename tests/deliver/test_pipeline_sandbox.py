@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -14,24 +13,21 @@ import pytest
 from pipeline_support import fast, metric
 
 from gleap_actions import events
-from gleap_actions.deliver.pipeline import Pipeline
+from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.destinations.gleap.actions import ACTIONS
 from gleap_actions.destinations.gleap.presets import PRESETS
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent, QueueStats
-from gleap_actions.sandbox import Faults, Sandbox
+from gleap_actions.sandbox import SandboxThread
 
 TOKEN = "sandbox-secret-42"
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox(api_token=TOKEN, faults=Faults(rate_limit=None))
-    await box.start()
-    yield box
-    await box.stop()
+def sandbox_token() -> str:
+    return TOKEN
 
 
 def subscriptions() -> list[Subscription]:
@@ -66,16 +62,17 @@ def identify(user: str, **traits: Any) -> NewEvent:
     return stored({"type": "identify", "userId": user, "traits": traits})
 
 
-def pipeline(store: SQLiteStore, sandbox: Sandbox, token: str = TOKEN, **kw: Any) -> Pipeline:
+def pipeline(store: SQLiteStore, sandbox: SandboxThread, token: str = TOKEN, **kw: Any) -> Pipeline:
     config = kw.pop("config", fast())
-    return Pipeline(store, subscriptions(), GleapSettings(token, sandbox.url, timeout=2.0), config, **kw)
+    settings = GleapSettings(token, sandbox.url, timeout=2.0)
+    return Pipeline(store, subscriptions(), settings, config, tuning=Tuning(**kw))
 
 
-def names(sandbox: Sandbox) -> list[str]:
+def names(sandbox: SandboxThread) -> list[str]:
     return sorted(e["name"] for e in sandbox.state.events())
 
 
-async def test_tracks_batched_identifies_sent_one_by_one(store: SQLiteStore, sandbox: Sandbox) -> None:
+async def test_tracks_batched_identifies_sent_one_by_one(store: SQLiteStore, sandbox: SandboxThread) -> None:
     store.append([track(f"e{i:03}") for i in range(250)])
     store.append([identify(f"u{i}", email=f"u{i}@x.io") for i in range(5)])
     p = pipeline(store, sandbox)
@@ -93,7 +90,9 @@ async def test_tracks_batched_identifies_sent_one_by_one(store: SQLiteStore, san
     assert metric(p, "gleap_actions_delivered_total", mapping="Identify Contact") == 5
 
 
-async def test_sandbox_rate_limit_429_retry_after_is_honoured(store: SQLiteStore, sandbox: Sandbox) -> None:
+async def test_sandbox_rate_limit_429_retry_after_is_honoured(
+    store: SQLiteStore, sandbox: SandboxThread
+) -> None:
     sandbox.set_faults(rate_limit=2, rate_limit_window=1.0)
     store.append([identify(f"u{i}") for i in range(5)])
     p = pipeline(store, sandbox)
@@ -113,7 +112,7 @@ async def test_sandbox_rate_limit_429_retry_after_is_honoured(store: SQLiteStore
     assert store.stats(time.time()).dead_letters == 0
 
 
-async def test_5xx_then_recovery(store: SQLiteStore, sandbox: Sandbox) -> None:
+async def test_5xx_then_recovery(store: SQLiteStore, sandbox: SandboxThread) -> None:
     sandbox.set_faults(error_rate=1.0, error_status=502)
     store.append([track("a"), track("b")])
     p = pipeline(store, sandbox)
@@ -130,7 +129,7 @@ async def test_5xx_then_recovery(store: SQLiteStore, sandbox: Sandbox) -> None:
 
 
 async def test_retry_window_over_dead_letters_then_replay(
-    store: SQLiteStore, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+    store: SQLiteStore, sandbox: SandboxThread, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     sandbox.set_faults(error_rate=1.0, error_status=503)
@@ -154,7 +153,7 @@ async def test_retry_window_over_dead_letters_then_replay(
 
 
 async def test_401_pauses_without_dead_letters_and_resumes(
-    store: SQLiteStore, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+    store: SQLiteStore, sandbox: SandboxThread, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     store.append([track("a"), identify("u9")])
@@ -177,7 +176,7 @@ async def test_401_pauses_without_dead_letters_and_resumes(
     assert "wrong-token" not in caplog.text and TOKEN not in caplog.text
 
 
-async def test_batch_400_split_isolates_the_refused_event(store: SQLiteStore, sandbox: Sandbox) -> None:
+async def test_batch_400_split_isolates_the_refused_event(store: SQLiteStore, sandbox: SandboxThread) -> None:
     # An empty event name passes the action's fields (Segment sends the event without a name) but Gleap
     # answers 400 for the whole batch: splitting isolates it and the rest is delivered.
     nameless = orjson.loads(track("x").payload) | {"event": "", "messageId": "nameless"}
@@ -199,7 +198,7 @@ async def test_batch_400_split_isolates_the_refused_event(store: SQLiteStore, sa
     assert orjson.loads(dead.response)["status"] == 400
 
 
-async def test_retention_purges_delivered_events(store: SQLiteStore, sandbox: Sandbox) -> None:
+async def test_retention_purges_delivered_events(store: SQLiteStore, sandbox: SandboxThread) -> None:
     store.append([track("old")])
     p = pipeline(store, sandbox, retention=0.0, retention_interval=0.05)
     await p.start()
@@ -211,7 +210,9 @@ async def test_retention_purges_delivered_events(store: SQLiteStore, sandbox: Sa
         await p.stop()
 
 
-async def test_timeouts_are_retried_and_shrink_concurrency(store: SQLiteStore, sandbox: Sandbox) -> None:
+async def test_timeouts_are_retried_and_shrink_concurrency(
+    store: SQLiteStore, sandbox: SandboxThread
+) -> None:
     sandbox.set_faults(timeout_rate=1.0)
     store.append([identify(f"u{i}") for i in range(3)])
     p = Pipeline(store, subscriptions(), GleapSettings(TOKEN, sandbox.url, timeout=0.2), fast())
@@ -231,7 +232,7 @@ async def test_timeouts_are_retried_and_shrink_concurrency(store: SQLiteStore, s
 
 
 async def test_queue_gauges_refresh_less_often_when_counting_is_slow(
-    store: SQLiteStore, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    store: SQLiteStore, sandbox: SandboxThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[float] = []
     exact = store.stats

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gleap_actions.ingest.committer import GroupCommitter, Overloaded
+from gleap_actions.ingest.committer import IngestCommitter, Overloaded
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent, StoreFullError
 
@@ -33,7 +33,7 @@ def events(prefix: str, count: int, size: int = 2) -> list[NewEvent]:
 
 async def test_concurrent_submissions_share_a_transaction(tmp_path: Path) -> None:
     store = CountingStore(tmp_path / "q.db")
-    committer = GroupCommitter(store)
+    committer = IngestCommitter(store)
     committer.start()
     blocker = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # hold the first group so that the others pile up
@@ -54,7 +54,7 @@ async def test_concurrent_submissions_share_a_transaction(tmp_path: Path) -> Non
 
 async def test_overload_and_store_errors(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "q.db", max_bytes=64 * 1024)
-    committer = GroupCommitter(store, max_queued_events=5)
+    committer = IngestCommitter(store, max_queued_events=5)
     with pytest.raises(Overloaded):  # not started
         await committer.submit(events("a", 1))
     committer.start()
@@ -70,7 +70,7 @@ async def test_overload_and_store_errors(tmp_path: Path) -> None:
 
 async def test_stop_commits_what_is_queued(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "q.db")
-    committer = GroupCommitter(store)
+    committer = IngestCommitter(store)
     committer.start()
     pending = [asyncio.create_task(committer.submit(events(f"e{n}", 2))) for n in range(5)]
     await asyncio.sleep(0)

@@ -15,7 +15,7 @@ from aiohttp import web
 from pipeline_support import fast, metric
 
 from gleap_actions import events
-from gleap_actions.deliver.pipeline import Pipeline
+from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.destinations.gleap.actions import ACTIONS
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.subscription import Subscription
@@ -78,7 +78,8 @@ def track(name: str, **extra: Any) -> NewEvent:
 def pipeline(store: SQLiteStore, gleap: Gleap, token: str = TOKEN, **kw: Any) -> Pipeline:
     config = kw.pop("config", fast())
     track_event = Subscription.compile("Track Event", ACTIONS["trackEvent"], batching=True, batch_size=100)
-    return Pipeline(store, [track_event], GleapSettings(token, gleap.url, timeout=2.0), config, **kw)
+    settings = GleapSettings(token, gleap.url, timeout=2.0)
+    return Pipeline(store, [track_event], settings, config, tuning=Tuning(**kw))
 
 
 async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap, store: SQLiteStore) -> None:

@@ -33,7 +33,7 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
     opened: list[Store] = []
 
     def factory() -> Store:
-        store = open_store(location)
+        store = open_store(location).store
         opened.append(store)
         return store
 

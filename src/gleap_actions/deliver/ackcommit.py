@@ -1,4 +1,4 @@
-"""Group commit: many concurrent `ack`s become one store transaction.
+"""Ack commit: many concurrent `ack`s become one store transaction (a group commit of acks).
 
 Every store write is a commit (an fsync with SQLite's synchronous=FULL). Requests finish one by one;
 acknowledging each on its own would spend the store's write lock on commits. Callers wait until their
@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 
-class GroupCommit:
+class AckCommit:
     """Coalesces concurrent calls of `write(ids)` into as few as possible."""
 
     def __init__(self, write: Callable[[list[int]], Awaitable[None]]) -> None:

@@ -15,7 +15,7 @@ from gleap_actions.config.load import (
 )
 from gleap_actions.destinations.gleap.presets import PRESETS
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -12,15 +12,14 @@ from gleap_actions.destinations.gleap.client import check_credentials, send
 from gleap_actions.destinations.gleap.requests import delete_user_request
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import FinalHTTPError, InvalidCredentialsError, RetryableError
-from gleap_actions.sandbox import Faults, Sandbox
+from gleap_actions.sandbox import SandboxThread
 
 TOKEN = "sandbox-test-token"
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    async with Sandbox(api_token=TOKEN, faults=Faults(rate_limit=None)) as running:
-        yield running
+def sandbox_token() -> str:
+    return TOKEN
 
 
 @pytest.fixture
@@ -29,7 +28,9 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield client
 
 
-async def test_track_batch_identify_and_delete(sandbox: Sandbox, session: aiohttp.ClientSession) -> None:
+async def test_track_batch_identify_and_delete(
+    sandbox: SandboxThread, session: aiohttp.ClientSession
+) -> None:
     settings = GleapSettings(api_token=TOKEN, base_url=sandbox.url, timeout=5)
     assert (await check_credentials(session, settings)).status == 200
     contact = IDENTIFY_CONTACT.validate(
@@ -62,7 +63,7 @@ async def test_track_batch_identify_and_delete(sandbox: Sandbox, session: aiohtt
     assert caught.value.status == 404
 
 
-async def test_wrong_token_and_rate_limit(sandbox: Sandbox, session: aiohttp.ClientSession) -> None:
+async def test_wrong_token_and_rate_limit(sandbox: SandboxThread, session: aiohttp.ClientSession) -> None:
     wrong = GleapSettings(api_token="wrong", base_url=sandbox.url, timeout=5)
     with pytest.raises(InvalidCredentialsError, match=r"^Credentials are invalid: 401 "):
         await check_credentials(session, wrong)

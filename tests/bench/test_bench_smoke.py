@@ -1,7 +1,7 @@
-"""The benchmarks without a smoke test of their own still run (tiny sizes; figures are not asserted).
+"""The benchmarks without a smoke test file of their own still run (tiny sizes; figures are not asserted).
 
-bench_transform, bench_mapping, bench_sandbox and bench_pipeline have theirs next to the code they
-measure (tests/engine, tests/sandbox, tests/pipeline).
+Every benchmark's smoke test lives in tests/bench: bench_transform, bench_mapping, bench_sandbox,
+bench_pipeline and bench_store have a file each, the others are here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).parent.parent / "bench"
+BENCH = Path(__file__).parents[2] / "bench"
 
 
 def _run(script: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> str:

@@ -21,11 +21,11 @@ SERVER = textwrap.dedent(
     import sys
     from aiohttp import web
     from gleap_actions.queue.sqlite.store import SQLiteStore
-    from gleap_actions.ingest.tracking import IngestService
+    from gleap_actions.ingest.tracking import TrackingAPI
     from gleap_actions.ingest.limits import RUNNER_OPTIONS
     store = SQLiteStore(sys.argv[1])
     app = web.Application()
-    IngestService(store).add_routes(app)
+    TrackingAPI(store).add_routes(app)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), print=None, **RUNNER_OPTIONS)
     """
 )
