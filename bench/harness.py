@@ -143,7 +143,7 @@ class SandboxProcess:
 
 class ServeProcess:
     """`gleap-actions serve` in a child process, delivering to `gleap_url` with the given delivery settings
-    (`server`: more server settings).
+    (and `server` settings added to the config's `server` section).
 
     Its queue lives in a temporary directory (or `data_dir`); its log goes to a file in it.
     """

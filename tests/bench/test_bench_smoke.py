@@ -94,3 +94,10 @@ def test_console_benchmark_runs(tmp_path: Path) -> None:
     )
     assert "slowest console page" in stdout
     assert json.loads(output.read_text())["pages"]["/console/overview"]["median_ms"] > 0
+
+
+def test_preview_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "preview.json"
+    _run("bench_preview.py", "--events", "300", "--repeat", "1", "--output", str(output))
+    report = json.loads(output.read_text())
+    assert report["this"]["batch"]["wall_events_per_s"] > 0

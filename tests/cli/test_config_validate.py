@@ -78,3 +78,49 @@ def test_a_missing_file(tmp_path: Path) -> None:
     assert (
         result.stderr == f"{tmp_path / 'none.yaml'}: 1 problem(s)\n  {tmp_path / 'none.yaml'}: no such file\n"
     )
+
+
+def test_unknown_mapping_keys_are_reported_with_the_closest_field(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        """
+gleap: {api_token: x}
+mappings:
+  - name: Track
+    action: trackEvent
+    mapping: {eventNme: {"@path": "$.event"}, name: {"@path": "$.event"}, zzz: 1}
+"""
+    )
+    result = CliRunner().invoke(cli, ["config", "validate", str(path)])
+    assert result.exit_code == 1
+    fields = "its fields: data, date, eventName, pageUrl, type, userId; docs/actions.md lists them)"
+    assert result.output.splitlines()[1:] == [
+        f"  mappings[0].mapping.eventNme: unknown field of trackEvent (did you mean 'eventName'? {fields}",
+        f"  mappings[0].mapping.name: unknown field of trackEvent (did you mean 'eventName'? {fields}",
+        f"  mappings[0].mapping.zzz: unknown field of trackEvent ({fields}",
+    ]
+
+
+def test_values_from_the_environment_are_never_echoed(tmp_path: Path) -> None:
+    """In a mapping's name, action or trigger, or a base_url carrying credentials: shown as `***`."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        """
+gleap: {api_token: "${TOKEN}", base_url: "https://user:${TOKEN}@gleap.example.com"}
+mappings:
+  - {name: "${NAME}", action: "${ACTION}", trigger: "${TRIGGER}"}
+  - {name: "Ours ${NAME}", action: trackEvent, trigger: 'event = "${NAME}"'}
+"""
+    )
+    env = {"TOKEN": "tok-31f9", "NAME": "name-8c2e", "ACTION": "act-77d1", "TRIGGER": 'event = "trig-5a0b'}
+    bad = CliRunner().invoke(cli, ["config", "validate", str(path)], env=env)
+    assert bad.exit_code == 1 and "unknown action '***'" in bad.stderr
+    good = CliRunner().invoke(
+        cli,
+        ["config", "validate", str(path)],
+        env={**env, "ACTION": "trackEvent", "TRIGGER": 'type = "trig-5a0b"'},
+    )
+    assert good.exit_code == 0
+    assert "  - ***: trackEvent" in good.stdout and "Gleap: https://***@gleap.example.com" in good.stdout
+    for value in env.values():
+        assert value not in bad.stdout + bad.stderr + good.stdout + good.stderr

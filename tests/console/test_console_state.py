@@ -139,3 +139,17 @@ async def test_problems_in_the_edited_file_show_under_their_mapping(
     new = page[page.index("Brand New") :]
     assert "mappings[1].trigger" in new[: new.index("</section>")]  # under its name, not running yet
     assert "1 more outside the mappings" in page and "SECRET-91" not in page
+
+
+async def test_the_tester_says_what_is_wrong_with_its_input(
+    serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    service = await serve()
+    await http_sign_in(http, service.url)
+    csrf = await csrf_of(http, service.url)
+    lines = '{"type": "track", "event": "A", "userId": "u1"}\nnot json\n'
+    async with http.post(service.url + "/console/mappings/test", data={"csrf": csrf, "event": lines}) as r:
+        page = await r.text()
+    output = page[page.index('data-testid="tester-output"') :]
+    assert "Track Event: POST" in output  # the good line's request
+    assert "invalid JSON" in output  # the bad line's error, the other line unaffected

@@ -167,6 +167,7 @@ async def test_from_config(tmp_path: Path) -> None:
         write_keys: tuple[str, ...] = ("k1",)
         events_per_second: float = 0.0
         burst: int = 0
+        body_timeout: float = 5.0
 
     @dataclass(frozen=True)
     class StorageConfig:
@@ -175,6 +176,7 @@ async def test_from_config(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "q.db")
     service = TrackingAPI.from_config(store, ServerConfig(), StorageConfig())
     assert service.committer.dedup_window == 60.0
+    assert service.limits.body_timeout == 5.0
     store.close()
 
 
@@ -201,6 +203,13 @@ async def test_bad_gzip_is_400(server: Server) -> None:
         status, answer, _ = await post(server, "/v1/batch", body, {"Content-Encoding": "gzip"}, raw=True)
         assert (status, answer["code"]) == (400, "invalid_gzip")
         assert answer["message"]
+
+
+async def test_a_body_declared_gzip_that_is_not_gzip_says_so(server: Server) -> None:
+    for body in [b"plain text", b'["not", "gzip"]']:
+        status, answer, _ = await post(server, "/v1/track", body, {"Content-Encoding": "gzip"}, raw=True)
+        assert (status, answer["code"]) == (400, "invalid_gzip")
+        assert answer["message"] == "the body is sent with Content-Encoding: gzip but is not gzip"
 
 
 async def test_bad_gzip_is_400_when_aiohttp_decompresses(start_server: StartServer) -> None:

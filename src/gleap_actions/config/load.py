@@ -77,6 +77,9 @@ class ServerConfig(_RedactedRepr):
     cors_origins: tuple[str, ...] = ("*",)
     events_per_second: float = 0.0
     burst: int = 0
+    header_timeout: float = 10.0  # a request's head must arrive within this (seconds)
+    body_timeout: float = 30.0  # and its body within this
+    max_connections: int = 4096  # beyond this, a connection waiting for a head is closed
 
 
 @dataclass(frozen=True, repr=False)
@@ -114,6 +117,8 @@ class Config(_RedactedRepr):
     path: Path | None = None
     audiences: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
     computed_traits: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
+    # Values read from the environment: whatever prints the config shows them as `***`.
+    env_values: frozenset[str] = field(default=frozenset(), metadata=_SECRET)
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:
@@ -150,6 +155,7 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
             *server.write_keys,
             server.admin_token,
             storage.url,
+            *problems.env_values,
         )
         raise ConfigError(_redacted(problems.items, secrets))
     return Config(
@@ -162,12 +168,14 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         file,
         audiences=audiences,
         computed_traits=computed_traits,
+        env_values=frozenset(problems.env_values),
     )
 
 
 def _redacted(messages: list[str], secrets: Iterable[str | None]) -> list[str]:
-    """`messages` with every configured secret replaced by `***`: a secret pasted under another key
-    (say, the Gleap token as `server.port`) is echoed as a plain value otherwise."""
+    """`messages` with every configured secret and every value from the environment replaced by `***`:
+    a secret pasted under another key (say, the Gleap token as `server.port`, or an environment variable
+    in a mapping's name or action) is echoed as a plain value otherwise."""
     known = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
     for secret in known:
         messages = [m.replace(secret, "***") for m in messages]
@@ -214,6 +222,9 @@ def _read_server(section: Section, overrides: Section) -> ServerConfig:
     events_per_second = float(limit.integer("events_per_second", 0, minimum=0))
     burst = limit.integer("burst", 0, minimum=0)  # 0: the limiter's default
     limit.finish()
+    header_timeout = section.duration("header_timeout", 10.0, positive=True)
+    body_timeout = section.duration("body_timeout", 30.0, positive=True)
+    max_connections = section.integer("max_connections", 4096, minimum=1)
     section.finish()
     return ServerConfig(
         host=host,
@@ -224,6 +235,9 @@ def _read_server(section: Section, overrides: Section) -> ServerConfig:
         cors_origins=origins,
         events_per_second=events_per_second,
         burst=burst,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_connections=max_connections,
     )
 
 

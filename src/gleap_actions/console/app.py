@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from gleap_actions.queue.store import NewEvent, Store
 
 STATIC = Path(__file__).parent / "static"
 Run = Callable[..., Awaitable[Any]]
-Preview = Callable[[Iterable[bytes], bool], Iterator[bytes]]
+Preview = Callable[[bytes, bool], Iterator[bytes]]  # a body as `POST /admin/preview` takes it
 Reload = Callable[[], Awaitable[dict[str, Any]]]
 Handler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
 MAX_IDS = 1000  # most dead letters one console action selects
@@ -280,12 +280,8 @@ class Console:
         form = await request.post()
         text = form.get("event")
         text = text if isinstance(text, str) else ""
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            return await self._mappings_page(session, text, banner(f"That is not valid JSON: {exc}", "error"))
-        events = value if isinstance(value, list) else [value]
-        lines = [orjson.loads(line) for line in self._preview([orjson.dumps(e) for e in events], False)]
+        # One event, a JSON array or JSON lines; a line that is not JSON comes back as an error line.
+        lines = [orjson.loads(line) for line in self._preview(text.encode(), False)]
         return await self._mappings_page(session, text, page_mappings.tester_output(lines))
 
     # -- dead letters ----------------------------------------------------------------------------

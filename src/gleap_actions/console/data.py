@@ -27,11 +27,6 @@ from gleap_actions.queue.store import DeadLetter, QueueStats, Store
 QUEUE_STATES = ("pending", "retrying", "in_flight", "dead_letters")
 
 
-def delivered_totals(registry: CollectorRegistry) -> dict[str, int]:
-    """Deliveries acknowledged by Gleap since this process started, per mapping."""
-    return {m: n for (m, state), n in read_counters(registry).items() if state == "delivered"}
-
-
 class StatsCache:
     """The last `Store.stats`, refreshed in the background (stale while revalidating) on the event loop."""
 

@@ -197,8 +197,8 @@ def _tester(recent: Sequence[LiveEvent], text: str, output: Markup | None, csrf:
     result = output if output is not None else Markup('<p class="hint">The requests appear here.</p>')
     return Markup(
         '<section id="tester" aria-labelledby="t"><h2 id="t">Test an event</h2>'
-        "<p>Paste a Segment event (or a list of them), or pick a recent one, and see the exact Gleap "
-        "request each mapping would send, or why it would not: the same code as "
+        "<p>Paste a Segment event (or a JSON array or JSON lines of them), or pick a recent one, and see the "
+        "exact Gleap request each mapping would send, or why it would not: the same code as "
         "<code>gleap-actions preview</code>. Nothing is sent.</p>{}"
         '<form method="post" action="/console/mappings/test#tester">{}'
         '<label for="tester-input">Event JSON</label>'

@@ -26,6 +26,7 @@ from gleap_actions.deliver.concurrency import AdaptiveConcurrency
 from gleap_actions.deliver.delivery import DeliveryParts, MappingDelivery
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
+from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.ratelimit import Limiter, RateLimiter
 from gleap_actions.deliver.record import Observe
 from gleap_actions.deliver.retry import RetryPolicy
@@ -90,6 +91,7 @@ class Pipeline:
         self.config = delivery_config
         self.tuning = tuning
         self.metrics = PipelineMetrics(registry)
+        self.outcomes = DeliveryOutcomes()
         self.owner = tuning.owner or owner_name()
         self._initial_settings = settings
         self._send = send
@@ -154,6 +156,7 @@ class Pipeline:
             sender=sender,
             policy=self.policy,
             metrics=self.metrics,
+            outcomes=self.outcomes,
             owner=self.owner,
             linger=self.config.linger,
             lease=tuning.lease,
@@ -268,8 +271,10 @@ class Pipeline:
             self.metrics.routed.inc(result.routed)
         if result.filtered_integrations:
             self.metrics.filtered.labels("integrations").inc(result.filtered_integrations)
+            self.outcomes.record_filtered("integrations", result.filtered_integrations)
         if result.filtered_no_match:
             self.metrics.filtered.labels("no_matching_mapping").inc(result.filtered_no_match)
+            self.outcomes.record_filtered("no_matching_mapping", result.filtered_no_match)
         if result.deliveries:
             for worker in self._workers:
                 worker.wake()

@@ -73,6 +73,7 @@ class RetryableError(DeliveryError):
 class FinalHTTPError(DeliveryError):
     """Any other non-2xx answer: final, dead-lettered with the request and response."""
 
-    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
+    def __init__(self, message: str, *, status: int | None = None, body: str = "", path: str = "") -> None:
         super().__init__(message, status=status)
         self.body = body
+        self.path = path  # the URL path the answer is for, as sent

@@ -37,7 +37,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from gleap_actions.events import CALL_TYPES, EventError, normalize
+from gleap_actions.events import CALL_TYPES, EventError, encode, normalize
 from gleap_actions.ingest.committer import IngestCommitter, Overloaded
 from gleap_actions.ingest.limits import BadRequest, IngestLimits, read_body
 from gleap_actions.ingest.metrics import IngestMetrics
@@ -75,6 +75,9 @@ class ServerSettings(Protocol):
 
     @property
     def burst(self) -> int: ...
+
+    @property
+    def body_timeout(self) -> float: ...
 
 
 class StorageSettings(Protocol):
@@ -174,6 +177,7 @@ class TrackingAPI:
         return cls(
             store,
             write_keys=server.write_keys,
+            limits=IngestLimits(body_timeout=server.body_timeout),
             dedup_window=storage.dedup_window,
             registry=registry,
             rate_limit=rate_limit,
@@ -234,7 +238,7 @@ class TrackingAPI:
             events, rejected = await self._read_events(request, call_type, received_at)
         except BadRequest as exc:
             self.metrics.rejected.labels(exc.code).inc()
-            response = _error(400, exc.code, exc.message)
+            response = _error(exc.status, exc.code, exc.message)
             if exc.close_connection:
                 response.force_close()
             return response
@@ -272,8 +276,7 @@ class TrackingAPI:
                 503, "store_unavailable", "events cannot be stored right now; retry later",
                 {"Retry-After": STORE_FULL_RETRY_AFTER},
             )  # fmt: skip
-        except Exception:  # any other store failure: the events were not kept, the client must retry
-            log.exception("ingest: committing events failed, answering 503")
+        except Exception:  # the events were not kept (the committer logged why, once per group): retry
             self.metrics.rejected.labels("store_error").inc(len(events))
             return _error(
                 503, "store_error", "events could not be stored; retry later",
@@ -293,9 +296,9 @@ class TrackingAPI:
         if header_key is not None:
             self._source(header_key)  # refuse an unknown key before reading the body
         if call_type is None:
-            body = await read_body(request, self.limits.max_batch_bytes, "batch")
+            body = await read_body(request, self.limits.max_batch_bytes, "batch", self.limits.body_timeout)
         else:
-            body = await read_body(request, self.limits.max_event_bytes, "event")
+            body = await read_body(request, self.limits.max_event_bytes, "event", self.limits.body_timeout)
         data = _parse(body)
         source = self._source(header_key if header_key is not None else data.get("writeKey"))
         if call_type is None:
@@ -313,7 +316,7 @@ class TrackingAPI:
     ) -> NewEvent:
         """Normalise one event and check its size; EventError or BadRequest otherwise."""
         event = normalize(raw, call_type, received_at=received_at, batch_context=batch_context)
-        payload = orjson.dumps(event)
+        payload = encode(event)
         limit = self.limits.max_event_bytes
         # The stored form adds a few fields; only when it is over the limit is the event as sent measured.
         if len(payload) > limit and len(orjson.dumps(raw)) > limit:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from aiohttp import web
@@ -23,7 +24,6 @@ from gleap_actions import events
 from gleap_actions.admin.api import AdminAPI
 from gleap_actions.config import Config, StorageConfig, load_config
 from gleap_actions.console.app import Console
-from gleap_actions.console.data import delivered_totals
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.destinations.gleap import account as gleap_account
@@ -34,10 +34,12 @@ from gleap_actions.ingest.cors import CorsPolicy, cors_middleware
 from gleap_actions.ingest.limits import RUNNER_OPTIONS
 from gleap_actions.ingest.settings_route import SettingsRoute
 from gleap_actions.ingest.tracking import TrackingAPI
-from gleap_actions.preview import preview
+from gleap_actions.preview import preview_body
 from gleap_actions.queue.factory import Backend, open_store
 from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent
 from gleap_actions.sandbox import Sandbox
+from gleap_actions.service.destination import SANDBOX_DESTINATION, Backlog, claim_queue
+from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
 from gleap_actions.service.ops import add_ops_routes
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,13 @@ class Service:
         role: Role = "all",
         backend: Backend | None = None,
         lease: float = DEFAULT_LEASE,
+        backlog: Backlog = "refuse",
+        sock: socket.socket | None = None,
     ) -> None:
         self.config = config
         self.role = role
+        self.backlog = backlog  # what to do with work queued for another destination (service.destination)
+        self._sock = sock  # already bound by the caller (serve binds before starting anything)
         self.lease = lease  # how long claimed work stays with this node before another may take it over
         self.registry = CollectorRegistry()
         self.backend = backend or open_configured_store(config.storage)
@@ -78,13 +84,20 @@ class Service:
             on_replay=lambda: self.pipeline.notify() if self.pipeline else None,
         )
         self._rate: Limiter | None = None
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._runner: HTTPRunner | None = None
+        self._site: web.BaseSite | None = None
         self._stopping = False
         self.url = ""
 
     async def start(self) -> None:
         """Start the sandbox (if no token), the pipeline and the HTTP server."""
+        if self.role != "ingest":
+            destination = SANDBOX_DESTINATION if self.config.uses_sandbox else self.settings.destination
+            discarded = await asyncio.to_thread(
+                claim_queue, self.store, destination, self.backlog, self.backend.description
+            )
+            if discarded:
+                log.warning("event=backlog_discarded items=%d", discarded)
         if self.config.uses_sandbox and self.role != "ingest":
             self.sandbox = Sandbox(api_token=self.settings.api_token)
             await self.sandbox.start()
@@ -120,18 +133,25 @@ class Service:
         if self.pipeline is not None:
             await self.pipeline.start()
         app = self._build_app()
-        self._runner = web.AppRunner(app, access_log=None, **RUNNER_OPTIONS)  # type: ignore[arg-type]
+        limits = ConnectionLimits(self.config.server.header_timeout, self.config.server.max_connections)
+        self._runner = HTTPRunner(
+            app, limits=limits, registry=self.registry, access_log=None, **RUNNER_OPTIONS
+        )
         await self._runner.setup()
         server = self.config.server
-        self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
+        if self._sock is not None:
+            self._site = web.SockSite(self._runner, self._sock)
+        else:
+            self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
         await self._site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://{_url_host(server.host)}:{port}"
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{_url_host(host)}:{port}"
         log.info("event=service_started role=%s url=%s", self.role, self.url)
 
     def _build_app(self) -> web.Application:
         server = self.config.server
-        app = web.Application(middlewares=[cors_middleware(CorsPolicy(server.cors_origins))])
+        # CORS outermost, so that error answers (made JSON by `json_errors`) carry its headers too.
+        app = web.Application(middlewares=[cors_middleware(CorsPolicy(server.cors_origins)), json_errors])
         if self.ingest is not None:
             self.ingest.add_routes(app)
             SettingsRoute(server.write_keys, server.public_url).add_routes(app)
@@ -143,7 +163,7 @@ class Service:
             delete_user=self.delete_user,
             reload=self.reload,
             on_replay=self.pipeline.notify if self.pipeline else lambda: None,
-            delivered=lambda: delivered_totals(self.registry),
+            delivered=lambda: self.pipeline.outcomes.delivered if self.pipeline else {},
         ).add_routes(app)
         self.console.add_routes(app)
         add_ops_routes(app, self.registry, self._not_ready_reason)
@@ -163,9 +183,9 @@ class Service:
             return "ingest is overloaded"
         return None
 
-    def _preview(self, lines: Iterable[bytes], batch: bool) -> Iterator[bytes]:
+    def _preview(self, body: bytes, batch: bool) -> Iterator[bytes]:
         config = dataclasses.replace(self.config, gleap=self.settings)
-        return preview(lines, config, batch=batch)
+        return preview_body(body, config, batch=batch)
 
     async def delete_user(self, user_id: str) -> dict[str, Any]:
         """Drop the user's queued events, then ask Gleap to delete the contact."""
@@ -186,6 +206,8 @@ class Service:
             return {"ok": False, "errors": exc.errors}
         if not fresh.uses_sandbox:
             self.settings = fresh.gleap
+            # The operator changed the settings on purpose: pending work now goes there.
+            await asyncio.to_thread(self.store.set_destination, self.settings.destination)
         if self.pipeline is not None:
             self.pipeline.resume(self.settings)
         log.info("event=config_reloaded")
@@ -213,6 +235,8 @@ class Service:
 
 def open_configured_store(storage: StorageConfig) -> Backend:
     """The queue the config names: PostgreSQL at `storage.url`, else SQLite in `storage.data_dir`."""
+    if storage.url is None:
+        storage.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # personal data: owner only
     return open_store(storage.url, data_dir=storage.data_dir)
 
 

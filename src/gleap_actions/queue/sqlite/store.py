@@ -42,6 +42,8 @@ from gleap_actions.queue.base import (
     retention_candidates,
     stored_events_from_rows,
 )
+from gleap_actions.queue.erasure import Erasure, sqlite_placeholders
+from gleap_actions.queue.sqlite.files import create_private, warn_if_readable_by_others
 from gleap_actions.queue.sqlite.schema import migrate
 from gleap_actions.queue.store import (
     DEFAULT_DEDUP_WINDOW,
@@ -115,7 +117,8 @@ class SQLiteStore:
         self._read_lock = threading.Lock()
         self._retention = RetentionScan()
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(self._path)
+            warn_if_readable_by_others(self._path)
             self._conn = self._connect(busy_timeout, synchronous)
             migrate(self._conn)
             if max_bytes is not None:
@@ -136,6 +139,8 @@ class SQLiteStore:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        # Deleted content is overwritten with zeros, so a deleted user's data is not left in free pages.
+        conn.execute("PRAGMA secure_delete = ON")
         # Checkpoint every 10,000 pages (about 40 MB of WAL) instead of 1,000: under load the default
         # checkpointed several times a second, each copy and fsync inside a commit holding the write lock.
         conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_PAGES}")
@@ -495,20 +500,53 @@ class SQLiteStore:
         """Delete every stored event of `user_id` with its deliveries and dead letters.
 
         Delivered events still kept for retention are deleted too (they hold the user's data); returns how
-        many events were deleted.
+        many of the deleted events were not delivered yet.
         """
 
         def body(conn: sqlite3.Connection) -> int:
-            ids = _ids(
-                [row[0] for row in conn.execute("SELECT id FROM events WHERE user_id = ?", (user_id,))]
-            )
+            rows = conn.execute("SELECT id, payload FROM events WHERE user_id = ?", (user_id,)).fetchall()
+            ids = _ids([row[0] for row in rows])
+            undelivered = conn.execute(
+                "SELECT count(*) FROM events e WHERE e.id IN (SELECT value FROM json_each(?))"
+                " AND (e.routed = 0 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id))",
+                (ids,),
+            ).fetchone()[0]
             for table in ("deliveries", "dead_letters"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE event_id IN (SELECT value FROM json_each(?))", (ids,)
                 )
-            return conn.execute(
-                "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,)
-            ).rowcount
+            Erasure.of(user_id, (row[1] for row in rows)).erase_records(
+                lambda sql: conn.execute(sqlite_placeholders(sql)).fetchall(),
+                lambda sql, values: conn.executemany(sqlite_placeholders(sql), values),
+            )
+            conn.execute("DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+            return int(undelivered)
+
+        dropped = self._write(body)
+        # Deleted rows are zeroed (secure_delete); the WAL's older copies of them go with a truncation.
+        with self._write_lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return dropped
+
+    def destination(self) -> str | None:
+        """The destination the queued work was accepted for, or None."""
+        row = self._read(lambda conn: conn.execute("SELECT name FROM destination").fetchone())
+        return None if row is None else str(row[0])
+
+    def set_destination(self, destination: str, *, discard_pending: bool = False) -> int:
+        """Record `destination`, first dropping undelivered work when `discard_pending`."""
+
+        def body(conn: sqlite3.Connection) -> int:
+            dropped = 0
+            if discard_pending:
+                dropped = conn.execute("DELETE FROM deliveries").rowcount
+                # Unrouted events become routed with no delivery: done, and purged by retention.
+                dropped += conn.execute("UPDATE events SET routed = 1 WHERE routed = 0").rowcount
+            conn.execute(
+                "INSERT OR REPLACE INTO destination (id, name, recorded_at) VALUES (1, ?, ?)",
+                (destination, time.time()),
+            )
+            return dropped
 
         return self._write(body)
 
