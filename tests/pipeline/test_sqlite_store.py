@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -9,6 +10,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from pipeline_support import run_in_threads
 
 from gleap_actions.queue.sqlite.schema import MIGRATIONS
 from gleap_actions.queue.sqlite.store import SQLiteStore
@@ -86,12 +88,10 @@ def test_threads_never_claim_the_same_event_twice(tmp_path: Path) -> None:
                 idle += 1
                 time.sleep(0.005)
 
-    threads = [threading.Thread(target=producer, args=(n,)) for n in range(3)]
-    threads += [threading.Thread(target=consumer, args=(f"c{n}",)) for n in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    run_in_threads(
+        *(functools.partial(producer, n) for n in range(3)),
+        *(functools.partial(consumer, f"c{n}") for n in range(3)),
+    )
     store.close()
     assert len(claimed) == len(set(claimed)) == 3 * 20 * 25
 
