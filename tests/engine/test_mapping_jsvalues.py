@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from gleap_actions.engine.jsvalues import MISSING, is_loosely_blank, is_truthy, js_json, js_number, js_string
+from gleap_actions.engine.jsvalues import (
+    MISSING,
+    is_loosely_blank,
+    is_truthy,
+    js_json,
+    js_length,
+    js_number,
+    js_string,
+)
 
 
 @pytest.mark.parametrize(
@@ -88,3 +97,15 @@ def test_is_loosely_blank() -> None:
 def test_js_json() -> None:
     value = {"a": MISSING, "b": [MISSING, float("nan"), 2.0], "c": "\ud800\n\u00e9", "d": None}
     assert js_json(value) == '{"b":[null,null,2],"c":"\\ud800\\n\u00e9","d":null}'
+
+
+def test_js_json_of_scalars_and_other_values() -> None:
+    assert [js_json(v) for v in (True, False, None, MISSING, 1, 1.0, float("nan"), "é")] == [
+        "true", "false", "null", "null", "1", "1", "null", '"é"'
+    ]  # fmt: skip
+    assert js_json([True, {"a": False, "b": MISSING}]) == '[true,{"a":false}]'
+    assert js_json(Decimal("1.50")) == '"1.50"'  # anything else prints as its text
+
+
+def test_js_length_counts_utf16_code_units() -> None:
+    assert js_length("a😀é") == 4 and type(js_length("😀")) is int
