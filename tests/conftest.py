@@ -23,9 +23,16 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+from hypothesis import Phase, settings
 
 POSTGRES_ENV = "GLEAP_ACTIONS_TEST_POSTGRES_URL"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+# Under mutation testing (scripts/mutation) a failing example is all that is needed: shrinking it to the
+# smallest one would take most of the run.
+if "MUTANT_UNDER_TEST" in os.environ:
+    settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], deadline=None)
+    settings.load_profile("mutation")
 
 
 def _reachable(url: str) -> str | None:
