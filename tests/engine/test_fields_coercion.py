@@ -9,6 +9,7 @@ import pytest
 from gleap_actions.engine.coercion import FAIL, coerce, is_type, js_to_number, js_type_of
 from gleap_actions.engine.errors import PayloadValidationError
 from gleap_actions.engine.fields import Field, FieldType, compile_fields
+from gleap_actions.engine.formats import FORMATS
 
 
 def _coerce(kind: FieldType, value: Any, **options: Any) -> Any:
@@ -212,3 +213,27 @@ def test_js_type_of_and_is_type() -> None:
     ]  # fmt: skip
     assert is_type(1, "number") and is_type(1.5, "number") and not is_type(True, "number")
     assert is_type(True, "boolean") and not is_type(1, "boolean") and is_type(None, "null")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "valid", "invalid"),
+    [
+        ("date", ["2024-02-29"], ["2023-02-29", "2024-13-01", "nope"]),
+        (
+            "time",
+            ["23:59:59", "23:59:60", "00:00:00z", "12:00:00+01:00"],
+            ["24:00:00", "23:60:00", "22:59:60", "23:58:60", "x"],
+        ),
+        (
+            "date-time",
+            ["2024-01-02T03:04:05Z", "2024-01-02 03:04:05+01:00"],
+            ["2024-01-02", "2024-01-02T25:00:00Z"],
+        ),
+        ("ipv4", ["1.2.3.4"], ["::1", "1.2.3", "x"]),
+        ("ipv6", ["::1"], ["1.2.3.4", "x"]),
+    ],
+)
+def test_formats(fmt: str, valid: list[str], invalid: list[str]) -> None:
+    check = FORMATS[fmt]
+    assert [check(text) for text in valid] == [True] * len(valid)
+    assert [check(text) for text in invalid] == [False] * len(invalid)
