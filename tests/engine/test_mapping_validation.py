@@ -261,3 +261,22 @@ def test_deeply_nested_mapping_is_a_validation_error() -> None:
     for _ in range(5000):
         mapping = {"a": mapping}
     assert errors(mapping) == ["/ is nested too deeply."]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (
+            {"@merge": {"objects": {}, "direction": "right"}},
+            "/@merge/objects should be an array but it is an object.",
+        ),
+        ({"@template": [1]}, "/@template should be a string or a mapping directive but it is an array."),
+        ({"@if": True}, "/@if should be an object but it is a boolean."),
+        (
+            {"@merge": {"objects": "x", "direction": "right"}},
+            "/@merge/objects should be an array but it is a string.",
+        ),
+    ],
+)
+def test_the_article_before_the_type_found(mapping: Any, message: str) -> None:
+    assert errors(mapping) == [message]
