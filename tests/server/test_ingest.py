@@ -165,6 +165,8 @@ async def test_from_config(tmp_path: Path) -> None:
     @dataclass(frozen=True)
     class ServerConfig:
         write_keys: tuple[str, ...] = ("k1",)
+        events_per_second: float = 0.0
+        burst: int = 0
 
     @dataclass(frozen=True)
     class StorageConfig:

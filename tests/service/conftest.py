@@ -21,11 +21,20 @@ WRITE_KEY = "wk-test-93ab"
 ADMIN_TOKEN = "admin-test-token-77d2"
 
 
-def write_config(folder: Path, base_url: str, *, token: str = TOKEN, **delivery: Any) -> Path:
-    """A config file for a service delivering to `base_url` with short retry timings."""
+def write_config(
+    folder: Path, base_url: str, *, token: str = TOKEN, server: dict[str, Any] | None = None, **delivery: Any
+) -> Path:
+    """A config file for a service delivering to `base_url` with short retry timings (`server`: more or
+    other server settings)."""
     document = {
         "gleap": {"api_token": token, "base_url": base_url, "timeout": 2},
-        "server": {"host": "127.0.0.1", "port": 0, "write_keys": [WRITE_KEY], "admin_token": ADMIN_TOKEN},
+        "server": {
+            "host": "127.0.0.1",
+            "port": 0,
+            "write_keys": [WRITE_KEY],
+            "admin_token": ADMIN_TOKEN,
+            **(server or {}),
+        },
         "storage": {"data_dir": str(folder / "data")},
         "delivery": {
             "linger": 0.05,
@@ -50,8 +59,8 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 async def start_service(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Service]]]:
     started: list[Service] = []
 
-    async def start(base_url: str, **delivery: Any) -> Service:
-        service = Service(load_config(write_config(tmp_path, base_url, **delivery)))
+    async def start(base_url: str, *, server: dict[str, Any] | None = None, **delivery: Any) -> Service:
+        service = Service(load_config(write_config(tmp_path, base_url, server=server, **delivery)))
         await service.start()
         started.append(service)
         return service

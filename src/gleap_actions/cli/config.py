@@ -34,7 +34,7 @@ def validate_command(path: str) -> None:
 
 
 def summary(config: Config, path: str) -> list[str]:
-    """The lines `config validate` prints for a valid config: mappings, their actions and triggers."""
+    """The lines `config validate` prints for a valid config: mappings (actions, triggers), audiences."""
     subscriptions = config.subscriptions
     enabled = sum(1 for s in subscriptions if s.enabled)
     actions = sorted({s.action.name for s in subscriptions})
@@ -45,6 +45,12 @@ def summary(config: Config, path: str) -> list[str]:
         batching = f"batches of up to {s.batch_size}" if s.batching else "one request per event"
         lines.append(f"  - {s.name}: {s.action.name}, {state}, {batching}")
         lines.append(f"    trigger: {s.trigger_text}")
+    kinds = (("audience(s)", config.audiences), ("computed trait(s)", config.computed_traits))
+    for label, computations in kinds:
+        if computations:
+            enabled = sum(1 for c in computations if c.enabled)
+            keys = ", ".join(c.key for c in computations)
+            lines.append(f"{len(computations)} {label}, {enabled} enabled: {keys}")
     if config.uses_sandbox:
         lines.append("Gleap: no API token configured: deliveries go to the built-in sandbox")
     else:

@@ -6,6 +6,7 @@ import click
 
 from gleap_actions import __version__
 from gleap_actions.cli.account import check_auth_command, delete_user_command
+from gleap_actions.cli.audiences import audiences_group
 from gleap_actions.cli.config import config_group
 from gleap_actions.cli.dlq import dlq_group
 from gleap_actions.cli.preview import preview_command
@@ -28,6 +29,7 @@ cli.add_command(check_auth_command)
 cli.add_command(delete_user_command)
 cli.add_command(dlq_group)
 cli.add_command(config_group)
+cli.add_command(audiences_group)
 cli.add_command(store_group)
 cli.add_command(sandbox_command)
 

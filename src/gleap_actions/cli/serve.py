@@ -102,6 +102,9 @@ async def _serve(config: Config, role: Role) -> None:
 
 def _banner(service: Service) -> None:
     lines = [f"gleap-actions: listening on {service.url} (role: {service.role})"]
+    if service.ingest is not None:
+        url = service.config.server.public_url or service.url
+        lines.append(f"  Segment libraries: analytics.js cdnURL, analytics-node and -python host: {url}")
     if not service.config.server.write_keys:
         lines.append("  No write keys configured: any write key is accepted (listening on loopback only).")
     if service.sandbox is not None:

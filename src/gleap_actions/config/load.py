@@ -1,8 +1,8 @@
 """The configuration: one YAML file (or none), `${VAR}` interpolation, environment overrides, validation.
 
-`load_config` reads every section, compiles every trigger and mapping, and raises one `ConfigError` listing
-every problem as `location: message`. Secrets (the Gleap token, write keys, the admin token, a database URL)
-are never echoed: not in messages, not in the reprs of these objects.
+`load_config` reads every section, compiles every trigger, mapping and audience definition, and raises one
+`ConfigError` listing every problem as `location: message`. Secrets (the Gleap token, write keys, the admin
+token, a database URL) are never echoed: not in messages, not in the reprs of these objects.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gleap_actions.config.audiences import Computation, read_computations
 from gleap_actions.config.interpolate import interpolate
 from gleap_actions.config.mappings import read_mappings
+from gleap_actions.config.origins import read_origins
 from gleap_actions.config.problems import EnvStr, Problems, describe
 from gleap_actions.config.reader import Section
 from gleap_actions.config.yamlfile import read_yaml
@@ -58,12 +60,21 @@ class _RedactedRepr:
 
 @dataclass(frozen=True, repr=False)
 class ServerConfig(_RedactedRepr):
-    """The ingest and admin HTTP server. No write keys: any key is accepted; no admin token: no admin API."""
+    """The ingest and admin HTTP server. No write keys: any key is accepted; no admin token: no admin API.
+
+    `public_url`: the URL libraries reach this service at (else derived from each settings request);
+    `cors_origins`: the browser origins allowed on `/v1/*` (`*`: any); `events_per_second` and `burst`: the
+    rate limit of each write key (0: none; burst 0: ten seconds' worth, at least 100).
+    """
 
     host: str = "127.0.0.1"
     port: int = 8080
     write_keys: tuple[str, ...] = field(default=(), metadata=_SECRET)
     admin_token: str | None = field(default=None, metadata=_SECRET)
+    public_url: str | None = None
+    cors_origins: tuple[str, ...] = ("*",)
+    events_per_second: float = 0.0
+    burst: int = 0
 
 
 @dataclass(frozen=True, repr=False)
@@ -99,6 +110,8 @@ class Config(_RedactedRepr):
     subscriptions: tuple[Subscription, ...] = field(default=(), metadata={"by_name": True})
     uses_sandbox: bool = False
     path: Path | None = None
+    audiences: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
+    computed_traits: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:
@@ -126,6 +139,7 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         subscriptions = read_mappings(list(PRESETS), "presets", problems, ACTIONS)
     else:
         subscriptions = read_mappings(mappings, "mappings", problems, ACTIONS)
+    audiences, computed_traits = read_computations(root)
     root.finish()
 
     if problems.items:
@@ -136,7 +150,17 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
             storage.url,
         )
         raise ConfigError(_redacted(problems.items, secrets))
-    return Config(gleap, server, storage, delivery, subscriptions, uses_sandbox, file)
+    return Config(
+        gleap,
+        server,
+        storage,
+        delivery,
+        subscriptions,
+        uses_sandbox,
+        file,
+        audiences=audiences,
+        computed_traits=computed_traits,
+    )
 
 
 def _redacted(messages: list[str], secrets: Iterable[str | None]) -> list[str]:
@@ -182,8 +206,23 @@ def _read_server(section: Section, overrides: Section) -> ServerConfig:
         write_keys = tuple(key.strip() for key in text.split(",") if key.strip())
     admin_token = section.string("admin_token", None, secret=True)
     admin_token = overrides.string("GLEAP_ACTIONS_ADMIN_TOKEN", admin_token, secret=True)
+    public_url = section.url("public_url", None)
+    origins = read_origins(section, "cors_origins")
+    limit = section.section("rate_limit")
+    events_per_second = float(limit.integer("events_per_second", 0, minimum=0))
+    burst = limit.integer("burst", 0, minimum=0)  # 0: the limiter's default
+    limit.finish()
     section.finish()
-    return ServerConfig(host=host, port=port, write_keys=write_keys, admin_token=admin_token)
+    return ServerConfig(
+        host=host,
+        port=port,
+        write_keys=write_keys,
+        admin_token=admin_token,
+        public_url=public_url,
+        cors_origins=origins,
+        events_per_second=events_per_second,
+        burst=burst,
+    )
 
 
 def _read_storage(section: Section, overrides: Section, base_dir: Path) -> StorageConfig:

@@ -1,4 +1,5 @@
-"""Segment's HTTP tracking API: `POST /v1/{track,identify,page,screen,group,alias,batch,import}`.
+"""Segment's HTTP tracking API: `POST /v1/{track,identify,page,screen,group,alias,batch,import}`, and the
+short paths analytics.js and the mobile libraries use: `/v1/{t,i,p,s,g,a}` (one call) and `/v1/b` (a batch).
 
 One request: authenticate (write key by HTTP Basic, key as user and empty password, or `writeKey` in the body;
 when both are given the header wins) -> read the body within the limits (gzip allowed) -> parse -> normalise
@@ -10,8 +11,12 @@ Answers:
   track without `event`...) are left out and listed in `"rejected"`; if none is valid the answer is 400.
 - 400 `{"code", "message"}` for bad bodies: limits (32 KB per event, 500 KB per batch, 2,500 events per
   batch), malformed JSON or UTF-8, bad gzip, wrong types; 401 for a missing or unknown write key (when write
-  keys are configured; otherwise any key is accepted); 429 + Retry-After when too much waits to be committed;
-  503 + Retry-After when the store cannot write. Never 200 for an event that was not kept.
+  keys are configured; otherwise any key is accepted); 429 + Retry-After when too much waits to be committed
+  or the write key is over its rate limit (`ratelimit`); 503 + Retry-After when the store cannot write.
+  Never 200 for an event that was not kept.
+
+The body's Content-Type is not looked at: browsers send JSON as `text/plain` (no CORS preflight needed for
+`sendBeacon`), with the write key in the body.
 
 The stored `source` is a hash of the write key, never the key.
 """
@@ -36,6 +41,7 @@ from gleap_actions.events import CALL_TYPES, EventError, normalize
 from gleap_actions.ingest.committer import GroupCommitter, Overloaded
 from gleap_actions.ingest.limits import BadRequest, IngestLimits, read_body
 from gleap_actions.ingest.metrics import IngestMetrics
+from gleap_actions.ingest.ratelimit import WriteKeyRateLimit
 from gleap_actions.queue.store import NewEvent, Route, Store, StoreFullError
 
 log = logging.getLogger(__name__)
@@ -43,6 +49,8 @@ log = logging.getLogger(__name__)
 OVERLOAD_RETRY_AFTER = "1"
 STORE_FULL_RETRY_AFTER = "5"
 _SUCCESS = orjson.dumps({"success": True})
+# analytics.js posts each call to its type's first letter, batches (and the mobile libraries) to `b`.
+SHORT_PATHS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias"}
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -56,6 +64,12 @@ class ServerSettings(Protocol):
 
     @property
     def write_keys(self) -> Sequence[str]: ...
+
+    @property
+    def events_per_second(self) -> float: ...
+
+    @property
+    def burst(self) -> int: ...
 
 
 class StorageSettings(Protocol):
@@ -113,12 +127,14 @@ class IngestService:
         dedup_window: float = 86400.0,
         registry: CollectorRegistry | None = None,
         max_queued_events: int = 50_000,
+        rate_limit: WriteKeyRateLimit | None = None,
     ) -> None:
         self.store = store
         self.limits = limits or IngestLimits()
         self._sources = frozenset(source_id(key) for key in write_keys if key)
         self.committer = GroupCommitter(store, dedup_window=dedup_window, max_queued_events=max_queued_events)
         self.metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
+        self.rate_limit = rate_limit
         # Set by a node that also delivers: each event's route is decided here and stored with it.
         self.route: Callable[[dict[str, Any]], Route] | None = None
         # Called with the events and `append`'s results once committed: e.g. wake delivery, count routes.
@@ -139,7 +155,16 @@ class IngestService:
         registry: CollectorRegistry | None = None,
     ) -> IngestService:
         """The service as configured by `Config.server` and `Config.storage`."""
-        return cls(store, write_keys=server.write_keys, dedup_window=storage.dedup_window, registry=registry)
+        rate_limit = None
+        if server.events_per_second > 0:
+            rate_limit = WriteKeyRateLimit(server.events_per_second, server.burst)
+        return cls(
+            store,
+            write_keys=server.write_keys,
+            dedup_window=storage.dedup_window,
+            registry=registry,
+            rate_limit=rate_limit,
+        )
 
     def add_routes(self, app: web.Application) -> None:
         """Mount `/v1/*` on `app` and tie the committer to the app's startup and cleanup."""
@@ -147,6 +172,9 @@ class IngestService:
             app.router.add_post(f"/v1/{call_type}", self._handler(call_type, call_type))
         app.router.add_post("/v1/batch", self._handler(None, "batch"))
         app.router.add_post("/v1/import", self._handler(None, "import"))  # legacy alias of /v1/batch
+        for letter, call_type in SHORT_PATHS.items():
+            app.router.add_post(f"/v1/{letter}", self._handler(call_type, call_type))
+        app.router.add_post("/v1/b", self._handler(None, "batch"))
         app.on_startup.append(self._on_startup)
         app.on_cleanup.append(self._on_cleanup)
 
@@ -201,6 +229,17 @@ class IngestService:
         except Unauthorized as exc:
             self.metrics.rejected.labels("unauthorized").inc()
             return _error(401, "unauthorized", str(exc))
+        if self.rate_limit is not None:
+            wait = self.rate_limit.admit(events[0].source, len(events), time.monotonic())
+            if wait is not None:
+                self.metrics.rejected.labels("rate_limited").inc(len(events))
+                return _error(
+                    429,
+                    "rate_limited",
+                    f"this write key sends more than {self.rate_limit.events_per_second:g} events per second;"
+                    f" retry in {wait} s",
+                    {"Retry-After": str(wait)},
+                )
         try:
             results = await self.committer.submit(events)
         except Overloaded:

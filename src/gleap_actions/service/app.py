@@ -1,8 +1,9 @@
 """`gleap-actions serve`: one process that ingests, stores and delivers.
 
-Wiring, top to bottom: config -> store -> (sandbox when no Gleap token) -> ingest (Segment HTTP API) ->
-pipeline (router + delivery) -> HTTP app (ingest, admin, health, metrics). `stop()` is graceful: stop
-accepting connections, commit what ingest holds, let deliveries in flight finish or give them back.
+Wiring, top to bottom: config -> store -> (sandbox when no Gleap token) -> ingest (Segment HTTP API, the
+libraries' settings, CORS) -> pipeline (router + delivery) -> HTTP app (ingest, admin, health, metrics).
+`stop()` is graceful: stop accepting connections, commit what ingest holds, let deliveries in flight finish
+or give them back.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from gleap_actions.destinations.gleap import account as gleap_account
 from gleap_actions.destinations.gleap.client import send
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import ConfigError
+from gleap_actions.ingest.cors import CorsPolicy, cors_middleware
 from gleap_actions.ingest.limits import RUNNER_OPTIONS
+from gleap_actions.ingest.settings_route import SettingsRoute
 from gleap_actions.ingest.tracking import IngestService
 from gleap_actions.preview import preview
 from gleap_actions.queue.factory import open_store
@@ -98,16 +101,18 @@ class Service:
         log.info("event=service_started role=%s url=%s", self.role, self.url)
 
     def _build_app(self) -> web.Application:
-        app = web.Application()
+        server = self.config.server
+        app = web.Application(middlewares=[cors_middleware(CorsPolicy(server.cors_origins))])
         if self.ingest is not None:
             self.ingest.add_routes(app)
+            SettingsRoute(server.write_keys, server.public_url).add_routes(app)
             if self.pipeline is not None:
                 if self.store.routes_on_append:
                     self.ingest.route = self.pipeline.router.decide
                 self.ingest.on_commit = self.pipeline.committed
         AdminAPI(
             self.store,
-            self.config.server.admin_token,
+            server.admin_token,
             run=asyncio.to_thread,
             preview=self._preview,
             delete_user=self.delete_user,

@@ -1,0 +1,279 @@
+"""The compiler: a syntax tree to nested closures, built once per definition and called per evaluation.
+
+Every closure takes `(run, current, parent)`: the evaluation (`Run`: the profile at an instant), the event a
+`where()` or a reducer is looking at, and the event of the enclosing `where()` (for `parent:`).
+
+Time (all in microseconds; each window is closed at its newer end and open at its older end, so that every
+change happens at an instant):
+* `within(d)` keeps events with `now - d < ts <= now`; `between(s, e)` those with `now - e < ts <= now - s`.
+* `within(parent: d)` keeps events with `parent.ts <= ts < parent.ts + d`, other than the parent itself.
+* `expires_after(d)` keeps the current session: the newest run of events less than `d` apart, provided the
+  newest is less than `d` old; otherwise nothing.
+* `within_last(d)`: `now - d < v <= now`; `within_next(d)`: `now < v <= now + d`; `before_last(d)`:
+  `v <= now - d`; `after_next(d)`: `v > now + d`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gleap_actions.audiences.nodes import (
+    And,
+    Comparison,
+    Condition,
+    ContextRef,
+    EventChain,
+    ExpiresAfter,
+    Filter,
+    Literal,
+    Node,
+    Not,
+    Or,
+    PropertyRef,
+    Reduce,
+    Sources,
+    TraitRef,
+    Where,
+)
+from gleap_actions.audiences.profile import ProfileEvent, Run
+from gleap_actions.audiences.reducers import reducer
+from gleap_actions.audiences.values import equals, get_path, order, to_instant, to_text
+
+Event = ProfileEvent | None
+Fn = Callable[[Run, Event, Event], Any]
+Stream = Callable[[Run, Event], list[ProfileEvent]]
+StreamFilter = Callable[[Run, list[ProfileEvent], Event], list[ProfileEvent]]
+# Fields of the event itself that `context()` falls back to (e.g. `context('timestamp')`).
+_TOP_LEVEL = frozenset(
+    {"timestamp", "originalTimestamp", "receivedAt", "sentAt", "messageId", "type", "event", "name"}
+)
+
+
+def compile_node(node: Node) -> Fn:
+    """The closure computing `node`."""
+    if isinstance(node, Comparison | Not | And | Or):
+        return _condition(node)
+    return _value(node)
+
+
+def _condition(node: Condition) -> Fn:
+    if isinstance(node, Not):
+        item = _condition(node.item)
+        return lambda run, current, parent: not item(run, current, parent)
+    if isinstance(node, And):
+        items = [_condition(i) for i in node.items]
+        return lambda run, current, parent: all(i(run, current, parent) for i in items)
+    if isinstance(node, Or):
+        items = [_condition(i) for i in node.items]
+        return lambda run, current, parent: any(i(run, current, parent) for i in items)
+    return _comparison(node)
+
+
+def _value(node: Node) -> Fn:
+    if isinstance(node, Literal):
+        constant = node.value
+        return lambda run, current, parent: constant
+    if isinstance(node, TraitRef):
+        path = node.path
+        return lambda run, current, parent: get_path(run.traits(), path)
+    if isinstance(node, PropertyRef):
+        path = node.path
+        if node.parent:
+            return lambda run, current, parent: get_path(parent.properties, path) if parent else None
+        return lambda run, current, parent: get_path(current.properties, path) if current else None
+    if isinstance(node, ContextRef):
+        return _context(node.path)
+    assert isinstance(node, Reduce)
+    return _reduce(node)
+
+
+def _context(path: tuple[str, ...]) -> Fn:
+    top_level = path[0] in _TOP_LEVEL
+
+    def context(run: Run, current: Event, parent: Event) -> Any:
+        if current is None:
+            return None
+        if top_level and path[0] not in current.context:
+            return get_path(current.raw, path)
+        return get_path(current.context, path)
+
+    return context
+
+
+def _reduce(node: Reduce) -> Fn:
+    stream = _chain(node.chain)
+    if node.reducer == "count":
+        return lambda run, current, parent: len(stream(run, current))
+    assert node.argument is not None
+    argument = _value(node.argument)
+    reduce = reducer(node)
+
+    def value(run: Run, current: Event, parent: Event) -> Any:
+        # Inside the chain, its events are current and the event it is nested in is the parent.
+        return reduce(argument(run, event, current) for event in stream(run, current))
+
+    return value
+
+
+def _chain(chain: EventChain) -> Stream:
+    name = chain.name
+    filters = [_filter(f) for f in chain.filters]
+
+    def stream(run: Run, anchor: Event) -> list[ProfileEvent]:
+        events = run.stream(name)
+        for step in filters:
+            if not events:
+                break
+            events = step(run, events, anchor)
+        return events
+
+    return stream
+
+
+def _filter(node: Filter) -> StreamFilter:
+    if isinstance(node, Where):
+        condition = _condition(node.condition)
+        return lambda run, events, anchor: [e for e in events if condition(run, e, anchor)]
+    if isinstance(node, Sources):
+        exclude = node.exclude
+        return lambda run, events, anchor: [e for e in events if e.source not in exclude]
+    if isinstance(node, ExpiresAfter):
+        return _session(node.micros)
+    if node.parent:
+        return _parent_window(node.start, node.end)
+    return _window(node.start, node.end)
+
+
+def _window(start: int, end: int) -> StreamFilter:
+    def window(run: Run, events: list[ProfileEvent], anchor: Event) -> list[ProfileEvent]:
+        now = run.now
+        kept = []
+        entering = None
+        for event in events:
+            if event.ts + start > now:
+                entering = event.ts + start if entering is None else min(entering, event.ts + start)
+            elif now < event.ts + end:
+                kept.append(event)
+        if entering is not None:
+            run.at(entering)
+        if kept:
+            run.at(kept[0].ts + end)  # the oldest kept event leaves first
+        return kept
+
+    return window
+
+
+def _parent_window(start: int, end: int) -> StreamFilter:
+    def window(run: Run, events: list[ProfileEvent], anchor: Event) -> list[ProfileEvent]:
+        assert anchor is not None  # the parser allows parent: only in nested chains
+        low, high = anchor.ts + start, anchor.ts + end
+        return [e for e in events if low <= e.ts < high and e is not anchor]
+
+    return window
+
+
+def _session(length: int) -> StreamFilter:
+    def session(run: Run, events: list[ProfileEvent], anchor: Event) -> list[ProfileEvent]:
+        ends = events[-1].ts + length
+        if run.now >= ends:
+            return []
+        run.at(ends)
+        first = len(events) - 1
+        while first > 0 and events[first - 1].ts + length > events[first].ts:
+            first -= 1
+        return events[first:]
+
+    return session
+
+
+def _comparison(node: Comparison) -> Fn:
+    operand = _value(node.operand)
+    arguments = [_value(a) for a in node.arguments]
+    name = node.comparator
+    if name in ("absent", "exists"):
+        want = name == "exists"
+        return lambda run, current, parent: (operand(run, current, parent) is not None) is want
+    if node.duration is not None:
+        return _relative_date(operand, name, node.duration.micros)
+    test = _TESTS[name]
+
+    def compare(run: Run, current: Event, parent: Event) -> bool:
+        value = operand(run, current, parent)
+        if value is None:
+            return False
+        given = [a(run, current, parent) for a in arguments]
+        return test(value, [g for g in given if g is not None])
+
+    return compare
+
+
+def _relative_date(operand: Fn, name: str, length: int) -> Fn:
+    def compare(run: Run, current: Event, parent: Event) -> bool:
+        instant = to_instant(operand(run, current, parent))
+        if instant is None:
+            return False
+        now = run.now
+        if name == "within_last":  # instant <= now < instant + length
+            edges = (instant, instant + length)
+        elif name == "within_next":  # instant - length <= now < instant
+            edges = (instant - length, instant)
+        elif name == "before_last":  # instant + length <= now
+            edges = (instant + length, _FOREVER)
+        else:  # after_next: now < instant - length
+            edges = (_NEVER, instant - length)
+        for edge in edges:
+            run.at(edge)
+        return edges[0] <= now < edges[1]
+
+    return compare
+
+
+_FOREVER = 2**63
+_NEVER = -(2**63)
+
+
+def _ordered(*wanted: int) -> Callable[[object, list[object]], bool]:
+    def test(value: object, given: list[object]) -> bool:
+        return bool(given) and order(value, given[0]) in wanted
+
+    return test
+
+
+def _text_test(
+    check: Callable[[str, str], bool], *, negate: bool = False
+) -> Callable[[object, list[object]], bool]:
+    def test(value: object, given: list[object]) -> bool:
+        text = to_text(value)
+        assert text is not None
+        hit = any(check(text, t) for g in given if (t := to_text(g)) is not None)
+        return hit is not negate
+
+    return test
+
+
+def _date_test(before: bool) -> Callable[[object, list[object]], bool]:
+    def test(value: object, given: list[object]) -> bool:
+        a = to_instant(value)
+        b = to_instant(given[0]) if given else None
+        return a is not None and b is not None and (a < b if before else a > b)
+
+    return test
+
+
+_TESTS: dict[str, Callable[[object, list[object]], bool]] = {
+    "equals": lambda value, given: bool(given) and equals(value, given[0]),
+    "differs": lambda value, given: bool(given) and not equals(value, given[0]),
+    "greater_than": _ordered(1),
+    "at_least": _ordered(0, 1),
+    "less_than": _ordered(-1),
+    "at_most": _ordered(-1, 0),
+    "contains": _text_test(lambda text, part: part in text),
+    "omits": _text_test(lambda text, part: part in text, negate=True),
+    "starts_with": _text_test(str.startswith),
+    "ends_with": _text_test(str.endswith),
+    "one_of": lambda value, given: any(equals(value, g) for g in given),
+    "none_of": lambda value, given: bool(given) and not any(equals(value, g) for g in given),
+    "before_date": _date_test(before=True),
+    "after_date": _date_test(before=False),
+}
