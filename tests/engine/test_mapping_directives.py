@@ -577,3 +577,10 @@ def test_transform_batch_errors() -> None:
     flat = compile_mapping({"@flatten": {"value": {"@path": "$.d"}, "separator": "."}})
     with pytest.raises(MappingRuntimeError, match=r"^the event or the mapping is nested too deeply$"):
         flat.transform_batch([{"d": deep}])
+
+
+def test_undefined_items_of_nested_lists_in_apply_reach_the_mapping_as_null() -> None:
+    apply = {"xs": [[{"@path": "$.nope"}, 1]]}
+    assert resolve({"@transform": {"apply": apply, "mapping": {"xs": {"@path": "$.xs"}}}}) == {
+        "xs": [[None, 1]]
+    }
