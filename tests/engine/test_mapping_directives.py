@@ -584,3 +584,13 @@ def test_undefined_items_of_nested_lists_in_apply_reach_the_mapping_as_null() ->
     assert resolve({"@transform": {"apply": apply, "mapping": {"xs": {"@path": "$.xs"}}}}) == {
         "xs": [[None, 1]]
     }
+
+
+def test_merge_and_flatten_inside_merge_keep_undefined_properties_that_overwrite() -> None:
+    # JavaScript: Object.assign keeps `a: undefined`, which then overwrites the earlier `a`
+    for inner in (
+        {"@merge": {"objects": [{"a": {"@path": "$.nope"}}], "direction": "right"}},
+        {"@flatten": {"value": {"a": {"@path": "$.nope"}}, "separator": "."}},
+    ):
+        merged = {"@merge": {"objects": [{"a": 1, "b": 2}, inner], "direction": "right"}}
+        assert transform({"v": merged}, {}) == {"v": {"b": 2}}
