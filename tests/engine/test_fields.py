@@ -332,3 +332,23 @@ def test_a_nested_object_that_is_not_an_object() -> None:
     field = Field("O", "object", properties={"a": Field("A", "string")})
     assert _error({"v": field}, {"v": "x"}) == "O must be an object but it was a string."
     assert _valid(field, {"a": "", "b": 1}) == {"a": ""}
+
+
+def test_invalid_values_of_drop_invalid_fields_are_removed() -> None:
+    fields = {
+        "c": Field("C", "string", choices=("a",), drop_invalid=True),
+        "m": Field("M", "number", multiple=True, drop_invalid=True),
+        "k": Field("K", "string"),
+    }
+    assert compile_fields(fields)({"c": "x", "m": ["1", "x"], "k": "v"}) == {"k": "v"}
+    assert compile_fields(fields)({"c": "a", "m": ["1"]}) == {"c": "a", "m": [1]}
+
+
+def test_nested_text_fields_keep_empty_strings_and_an_empty_datetime_is_invalid() -> None:
+    nested = {"t": Field("T", "text"), "p": Field("P", "password"), "d": Field("D", "datetime")}
+    field = Field("O", "object", properties=nested)
+    assert _valid(field, {"t": "", "p": ""}) == {"t": "", "p": ""}
+    assert "D must be a valid date and time" in _error({"v": field}, {"v": {"d": ""}})
+    assert "must be a valid date and time" in _error(
+        {"v": Field("L", "datetime", multiple=True)}, {"v": [""]}
+    )

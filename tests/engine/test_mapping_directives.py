@@ -594,3 +594,15 @@ def test_merge_and_flatten_inside_merge_keep_undefined_properties_that_overwrite
     ):
         merged = {"@merge": {"objects": [{"a": 1, "b": 2}, inner], "direction": "right"}}
         assert transform({"v": merged}, {}) == {"v": {"b": 2}}
+
+
+def test_if_blank_resolves_its_branches_against_the_event() -> None:
+    mapping = {
+        "@if": {
+            "blank": {"@path": "$.traits.title"},
+            "then": {"@path": "$.userId"},
+            "else": {"@path": "$.traits.plan"},
+        }
+    }
+    assert resolve(mapping) == "pro"
+    assert resolve(mapping, {**IDENTIFY, "traits": {"title": "x"}}) == "user-1"

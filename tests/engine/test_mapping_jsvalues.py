@@ -109,3 +109,32 @@ def test_js_json_of_scalars_and_other_values() -> None:
 
 def test_js_length_counts_utf16_code_units() -> None:
     assert js_length("a😀é") == 4 and type(js_length("😀")) is int
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (2.0**53, "9007199254740992"),
+        (2.0**53 + 2, "9007199254740994"),
+        (2.0**54, "18014398509481984"),
+        (1e21, "1e+21"),
+        (1e20, "100000000000000000000"),
+        (1e16, "10000000000000000"),
+        (1e-6, "0.000001"),
+        (1e-7, "1e-7"),
+        (-1e-7, "-1e-7"),
+        (-0.0, "0"),
+        (-1.5, "-1.5"),
+        (1.23e-18, "1.23e-18"),
+        (1.5e300, "1.5e+300"),
+        (float("inf"), "Infinity"),
+        (float("-inf"), "-Infinity"),
+        (123456.789, "123456.789"),
+        (100.0, "100"),
+        (5e-324, "5e-324"),
+        (0.000123, "0.000123"),
+        (1234.5e10, "12345000000000"),
+    ],
+)
+def test_js_number_writes_doubles_as_javascript(value: float, text: str) -> None:
+    assert js_number(value) == text

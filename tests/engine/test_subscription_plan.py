@@ -186,3 +186,16 @@ def test_other_errors_of_an_action_reject_the_event_with_their_status_and_code()
         Rejection(1, 413, "TOO_BIG", "too big for Gleap"),
         Rejection(2, 400, "INVALID_EVENT", "no status, no code"),
     ]
+
+
+def test_compile_keeps_its_options_and_accepts_limits_of_one() -> None:
+    sub = Subscription.compile("Mine", TRACK_EVENT, enabled=False, batching=True, batch_size=1, batch_bytes=1)
+    assert (sub.name, sub.enabled, sub.batching, sub.batch_size, sub.batch_bytes) == (
+        "Mine",
+        False,
+        True,
+        1,
+        1,
+    )
+    plan = sub.plan([_event(0), _event(1)], SETTINGS, batch=True)
+    assert [p.indices for p in plan.requests] == [[0], [1]]
