@@ -75,6 +75,23 @@ def names(sandbox: Sandbox) -> list[str]:
     return sorted(e["name"] for e in sandbox.state.events())
 
 
+async def run_to_empty(p: Pipeline, timeout: float = 10.0) -> Pipeline:
+    """Start `p`, wait until its queue is empty, stop it."""
+    await p.start()
+    try:
+        await p.drain(timeout)
+    finally:
+        await p.stop()
+    return p
+
+
+def limited_log(sandbox: Sandbox) -> list[Any]:
+    """The identify requests the sandbox received, some of which it answered 429."""
+    log = sandbox.state.requests(endpoint="identify")
+    assert any(r.status == 429 for r in log), "the sandbox should have pushed back"
+    return log
+
+
 async def test_tracks_batched_identifies_sent_one_by_one(store: SQLiteStore, sandbox: Sandbox) -> None:
     store.append([track(f"e{i:03}") for i in range(250)])
     store.append([identify(f"u{i}", email=f"u{i}@x.io") for i in range(5)])
@@ -96,15 +113,9 @@ async def test_tracks_batched_identifies_sent_one_by_one(store: SQLiteStore, san
 async def test_sandbox_rate_limit_429_retry_after_is_honoured(store: SQLiteStore, sandbox: Sandbox) -> None:
     sandbox.set_faults(rate_limit=2, rate_limit_window=1.0)
     store.append([identify(f"u{i}") for i in range(5)])
-    p = pipeline(store, sandbox)
-    await p.start()
-    try:
-        await p.drain(10)
-    finally:
-        await p.stop()
+    await run_to_empty(pipeline(store, sandbox))
     assert len(sandbox.state.contacts()) == 5
-    log = sandbox.state.requests(endpoint="identify")
-    assert any(r.status == 429 for r in log), "the sandbox should have pushed back"
+    log = limited_log(sandbox)
     for user in {r.json_body()["userId"] for r in log}:
         attempts = [r for r in log if r.json_body()["userId"] == user]
         for previous, following in itertools.pairwise(attempts):
@@ -118,15 +129,9 @@ async def test_a_429_holds_every_sender_for_its_retry_after(store: SQLiteStore, 
     # a 429 nothing at all may reach Gleap for a second: not the retry, and not the other users' events.
     sandbox.set_faults(rate_limit=1, rate_limit_window=1.0)
     store.append([identify(f"u{i}") for i in range(3)])
-    p = pipeline(store, sandbox, config=fast(max_concurrency=1))
-    await p.start()
-    try:
-        await p.drain(20)
-    finally:
-        await p.stop()
+    p = await run_to_empty(pipeline(store, sandbox, config=fast(max_concurrency=1)), 20)
     assert len(sandbox.state.contacts()) == 3
-    log = sandbox.state.requests(endpoint="identify")
-    assert any(r.status == 429 for r in log), "the sandbox should have pushed back"
+    log = limited_log(sandbox)
     for previous, following in itertools.pairwise(log):
         if previous.status == 429:
             assert following.time - previous.time >= 0.9, (previous, following)
@@ -154,12 +159,7 @@ async def test_a_429_schedules_the_retry_no_sooner_than_retry_after(
     [limited] = [r for r in sandbox.state.requests(endpoint="identify") if r.status == 429]
     user = limited.json_body()["userId"]
     sandbox.set_faults(rate_limit=None)
-    second = pipeline(store, sandbox)
-    await second.start()
-    try:
-        await second.drain(10)
-    finally:
-        await second.stop()
+    await run_to_empty(pipeline(store, sandbox))
     assert sandbox.state.contact(user) is not None
     [retried] = [r for r in sandbox.state.requests(endpoint="identify") if r.seq > limited.seq]
     assert retried.json_body()["userId"] == user
