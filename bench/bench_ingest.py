@@ -1,7 +1,7 @@
 """Ingest benchmark: `/v1/batch` events/s and requests/s with every event committed before the 200.
 
 Runs, in one go and on 127.0.0.1:
-- the ingest server (IngestService over a SQLiteStore, synchronous=FULL) in its own process on one core,
+- the ingest server (TrackingAPI over a SQLiteStore, synchronous=FULL) in its own process on one core,
 - a baseline minimal aiohttp server (reads the body, answers 200) the same way,
 - against each, a separate load process (asyncio + aiohttp client) on the other core, sending distinct
   Segment batches (unique messageIds) from `--concurrency` connections for `--duration` seconds.
@@ -62,11 +62,11 @@ def serve(kind: str, port: int, data_dir: str) -> None:
         app.router.add_post("/v1/batch", ok)
     else:
         from gleap_actions.ingest.limits import RUNNER_OPTIONS
-        from gleap_actions.ingest.tracking import IngestService
+        from gleap_actions.ingest.tracking import TrackingAPI
         from gleap_actions.queue.sqlite.store import SQLiteStore
 
         store = SQLiteStore(Path(data_dir) / "queue.db")
-        IngestService(store, write_keys=[WRITE_KEY]).add_routes(app)
+        TrackingAPI(store, write_keys=[WRITE_KEY]).add_routes(app)
         web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, **RUNNER_OPTIONS)
         store.close()
         return

@@ -57,7 +57,7 @@ PAYLOAD = (
 
 
 def append_worker(location: str, proc: int, batch_size: int, duration: float, start: Any, out: Any) -> None:
-    store = open_store(location)
+    store = open_store(location).store
     start.wait()
     deadline = time.monotonic() + duration
     started = time.monotonic()
@@ -74,7 +74,7 @@ def append_worker(location: str, proc: int, batch_size: int, duration: float, st
 
 
 def claim_worker(location: str, proc: int, batch_size: int, duration: float, start: Any, out: Any) -> None:
-    store = open_store(location)
+    store = open_store(location).store
     owner = f"bench-{proc}"
     start.wait()
     deadline = time.monotonic() + duration
@@ -144,7 +144,7 @@ def events_size(url: str) -> int:
 
 
 def measure_retention_sqlite(path: Path, count: int) -> dict[str, Any]:
-    store = open_store(str(path))
+    store = open_store(str(path)).store
     fill_delivered(store, count, time.time() - 1000)
     removed, seconds = timed_purge(store, time.time() - 500)
     store.close()

@@ -142,7 +142,8 @@ class SandboxProcess:
 
 
 class ServeProcess:
-    """`gleap-actions serve` in a child process, delivering to `gleap_url` with the given delivery settings.
+    """`gleap-actions serve` in a child process, delivering to `gleap_url` with the given delivery settings
+    (and `server` settings added to the config's `server` section).
 
     Its queue lives in a temporary directory (or `data_dir`); its log goes to a file in it.
     """
@@ -154,6 +155,7 @@ class ServeProcess:
         data_dir: Path | None = None,
         store_url: str | None = None,
         name: str = "serve",
+        server: dict[str, Any] | None = None,
         **delivery: Any,
     ) -> None:
         self._temp = tempfile.TemporaryDirectory(prefix="bench-serve-") if data_dir is None else None
@@ -163,7 +165,7 @@ class ServeProcess:
             storage["url"] = store_url
         document = {
             "gleap": {"api_token": TOKEN, "base_url": gleap_url, "timeout": 10},
-            "server": {"host": "127.0.0.1", "port": 0, "write_keys": [WRITE_KEY]},
+            "server": {"host": "127.0.0.1", "port": 0, "write_keys": [WRITE_KEY], **(server or {})},
             "storage": storage,
             "delivery": delivery,
         }

@@ -1,5 +1,11 @@
-"""Shared fixtures: a real PostgreSQL server for the tests that need one.
+"""Shared fixtures: the Gleap sandbox, a SQLite store, a real PostgreSQL server for the tests that need one.
 
+`sandbox` is the project's Gleap sandbox on its own thread and a free 127.0.0.1 port, without a rate limit
+(tests add the faults they need): it serves in-process async tests and `gleap-actions` processes alike,
+and survives any kill of them. It accepts the API token of the `sandbox_token` fixture, which a test
+folder or module overrides to use its own.
+
+PostgreSQL:
 Where the server comes from, in order: `GLEAP_ACTIONS_TEST_POSTGRES_URL`; a server at
 `postgresql://postgres@127.0.0.1:5432/test` if one answers; a throwaway cluster started in a temporary
 directory when PostgreSQL's binaries are installed (`initdb`, `pg_ctl`; as the `postgres` user when
@@ -16,14 +22,43 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
 import pytest
 from hypothesis import Phase, settings
+
+from gleap_actions.queue.sqlite.store import SQLiteStore
+from gleap_actions.sandbox import Faults, SandboxThread
+
+SANDBOX_TOKEN = "sandbox-test-token"
+
+
+@pytest.fixture
+def sandbox_token() -> str:
+    """The API token the `sandbox` accepts."""
+    return SANDBOX_TOKEN
+
+
+@pytest.fixture
+def sandbox(sandbox_token: str) -> Iterator[SandboxThread]:
+    """The Gleap sandbox (see the module docstring)."""
+    with SandboxThread(api_token=sandbox_token, faults=Faults(rate_limit=None)) as running:
+        yield running
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    """A fresh SQLite store in the test's folder (the store contract tests override it for every backend)."""
+    s = SQLiteStore(tmp_path / "queue.db")
+    yield s
+    s.close()
+
 
 POSTGRES_ENV = "GLEAP_ACTIONS_TEST_POSTGRES_URL"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -147,3 +182,35 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     yield with_search_path(postgres_server, schema)
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _run_in_threads(*calls: Callable[[], object], timeout: float = 60.0) -> None:
+    """Run each call in its own thread, all at once; fail when one raised or had not finished after
+    `timeout` seconds (a thread stuck on a lock must fail the test, not leave it passing early)."""
+    failures: list[BaseException] = []
+
+    def guarded(call: Callable[[], object]) -> None:
+        try:
+            call()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(call,), daemon=True) for call in calls]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [thread.name for thread in threads if thread.is_alive()]
+    assert not stuck, f"{len(stuck)} of {len(threads)} threads still running after {timeout:g} s"
+    if failures:
+        raise failures[0]
+
+
+RunInThreads = Callable[..., None]
+
+
+@pytest.fixture
+def run_in_threads() -> RunInThreads:
+    """Runs calls in threads at once; fails when one raised or did not finish (see `_run_in_threads`)."""
+    return _run_in_threads

@@ -11,7 +11,14 @@ Timestamps (Segment's rule `timestamp = receivedAt - (sentAt - originalTimestamp
   time as `originalTimestamp`;
 - without `sentAt` the client time is trusted as is (no correction possible);
 - without any client time, `timestamp` is `receivedAt`.
-Dates must be ISO 8601 strings (a date without an offset is taken as UTC); anything else rejects the event.
+Dates must be ISO 8601 strings (a date without an offset is taken as UTC) within years 1-9999 UTC, and
+the skew-corrected `timestamp` must stay within them too; anything else rejects the event.
+
+Stored text: a NUL character (U+0000) in an id or name (`userId`, `anonymousId`, `messageId`, `groupId`,
+`previousId`, `event`, `name`) rejects the event naming the field: these are stored as text columns, and
+PostgreSQL's text refuses NUL. Anywhere else (properties, traits, context) it is kept: the event is stored
+as JSON bytes, where it is the escape `\\u0000`. An event nested deeper than `MAX_DEPTH` levels cannot be
+written back as JSON and is rejected (`encode`).
 """
 
 from __future__ import annotations
@@ -22,9 +29,19 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 CALL_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
 MAX_MESSAGE_ID_LENGTH = 100
 DESTINATION = "Gleap (Action)"
+
+# The deepest nesting the JSON writer accepts (objects and arrays in one another, the event itself included).
+MAX_DEPTH = 254
+# Top-level strings stored as text columns or used as keys: no NUL (U+0000) allowed in them.
+_TEXT_FIELDS = ("userId", "anonymousId", "messageId", "groupId", "previousId", "event", "name")
+# Unix seconds of the first and last instant a date may denote (years 1-9999 UTC).
+_MIN_SECONDS = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+_MAX_SECONDS = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp()
 
 # Fields that must be JSON objects when present.
 _OBJECT_FIELDS = ("context", "integrations", "properties", "traits")
@@ -63,7 +80,19 @@ def _iso_seconds(value: str) -> float | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    seconds = parsed.timestamp()
+    # An offset can carry a date past year 9999 or before year 1 in UTC, which no stored date can hold.
+    return seconds if _MIN_SECONDS <= seconds <= _MAX_SECONDS else None
+
+
+def encode(event: Mapping[str, Any]) -> bytes:
+    """The event as JSON bytes; EventError when it is nested deeper than the writer allows (`MAX_DEPTH`)."""
+    try:
+        return orjson.dumps(event)
+    except orjson.JSONEncodeError as exc:
+        if "Recursion" in str(exc):
+            raise EventError("too_deep", f"the event is nested more than {MAX_DEPTH} levels deep") from None
+        raise EventError("invalid_event", f"the event cannot be written as JSON: {exc}") from None
 
 
 def _identifier(event: dict[str, Any], field: str) -> str | None:
@@ -147,6 +176,13 @@ def normalize(
         if name is not None and not isinstance(name, str):
             raise EventError("invalid_field", "name must be a string")
 
+    for key in _TEXT_FIELDS:
+        value = event.get(key)
+        if isinstance(value, str) and "\x00" in value:
+            raise EventError(
+                "invalid_field", f"{key} contains a NUL character (\\u0000), which cannot be stored"
+            )
+
     message_id = event.get("messageId")
     if message_id is None or message_id == "":
         event["messageId"] = str(uuid.uuid4())
@@ -175,6 +211,11 @@ def _set_timestamps(event: dict[str, Any], received_at: float) -> None:
     client_time = parse_time(original, field)
     event["originalTimestamp"] = original
     corrected = client_time if sent is None else received_at - (sent - client_time)
+    if not _MIN_SECONDS <= corrected <= _MAX_SECONDS:
+        raise EventError(
+            "invalid_timestamp",
+            f"{field} corrected for the clock skew of sentAt falls outside years 1-9999",
+        )
     event["timestamp"] = format_time(corrected)
 
 

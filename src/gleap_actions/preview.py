@@ -41,12 +41,24 @@ def preview(lines: Iterable[bytes | str], config: Config, *, batch: bool = False
     With `batch`, mappings whose batching is on group their events into batch requests, and every request
     line lists its `event_indices`; without it, each event is its own request (`event_index`).
     """
+    return _preview((_parse_line(number, text) for number, text in _non_blank(lines)), config, batch)
+
+
+def preview_values(values: Iterable[object], config: Config, *, batch: bool = False) -> Iterator[bytes]:
+    """`preview` of events already parsed from JSON (the admin API's body); lines are counted from 1."""
+    return _preview(((n, value, None) for n, value in enumerate(values, start=1)), config, batch)
+
+
+def _preview(
+    parsed: Iterable[tuple[int, object, str | None]], config: Config, batch: bool
+) -> Iterator[bytes]:
+    """The preview of (line number, raw event, parse error or None) items."""
     output = _Output()
     accepted: list[dict[str, Any]] = []
     positions: list[int] = []  # the event_index of each accepted event
     received_at = time.time()
-    for index, (line_number, text) in enumerate(_non_blank(lines)):
-        event = _read_event(index, line_number, text, received_at, output)
+    for index, (line_number, raw, error) in enumerate(parsed):
+        event = _read_event(index, line_number, raw, error, received_at, output)
         if event is None:
             continue
         if not segment_events.delivery_enabled(event):
@@ -85,18 +97,23 @@ def _non_blank(lines: Iterable[bytes | str]) -> Iterator[tuple[int, bytes | str]
             yield line_number, text
 
 
-def _read_event(
-    index: int, line_number: int, text: bytes | str, received_at: float, output: _Output
-) -> dict[str, Any] | None:
-    """The normalised Segment event on this line, or None after reporting why there is none."""
+def _parse_line(line_number: int, text: bytes | str) -> tuple[int, object, str | None]:
     try:
-        raw = orjson.loads(text)
+        return line_number, orjson.loads(text), None
     except orjson.JSONDecodeError as exc:
-        error = f"invalid JSON: {exc}"
-    else:
+        return line_number, None, f"invalid JSON: {exc}"
+
+
+def _read_event(
+    index: int, line_number: int, raw: object, error: str | None, received_at: float, output: _Output
+) -> dict[str, Any] | None:
+    """The normalised Segment event, or None after reporting why there is none."""
+    if error is None:
         try:
             # Like an item of a /v1/batch call: the event's own `type` says what it is.
-            return segment_events.normalize(raw, None, received_at=received_at)
+            event = segment_events.normalize(raw, None, received_at=received_at)
+            segment_events.encode(event)  # as ingest stores it: too deep for JSON is rejected there
+            return event
         except segment_events.EventError as exc:
             error = str(exc)
     record = {"event_index": index, "line": line_number, "error": error, "status": 400}

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from gleap_actions.engine.subscription import Subscription
-from gleap_actions.queue.store import NewEvent, Route, Store, StoreFullError
+from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent, Route, Store, StoreFullError
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Router:
         *,
         owner: str,
         batch: int = 5000,
-        lease: float = 60.0,
+        lease: float = DEFAULT_LEASE,
     ) -> None:
         self._store = store
         self._subscriptions = [s for s in subscriptions if s.enabled]

@@ -171,3 +171,11 @@ def test_delete_user_failures(gleap_server: GleapServer, status: int, exit_code:
     assert (code, out) == (exit_code, "")
     assert err.startswith(start)
     assert "test-token" not in err
+
+
+def test_check_auth_never_prints_credentials_in_the_base_url(gleap_server: GleapServer) -> None:
+    url = gleap_server.url.replace("http://", "http://user:url-secret-41@")
+    code, out, _ = run(["check-auth"], token_env(url))
+    assert code == 0 and "url-secret-41" not in out
+    shown = url.replace("user:url-secret-41", "***")
+    assert out == f"Credentials are valid: Gleap answered 200 to GET {shown}/admin/auth\n"

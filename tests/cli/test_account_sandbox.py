@@ -5,17 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
 from gleap_actions.sandbox import SandboxThread
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxThread]:
-    with SandboxThread(api_token="sandbox-secret") as running:
-        yield running
+@pytest.fixture
+def sandbox_token() -> str:
+    return "sandbox-secret"
 
 
 def gleap_actions(*args: str, url: str, token: str) -> subprocess.CompletedProcess[str]:
@@ -43,3 +41,16 @@ def test_delete_user_removes_the_contact(sandbox: SandboxThread) -> None:
     again = gleap_actions("delete-user", "user 1/é", url=sandbox.url, token="sandbox-secret")
     assert again.returncode == 0
     assert again.stdout == "Gleap has no contact 'user 1/é': nothing to delete\n"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "path"), [("..", "/admin/contacts/%2E%2E"), (".", "/admin/contacts/%2E")]
+)
+def test_delete_user_dot_segments(sandbox: SandboxThread, user_id: str, path: str) -> None:
+    """`..` once became `DELETE /admin/`: a 404 reported as "nothing to delete", and the contact stayed."""
+    sandbox.state.identify(user_id, {"email": "dots@example.com"})
+    sandbox.state.identify("bystander", {"email": "b@example.com"})
+    done = gleap_actions("delete-user", user_id, url=sandbox.url, token="sandbox-secret")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert sandbox.state.contact(user_id) is None and sandbox.state.contact("bystander") is not None
+    assert sandbox.state.requests(endpoint="delete")[-1].path == path

@@ -78,3 +78,28 @@ def test_a_missing_file(tmp_path: Path) -> None:
     assert (
         result.stderr == f"{tmp_path / 'none.yaml'}: 1 problem(s)\n  {tmp_path / 'none.yaml'}: no such file\n"
     )
+
+
+def test_values_from_the_environment_are_never_echoed(tmp_path: Path) -> None:
+    """In a mapping's name, action or trigger, or a base_url carrying credentials: shown as `***`."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        """
+gleap: {api_token: "${TOKEN}", base_url: "https://user:${TOKEN}@gleap.example.com"}
+mappings:
+  - {name: "${NAME}", action: "${ACTION}", trigger: "${TRIGGER}"}
+  - {name: "Ours ${NAME}", action: trackEvent, trigger: 'event = "${NAME}"'}
+"""
+    )
+    env = {"TOKEN": "tok-31f9", "NAME": "name-8c2e", "ACTION": "act-77d1", "TRIGGER": 'event = "trig-5a0b'}
+    bad = CliRunner().invoke(cli, ["config", "validate", str(path)], env=env)
+    assert bad.exit_code == 1 and "unknown action '***'" in bad.stderr
+    good = CliRunner().invoke(
+        cli,
+        ["config", "validate", str(path)],
+        env={**env, "ACTION": "trackEvent", "TRIGGER": 'type = "trig-5a0b"'},
+    )
+    assert good.exit_code == 0
+    assert "  - ***: trackEvent" in good.stdout and "Gleap: https://***@gleap.example.com" in good.stdout
+    for value in env.values():
+        assert value not in bad.stdout + bad.stderr + good.stdout + good.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gleap_actions import fql
-from gleap_actions.engine.errors import FqlSyntaxError, GleapActionsError
+from gleap_actions.engine.errors import ActionsError, FqlSyntaxError
 from gleap_actions.engine.fql.parser import MAX_DEPTH
 
 
@@ -128,7 +128,7 @@ def test_errors_are_documented_value_errors() -> None:
     with pytest.raises(FqlSyntaxError) as caught:
         fql.matches('type = "track" and', {"type": "track"})
     assert isinstance(caught.value, ValueError)
-    assert isinstance(caught.value, GleapActionsError)
+    assert isinstance(caught.value, ActionsError)
 
 
 def test_long_tokens_are_shortened_in_messages() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gleap_actions.sandbox import Sandbox
+from gleap_actions.sandbox import SandboxThread
 from gleap_actions.service import Service
 
 from .conftest import JS_DIR, WRITE_KEY, Serve, sample, wait_for
@@ -36,7 +36,7 @@ async def open_page(browser: Any, url: str) -> tuple[Any, list[Any]]:
     return page, requests
 
 
-async def assert_gleap_received_the_calls(service: Service, sandbox: Sandbox, page_url: str) -> None:
+async def assert_gleap_received_the_calls(service: Service, sandbox: SandboxThread, page_url: str) -> None:
     """identify, track and page as Gleap requests; group and alias stored (no preset maps them)."""
     state = sandbox.state
     await wait_for(lambda: state.event_count("u-browser") == 2 and state.contact("u-browser") is not None)
@@ -54,7 +54,7 @@ async def assert_gleap_received_the_calls(service: Service, sandbox: Sandbox, pa
 
 @pytest.mark.parametrize("strategy", ["standard", "batching"])
 async def test_analytics_next_from_npm(
-    serve: Serve, sandbox: Sandbox, page_origin: str, browser: Any, strategy: str
+    serve: Serve, sandbox: SandboxThread, page_origin: str, browser: Any, strategy: str
 ) -> None:
     service = await serve()
     page_url = f"{page_origin}/pages/npm.html"
@@ -102,7 +102,7 @@ async def render_snippet(page_origin: str, service_url: str) -> str:
 
 
 async def test_analytics_js_snippet(
-    serve: Serve, sandbox: Sandbox, page_origin: str, browser: Any, tmp_path: Path
+    serve: Serve, sandbox: SandboxThread, page_origin: str, browser: Any, tmp_path: Path
 ) -> None:
     service = await serve()
     snippet = await render_snippet(page_origin, service.url)
@@ -126,7 +126,7 @@ async def test_analytics_js_snippet(
 
 
 async def test_rate_limited_calls_are_retried_after_retry_after(
-    serve: Serve, sandbox: Sandbox, page_origin: str, browser: Any
+    serve: Serve, sandbox: SandboxThread, page_origin: str, browser: Any
 ) -> None:
     service = await serve(rate_limit={"events_per_second": 1, "burst": 2})
     page, requests = await open_page(browser, f"{page_origin}/pages/npm.html")
@@ -148,7 +148,7 @@ async def test_rate_limited_calls_are_retried_after_retry_after(
 
 
 async def test_beacons_and_page_unload(
-    serve: Serve, sandbox: Sandbox, page_origin: str, browser: Any
+    serve: Serve, sandbox: SandboxThread, page_origin: str, browser: Any
 ) -> None:
     service = await serve()
     page, _ = await open_page(browser, f"{page_origin}/pages/npm.html")

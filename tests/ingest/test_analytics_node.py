@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from gleap_actions.sandbox import Sandbox
+from gleap_actions.sandbox import SandboxThread
 
 from .conftest import JS_DIR, WRITE_KEY, Serve, sample, wait_for
 
@@ -19,7 +19,7 @@ async def run_node(*args: str) -> tuple[int, str]:
     return node.returncode, stderr.decode()
 
 
-async def test_analytics_node_with_host(serve: Serve, sandbox: Sandbox, node_modules: Path) -> None:
+async def test_analytics_node_with_host(serve: Serve, sandbox: SandboxThread, node_modules: Path) -> None:
     service = await serve()
     code, stderr = await run_node(service.url, WRITE_KEY)
     assert (code, stderr) == (0, "")

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gleap_actions.sandbox import Sandbox
+from gleap_actions.sandbox import SandboxThread
 from gleap_actions.service import Service
 
 from .conftest import WRITE_KEY, Serve, sample, wait_for
@@ -38,7 +38,7 @@ def received(service: Service, call_type: str) -> float:
 
 async def test_short_paths_take_text_plain_bodies_with_the_write_key_inside(
     serve: Serve,
-    sandbox: Sandbox,
+    sandbox: SandboxThread,
 ) -> None:
     service = await serve()
     calls = {
@@ -213,7 +213,7 @@ async def test_settings_for_any_key_when_no_write_keys_are_configured(serve: Ser
     assert (status, settings["integrations"]["Segment.io"]["apiKey"]) == (200, "any-key")
 
 
-async def test_retries_with_x_retry_count_are_kept_once(serve: Serve, sandbox: Sandbox) -> None:
+async def test_retries_with_x_retry_count_are_kept_once(serve: Serve, sandbox: SandboxThread) -> None:
     service = await serve()
     event = {"userId": "u-retry", "event": "Paid", "messageId": "m-retry-1", "writeKey": WRITE_KEY}
     for attempt in range(3):

@@ -9,18 +9,14 @@ from typing import Any
 
 import pytest
 
-from gleap_actions.sandbox import Faults, SandboxThread
-
 from .harness import TOKEN, ServeProcess, free_port, write_config
 
 StartServe = Callable[..., ServeProcess]
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxThread]:
-    """The Gleap sandbox without a rate limit (scenarios add their faults)."""
-    with SandboxThread(api_token=TOKEN, faults=Faults(rate_limit=None), request_log_size=100) as running:
-        yield running
+def sandbox_token() -> str:
+    return TOKEN
 
 
 @pytest.fixture

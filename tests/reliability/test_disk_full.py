@@ -1,7 +1,7 @@
 """A full disk under load: ingest answers 503 (clients retry), never 200 for an event it did not keep, and
 recovers when space returns. The queue lives on a real, small tmpfs (needs root to mount: skipped
 otherwise, except under CI (`CI=true`), where not running it is a failure);
-tests/server/test_ingest_failures.py proves the same in-process with a size-capped SQLite."""
+tests/ingest/test_ingest_failures.py proves the same in-process with a size-capped SQLite."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gleap_actions.sandbox import Sandbox
+from gleap_actions.sandbox import SandboxThread
 
 from .helpers import TOKEN, event
 
@@ -17,7 +17,9 @@ async def post(client: aiohttp.ClientSession, url: str, body: Any = None, **kwar
         return resp.status, await resp.json()
 
 
-async def test_track_stores_events_per_user_as_sent(sandbox: Sandbox, client: aiohttp.ClientSession) -> None:
+async def test_track_stores_events_per_user_as_sent(
+    sandbox: SandboxThread, client: aiohttp.ClientSession
+) -> None:
     events = [event("u1", "signup"), event("u2", "login"), event("u1", "checkout.step", data={"n": 1})]
     status, body = await post(client, sandbox.url + "/admin/track", {"events": events})
     assert (status, body) == (200, {"success": True})
@@ -29,7 +31,7 @@ async def test_track_stores_events_per_user_as_sent(sandbox: Sandbox, client: ai
 
 
 async def test_track_counts_duplicates_of_user_name_date_and_data(
-    sandbox: Sandbox, client: aiohttp.ClientSession
+    sandbox: SandboxThread, client: aiohttp.ClientSession
 ) -> None:
     first = event("u1", "signup", data={"a": 1, "b": 2})
     reordered = {"userId": "u1", "data": {"b": 2, "a": 1}, "date": first["date"], "name": "signup"}
@@ -41,13 +43,17 @@ async def test_track_counts_duplicates_of_user_name_date_and_data(
     assert sandbox.state.duplicates() == [(first, 3)]
 
 
-async def test_track_accepts_optional_date_and_data(sandbox: Sandbox, client: aiohttp.ClientSession) -> None:
+async def test_track_accepts_optional_date_and_data(
+    sandbox: SandboxThread, client: aiohttp.ClientSession
+) -> None:
     status, _ = await post(client, sandbox.url + "/admin/track", {"events": [{"name": "x", "userId": "u"}]})
     assert status == 200
     assert sandbox.state.events("u") == [{"name": "x", "userId": "u"}]
 
 
-async def test_identify_creates_and_merges_contacts(sandbox: Sandbox, client: aiohttp.ClientSession) -> None:
+async def test_identify_creates_and_merges_contacts(
+    sandbox: SandboxThread, client: aiohttp.ClientSession
+) -> None:
     url = sandbox.url + "/admin/identify"
     assert (await post(client, url, {"userId": "u1", "email": "a@example.com", "plan": "free"}))[0] == 200
     assert (await post(client, url, {"userId": "u1", "plan": "pro", "logins": 3}))[0] == 200
@@ -60,13 +66,15 @@ async def test_identify_creates_and_merges_contacts(sandbox: Sandbox, client: ai
     assert sandbox.state.stats().identifies == 2
 
 
-async def test_auth_answers_200_for_the_right_token(sandbox: Sandbox, client: aiohttp.ClientSession) -> None:
+async def test_auth_answers_200_for_the_right_token(
+    sandbox: SandboxThread, client: aiohttp.ClientSession
+) -> None:
     async with client.get(sandbox.url + "/admin/auth") as resp:
         assert (resp.status, await resp.json()) == (200, {"success": True})
 
 
 async def test_delete_removes_a_percent_encoded_contact(
-    sandbox: Sandbox, client: aiohttp.ClientSession
+    sandbox: SandboxThread, client: aiohttp.ClientSession
 ) -> None:
     user_id = "team/a b@x?y"
     await post(client, sandbox.url + "/admin/identify", {"userId": user_id})
@@ -80,7 +88,9 @@ async def test_delete_removes_a_percent_encoded_contact(
     assert sandbox.state.stats().contacts_deleted == 1
 
 
-async def test_unknown_admin_path_is_a_json_404(sandbox: Sandbox, client: aiohttp.ClientSession) -> None:
+async def test_unknown_admin_path_is_a_json_404(
+    sandbox: SandboxThread, client: aiohttp.ClientSession
+) -> None:
     async with client.get(sandbox.url + "/admin/nothing") as resp:
         assert resp.status == 404
         assert "error" in await resp.json()
@@ -99,7 +109,7 @@ async def test_unknown_admin_path_is_a_json_404(sandbox: Sandbox, client: aiohtt
     ],
 )
 async def test_every_endpoint_rejects_a_missing_or_wrong_token(
-    sandbox: Sandbox, method: str, path: str, body: Any, headers: dict[str, str]
+    sandbox: SandboxThread, method: str, path: str, body: Any, headers: dict[str, str]
 ) -> None:
     sandbox.state.identify("u1", {"userId": "u1"})
     async with (
@@ -130,7 +140,7 @@ async def test_every_endpoint_rejects_a_missing_or_wrong_token(
     ],
 )
 async def test_an_invalid_track_event_rejects_the_whole_batch(
-    sandbox: Sandbox, client: aiohttp.ClientSession, bad_event: Any, message: str
+    sandbox: SandboxThread, client: aiohttp.ClientSession, bad_event: Any, message: str
 ) -> None:
     status, body = await post(client, sandbox.url + "/admin/track", {"events": [event(), bad_event, event()]})
     assert status == 400
@@ -155,7 +165,7 @@ async def test_an_invalid_track_event_rejects_the_whole_batch(
     ],
 )
 async def test_malformed_bodies_get_a_400_with_a_json_error(
-    sandbox: Sandbox, client: aiohttp.ClientSession, path: str, raw: bytes, message: str
+    sandbox: SandboxThread, client: aiohttp.ClientSession, path: str, raw: bytes, message: str
 ) -> None:
     async with client.post(
         sandbox.url + path, data=raw, headers={"Content-Type": "application/json"}
@@ -167,5 +177,5 @@ async def test_malformed_bodies_get_a_400_with_a_json_error(
     assert sandbox.state.event_count() == 0
 
 
-async def test_an_empty_event_list_is_accepted(sandbox: Sandbox, client: aiohttp.ClientSession) -> None:
+async def test_an_empty_event_list_is_accepted(sandbox: SandboxThread, client: aiohttp.ClientSession) -> None:
     assert await post(client, sandbox.url + "/admin/track", {"events": []}) == (200, {"success": True})

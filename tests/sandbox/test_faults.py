@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gleap_actions.sandbox import Faults, FaultSpecError, Outage, Sandbox
+from gleap_actions.sandbox import Faults, FaultSpecError, Outage, Sandbox, SandboxThread
 from gleap_actions.sandbox.injector import FaultInjector
 
 from .helpers import TOKEN, event
@@ -33,13 +33,13 @@ async def start(started: list[Sandbox], **faults: Any) -> Sandbox:
     return sandbox
 
 
-async def track(client: aiohttp.ClientSession, sandbox: Sandbox, n: int = 1) -> aiohttp.ClientResponse:
+async def track(client: aiohttp.ClientSession, sandbox: SandboxThread, n: int = 1) -> aiohttp.ClientResponse:
     async with client.post(sandbox.url + "/admin/track", json={"events": [event()] * n}) as resp:
         await resp.read()
         return resp
 
 
-async def set_faults(client: aiohttp.ClientSession, sandbox: Sandbox, spec: Any) -> tuple[int, Any]:
+async def set_faults(client: aiohttp.ClientSession, sandbox: SandboxThread, spec: Any) -> tuple[int, Any]:
     async with client.post(sandbox.url + "/__sandbox/faults", json=spec) as resp:
         return resp.status, await resp.json()
 
@@ -75,7 +75,7 @@ async def test_rate_limit_at_start_answers_429_with_retry_after(
     assert sandbox.state.requests(endpoint="track")[3].fault == "rate_limit"
 
 
-async def test_rate_limit_at_run_time(sandbox: Sandbox, client: aiohttp.ClientSession) -> None:
+async def test_rate_limit_at_run_time(sandbox: SandboxThread, client: aiohttp.ClientSession) -> None:
     assert [(await track(client, sandbox)).status for _ in range(3)] == [200] * 3
     status, faults = await set_faults(client, sandbox, {"rate_limit": 2, "rate_limit_window": 30})
     assert (status, faults["rate_limit"]) == (200, 2)
@@ -100,7 +100,9 @@ async def test_error_rate_at_start(
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-async def test_error_rate_at_run_time(sandbox: Sandbox, client: aiohttp.ClientSession, status: int) -> None:
+async def test_error_rate_at_run_time(
+    sandbox: SandboxThread, client: aiohttp.ClientSession, status: int
+) -> None:
     assert (await set_faults(client, sandbox, {"error_rate": 1, "error_status": status}))[0] == 200
     assert (await track(client, sandbox)).status == status
     await set_faults(client, sandbox, {"error_rate": 0})
@@ -108,7 +110,7 @@ async def test_error_rate_at_run_time(sandbox: Sandbox, client: aiohttp.ClientSe
 
 
 async def test_a_seeded_error_rate_fails_a_reproducible_share(
-    sandbox: Sandbox, client: aiohttp.ClientSession
+    sandbox: SandboxThread, client: aiohttp.ClientSession
 ) -> None:
     runs = []
     for _ in range(2):
@@ -136,7 +138,7 @@ async def test_latency_at_start_and_at_run_time(
 
 
 async def test_timeout_holds_the_request_without_answering(
-    sandbox: Sandbox, client: aiohttp.ClientSession
+    sandbox: SandboxThread, client: aiohttp.ClientSession
 ) -> None:
     assert (await set_faults(client, sandbox, {"timeout_rate": 1.0}))[0] == 200
     with pytest.raises(TimeoutError):
@@ -181,7 +183,7 @@ async def test_503_outage_at_start_ends_after_its_window(
     assert [r.fault for r in sandbox.state.requests()] == ["outage", "outage", None]
 
 
-async def test_503_outage_can_start_later(sandbox: Sandbox, client: aiohttp.ClientSession) -> None:
+async def test_503_outage_can_start_later(sandbox: SandboxThread, client: aiohttp.ClientSession) -> None:
     sandbox.set_faults(outage={"duration": 0.2, "start_in": 0.2})
     assert (await track(client, sandbox)).status == 200
     await asyncio.sleep(0.25)
@@ -191,7 +193,7 @@ async def test_503_outage_can_start_later(sandbox: Sandbox, client: aiohttp.Clie
 
 
 async def test_refusing_outage_at_run_time_closes_the_port_then_reopens_it(
-    sandbox: Sandbox, client: aiohttp.ClientSession
+    sandbox: SandboxThread, client: aiohttp.ClientSession
 ) -> None:
     assert (await track(client, sandbox)).status == 200  # leaves a keep-alive connection in the pool
     port = sandbox.port
@@ -225,7 +227,7 @@ async def test_refusing_outage_at_start(started: list[Sandbox]) -> None:
 
 
 async def test_ending_a_refusing_outage_early_reopens_the_port(
-    sandbox: Sandbox, client: aiohttp.ClientSession
+    sandbox: SandboxThread, client: aiohttp.ClientSession
 ) -> None:
     sandbox.set_faults(outage=Outage(duration=60, mode="refuse"))
     await asyncio.sleep(0.05)
@@ -251,7 +253,7 @@ async def test_max_batch_at_start(started: list[Sandbox], client: aiohttp.Client
     assert sandbox.state.requests()[0].fault == "max_batch"
 
 
-async def test_max_body_bytes_at_run_time(sandbox: Sandbox, client: aiohttp.ClientSession) -> None:
+async def test_max_body_bytes_at_run_time(sandbox: SandboxThread, client: aiohttp.ClientSession) -> None:
     sandbox.set_faults(max_body_bytes=500)
     assert (await track(client, sandbox, 3)).status == 200
     assert (await track(client, sandbox, 10)).status == 413
@@ -271,7 +273,7 @@ async def test_max_body_bytes_at_run_time(sandbox: Sandbox, client: aiohttp.Clie
 
 
 async def test_a_bad_fault_spec_is_a_400_listing_every_problem(
-    sandbox: Sandbox, client: aiohttp.ClientSession
+    sandbox: SandboxThread, client: aiohttp.ClientSession
 ) -> None:
     before = sandbox.faults
     spec = {"error_rate": 2, "error_status": 404, "bogus": 1, "outage": {"mode": "down"}, "max_batch": True}
@@ -321,7 +323,7 @@ def test_fault_specs_merge_into_a_base_and_reject_bad_values() -> None:
         Faults.from_json({"outage": {"duration": 0}})
 
 
-async def test_set_faults_from_python_validates_changes(sandbox: Sandbox) -> None:
+async def test_set_faults_from_python_validates_changes(sandbox: SandboxThread) -> None:
     with pytest.raises(FaultSpecError, match="timeout_rate: must be a number, got string"):
         sandbox.set_faults(timeout_rate="often")
     assert sandbox.set_faults(Faults(max_batch=5)) == Faults(max_batch=5)
@@ -329,7 +331,7 @@ async def test_set_faults_from_python_validates_changes(sandbox: Sandbox) -> Non
 
 
 async def test_the_port_is_reclaimed_if_taken_during_a_refusing_outage(
-    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+    sandbox: SandboxThread, caplog: pytest.LogCaptureFixture
 ) -> None:
     sandbox.set_faults(outage=Outage(duration=0.2, mode="refuse"))
     await asyncio.sleep(0.05)

@@ -15,7 +15,7 @@ from gleap_actions.sandbox import Faults, FaultSpecError, Sandbox, SandboxThread
 from .helpers import TOKEN, event
 
 
-async def fill(client: aiohttp.ClientSession, sandbox: Sandbox) -> None:
+async def fill(client: aiohttp.ClientSession, sandbox: SandboxThread) -> None:
     """Two users' events (one duplicated), two contacts, one deleted, one rejected request."""
     url = sandbox.url
     await client.post(url + "/admin/track", json={"events": [event("u1"), event("u2", "login"), event("u1")]})
@@ -32,7 +32,7 @@ async def get(client: aiohttp.ClientSession, url: str) -> Any:
 
 
 async def test_stats_contacts_events_and_duplicates_over_http(
-    sandbox: Sandbox, client: aiohttp.ClientSession
+    sandbox: SandboxThread, client: aiohttp.ClientSession
 ) -> None:
     await fill(client, sandbox)
     base = sandbox.url + "/__sandbox"
@@ -73,7 +73,7 @@ async def test_stats_contacts_events_and_duplicates_over_http(
 
 
 async def test_the_request_log_over_http_redacts_the_token(
-    sandbox: Sandbox, client: aiohttp.ClientSession
+    sandbox: SandboxThread, client: aiohttp.ClientSession
 ) -> None:
     await fill(client, sandbox)
     log = await get(client, sandbox.url + "/__sandbox/requests")
@@ -94,7 +94,7 @@ async def test_the_request_log_over_http_redacts_the_token(
 
 
 async def test_reset_over_http_forgets_everything_but_keeps_faults(
-    sandbox: Sandbox, client: aiohttp.ClientSession
+    sandbox: SandboxThread, client: aiohttp.ClientSession
 ) -> None:
     await fill(client, sandbox)
     sandbox.set_faults(latency=0.001)
@@ -116,7 +116,7 @@ async def test_the_request_log_is_bounded_but_counts_everything(client: aiohttp.
         assert sandbox.state.request_count("identify") == 5
 
 
-async def test_the_python_api_mirrors_http(sandbox: Sandbox, client: aiohttp.ClientSession) -> None:
+async def test_the_python_api_mirrors_http(sandbox: SandboxThread, client: aiohttp.ClientSession) -> None:
     await fill(client, sandbox)
     state = sandbox.state
     assert state.contacts() == {"u1": {"userId": "u1", "plan": "pro"}}

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from gleap_actions.config import load_config
-from gleap_actions.sandbox import Faults, Sandbox
 from gleap_actions.service import Service
 
 TOKEN = "gleap-test-token-5f1c"
@@ -50,9 +49,8 @@ def write_config(
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    async with Sandbox(api_token=TOKEN, faults=Faults(rate_limit=None)) as running:
-        yield running
+def sandbox_token() -> str:
+    return TOKEN
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import segment.analytics as segment_analytics
 import urllib3
 
-from gleap_actions.sandbox import Faults, SandboxThread
+from gleap_actions.sandbox import SandboxThread
 
 from .conftest import ADMIN_TOKEN, TOKEN, WRITE_KEY, write_config
 
@@ -73,12 +71,6 @@ def _wait(check: object, timeout: float = 15.0) -> None:
     while not check():  # type: ignore[operator]
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.05)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxThread]:
-    with SandboxThread(api_token=TOKEN, faults=Faults(rate_limit=None)) as running:
-        yield running
 
 
 def test_first_run_without_token_delivers_to_the_builtin_sandbox(tmp_path: Path) -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from gleap_actions.config import load_config
-from gleap_actions.sandbox import Outage, Sandbox
+from gleap_actions.sandbox import Outage, SandboxThread
 from gleap_actions.service import Service
 
 from .conftest import ADMIN_TOKEN, TOKEN, WRITE_KEY, admin, post, wait_for, write_config
@@ -31,7 +33,9 @@ BATCH = {
 }
 
 
-async def test_every_call_type_reaches_the_sandbox(sandbox: Sandbox, start_service: StartService) -> None:
+async def test_every_call_type_reaches_the_sandbox(
+    sandbox: SandboxThread, start_service: StartService
+) -> None:
     service = await start_service(sandbox.url)
     status, body = await post(service.url, "/v1/batch", BATCH)
     assert (status, body) == (200, {"success": True})
@@ -44,7 +48,9 @@ async def test_every_call_type_reaches_the_sandbox(sandbox: Sandbox, start_servi
     assert status == 200 and stats["dead_letters"] == 0
 
 
-async def test_single_endpoints_and_write_key_in_body(sandbox: Sandbox, start_service: StartService) -> None:
+async def test_single_endpoints_and_write_key_in_body(
+    sandbox: SandboxThread, start_service: StartService
+) -> None:
     service = await start_service(sandbox.url)
     assert (await post(service.url, "/v1/track", {"userId": "u9", "event": "A"}))[0] == 200
     body = {"userId": "u9", "event": "B", "writeKey": WRITE_KEY}
@@ -54,7 +60,7 @@ async def test_single_endpoints_and_write_key_in_body(sandbox: Sandbox, start_se
     await wait_for(lambda: sandbox.state.event_count("u9") == 2)
 
 
-async def test_integrations_object_filters(sandbox: Sandbox, start_service: StartService) -> None:
+async def test_integrations_object_filters(sandbox: SandboxThread, start_service: StartService) -> None:
     service = await start_service(sandbox.url)
     off = {"userId": "u3", "event": "Off", "integrations": {"Gleap (Action)": False}}
     on = {"userId": "u3", "event": "On", "integrations": {"All": False, "Gleap (Action)": True}}
@@ -68,7 +74,7 @@ async def test_integrations_object_filters(sandbox: Sandbox, start_service: Star
     assert 'gleap_actions_filtered_events_total{reason="integrations"} 1.0' in metrics
 
 
-async def test_health_ready_metrics(sandbox: Sandbox, start_service: StartService) -> None:
+async def test_health_ready_metrics(sandbox: SandboxThread, start_service: StartService) -> None:
     service = await start_service(sandbox.url)
     async with aiohttp.ClientSession() as session:
         for path in ("/health", "/ready"):
@@ -81,7 +87,7 @@ async def test_health_ready_metrics(sandbox: Sandbox, start_service: StartServic
     assert TOKEN not in text and WRITE_KEY not in text and ADMIN_TOKEN not in text
 
 
-async def test_admin_api_requires_its_token(sandbox: Sandbox, start_service: StartService) -> None:
+async def test_admin_api_requires_its_token(sandbox: SandboxThread, start_service: StartService) -> None:
     service = await start_service(sandbox.url)
     assert (await admin(service.url, "GET", "/admin/stats", token=None))[0] == 401
     assert (await admin(service.url, "GET", "/admin/stats", token="wrong"))[0] == 401
@@ -90,7 +96,7 @@ async def test_admin_api_requires_its_token(sandbox: Sandbox, start_service: Sta
 
 
 async def test_retry_window_expiry_dead_letters_then_replay(
-    sandbox: Sandbox, start_service: StartService
+    sandbox: SandboxThread, start_service: StartService
 ) -> None:
     sandbox.set_faults(error_rate=1.0, error_status=503)
     service = await start_service(sandbox.url, retry_window=0.5)
@@ -113,7 +119,7 @@ async def test_retry_window_expiry_dead_letters_then_replay(
     assert (await admin(service.url, "GET", "/admin/dead-letters"))[1]["dead_letters"] == []
 
 
-async def test_purge_dead_letters(sandbox: Sandbox, start_service: StartService) -> None:
+async def test_purge_dead_letters(sandbox: SandboxThread, start_service: StartService) -> None:
     service = await start_service(sandbox.url)
     # No userId: the track preset rejects it; a payload rejection is dead-lettered at once.
     assert (await post(service.url, "/v1/track", {"anonymousId": "a1", "event": "Anon"}))[0] == 200
@@ -126,7 +132,7 @@ async def test_purge_dead_letters(sandbox: Sandbox, start_service: StartService)
 
 
 async def test_invalid_token_pauses_then_reload_resumes(
-    sandbox: Sandbox, start_service: StartService, tmp_path: Path
+    sandbox: SandboxThread, start_service: StartService, tmp_path: Path
 ) -> None:
     service = await start_service(sandbox.url)
     config_path = write_config(tmp_path, sandbox.url, token="wrong-token")
@@ -147,7 +153,9 @@ async def test_invalid_token_pauses_then_reload_resumes(
     assert _dead_letters(service) == 0
 
 
-async def test_delete_user_drops_queue_and_contact(sandbox: Sandbox, start_service: StartService) -> None:
+async def test_delete_user_drops_queue_and_contact(
+    sandbox: SandboxThread, start_service: StartService
+) -> None:
     # After one failed attempt, events wait 30 s for their retry: they are queued when the user is deleted.
     service = await start_service(sandbox.url, initial_backoff=30, max_backoff=60)
     assert (await post(service.url, "/v1/identify", {"userId": "u6", "traits": {"plan": "x"}}))[0] == 200
@@ -164,7 +172,21 @@ async def test_delete_user_drops_queue_and_contact(sandbox: Sandbox, start_servi
     assert service.store.stats(time.time()).pending == 1  # the other user's event still waits
 
 
-async def test_preview_through_admin(sandbox: Sandbox, start_service: StartService) -> None:
+async def test_delete_user_dot_dot_through_admin(sandbox: SandboxThread, start_service: StartService) -> None:
+    """`/admin/users/%2E%2E/delete` deletes the contact `..` (sent encoded, so no client normalises it)."""
+    service = await start_service(sandbox.url)
+    sandbox.state.identify("..", {"email": "dots@example.com"})
+    sandbox.state.identify("bystander", {"email": "b@example.com"})
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    url = URL(service.url + "/admin/users/%2E%2E/delete", encoded=True)
+    async with aiohttp.ClientSession() as session, session.post(url, headers=headers) as r:
+        assert r.status == 200
+        assert (await r.json())["ok"] is True
+    assert sandbox.state.contact("..") is None and sandbox.state.contact("bystander") is not None
+    assert sandbox.state.requests(endpoint="delete")[-1].path == "/admin/contacts/%2E%2E"
+
+
+async def test_preview_through_admin(sandbox: SandboxThread, start_service: StartService) -> None:
     service = await start_service(sandbox.url)
     event = {"type": "track", "userId": "u7", "event": "Viewed", "timestamp": "2024-05-01T10:00:00Z"}
     status, body = await admin(service.url, "POST", "/admin/preview", event)
@@ -175,7 +197,31 @@ async def test_preview_through_admin(sandbox: Sandbox, start_service: StartServi
     assert sandbox.state.request_count() == 0  # nothing was sent
 
 
-async def test_restart_delivers_the_backlog(sandbox: Sandbox, tmp_path: Path) -> None:
+async def test_preview_through_admin_rejects_a_bad_event_alone(
+    sandbox: SandboxThread, start_service: StartService
+) -> None:
+    """Too deep to write as JSON, a date past year 9999: each is a result line, the good one is previewed."""
+    service = await start_service(sandbox.url)
+    good = {"type": "track", "userId": "u7", "event": "Viewed"}
+    deep = '{"a":' * 300 + "1" + "}" * 300
+    body = (
+        f'[{{"type":"track","userId":"u7","event":"Deep","properties":{deep}}},'
+        '{"type":"track","userId":"u7","event":"Late","timestamp":"9999-12-31T23:59:59-14:00"},'
+        f"{json.dumps(good)}]"
+    )
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(service.url + "/admin/preview", data=body, headers=headers) as r,
+    ):
+        assert r.status == 200
+        results = (await r.json())["results"]
+    assert [(line["event_index"], line.get("status")) for line in results] == [(0, 400), (1, 400), (2, None)]
+    assert "254 levels" in results[0]["error"] and "timestamp" in results[1]["error"]
+    assert results[2]["body"]["events"][0]["name"] == "Viewed"
+
+
+async def test_restart_delivers_the_backlog(sandbox: SandboxThread, tmp_path: Path) -> None:
     sandbox.set_faults(outage=Outage(duration=3600, mode="refuse"))
     config = load_config(write_config(tmp_path, sandbox.url))
     first = Service(config)
@@ -224,7 +270,7 @@ def _tracks(user: str, names: range) -> dict[str, object]:
 
 
 async def test_events_are_routed_at_ingest_and_delivered_once(
-    sandbox: Sandbox, start_service: StartService
+    sandbox: SandboxThread, start_service: StartService
 ) -> None:
     service = await start_service(sandbox.url)
     assert (await post(service.url, "/v1/batch", _tracks("u5", range(50))))[0] == 200
@@ -238,7 +284,7 @@ async def test_events_are_routed_at_ingest_and_delivered_once(
 
 
 async def test_an_ingest_only_nodes_events_are_routed_by_a_delivery_node(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox: SandboxThread, tmp_path: Path
 ) -> None:
     config = load_config(write_config(tmp_path, sandbox.url))
     ingest = Service(config, role="ingest")

@@ -10,7 +10,7 @@ import yaml
 
 from gleap_actions.config import load_config
 from gleap_actions.queue.postgres.ratelimit import PostgresRateLimiter, project_key
-from gleap_actions.sandbox import Sandbox
+from gleap_actions.sandbox import SandboxThread
 from gleap_actions.service import Service
 
 from .conftest import TOKEN, post, wait_for, write_config
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.postgres
 
 
 async def test_ingest_node_and_delivery_node_share_the_queue_and_the_limit(
-    sandbox: Sandbox, postgres_url: str, tmp_path: Path
+    sandbox: SandboxThread, postgres_url: str, tmp_path: Path
 ) -> None:
     path = write_config(tmp_path, sandbox.url)
     document = yaml.safe_load(path.read_text())

@@ -16,16 +16,16 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from gleap_actions.queue.store import DeadLetter, Store
+from gleap_actions.queue.render import dead_letter_json
+from gleap_actions.queue.store import Store
 
 Run = Callable[..., Awaitable[Any]]
-Preview = Callable[[Iterable[bytes], bool], Iterator[bytes]]
+Preview = Callable[[Iterable[object], bool], Iterator[bytes]]
 DeleteUser = Callable[[str], Awaitable[dict[str, Any]]]
 Reload = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -43,35 +43,6 @@ def _whole(text: str) -> int:
     if not 0 <= value <= MAX_ID:
         raise ValueError(text)
     return value
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _json_or_text(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-
-
-def dead_letter_json(letter: DeadLetter, *, full: bool) -> dict[str, Any]:
-    """A dead letter as JSON; `full` adds the request, response and event."""
-    out: dict[str, Any] = {
-        "id": letter.id,
-        "event_id": letter.event_id,
-        "mapping": letter.mapping,
-        "reason": letter.reason,
-        "status": letter.status,
-        "attempts": letter.attempts,
-        "created_at": _iso(letter.created_at),
-    }
-    if full:
-        out["request"] = _json_or_text(letter.request)
-        out["response"] = _json_or_text(letter.response)
-        out["event"] = orjson.loads(letter.payload)
-    return out
 
 
 class AdminAPI:
@@ -206,7 +177,7 @@ class AdminAPI:
             return _error(400, "invalid_json", f"the body is not valid JSON: {exc}")
         events = body if isinstance(body, list) else [body]
         batch = request.query.get("batch", "false").lower() in ("1", "true", "yes")
-        lines = [orjson.loads(line) for line in self._preview([orjson.dumps(e) for e in events], batch)]
+        lines = [orjson.loads(line) for line in self._preview(events, batch)]
         return web.json_response({"results": lines})
 
     async def _delete_user_route(self, request: web.Request) -> web.Response:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gleap_actions.engine.errors import GleapActionsError
+from gleap_actions.engine.errors import ActionsError
 
 
-class QuerySyntaxError(GleapActionsError, ValueError):
+class QuerySyntaxError(ActionsError, ValueError):
     """A definition is malformed or ill-typed. `column` is 1-based; `reason` says what was expected there."""
 
     def __init__(self, reason: str, *, text: str, column: int) -> None:

@@ -1,3 +1,4 @@
+# Over 400 lines: one recursive-descent parser for the whole grammar, a method per rule.
 """The parser: tokens to a typed syntax tree, checking as it goes what may follow what.
 
 ```

@@ -13,9 +13,12 @@ from gleap_actions.cli.common import (
     EXIT_TEMPORARY,
     config_option,
     load_or_exit,
+    storage_options,
+    with_storage,
 )
 from gleap_actions.config import Config
 from gleap_actions.destinations.gleap.account import Outcome, check_auth, delete_user
+from gleap_actions.queue.factory import parse_location
 from gleap_actions.service import open_configured_store
 
 
@@ -33,21 +36,23 @@ def check_auth_command(config_path: str | None) -> None:
 
 @click.command("delete-user")
 @click.argument("user_id")
-@config_option
-def delete_user_command(user_id: str, config_path: str | None) -> None:
+@storage_options
+def delete_user_command(
+    user_id: str, config_path: str | None, data_dir: str | None, store_url: str | None
+) -> None:
     """Delete USER_ID's contact in Gleap (DELETE /admin/contacts/USER_ID).
 
     The user's events still waiting in the queue are dropped first, so none reaches Gleap after the
     deletion. A contact Gleap does not know counts as deleted. Exit codes as for check-auth.
     """
     config = _config_with_token(config_path)
-    storage = config.storage
-    if storage.url is not None or storage.data_dir.exists():
-        store = open_configured_store(storage)
+    storage = with_storage(config, data_dir, store_url)
+    if parse_location(storage.url, storage.data_dir).exists:
+        backend = open_configured_store(storage)
         try:
-            dropped = store.drop_user(user_id)
+            dropped = backend.store.drop_user(user_id)
         finally:
-            store.close()
+            backend.close()
         click.echo(f"Dropped {dropped} queued event(s) of the user.")
     _finish(asyncio.run(delete_user(config.gleap, user_id)))
 

@@ -1,20 +1,25 @@
-"""What the subcommands share: the `--config` option and loading the config or exiting with its problems."""
+"""What the subcommands share: the `--config`, `--data-dir` and `--store` options, and loading the config or
+exiting with its problems."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from gleap_actions.config import Config, ConfigError, load_config
+from gleap_actions.config import Config, ConfigError, StorageConfig, load_config
 
 # Exit codes: 0 done, 1 the operation failed, 2 a usage or configuration problem (click's own code for
 # usage errors), 3 a temporary failure (Gleap unreachable or overloaded): try again later.
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_TEMPORARY = 3
+
+STORE_ENV = "GLEAP_ACTIONS_STORE"
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -29,6 +34,46 @@ def config_option(function: _F) -> _F:
         help="The YAML config file (default: $GLEAP_ACTIONS_CONFIG, else the Segment presets).",
     )
     return option(function)
+
+
+def data_dir_option(function: _F) -> _F:
+    """`--data-dir D`: the SQLite queue's folder, instead of the config's storage.data_dir."""
+    option = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        help="The SQLite queue's folder (default: the config's storage.data_dir).",
+    )
+    return option(function)
+
+
+def store_option(function: _F) -> _F:
+    """`--store URL` (or `GLEAP_ACTIONS_STORE`): the queue, instead of the config's storage."""
+    option = click.option(
+        "--store",
+        "store_url",
+        envvar=STORE_ENV,
+        metavar="URL",
+        help=(
+            "postgresql://user:pass@host:5432/db (shared by several nodes), sqlite:///path/queue.db "
+            f"or a path. Default: ${STORE_ENV}, else the config's storage.url, else queue.db in its data_dir."
+        ),
+    )
+    return option(function)
+
+
+def storage_options(function: _F) -> _F:
+    """`--config`, `--data-dir` and `--store`: everything that says where the queue is."""
+    return config_option(data_dir_option(store_option(function)))
+
+
+def with_storage(config: Config, data_dir: str | None, store_url: str | None) -> StorageConfig:
+    """The config's storage with the `--data-dir` and `--store` given on the command line."""
+    storage = config.storage
+    if data_dir is not None:
+        storage = dataclasses.replace(storage, data_dir=Path(data_dir))
+    if store_url is not None:
+        storage = dataclasses.replace(storage, url=store_url)
+    return storage
 
 
 def load_or_exit(path: str | None) -> Config:

@@ -8,6 +8,7 @@ import click
 
 from gleap_actions.cli.common import EXIT_FAILED
 from gleap_actions.config import Config, ConfigError, load_config
+from gleap_actions.destinations.gleap.settings import shown_url
 
 
 @click.group("config")
@@ -54,5 +55,9 @@ def summary(config: Config, path: str) -> list[str]:
     if config.uses_sandbox:
         lines.append("Gleap: no API token configured: deliveries go to the built-in sandbox")
     else:
-        lines.append(f"Gleap: {config.gleap.base_url} (API token configured)")
+        lines.append(f"Gleap: {shown_url(config.gleap.base_url)} (API token configured)")
+    # A name or trigger may hold a value from the environment (maybe a secret): never printed.
+    hidden = (v for v in config.env_values if len(v) >= 4 and v not in actions)  # action names are public
+    for value in sorted(hidden, key=len, reverse=True):
+        lines = [line.replace(value, "***") for line in lines]
     return lines

@@ -6,40 +6,21 @@ service picks replayed deliveries up at its next poll.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 import orjson
 
-from gleap_actions.admin.api import dead_letter_json
-from gleap_actions.cli.common import EXIT_CONFIG, EXIT_FAILED, config_option, load_or_exit
+from gleap_actions.cli.common import EXIT_CONFIG, EXIT_FAILED, load_or_exit, storage_options, with_storage
+from gleap_actions.queue.render import dead_letter_json
 from gleap_actions.queue.store import Store
 from gleap_actions.service import open_configured_store
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _store_options(function: _F) -> _F:
-    function = click.option("--store", "store_url", envvar="GLEAP_ACTIONS_STORE", help="postgresql://...")(
-        function
-    )
-    function = click.option(
-        "--data-dir", type=click.Path(file_okay=False), help="The SQLite queue's folder."
-    )(function)
-    return config_option(function)
-
 
 def _open(config_path: str | None, data_dir: str | None, store_url: str | None) -> Store:
-    storage = load_or_exit(config_path).storage
-    if data_dir is not None:
-        storage = dataclasses.replace(storage, data_dir=Path(data_dir))
-    if store_url is not None:
-        storage = dataclasses.replace(storage, url=store_url)
-    return open_configured_store(storage)
+    storage = with_storage(load_or_exit(config_path), data_dir, store_url)
+    return open_configured_store(storage).store
 
 
 def _selection(ids: tuple[int, ...], mapping: str | None, all_: bool) -> list[int] | None:
@@ -55,7 +36,7 @@ def dlq_group() -> None:
 
 
 @dlq_group.command("list")
-@_store_options
+@storage_options
 @click.option("--mapping", help="Only this mapping's dead letters.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--after", type=int, default=0, help="Only ids greater than this (paging).")
@@ -73,7 +54,7 @@ def list_command(
 
 
 @dlq_group.command("show")
-@_store_options
+@storage_options
 @click.argument("dead_letter_id", type=int)
 def show_command(
     config_path: str | None, data_dir: str | None, store_url: str | None, dead_letter_id: int
@@ -96,7 +77,7 @@ def _selection_command(
     """Register `dlq NAME [IDS...] [--mapping M] [--all]`, which applies `act(store, ids, mapping)`."""
 
     @dlq_group.command(name, help=help_text)
-    @_store_options
+    @storage_options
     @click.argument("ids", nargs=-1, type=int)
     @click.option("--mapping", help="Every dead letter of this mapping.")
     @click.option("--all", "all_", is_flag=True, help="Every dead letter.")

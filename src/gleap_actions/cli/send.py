@@ -22,7 +22,7 @@ import orjson
 from gleap_actions import events
 from gleap_actions.cli.common import EXIT_CONFIG, EXIT_FAILED, config_option, load_or_exit
 from gleap_actions.config import Config
-from gleap_actions.deliver.pipeline import Pipeline
+from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.destinations.gleap.client import send
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent
@@ -92,7 +92,7 @@ async def _send(
         config.delivery,
         send=send,
         delivery_enabled=events.delivery_enabled,
-        probe_interval=5.0,
+        tuning=Tuning(probe_interval=5.0),
     )
     await pipeline.start()
     deadline = time.monotonic() + timeout if timeout is not None else None

@@ -8,11 +8,10 @@ import ipaddress
 import logging
 import signal
 import sys
-from pathlib import Path
 
 import click
 
-from gleap_actions.cli.common import EXIT_CONFIG, config_option, load_or_exit
+from gleap_actions.cli.common import EXIT_CONFIG, load_or_exit, storage_options, with_storage
 from gleap_actions.config import Config
 from gleap_actions.service import Role, Service
 
@@ -20,11 +19,9 @@ log = logging.getLogger(__name__)
 
 
 @click.command("serve")
-@config_option
+@storage_options
 @click.option("--host", help="Address to listen on (default 127.0.0.1; any other needs write keys).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8080).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the SQLite queue lives.")
-@click.option("--store", "store_url", envvar="GLEAP_ACTIONS_STORE", help="postgresql://... to share a queue.")
 @click.option(
     "--role",
     type=click.Choice(["all", "ingest", "deliver"]),
@@ -69,12 +66,7 @@ def _with_overrides(
         host=host if host is not None else config.server.host,
         port=port if port is not None else config.server.port,
     )
-    storage = config.storage
-    if data_dir is not None:
-        storage = dataclasses.replace(storage, data_dir=Path(data_dir))
-    if store_url is not None:
-        storage = dataclasses.replace(storage, url=store_url)
-    return dataclasses.replace(config, server=server, storage=storage)
+    return dataclasses.replace(config, server=server, storage=with_storage(config, data_dir, store_url))
 
 
 def _is_loopback(host: str) -> bool:

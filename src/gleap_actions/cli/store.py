@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import click
-import psycopg
 
-from gleap_actions.cli.common import config_option, load_or_exit
-from gleap_actions.queue.factory import describe_location, is_postgres, open_store
-from gleap_actions.queue.postgres import migrations as pg_migrations
-from gleap_actions.queue.sqlite import schema as sqlite_schema
+from gleap_actions.cli.common import load_or_exit, storage_options, with_storage
+from gleap_actions.queue.factory import StoreLocationError, open_store
 from gleap_actions.queue.store import StoreFullError
-
-STORE_ENV = "GLEAP_ACTIONS_STORE"
 
 
 @click.group("store")
@@ -20,33 +15,21 @@ def store_group() -> None:
 
 
 @store_group.command("migrate")
-@click.option(
-    "--store",
-    "location",
-    envvar=STORE_ENV,
-    metavar="URL",
-    help=(
-        "postgresql://user:pass@host:5432/db (shared by several nodes), sqlite:///path/queue.db or a path. "
-        f"Default: ${STORE_ENV}, else the config's storage.url, else queue.db in its data_dir."
-    ),
-)
-@config_option
-def migrate_command(location: str | None, config_path: str | None) -> None:
+@storage_options
+def migrate_command(config_path: str | None, data_dir: str | None, store_url: str | None) -> None:
     """Create the store's schema or bring it to this version's.
 
     `serve` does this by itself at start (concurrent nodes wait for each other); run this first when the
     database user of the nodes may not change the schema, or to upgrade at a moment of your choosing.
     """
-    data_dir = "data"
-    if location is None:
-        storage = load_or_exit(config_path).storage
-        location, data_dir = storage.url, str(storage.data_dir)
-    shown = describe_location(location, data_dir=data_dir)
+    location: str | None = store_url
+    where = data_dir or "data"
+    if location is None:  # no --store: the config's storage (so a broken config does not stop --store)
+        storage = with_storage(load_or_exit(config_path), data_dir, None)
+        location, where = storage.url, str(storage.data_dir)
     try:
-        open_store(location, data_dir=data_dir).close()
-    except (StoreFullError, RuntimeError) as exc:
+        backend = open_store(location, data_dir=where)
+    except (StoreFullError, StoreLocationError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
-    except psycopg.Error as exc:  # e.g. a malformed URL
-        raise click.ClickException(f"cannot open the store at {shown}: {exc}") from exc
-    version = len(pg_migrations.MIGRATIONS if is_postgres(location) else sqlite_schema.MIGRATIONS)
-    click.echo(f"store at {shown}: schema version {version}, up to date")
+    backend.close()
+    click.echo(f"store at {backend.description}: schema version {backend.schema_version}, up to date")

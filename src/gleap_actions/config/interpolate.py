@@ -64,6 +64,8 @@ def _resolve(match: re.Match[str], env: Mapping[str, str], location: str, proble
     value = env.get(name)
     missing = value is None or (value == "" and operator is not None and operator.startswith(":"))
     if not missing or operator is None:
+        if value:
+            problems.env_values.add(value)
         return value or ""
     if operator.endswith("-"):
         return argument

@@ -25,6 +25,8 @@ from gleap_actions.destinations.gleap.presets import PRESETS
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import ConfigError
 from gleap_actions.engine.subscription import Subscription
+from gleap_actions.queue.factory import StoreLocationError, parse_location
+from gleap_actions.queue.store import DEFAULT_DEDUP_WINDOW, DEFAULT_RETENTION
 
 __all__ = [
     "SANDBOX_API_TOKEN",
@@ -75,6 +77,9 @@ class ServerConfig(_RedactedRepr):
     cors_origins: tuple[str, ...] = ("*",)
     events_per_second: float = 0.0
     burst: int = 0
+    header_timeout: float = 10.0  # a request's head must arrive within this (seconds)
+    body_timeout: float = 30.0  # and its body within this
+    max_connections: int = 4096  # beyond this, a connection waiting for a head is closed
 
 
 @dataclass(frozen=True, repr=False)
@@ -83,8 +88,8 @@ class StorageConfig(_RedactedRepr):
 
     data_dir: Path = Path("data")
     url: str | None = field(default=None, metadata=_SECRET)  # may hold a password
-    dedup_window: float = 86400.0
-    retention: float = 604800.0
+    dedup_window: float = DEFAULT_DEDUP_WINDOW
+    retention: float = DEFAULT_RETENTION
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,8 @@ class Config(_RedactedRepr):
     path: Path | None = None
     audiences: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
     computed_traits: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
+    # Values read from the environment: whatever prints the config shows them as `***`.
+    env_values: frozenset[str] = field(default=frozenset(), metadata=_SECRET)
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:
@@ -148,6 +155,7 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
             *server.write_keys,
             server.admin_token,
             storage.url,
+            *problems.env_values,
         )
         raise ConfigError(_redacted(problems.items, secrets))
     return Config(
@@ -160,12 +168,14 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         file,
         audiences=audiences,
         computed_traits=computed_traits,
+        env_values=frozenset(problems.env_values),
     )
 
 
 def _redacted(messages: list[str], secrets: Iterable[str | None]) -> list[str]:
-    """`messages` with every configured secret replaced by `***`: a secret pasted under another key
-    (say, the Gleap token as `server.port`) is echoed as a plain value otherwise."""
+    """`messages` with every configured secret and every value from the environment replaced by `***`:
+    a secret pasted under another key (say, the Gleap token as `server.port`, or an environment variable
+    in a mapping's name or action) is echoed as a plain value otherwise."""
     known = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
     for secret in known:
         messages = [m.replace(secret, "***") for m in messages]
@@ -198,8 +208,8 @@ def _read_gleap(section: Section, overrides: Section) -> tuple[GleapSettings, bo
 
 
 def _read_server(section: Section, overrides: Section) -> ServerConfig:
-    host = section.string("host", "127.0.0.1") or "127.0.0.1"
-    port = section.integer("port", 8080, minimum=0, maximum=65535)
+    host = section.string("host", ServerConfig.host) or ServerConfig.host
+    port = section.integer("port", ServerConfig.port, minimum=0, maximum=65535)
     write_keys = section.string_list("write_keys", secret=True)
     if overrides.has("GLEAP_ACTIONS_WRITE_KEYS"):
         text = overrides.string("GLEAP_ACTIONS_WRITE_KEYS", "", secret=True) or ""
@@ -212,6 +222,9 @@ def _read_server(section: Section, overrides: Section) -> ServerConfig:
     events_per_second = float(limit.integer("events_per_second", 0, minimum=0))
     burst = limit.integer("burst", 0, minimum=0)  # 0: the limiter's default
     limit.finish()
+    header_timeout = section.duration("header_timeout", 10.0, positive=True)
+    body_timeout = section.duration("body_timeout", 30.0, positive=True)
+    max_connections = section.integer("max_connections", 4096, minimum=1)
     section.finish()
     return ServerConfig(
         host=host,
@@ -222,7 +235,18 @@ def _read_server(section: Section, overrides: Section) -> ServerConfig:
         cors_origins=origins,
         events_per_second=events_per_second,
         burst=burst,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_connections=max_connections,
     )
+
+
+def _shared_store(url: str) -> bool:
+    """Whether `url` names a queue several nodes can share (the only kind `storage.url` takes)."""
+    try:
+        return parse_location(url).shared
+    except StoreLocationError:
+        return False
 
 
 def _read_storage(section: Section, overrides: Section, base_dir: Path) -> StorageConfig:
@@ -231,27 +255,31 @@ def _read_storage(section: Section, overrides: Section, base_dir: Path) -> Stora
     if overrides.has("GLEAP_ACTIONS_DATA_DIR"):
         data_dir = Path(overrides.string("GLEAP_ACTIONS_DATA_DIR", "") or "data")
     url = section.string("url", None, secret=True)
-    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+    if url is not None and not _shared_store(url):
         section.problems.add(section.at("url"), "expected a postgresql:// URL (omit it to use SQLite)")
         url = None
-    dedup_window = section.duration("dedup_window", 86400.0)
-    retention = section.duration("retention", 604800.0)
+    dedup_window = section.duration("dedup_window", StorageConfig.dedup_window)
+    retention = section.duration("retention", StorageConfig.retention)
     section.finish()
     return StorageConfig(data_dir=data_dir, url=url, dedup_window=dedup_window, retention=retention)
 
 
 def _read_delivery(section: Section) -> DeliveryConfig:
-    initial_backoff = section.duration("initial_backoff", 1.0, positive=True)
-    max_backoff = section.duration("max_backoff", 300.0, positive=True)
+    initial_backoff = section.duration("initial_backoff", DeliveryConfig.initial_backoff, positive=True)
+    max_backoff = section.duration("max_backoff", DeliveryConfig.max_backoff, positive=True)
     if max_backoff < initial_backoff:
         section.problems.add(
             section.at("max_backoff"), f"must be at least initial_backoff ({initial_backoff:g}s)"
         )
     config = DeliveryConfig(
-        retry_window=section.duration("retry_window", 14400.0),
-        max_concurrency=section.integer("max_concurrency", 16, minimum=1, maximum=1024),
-        requests_per_minute=section.integer("requests_per_minute", 1000, minimum=1),
-        linger=section.duration("linger", 0.2),
+        retry_window=section.duration("retry_window", DeliveryConfig.retry_window),
+        max_concurrency=section.integer(
+            "max_concurrency", DeliveryConfig.max_concurrency, minimum=1, maximum=1024
+        ),
+        requests_per_minute=section.integer(
+            "requests_per_minute", DeliveryConfig.requests_per_minute, minimum=1
+        ),
+        linger=section.duration("linger", DeliveryConfig.linger),
         initial_backoff=initial_backoff,
         max_backoff=max_backoff,
     )

@@ -13,7 +13,7 @@ from gleap_actions import fql
 from gleap_actions.config.problems import Problems, describe, join
 from gleap_actions.config.reader import Section
 from gleap_actions.engine.action import Action
-from gleap_actions.engine.errors import FqlSyntaxError, GleapActionsError, MappingValidationError
+from gleap_actions.engine.errors import ActionsError, FqlSyntaxError, MappingValidationError
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.mapping import validate_mapping
 
@@ -91,7 +91,7 @@ def _read_entry(
             batch_size=batch_size,
             batch_bytes=batch_bytes,
         )
-    except GleapActionsError as exc:
+    except ActionsError as exc:
         problems.add(section.location, str(exc))
         return None
 

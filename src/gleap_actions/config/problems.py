@@ -16,6 +16,8 @@ class Problems:
 
     def __init__(self) -> None:
         self.items: list[str] = []
+        # Every value read from the environment: messages never echo them (`load_config` redacts them).
+        self.env_values: set[str] = set()
 
     def add(self, location: str, message: str) -> None:
         """Record `message` at `location` (e.g. `mappings[2].trigger`)."""

@@ -1,19 +1,11 @@
-"""Delivery of one mapping: claim due deliveries, plan requests, send them, record the outcomes.
+"""Delivery of one mapping: the driver that runs the steps in order, like a Vector sink's.
 
-The body reads as one pipeline (like a Vector sink): claim (topping up a partial batch after the linger
-time so a trickle still goes out promptly) -> plan with `Subscription.plan` (per-event rejections are
-dead-lettered at once) -> for each request, a task: rate limit, adaptive concurrency permit, send ->
-record the outcome:
+claim and batch (`batch.Claimer`) -> build requests (`request.RequestBuilder`; per-event rejections are
+dead-lettered at once) -> for each request, a task: send and classify (`sender.Sender` -> `outcome.Outcome`)
+-> record the outcome (`record.Recorder`). A batch answered 400 is split in halves, recursively, so only
+the bad events are dead-lettered.
 
-- 2xx: `ack` (concurrent acks grouped into one commit).
-- `RetryableError` (408, 423, 429, 5xx but 501, network errors, timeouts): `retry` after a jittered
-  backoff, never sooner than `Retry-After` (a 429's also pauses every sender), until the retry window
-  ends; then `dead_letter` with the last error.
-- `FinalHTTPError`: `dead_letter` with the redacted request and the response; a batch answered 400 is
-  split in halves, recursively, so only the bad events are dead-lettered.
-- `InvalidCredentialsError` (401/403): `release` (no attempt counted), pause all delivery, alert.
-
-Store calls are synchronous and run in a worker thread through `run`; this module never blocks the loop.
+Store calls are synchronous and run in a worker thread; this module never blocks the loop.
 """
 
 from __future__ import annotations
@@ -22,104 +14,77 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-import aiohttp
-import orjson
-
-from gleap_actions.deliver.concurrency import AdaptiveConcurrency
-from gleap_actions.deliver.gate import CredentialsGate
-from gleap_actions.deliver.groupcommit import GroupCommit
+from gleap_actions.deliver.ackcommit import AckCommit
+from gleap_actions.deliver.batch import Claimer, Work
 from gleap_actions.deliver.metrics import PipelineMetrics
-from gleap_actions.deliver.ratelimit import Limiter
+from gleap_actions.deliver.outcome import Rejected
+from gleap_actions.deliver.record import Recorder
+from gleap_actions.deliver.request import RequestBuilder
 from gleap_actions.deliver.retry import RetryPolicy
-from gleap_actions.destinations.gleap.client import Response
-from gleap_actions.destinations.gleap.settings import GleapSettings
-from gleap_actions.engine.action import Plan, Request
-from gleap_actions.engine.errors import FinalHTTPError, InvalidCredentialsError, RetryableError
+from gleap_actions.deliver.sender import Sender
+from gleap_actions.deliver.store_calls import StoreCalls
+from gleap_actions.engine.action import Request
 from gleap_actions.engine.subscription import Subscription
-from gleap_actions.queue.store import Delivery, Store, StoreFullError
+from gleap_actions.queue.store import Delivery, Store
 
 log = logging.getLogger(__name__)
 
-P = ParamSpec("P")
-T = TypeVar("T")
 
-SendFn = Callable[[aiohttp.ClientSession, Request, float], Awaitable[Response]]
-"""`gleap.client.send`: returns on 2xx, raises the `engine.errors` delivery taxonomy otherwise."""
-
-
-class Runner:
-    """Runs synchronous store calls in a worker thread."""
-
-    def __init__(self, call: Callable[[Callable[[], Any]], Awaitable[Any]]) -> None:
-        self._call = call
-
-    async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """`fn(*args, **kwargs)` off the event loop."""
-        result: T = await self._call(lambda: fn(*args, **kwargs))
-        return result
-
-
-@dataclass(slots=True)
-class Shared:
-    """What every mapping's delivery shares: one destination, one budget."""
+@dataclass(frozen=True, slots=True)
+class DeliveryParts:
+    """What every mapping's delivery shares: one queue, one destination, one budget."""
 
     store: Store
-    run: Runner
-    ack: GroupCommit
-    session: aiohttp.ClientSession
-    send: SendFn
-    settings: GleapSettings
+    run: StoreCalls
+    ack: AckCommit
+    sender: Sender
     policy: RetryPolicy
-    concurrency: AdaptiveConcurrency
-    rate: Limiter
-    gate: CredentialsGate
     metrics: PipelineMetrics
     owner: str
     linger: float
-    lease: float = 120.0
-    claim_limit: int = 5000
-    poll_interval: float = 0.05
-    response_limit: int = 2000  # characters of a response body kept in a dead letter
-
-
-@dataclass(frozen=True, slots=True)
-class Work:
-    """Claimed deliveries and their parsed events, index-aligned."""
-
-    deliveries: list[Delivery]
-    events: list[dict[str, Any]]
-    claimed_at: float  # time.monotonic() of the claim, to respect the lease
-
-    def subset(self, indices: Sequence[int]) -> Work:
-        """The deliveries at `indices` (a planned request's)."""
-        return Work([self.deliveries[i] for i in indices], [self.events[i] for i in indices], self.claimed_at)
-
-    def halves(self) -> tuple[Work, Work]:
-        """Two halves, to isolate bad events in a rejected batch."""
-        mid = len(self.deliveries) // 2
-        return self.subset(range(mid)), self.subset(range(mid, len(self.deliveries)))
-
-
-OVERLOAD_STATUSES = frozenset({429, 503})
+    lease: float
+    claim_limit: int
+    poll_interval: float
 
 
 class MappingDelivery:
     """The delivery loop of one mapping (`Subscription`)."""
 
-    def __init__(self, subscription: Subscription, shared: Shared) -> None:
-        self.sub = subscription
+    def __init__(self, subscription: Subscription, parts: DeliveryParts) -> None:
         self.name = subscription.name
-        self._s = shared
+        self._parts = parts
+        self._sender = parts.sender
         self._tasks: set[asyncio.Task[None]] = set()
-        self._held: set[int] = set()  # claimed, outcome not yet recorded
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._batch = subscription.batching
-        self._per_request = max(1, subscription.batch_size) if self._batch else 1
+        self._builder = RequestBuilder(subscription, parts.sender.destination)
+        self._claimer = Claimer(
+            parts.store,
+            parts.run,
+            mapping=self.name,
+            owner=parts.owner,
+            lease=parts.lease,
+            per_request=self._builder.per_request,
+            linger=parts.linger,
+            stopping=self._stopping,
+        )
+        self._recorder = Recorder(
+            self.name,
+            parts.store,
+            parts.run,
+            ack=parts.ack,
+            claimer=self._claimer,
+            policy=parts.policy,
+            gate=parts.sender.gate,
+            rate=parts.sender.rate,
+            metrics=parts.metrics,
+            lease=parts.lease,
+            stopping=self._stopping,
+        )
 
     def wake(self) -> None:
         """New deliveries may be due (the router just routed some)."""
@@ -136,22 +101,21 @@ class MappingDelivery:
 
     async def _step(self) -> None:
         """One pass: wait for room, claim (lingering on a partial batch), dispatch."""
-        s = self._s
+        parts = self._parts
         await self._wait_for_room()
         if self._stopping.is_set():
             return
-        if s.gate.paused:
-            await self._idle(s.poll_interval)
+        if self._sender.gate.paused:
+            await self._idle(parts.poll_interval)
             return
-        free = max(1, s.concurrency.limit - len(self._tasks))
-        claimed = await self._claim(min(s.claim_limit, free * self._per_request))
+        free = max(1, self._sender.concurrency.limit - len(self._tasks))
+        limit = min(parts.claim_limit, free * self._builder.per_request)
+        claimed = await self._claimer.claim(limit, batch=self._builder.batch)
         if not claimed:
-            await self._idle(s.poll_interval)
+            await self._idle(parts.poll_interval)
             return
-        if self._batch and len(claimed) < self._per_request:
-            claimed += await self._linger(claimed)
         if self._stopping.is_set():
-            await self._release([d.id for d in claimed])
+            await self._recorder.release([d.id for d in claimed])
             return
         await self._dispatch(claimed)
 
@@ -167,30 +131,12 @@ class MappingDelivery:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._held:
-            await self._release(list(self._held))
-
-    # -- claiming --------------------------------------------------------------------------------
-
-    async def _claim(self, limit: int) -> list[Delivery]:
-        s = self._s
-        claimed = await s.run(s.store.claim_deliveries, s.owner, self.name, limit, s.lease, time.time())
-        self._held.update(d.id for d in claimed)
-        return claimed
-
-    async def _linger(self, claimed: list[Delivery]) -> list[Delivery]:
-        """A partial batch waits until its oldest event is `linger` old, then takes what came since."""
-        wait = min(d.received_at for d in claimed) + self._s.linger - time.time()
-        if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), wait)
-        if self._stopping.is_set():
-            return []
-        return await self._claim(self._per_request - len(claimed))
+        if self._claimer.held:
+            await self._recorder.release(list(self._claimer.held))
 
     async def _wait_for_room(self) -> None:
         """Claim no more than can be sent soon: leases must not expire in a local queue."""
-        while len(self._tasks) >= self._s.concurrency.limit and not self._stopping.is_set():
+        while len(self._tasks) >= self._sender.concurrency.limit and not self._stopping.is_set():
             stop = asyncio.ensure_future(self._stopping.wait())
             try:
                 await asyncio.wait({*self._tasks, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -202,35 +148,18 @@ class MappingDelivery:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
-    # -- planning --------------------------------------------------------------------------------
-
     async def _dispatch(self, claimed: list[Delivery]) -> None:
         try:
-            work, plan = await self._s.run(self._plan, claimed)
+            work, plan = await self._parts.run(self._builder.build, claimed, time.monotonic())
         except Exception as err:  # a bug in planning: retry like a failed send, dead-letter in the end
             log.exception("event=plan_failed mapping=%s events=%d", self.name, len(claimed))
-            await self._retry(None, Work(claimed, [], time.monotonic()), err, None)
+            await self._recorder.retry(None, Work(claimed, [], time.monotonic()), err, None)
             return
-        await self._reject(work, plan)
+        await self._recorder.rejections(work, plan)
         for planned in plan.requests:
             task = asyncio.create_task(self._guarded(planned.request, work.subset(planned.indices)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-    def _plan(self, claimed: Sequence[Delivery]) -> tuple[Work, Plan]:
-        """Parse payloads and plan requests (CPU work, run in the worker thread)."""
-        events = [orjson.loads(d.payload) for d in claimed]
-        work = Work(list(claimed), events, time.monotonic())
-        return work, self.sub.plan(events, self._s.settings, self._batch)
-
-    async def _reject(self, work: Work, plan: Plan) -> None:
-        """Per-event rejections (payload validation) are final: dead-letter at once with the reason."""
-        for rejection in plan.rejections:
-            delivery = work.deliveries[rejection.index]
-            reason = f"{rejection.code}: {rejection.message}"
-            await self._dead_letter([delivery], "rejected", reason, rejection.status, "", "")
-
-    # -- sending ---------------------------------------------------------------------------------
 
     async def _guarded(self, request: Request, work: Work) -> None:
         """`_deliver`, logging a failure to record an outcome (the store refused a write): the
@@ -242,172 +171,21 @@ class MappingDelivery:
 
     async def _deliver(self, request: Request, work: Work) -> None:
         """Send one request and record its outcome (split and recurse on a batch 400)."""
-        s = self._s
-        ids = [d.id for d in work.deliveries]
-        await s.rate.acquire()
-        permit = await s.concurrency.acquire()
-        s.metrics.concurrency.set(s.concurrency.limit)
-        # Paused while we waited, or waited so long the lease may run out (a long Retry-After): give
-        # the work back untouched rather than risk a second owner sending it too.
-        if s.gate.paused or time.monotonic() - work.claimed_at > s.lease / 2:
-            await s.concurrency.release(permit, measured=False)
-            await self._release(ids)
-            return
-        started = time.monotonic()
-        try:
-            await s.send(s.session, request, s.settings.timeout)
-        except InvalidCredentialsError as err:
-            await s.concurrency.release(permit, measured=False)
-            self._count(work, "credentials")
-            s.gate.pause(err.status)
-            await self._release(ids)
-        except RetryableError as err:
-            overloaded = err.status is None or err.status in OVERLOAD_STATUSES
-            await s.concurrency.release(permit, overloaded=overloaded)
-            self._count(work, "retryable")
-            if err.retry_after:  # the destination asked everyone to wait, not just this request
-                s.rate.pause(err.retry_after)
-            await self._retry(request, work, err, err.retry_after)
-        except FinalHTTPError as err:
-            await s.concurrency.release(permit, measured=False)
-            self._count(work, "final")
-            if err.status == 400 and len(work.deliveries) > 1:
-                await self._split(work)
-            else:
-                await self._final(request, work, err)
-        except Exception as err:  # a bug or an unexpected library error: retry, never lose the events
-            await s.concurrency.release(permit, measured=False)
-            log.exception("event=send_failed_unexpectedly mapping=%s events=%d", self.name, len(ids))
-            self._count(work, "unexpected")
-            await self._retry(request, work, err, None)
+        outcome = await self._sender.send(
+            request, claimed_at=work.claimed_at, mapping=self.name, events=len(work.deliveries)
+        )
+        if isinstance(outcome, Rejected) and outcome.error.status == 400 and len(work.deliveries) > 1:
+            self._recorder.count(work, "final")
+            await self._split(work)
         else:
-            await s.concurrency.release(permit)
-            s.metrics.latency.labels(self.name).observe(time.monotonic() - started)
-            s.metrics.requests.labels(self.name, "ok").inc()
-            s.gate.succeeded()
-            await self._persist(s.ack, ids)
-            self._held.difference_update(ids)
-            s.metrics.delivered.labels(self.name).inc(len(ids))
-        finally:
-            s.metrics.concurrency.set(s.concurrency.limit)
+            await self._recorder.record(outcome, request, work)
 
     async def _split(self, work: Work) -> None:
         """A batch answered 400: plan and send each half on its own to isolate the bad events."""
         log.info("event=batch_split mapping=%s events=%d", self.name, len(work.deliveries))
         jobs: list[Coroutine[Any, Any, None]] = []
         for half in work.halves():
-            plan = await self._s.run(self.sub.plan, half.events, self._s.settings, True)
-            await self._reject(half, plan)
+            plan = await self._parts.run(self._builder.rebuild, half)
+            await self._recorder.rejections(half, plan)
             jobs.extend(self._deliver(p.request, half.subset(p.indices)) for p in plan.requests)
         await asyncio.gather(*jobs)
-
-    async def _retry(
-        self, request: Request | None, work: Work, err: Exception, retry_after: float | None
-    ) -> None:
-        """Schedule another attempt, or dead-letter the deliveries whose retry window is over."""
-        now = time.time()
-        due: list[float] = []
-        alive: list[int] = []
-        expired: list[Delivery] = []
-        for d in work.deliveries:
-            at = self._s.policy.next_attempt(
-                attempts=d.attempts + 1, first_attempt_at=d.first_attempt_at, now=now, retry_after=retry_after
-            )
-            if at is None:
-                expired.append(d)
-            else:
-                alive.append(d.id)
-                due.append(at)
-        message = _describe(err)
-        if alive:
-            at = min(due)
-            await self._persist(self._s.run, self._s.store.retry, alive, at=at, error=message, now=now)
-            self._held.difference_update(alive)
-            log.warning(
-                "event=delivery_retry mapping=%s events=%d in=%.2fs error=%r",
-                self.name,
-                len(alive),
-                at - now,
-                message,
-            )
-        if expired:
-            attempts = max(d.attempts for d in expired) + 1
-            reason = f"retry window expired after {attempts} attempts; last error: {message}"
-            status = err.status if isinstance(err, RetryableError) else None
-            request_json = "" if request is None else _request_json(request)
-            await self._dead_letter(expired, "retry_window", reason, status, request_json, "")
-
-    async def _final(self, request: Request, work: Work, err: FinalHTTPError) -> None:
-        response = orjson.dumps({"status": err.status, "body": err.body[: self._s.response_limit]}).decode()
-        await self._dead_letter(
-            work.deliveries, "final_http", _describe(err), err.status, _request_json(request), response
-        )
-
-    # -- recording -------------------------------------------------------------------------------
-
-    async def _dead_letter(
-        self,
-        deliveries: Sequence[Delivery],
-        kind: str,
-        reason: str,
-        status: int | None,
-        request: str,
-        response: str,
-    ) -> None:
-        ids = [d.id for d in deliveries]
-        await self._persist(
-            self._s.run,
-            self._s.store.dead_letter,
-            ids,
-            reason=reason,
-            status=status,
-            request=request,
-            response=response,
-        )
-        self._held.difference_update(ids)
-        self._s.metrics.dead_lettered.labels(self.name, kind).inc(len(ids))
-        log.warning(
-            "event=dead_lettered mapping=%s kind=%s events=%d status=%s reason=%r",
-            self.name,
-            kind,
-            len(ids),
-            status,
-            reason,
-        )
-
-    async def _persist(self, write: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
-        """Record an outcome, trying again while the store cannot write (a full disk) for up to half a
-        lease: once space returns the outcome lands at once, instead of the deliveries staying claimed
-        until their lease ends and then being sent again (found by tests/reliability/test_disk_full.py)."""
-        deadline = time.monotonic() + self._s.lease / 2
-        delay = 0.05
-        while True:
-            try:
-                await write(*args, **kwargs)
-                return
-            except StoreFullError:
-                if time.monotonic() + delay > deadline or self._stopping.is_set():
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, 1.0)
-
-    async def _release(self, ids: list[int]) -> None:
-        if ids:
-            await self._s.run(self._s.store.release, ids)
-            self._held.difference_update(ids)
-
-    def _count(self, work: Work, kind: str) -> None:
-        self._s.metrics.requests.labels(self.name, kind).inc()
-        self._s.metrics.failed.labels(self.name, kind).inc(len(work.deliveries))
-
-
-def _describe(err: Exception) -> str:
-    """The error as a short line: status and message (delivery errors never carry the token)."""
-    status = getattr(err, "status", None)
-    text = str(err) or type(err).__name__
-    return f"HTTP {status}: {text}" if status is not None else text
-
-
-def _request_json(request: Request) -> str:
-    """The request as JSON with secrets redacted, for a dead letter."""
-    return request.to_json()

@@ -31,15 +31,6 @@ class CredentialsGate:
         """True while nothing may be sent."""
         return not self._open.is_set()
 
-    @property
-    def alerting(self) -> bool:
-        """True from a credentials failure until the next success."""
-        return self._alert
-
-    async def wait_open(self) -> None:
-        """Wait until sending is allowed."""
-        await self._open.wait()
-
     def pause(self, status: int | None) -> None:
         """A request was answered 401/403: stop sending, raise the alert, schedule a probe."""
         if not self._alert:

@@ -1,4 +1,4 @@
-"""The delivery service: router, one delivery loop per mapping, retention and queue metrics.
+"""The delivery pipeline: router, one delivery loop per mapping, retention and queue metrics.
 
 `Pipeline` is what `serve` (and a future `send`) runs: `await start()`, `await stop(timeout)`.
 Store calls are synchronous; they run in a small dedicated thread pool so the loop never blocks.
@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -20,32 +21,51 @@ from prometheus_client import CollectorRegistry
 
 from gleap_actions import events
 from gleap_actions.config import DeliveryConfig
+from gleap_actions.deliver.ackcommit import AckCommit
 from gleap_actions.deliver.concurrency import AdaptiveConcurrency
-from gleap_actions.deliver.delivery import MappingDelivery, Runner, SendFn, Shared
+from gleap_actions.deliver.delivery import DeliveryParts, MappingDelivery
 from gleap_actions.deliver.gate import CredentialsGate
-from gleap_actions.deliver.groupcommit import GroupCommit
 from gleap_actions.deliver.metrics import PipelineMetrics
 from gleap_actions.deliver.ratelimit import Limiter, RateLimiter
 from gleap_actions.deliver.retry import RetryPolicy
+from gleap_actions.deliver.sender import Destination, Sender, SendFn
+from gleap_actions.deliver.store_calls import StoreCalls
 from gleap_actions.destinations.gleap import client
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.queue.owners import owner_alive, owner_name
-from gleap_actions.queue.sqlite.store import SQLiteStore
-from gleap_actions.queue.store import NewEvent, QueueStats, Store
+from gleap_actions.queue.store import DEFAULT_LEASE, DEFAULT_RETENTION, NewEvent, QueueStats, Store
 from gleap_actions.route import Router, RouteResult
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """How the pipeline runs, apart from the delivery settings users configure (`DeliveryConfig`).
+
+    `owner` names this process in leases (a fresh name by default); `retention` is how long delivered
+    events are kept (`StorageConfig.retention`); `probe_interval` is how often paused delivery tries
+    again; the rest are intervals and sizes of the loops.
+    """
+
+    owner: str | None = None
+    retention: float = DEFAULT_RETENTION
+    lease: float = DEFAULT_LEASE
+    probe_interval: float = 30.0
+    poll_interval: float = 0.05
+    route_batch: int = 5000
+    claim_limit: int = 5000
+    stats_interval: float = 1.0
+    retention_interval: float = 60.0
+
+
 class Pipeline:
     """Routes stored events to mappings and delivers them to the destination.
 
-    `send` (default `gleap.client.send`) and `delivery_enabled` (the integrations object) can be
-    replaced by embedders; `registry` receives the metrics (a fresh one by default); `owner` names this
-    process in leases; `retention` is how long delivered events are kept (StorageConfig.retention);
-    `probe_interval` is how often paused delivery tries again; `rate` replaces the in-process limit
-    (e.g. `pg_ratelimit.PostgresRateLimiter`, shared by every node); the rest are tuning knobs.
+    `send` (default `destinations.gleap.client.send`) and `delivery_enabled` (the integrations object)
+    can be replaced by embedders; `registry` receives the metrics (a fresh one by default); `rate`
+    replaces the in-process limit (e.g. one shared by every node of a queue: `Backend.shared_limiter`).
     """
 
     def __init__(
@@ -55,40 +75,31 @@ class Pipeline:
         settings: GleapSettings,
         delivery_config: DeliveryConfig,
         *,
+        tuning: Tuning = Tuning(),
         send: SendFn = client.send,
         delivery_enabled: Callable[[Mapping[str, Any]], bool] = events.delivery_enabled,
         session: aiohttp.ClientSession | None = None,
         registry: CollectorRegistry | None = None,
-        owner: str | None = None,
-        retention: float = 604800.0,
-        probe_interval: float = 30.0,
-        poll_interval: float = 0.05,
-        lease: float = 120.0,
-        route_batch: int = 5000,
-        claim_limit: int = 5000,
-        stats_interval: float = 1.0,
-        retention_interval: float = 60.0,
         rate: Limiter | None = None,
     ) -> None:
         self.store = store
         self.subscriptions = tuple(s for s in subscriptions if s.enabled)
-        self.settings = settings
         self.config = delivery_config
+        self.tuning = tuning
         self.metrics = PipelineMetrics(registry)
-        self.owner = owner or owner_name()
+        self.owner = tuning.owner or owner_name()
+        self._initial_settings = settings
         self._send = send
         self._session = session
         self._own_session = session is None
-        self._retention = retention
-        self._probe_interval = probe_interval
-        self._poll = poll_interval
-        self._lease = lease
-        self._claim_limit = claim_limit
-        self._stats_interval = stats_interval
-        self._retention_interval = retention_interval
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gleap-store")
         self.router = Router(
-            store, self.subscriptions, delivery_enabled, owner=self.owner, batch=route_batch, lease=lease
+            store,
+            self.subscriptions,
+            delivery_enabled,
+            owner=self.owner,
+            batch=tuning.route_batch,
+            lease=tuning.lease,
         )
         self.concurrency = AdaptiveConcurrency(max(1, delivery_config.max_concurrency))
         self.rate = rate or RateLimiter(delivery_config.requests_per_minute)
@@ -98,51 +109,59 @@ class Pipeline:
             window=delivery_config.retry_window,
         )
         self.gate: CredentialsGate | None = None
-        self._shared: Shared | None = None
+        self._destination: Destination | None = None
         self._workers: list[MappingDelivery] = []
         self._loops: list[asyncio.Task[None]] = []
         self._route_wake: asyncio.Event | None = None
         self._stopping = False
 
     @property
-    def run(self) -> Runner:
+    def settings(self) -> GleapSettings:
+        """The destination's settings in use."""
+        return self._destination.settings if self._destination else self._initial_settings
+
+    @property
+    def run(self) -> StoreCalls:
         """Runs a synchronous store call in the pipeline's store threads."""
         loop = asyncio.get_running_loop()
-        return Runner(lambda fn: loop.run_in_executor(self._executor, fn))
+        return StoreCalls(lambda fn: loop.run_in_executor(self._executor, fn))
 
     async def start(self) -> None:
         """Start routing, delivery, retention and metrics tasks."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
         self._route_wake = asyncio.Event()
-        self.gate = CredentialsGate(self.metrics, probe_interval=self._probe_interval)
+        tuning = self.tuning
+        self.gate = CredentialsGate(self.metrics, probe_interval=tuning.probe_interval)
+        self._destination = Destination(self._initial_settings, self._session, self._send)
         run = self.run
-        self._shared = shared = Shared(
+        sender = Sender(
+            self._destination,
+            rate=self.rate,
+            concurrency=self.concurrency,
+            gate=self.gate,
+            metrics=self.metrics,
+            lease=tuning.lease,
+        )
+        parts = DeliveryParts(
             store=self.store,
             run=run,
-            ack=GroupCommit(lambda ids: run(self.store.ack, ids)),
-            session=self._session,
-            send=self._send,
-            settings=self.settings,
+            ack=AckCommit(lambda ids: run(self.store.ack, ids)),
+            sender=sender,
             policy=self.policy,
-            concurrency=self.concurrency,
-            rate=self.rate,
-            gate=self.gate,
             metrics=self.metrics,
             owner=self.owner,
             linger=self.config.linger,
-            lease=self._lease,
-            claim_limit=self._claim_limit,
-            poll_interval=self._poll,
+            lease=tuning.lease,
+            claim_limit=tuning.claim_limit,
+            poll_interval=tuning.poll_interval,
         )
-        self._workers = [MappingDelivery(sub, shared) for sub in self.subscriptions]
+        self._workers = [MappingDelivery(sub, parts) for sub in self.subscriptions]
         self.metrics.concurrency.set(self.concurrency.limit)
-        if isinstance(self.store, SQLiteStore):
-            # A SQLite queue lives on this host: work held by a killed process is due again now, not
-            # when its lease expires (PostgreSQL nodes may be elsewhere: their leases decide).
-            released = await self.run(self.store.release_orphans, owner_alive)
-            if released:
-                log.warning("event=orphaned_work_released count=%d", released)
+        # Work held by a killed process of this host is due again now, not when its lease expires.
+        released = await self.run(self.store.release_orphans, owner_alive)
+        if released:
+            log.warning("event=orphaned_work_released count=%d", released)
         due = await self.run(self.store.due_mappings, time.time())
         for name in sorted(set(due) - {w.name for w in self._workers}):
             # Routed under a mapping that is now disabled or gone: they wait until it is back.
@@ -179,9 +198,10 @@ class Pipeline:
     def resume(self, settings: GleapSettings | None = None) -> None:
         """Resume delivery paused by a credentials failure, with the reloaded `settings` if given."""
         if settings is not None:
-            self.settings = settings
-            if self._shared is not None:
-                self._shared.settings = settings
+            if self._destination is not None:
+                self._destination.settings = settings
+            else:
+                self._initial_settings = settings
         if self.gate is not None:
             self.gate.resume()
 
@@ -235,7 +255,7 @@ class Pipeline:
                 continue
             self._route_wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._route_wake.wait(), self._poll)
+                await asyncio.wait_for(self._route_wake.wait(), self.tuning.poll_interval)
 
     def _count_routes(self, result: RouteResult) -> None:
         """Count routed and filtered events; wake delivery when there are new deliveries."""
@@ -258,15 +278,15 @@ class Pipeline:
                 self.metrics.observe_stats(await self.run(self.store.stats, time.time()))
             except Exception:
                 log.exception("event=stats_failed")
-            await asyncio.sleep(max(self._stats_interval, 50 * (time.monotonic() - started)))
+            await asyncio.sleep(max(self.tuning.stats_interval, 50 * (time.monotonic() - started)))
 
     async def _retention_loop(self) -> None:
         """Delete delivered events older than the retention, a small step at a time."""
         purge = functools.partial(self.store.purge_delivered, limit=1000)
         while True:
             try:
-                while await self.run(purge, time.time() - self._retention) >= 1000:
+                while await self.run(purge, time.time() - self.tuning.retention) >= 1000:
                     await asyncio.sleep(0.01)  # let ingest in between steps
             except Exception:
                 log.exception("event=retention_failed")
-            await asyncio.sleep(self._retention_interval)
+            await asyncio.sleep(self.tuning.retention_interval)

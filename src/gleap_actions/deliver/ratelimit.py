@@ -16,7 +16,7 @@ from typing import Protocol
 
 
 class Limiter(Protocol):
-    """What senders need from a rate limiter: this in-process one, or `pg_ratelimit`'s shared by nodes."""
+    """What senders need from a rate limiter: this in-process one, or one shared by nodes."""
 
     @property
     def unlimited(self) -> bool:
@@ -29,6 +29,10 @@ class Limiter(Protocol):
 
     async def acquire(self) -> None:
         """Wait until one request may be sent."""
+        ...
+
+    def close(self) -> None:
+        """Release what the limiter holds (connections)."""
         ...
 
 
@@ -85,3 +89,6 @@ class RateLimiter:
         remaining = self._blocked_until - self._clock()
         if remaining > 0:
             await asyncio.sleep(remaining)
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -2,7 +2,7 @@
 
 An `Action` is declarative, like a Segment action definition: fields (compiled once into a validator), a
 default trigger, a default mapping, and `perform` / `perform_batch` functions that turn validated payloads
-into a `Request`. Nothing here does I/O; `gleap.client.send` sends requests.
+into a `Request`. Nothing here does I/O; `destinations.gleap.client.send` sends requests.
 """
 
 from __future__ import annotations

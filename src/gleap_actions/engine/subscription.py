@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gleap_actions.engine.action import Action, Payload, Plan, PlannedRequest, Rejection, Request
-from gleap_actions.engine.errors import GleapActionsError, MappingRuntimeError, PayloadValidationError
+from gleap_actions.engine.errors import ActionsError, MappingRuntimeError, PayloadValidationError
 
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_BATCH_BYTES = 1_000_000  # Gleap documents no limit; stay well under the usual 1 MB proxies allow
@@ -104,7 +104,7 @@ class Subscription:
                 rejections.append(Rejection(index, error.status, error.code, str(error)))
             except MappingRuntimeError as error:
                 rejections.append(Rejection(index, 400, "MAPPING_FAILED", str(error)))
-            except GleapActionsError as error:
+            except ActionsError as error:
                 status = getattr(error, "status", None) or 400
                 rejections.append(
                     Rejection(index, status, getattr(error, "code", "INVALID_EVENT"), str(error))

@@ -1,21 +1,30 @@
-"""Group commit: concurrent requests' events appended to the store in one transaction.
+"""Ingest commit: concurrent requests' events appended to the store in one transaction (a group commit).
 
 Ingest handlers `await committer.submit(events)`; a worker thread takes everything queued so far (up to
 `max_group_events`), appends it with one `Store.append` call (one commit, one fsync) and resolves each
 submission with its own slice of the results. Under load, groups grow and the cost per event falls; when
 more than `max_queued_events` wait, `submit` refuses at once (`Overloaded`, HTTP 429) rather than queueing
 without bound.
+
+One bad submission never fails the others: when a group's append fails for any reason but a full store
+(which fails every write alike), the group is split in halves and each half appended again, down to the
+single submission that fails; only that one gets the error. The failure is logged once per group.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gleap_actions.queue.store import NewEvent, Store
+from gleap_actions.queue.store import DEFAULT_DEDUP_WINDOW, NewEvent, Store, StoreFullError
+
+log = logging.getLogger(__name__)
+
+_Outcome = tuple["_Submission", list[bool] | BaseException]
 
 
 class Overloaded(Exception):
@@ -29,7 +38,7 @@ class _Submission:
     loop: asyncio.AbstractEventLoop
 
 
-def _resolve(groups: list[tuple[_Submission, list[bool] | BaseException]]) -> None:
+def _resolve(groups: list[_Outcome]) -> None:
     """Runs in the event loop: hand each submission its outcome."""
     for submission, outcome in groups:
         if submission.future.done():  # the request was cancelled (client went away)
@@ -40,14 +49,14 @@ def _resolve(groups: list[tuple[_Submission, list[bool] | BaseException]]) -> No
             submission.future.set_result(outcome)
 
 
-class GroupCommitter:
+class IngestCommitter:
     """Appends submitted events to `store` from one worker thread, a group per transaction."""
 
     def __init__(
         self,
         store: Store,
         *,
-        dedup_window: float = 86400.0,
+        dedup_window: float = DEFAULT_DEDUP_WINDOW,
         max_queued_events: int = 50_000,
         max_group_events: int = 10_000,
     ) -> None:
@@ -119,21 +128,18 @@ class GroupCommitter:
 
     def _run(self) -> None:
         while (group := self._take_group()) is not None:
-            events = [event for submission in group for event in submission.events]
-            outcomes: list[tuple[_Submission, list[bool] | BaseException]] = []
-            try:
-                results = self.store.append(events, dedup_window=self.dedup_window)
-            except Exception as exc:  # every submission of the failed group gets the error
-                outcomes = [(submission, exc) for submission in group]
-            else:
-                start = 0
-                for submission in group:
-                    end = start + len(submission.events)
-                    outcomes.append((submission, results[start:end]))
-                    start = end
-            by_loop: dict[
-                asyncio.AbstractEventLoop, list[tuple[_Submission, list[bool] | BaseException]]
-            ] = {}
+            outcomes = self._commit(group)
+            failed = [
+                o for o in outcomes if isinstance(o[1], Exception) and not isinstance(o[1], StoreFullError)
+            ]
+            if failed:
+                error = failed[0][1]
+                # Once per group, without the message's data: only the failing submissions are refused.
+                log.warning(
+                    "event=ingest_commit_failed submissions=%d of=%d error=%s: %.200s",
+                    len(failed), len(group), type(error).__name__, error,
+                )  # fmt: skip
+            by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
             for outcome in outcomes:
                 by_loop.setdefault(outcome[0].loop, []).append(outcome)
             for loop, items in by_loop.items():
@@ -141,3 +147,24 @@ class GroupCommitter:
                     loop.call_soon_threadsafe(_resolve, items)
                 except RuntimeError:  # the loop is closed: nobody is waiting any more
                     continue
+
+    def _commit(self, group: Sequence[_Submission]) -> list[_Outcome]:
+        """Append the group in one transaction; on failure, halves again until the failing submissions
+        are alone (a full store fails them all at once: nothing to isolate)."""
+        events = [event for submission in group for event in submission.events]
+        try:
+            results = self.store.append(events, dedup_window=self.dedup_window)
+        except StoreFullError as exc:
+            return [(submission, exc) for submission in group]
+        except Exception as exc:
+            if len(group) == 1:
+                return [(group[0], exc)]
+            middle = len(group) // 2
+            return self._commit(group[:middle]) + self._commit(group[middle:])
+        outcomes: list[_Outcome] = []
+        start = 0
+        for submission in group:
+            end = start + len(submission.events)
+            outcomes.append((submission, results[start:end]))
+            start = end
+        return outcomes

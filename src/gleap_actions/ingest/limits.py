@@ -9,6 +9,7 @@ them tells the two cases apart.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from dataclasses import dataclass
 
@@ -26,15 +27,17 @@ class IngestLimits:
     max_event_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
     max_batch_events: int = 2500
+    body_timeout: float = 30.0  # seconds to receive a whole body: a slower one is answered 408
 
 
 class BadRequest(Exception):
     """A request answered 400 with `{"code", "message"}`."""
 
-    def __init__(self, code: str, message: str, *, close_connection: bool = False) -> None:
+    def __init__(self, code: str, message: str, *, close_connection: bool = False, status: int = 400) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.status = status
         self.close_connection = close_connection  # the body stream is broken: do not reuse the connection
 
 
@@ -42,8 +45,9 @@ def _too_large(limit: int, what: str) -> BadRequest:
     return BadRequest(f"{what}_too_large", f"the {what.replace('_', ' ')} exceeds the limit of {limit} bytes")
 
 
-async def read_body(request: web.Request, limit: int, what: str) -> bytes:
-    """The request body, decompressed, at most `limit` bytes; BadRequest otherwise.
+async def read_body(request: web.Request, limit: int, what: str, timeout: float = 30.0) -> bytes:
+    """The request body, decompressed, at most `limit` bytes, read within `timeout` seconds; BadRequest
+    otherwise (408 for too slow a body, and the connection is closed).
 
     `what` names the limit in the error ("batch", "event"). The declared Content-Length is checked before
     anything is read; the stream is then read with a running cap.
@@ -56,13 +60,21 @@ async def read_body(request: web.Request, limit: int, what: str) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        while chunk := await request.content.readany():
-            size += len(chunk)
-            if size > wire_limit:
-                raise _too_large(limit, what)
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout):
+            while chunk := await request.content.readany():
+                size += len(chunk)
+                if size > wire_limit:
+                    raise _too_large(limit, what)
+                chunks.append(chunk)
     except BadRequest:
         raise
+    except TimeoutError:
+        raise BadRequest(
+            "body_timeout",
+            f"the body did not arrive within {timeout:g} s",
+            close_connection=True,
+            status=408,
+        ) from None
     except Exception as exc:  # aiohttp's own decompression failing, or the client going away mid-body
         raise BadRequest(
             "invalid_body", f"could not read the request body: {exc}".strip(), close_connection=True

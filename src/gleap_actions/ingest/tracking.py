@@ -37,12 +37,12 @@ import orjson
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from gleap_actions.events import CALL_TYPES, EventError, normalize
-from gleap_actions.ingest.committer import GroupCommitter, Overloaded
+from gleap_actions.events import CALL_TYPES, EventError, encode, normalize
+from gleap_actions.ingest.committer import IngestCommitter, Overloaded
 from gleap_actions.ingest.limits import BadRequest, IngestLimits, read_body
 from gleap_actions.ingest.metrics import IngestMetrics
 from gleap_actions.ingest.ratelimit import WriteKeyRateLimit
-from gleap_actions.queue.store import NewEvent, Route, Store, StoreFullError
+from gleap_actions.queue.store import DEFAULT_DEDUP_WINDOW, NewEvent, Route, Store, StoreFullError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,11 @@ _SUCCESS = orjson.dumps({"success": True})
 SHORT_PATHS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias"}
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+OnCommit = Callable[[Sequence[NewEvent], Sequence[bool]], None]
+
+
+def _ignore(events: Sequence[NewEvent], accepted: Sequence[bool]) -> None:
+    """The default `on_commit`: nothing to tell."""
 
 
 class Unauthorized(Exception):
@@ -70,6 +75,9 @@ class ServerSettings(Protocol):
 
     @property
     def burst(self) -> int: ...
+
+    @property
+    def body_timeout(self) -> float: ...
 
 
 class StorageSettings(Protocol):
@@ -110,12 +118,13 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return _json_response(status, {"code": code, "message": message}, headers)
 
 
-class IngestService:
+class TrackingAPI:
     """The tracking API endpoints with their store, committer, limits and counters.
 
     `add_routes(app)` mounts the endpoints and starts/stops the committer with the app. `write_keys` empty
     means any key is accepted. Register `client_max_size` on the app as you like: bodies are read here
-    with their own caps.
+    with their own caps. On a node that also delivers, `route` decides each event's route before it is
+    stored, and `on_commit(events, accepted)` hears of every commit (to count routes, wake delivery).
     """
 
     def __init__(
@@ -124,21 +133,25 @@ class IngestService:
         *,
         write_keys: Iterable[str] = (),
         limits: IngestLimits | None = None,
-        dedup_window: float = 86400.0,
+        dedup_window: float = DEFAULT_DEDUP_WINDOW,
         registry: CollectorRegistry | None = None,
         max_queued_events: int = 50_000,
         rate_limit: WriteKeyRateLimit | None = None,
+        route: Callable[[dict[str, Any]], Route] | None = None,
+        on_commit: OnCommit | None = None,
     ) -> None:
         self.store = store
         self.limits = limits or IngestLimits()
         self._sources = frozenset(source_id(key) for key in write_keys if key)
-        self.committer = GroupCommitter(store, dedup_window=dedup_window, max_queued_events=max_queued_events)
+        self.committer = IngestCommitter(
+            store, dedup_window=dedup_window, max_queued_events=max_queued_events
+        )
         self.metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
         self.rate_limit = rate_limit
-        # Set by a node that also delivers: each event's route is decided here and stored with it.
-        self.route: Callable[[dict[str, Any]], Route] | None = None
+        # Given by a node that also delivers: each event's route is decided here and stored with it.
+        self.route = route
         # Called with the events and `append`'s results once committed: e.g. wake delivery, count routes.
-        self.on_commit: Callable[[Sequence[NewEvent], Sequence[bool]], None] = lambda events, accepted: None
+        self.on_commit: OnCommit = on_commit or _ignore
 
     @property
     def overloaded(self) -> bool:
@@ -153,17 +166,23 @@ class IngestService:
         storage: StorageSettings,
         *,
         registry: CollectorRegistry | None = None,
-    ) -> IngestService:
-        """The service as configured by `Config.server` and `Config.storage`."""
+        route: Callable[[dict[str, Any]], Route] | None = None,
+        on_commit: OnCommit | None = None,
+    ) -> TrackingAPI:
+        """The service as configured by `Config.server` and `Config.storage`; `route` and `on_commit`
+        as for the constructor."""
         rate_limit = None
         if server.events_per_second > 0:
             rate_limit = WriteKeyRateLimit(server.events_per_second, server.burst)
         return cls(
             store,
             write_keys=server.write_keys,
+            limits=IngestLimits(body_timeout=server.body_timeout),
             dedup_window=storage.dedup_window,
             registry=registry,
             rate_limit=rate_limit,
+            route=route,
+            on_commit=on_commit,
         )
 
     def add_routes(self, app: web.Application) -> None:
@@ -219,7 +238,7 @@ class IngestService:
             events, rejected = await self._read_events(request, call_type, received_at)
         except BadRequest as exc:
             self.metrics.rejected.labels(exc.code).inc()
-            response = _error(400, exc.code, exc.message)
+            response = _error(exc.status, exc.code, exc.message)
             if exc.close_connection:
                 response.force_close()
             return response
@@ -257,8 +276,7 @@ class IngestService:
                 503, "store_unavailable", "events cannot be stored right now; retry later",
                 {"Retry-After": STORE_FULL_RETRY_AFTER},
             )  # fmt: skip
-        except Exception:  # any other store failure: the events were not kept, the client must retry
-            log.exception("ingest: committing events failed, answering 503")
+        except Exception:  # the events were not kept (the committer logged why, once per group): retry
             self.metrics.rejected.labels("store_error").inc(len(events))
             return _error(
                 503, "store_error", "events could not be stored; retry later",
@@ -278,9 +296,9 @@ class IngestService:
         if header_key is not None:
             self._source(header_key)  # refuse an unknown key before reading the body
         if call_type is None:
-            body = await read_body(request, self.limits.max_batch_bytes, "batch")
+            body = await read_body(request, self.limits.max_batch_bytes, "batch", self.limits.body_timeout)
         else:
-            body = await read_body(request, self.limits.max_event_bytes, "event")
+            body = await read_body(request, self.limits.max_event_bytes, "event", self.limits.body_timeout)
         data = _parse(body)
         source = self._source(header_key if header_key is not None else data.get("writeKey"))
         if call_type is None:
@@ -298,7 +316,7 @@ class IngestService:
     ) -> NewEvent:
         """Normalise one event and check its size; EventError or BadRequest otherwise."""
         event = normalize(raw, call_type, received_at=received_at, batch_context=batch_context)
-        payload = orjson.dumps(event)
+        payload = encode(event)
         limit = self.limits.max_event_bytes
         # The stored form adds a few fields; only when it is over the limit is the event as sent measured.
         if len(payload) > limit and len(orjson.dumps(raw)) > limit:

@@ -1,24 +1,29 @@
 """The store interface: the durable queue between ingest and delivery.
 
-Implementations: `pipeline.sqlite_store.SQLiteStore` (default, one WAL file) and
-`pipeline.postgres_store.PostgresStore` (shared by many nodes); `pipeline.store_factory.open_store` picks one.
+Implementations: `queue.sqlite.store.SQLiteStore` (default, one WAL file) and
+`queue.postgres.store.PostgresStore` (shared by many nodes); `queue.factory.open_store` opens one as a
+`Backend` (the store with what its backend offers).
 Methods are synchronous and thread-safe; asyncio callers run them in a worker thread. Every method that
 changes state commits before it returns, so a `kill -9` after a call loses nothing it reported done.
 
 Lifecycle of an event: `append` (new, unrouted) -> `claim_unrouted` + `route` (one delivery per matching
 mapping, or none when filtered) -> `claim_deliveries` -> `ack` | `retry` | `dead_letter` | `release`.
-A node that ingests and delivers decides the routes at ingest (`NewEvent.route`) when the store
+A node that ingests and delivers decides the routes at ingest (`NewEvent.route`) when the backend
 `routes_on_append`: `append` then writes the deliveries in the ingest transaction and the router's two
 transactions are skipped for those events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+
+DEFAULT_DEDUP_WINDOW = 86400.0  # seconds a message id is remembered (Segment's 24 hours)
+DEFAULT_LEASE = 120.0  # seconds claimed work stays with its owner before another may take it over
+DEFAULT_RETENTION = 604800.0  # seconds delivered events are kept (7 days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +127,9 @@ class StoreFullError(Exception):
 class Store(Protocol):
     """The durable queue. See the module docstring for the lifecycle."""
 
-    # Whether `append` stores the routes decided at ingest; when False, ingest leaves routing to the router.
-    routes_on_append: bool
+    location: str  # where the queue is, safe to show (a file, or a URL without credentials)
 
-    def append(self, events: Sequence[NewEvent], *, dedup_window: float = 86400.0) -> list[bool]:
+    def append(self, events: Sequence[NewEvent], *, dedup_window: float = DEFAULT_DEDUP_WINDOW) -> list[bool]:
         """Commit `events` in one transaction. Returns, per event, False when it is a duplicate
         (same source and message_id seen within `dedup_window` seconds; it is then not stored), True
         otherwise. Raises StoreFullError when nothing could be written.
@@ -167,6 +171,12 @@ class Store(Protocol):
 
     def release(self, delivery_ids: Sequence[int]) -> None:
         """Give claimed deliveries back without counting an attempt (graceful shutdown, pause)."""
+        ...
+
+    def release_orphans(self, alive: Callable[[str], bool]) -> int:
+        """Give back, due at once, the work of every lease owner for which `alive(owner)` is False (a
+        process of this host killed while holding it) instead of waiting for its leases to expire.
+        Returns how many events and deliveries were released (0 when leases alone decide)."""
         ...
 
     def dead_letter(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from gleap_actions.engine.errors import GleapActionsError
+from gleap_actions.engine.errors import ActionsError
 
 ERROR_STATUSES = (500, 502, 503)
 OutageMode = Literal["503", "refuse"]
@@ -22,7 +22,7 @@ GLEAP_RATE_LIMIT = 1000
 GLEAP_RATE_WINDOW = 60.0
 
 
-class FaultSpecError(GleapActionsError, ValueError):
+class FaultSpecError(ActionsError, ValueError):
     """A fault specification is invalid. `errors` lists every problem as `field: message`."""
 
     def __init__(self, errors: list[str]) -> None:

@@ -20,8 +20,9 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from gleap_actions import events
 from gleap_actions.admin.api import AdminAPI
-from gleap_actions.config import Config, DeliveryConfig, StorageConfig, load_config
-from gleap_actions.deliver.pipeline import Pipeline
+from gleap_actions.config import Config, StorageConfig, load_config
+from gleap_actions.deliver.pipeline import Pipeline, Tuning
+from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.destinations.gleap import account as gleap_account
 from gleap_actions.destinations.gleap.client import send
 from gleap_actions.destinations.gleap.settings import GleapSettings
@@ -29,12 +30,12 @@ from gleap_actions.engine.errors import ConfigError
 from gleap_actions.ingest.cors import CorsPolicy, cors_middleware
 from gleap_actions.ingest.limits import RUNNER_OPTIONS
 from gleap_actions.ingest.settings_route import SettingsRoute
-from gleap_actions.ingest.tracking import IngestService
-from gleap_actions.preview import preview
-from gleap_actions.queue.factory import open_store
-from gleap_actions.queue.postgres.ratelimit import PostgresRateLimiter, project_key
-from gleap_actions.queue.store import Store
+from gleap_actions.ingest.tracking import TrackingAPI
+from gleap_actions.preview import preview_values
+from gleap_actions.queue.factory import Backend, open_store
+from gleap_actions.queue.store import DEFAULT_LEASE
 from gleap_actions.sandbox import Sandbox
+from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
 from gleap_actions.service.ops import add_ops_routes
 
 log = logging.getLogger(__name__)
@@ -48,19 +49,25 @@ class Service:
     """The running service. `role` lets nodes sharing a PostgreSQL store scale ingest and delivery apart."""
 
     def __init__(
-        self, config: Config, *, role: Role = "all", store: Store | None = None, lease: float = 120.0
+        self,
+        config: Config,
+        *,
+        role: Role = "all",
+        backend: Backend | None = None,
+        lease: float = DEFAULT_LEASE,
     ) -> None:
         self.config = config
         self.role = role
         self.lease = lease  # how long claimed work stays with this node before another may take it over
         self.registry = CollectorRegistry()
-        self.store = store or open_configured_store(config.storage)
+        self.backend = backend or open_configured_store(config.storage)
+        self.store = self.backend.store
         self.sandbox: Sandbox | None = None
         self.settings: GleapSettings = config.gleap
-        self.ingest: IngestService | None = None
+        self.ingest: TrackingAPI | None = None
         self.pipeline: Pipeline | None = None
-        self._rate: PostgresRateLimiter | None = None
-        self._runner: web.AppRunner | None = None
+        self._rate: Limiter | None = None
+        self._runner: HTTPRunner | None = None
         self._site: web.TCPSite | None = None
         self._stopping = False
         self.url = ""
@@ -71,12 +78,10 @@ class Service:
             self.sandbox = Sandbox(api_token=self.settings.api_token)
             await self.sandbox.start()
             self.settings = dataclasses.replace(self.settings, base_url=self.sandbox.url)
-        if self.role != "deliver":
-            self.ingest = IngestService.from_config(
-                self.store, self.config.server, self.config.storage, registry=self.registry
-            )
         if self.role != "ingest":
-            self._rate = shared_rate_limiter(self.config.storage, self.config.delivery, self.settings)
+            self._rate = self.backend.shared_limiter(
+                self.config.delivery.requests_per_minute, self.settings.api_token
+            )
             self.pipeline = Pipeline(
                 self.store,
                 self.config.subscriptions,
@@ -85,13 +90,27 @@ class Service:
                 send=send,
                 delivery_enabled=events.delivery_enabled,
                 registry=self.registry,
-                retention=self.config.storage.retention,
+                tuning=Tuning(retention=self.config.storage.retention, lease=self.lease),
                 rate=self._rate,
-                lease=self.lease,
             )
+        if self.role != "deliver":
+            pipeline = self.pipeline
+            self.ingest = TrackingAPI.from_config(
+                self.store,
+                self.config.server,
+                self.config.storage,
+                registry=self.registry,
+                # On a node that also delivers, routes are decided at ingest when the queue stores them.
+                route=pipeline.router.decide if pipeline and self.backend.routes_on_append else None,
+                on_commit=pipeline.committed if pipeline else None,
+            )
+        if self.pipeline is not None:
             await self.pipeline.start()
         app = self._build_app()
-        self._runner = web.AppRunner(app, access_log=None, **RUNNER_OPTIONS)  # type: ignore[arg-type]
+        limits = ConnectionLimits(self.config.server.header_timeout, self.config.server.max_connections)
+        self._runner = HTTPRunner(
+            app, limits=limits, registry=self.registry, access_log=None, **RUNNER_OPTIONS
+        )
         await self._runner.setup()
         server = self.config.server
         self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
@@ -102,14 +121,11 @@ class Service:
 
     def _build_app(self) -> web.Application:
         server = self.config.server
-        app = web.Application(middlewares=[cors_middleware(CorsPolicy(server.cors_origins))])
+        # CORS outermost, so that error answers (made JSON by `json_errors`) carry its headers too.
+        app = web.Application(middlewares=[cors_middleware(CorsPolicy(server.cors_origins)), json_errors])
         if self.ingest is not None:
             self.ingest.add_routes(app)
             SettingsRoute(server.write_keys, server.public_url).add_routes(app)
-            if self.pipeline is not None:
-                if self.store.routes_on_append:
-                    self.ingest.route = self.pipeline.router.decide
-                self.ingest.on_commit = self.pipeline.committed
         AdminAPI(
             self.store,
             server.admin_token,
@@ -129,9 +145,9 @@ class Service:
             return "ingest is overloaded"
         return None
 
-    def _preview(self, lines: Iterable[bytes], batch: bool) -> Iterator[bytes]:
+    def _preview(self, events: Iterable[object], batch: bool) -> Iterator[bytes]:
         config = dataclasses.replace(self.config, gleap=self.settings)
-        return preview(lines, config, batch=batch)
+        return preview_values(events, config, batch=batch)
 
     async def delete_user(self, user_id: str) -> dict[str, Any]:
         """Drop the user's queued events, then ask Gleap to delete the contact."""
@@ -177,21 +193,11 @@ class Service:
         log.info("event=service_stopped seconds=%.2f", time.monotonic() - started)
 
 
-def open_configured_store(storage: StorageConfig) -> Store:
-    """The store the config names: PostgreSQL at `storage.url`, else SQLite in `storage.data_dir`."""
+def open_configured_store(storage: StorageConfig) -> Backend:
+    """The queue the config names: PostgreSQL at `storage.url`, else SQLite in `storage.data_dir`."""
     if storage.url is None:
-        storage.data_dir.mkdir(parents=True, exist_ok=True)
+        storage.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # personal data: owner only
     return open_store(storage.url, data_dir=storage.data_dir)
-
-
-def shared_rate_limiter(
-    storage: StorageConfig, delivery: DeliveryConfig, settings: GleapSettings
-) -> PostgresRateLimiter | None:
-    """With a PostgreSQL store, Gleap's per-project limit is kept by all nodes together; else None (the
-    pipeline's in-process limiter)."""
-    if storage.url is None:
-        return None
-    return PostgresRateLimiter(storage.url, delivery.requests_per_minute, key=project_key(settings.api_token))
 
 
 def _url_host(host: str) -> str:

@@ -9,14 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aiohttp
+from yarl import URL
 
 from gleap_actions.destinations.gleap.client import check_credentials, send
 from gleap_actions.destinations.gleap.requests import delete_user_request
-from gleap_actions.destinations.gleap.settings import GleapSettings
+from gleap_actions.destinations.gleap.settings import GleapSettings, shown_url
 from gleap_actions.engine.action import Request
 from gleap_actions.engine.errors import (
+    ActionsError,
     DeliveryError,
-    GleapActionsError,
+    FinalHTTPError,
     InvalidCredentialsError,
     RetryableError,
 )
@@ -47,7 +49,7 @@ async def check_auth(settings: GleapSettings, session: aiohttp.ClientSession | N
         return Outcome(False, str(exc), exc.status)
     except RetryableError as exc:
         return Outcome(False, f"Could not check the credentials: {exc}", exc.status, retryable=True)
-    url = f"{settings.base_url}/admin/auth"
+    url = f"{shown_url(settings.base_url)}/admin/auth"
     return Outcome(
         True, f"Credentials are valid: Gleap answered {response.status} to GET {url}", response.status
     )
@@ -56,10 +58,12 @@ async def check_auth(settings: GleapSettings, session: aiohttp.ClientSession | N
 async def delete_user(
     settings: GleapSettings, user_id: str, session: aiohttp.ClientSession | None = None
 ) -> Outcome:
-    """`DELETE /admin/contacts/{user_id}`: delete the user's contact. A 404 counts as done (idempotent)."""
+    """`DELETE /admin/contacts/{user_id}`: delete the user's contact. A 404 for the contact's path counts
+    as done (idempotent); a 404 for any other path (the path rewritten on its way, e.g. `..` resolved)
+    is a failure: nothing was deleted."""
     try:
         request = delete_user_request(settings, user_id)
-    except GleapActionsError as exc:
+    except ActionsError as exc:
         return Outcome(False, str(exc))
     try:
         status = await _send(session, request, settings.timeout)
@@ -67,9 +71,15 @@ async def delete_user(
         return Outcome(False, f"Gleap refused the credentials: {exc}", exc.status)
     except RetryableError as exc:
         return Outcome(False, f"Could not delete the contact, try again later: {exc}", exc.status, True)
-    except DeliveryError as exc:
-        if exc.status == 404:
+    except FinalHTTPError as exc:
+        expected = URL(request.url, encoded=True).raw_path
+        if exc.status == 404 and exc.path == expected:
             return Outcome(True, f"Gleap has no contact {user_id!r}: nothing to delete", 404)
+        if exc.status == 404:
+            message = f"Gleap answered 404 for {exc.path}, not for the contact's path {expected}"
+            return Outcome(False, message, 404)
+        return Outcome(False, f"Gleap refused the deletion: {exc}", exc.status)
+    except DeliveryError as exc:
         return Outcome(False, f"Gleap refused the deletion: {exc}", exc.status)
     return Outcome(True, f"Deleted the Gleap contact {user_id!r} (Gleap answered {status})", status)
 

@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 
 import aiohttp
+from yarl import URL
 
 from gleap_actions.destinations.gleap.requests import auth_test_request
 from gleap_actions.destinations.gleap.settings import GleapSettings
@@ -66,11 +67,14 @@ def _status_text(status: int, reason: str | None) -> str:
 
 
 async def send(session: aiohttp.ClientSession, request: Request, timeout: float) -> Response:
-    """Send `request`, waiting at most `timeout` seconds for the whole exchange; classify the outcome."""
+    """Send `request`, waiting at most `timeout` seconds for the whole exchange; classify the outcome.
+
+    The URL is sent exactly as built (already encoded): no normalisation of `.`/`..` segments or escapes.
+    """
     try:
         async with session.request(
             request.method,
-            request.url,
+            URL(request.url, encoded=True),
             headers=request.headers,
             data=request.body,
             timeout=aiohttp.ClientTimeout(total=timeout),
@@ -78,6 +82,7 @@ async def send(session: aiohttp.ClientSession, request: Request, timeout: float)
         ) as response:
             body = await response.read()
             status, reason = response.status, response.reason
+            sent_path = response.url.raw_path
             headers = {name.lower(): value for name, value in response.headers.items()}
     except TimeoutError:
         raise RetryableError(f"Request timed out after {round(timeout * 1000)}ms") from None
@@ -93,7 +98,7 @@ async def send(session: aiohttp.ClientSession, request: Request, timeout: float)
         raise RetryableError(
             message, status=status, retry_after=parse_retry_after(headers.get("retry-after"))
         )
-    raise FinalHTTPError(message, status=status, body=body.decode("utf-8", "replace"))
+    raise FinalHTTPError(message, status=status, body=body.decode("utf-8", "replace"), path=sent_path)
 
 
 async def check_credentials(session: aiohttp.ClientSession, settings: GleapSettings) -> Response:

@@ -34,9 +34,19 @@ def auth_test_request(settings: GleapSettings) -> Request:
 def delete_user_request(settings: GleapSettings, user_id: object) -> Request:
     """`DELETE /admin/contacts/{user id}`, the id percent-encoded (Segment interpolates it raw).
 
-    A missing or empty user id is an error: there is no contact to delete.
+    `.` and `..` are encoded too (`%2E`), so that no path normalisation turns them into `/admin/`; the URL
+    is sent as encoded here (`client.send`). A missing or empty user id is an error: there is no contact
+    to delete.
     """
     if user_id is None or user_id == "" or isinstance(user_id, dict | list | bool):
         raise PayloadValidationError("Cannot delete a Gleap contact without a user id (userId is missing).")
+    return gleap_request(settings, "DELETE", contact_path(user_id))
+
+
+def contact_path(user_id: object) -> str:
+    """`/admin/contacts/{user id}`, percent-encoded, dots of a `.` or `..` id included."""
     text = js_number(user_id) if isinstance(user_id, int | float) else str(user_id)
-    return gleap_request(settings, "DELETE", "/admin/contacts/" + quote(text, safe=""))
+    segment = quote(text, safe="")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return "/admin/contacts/" + segment

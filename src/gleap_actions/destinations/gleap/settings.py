@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_BASE_URL = "https://api.gleap.io"
 DEFAULT_TIMEOUT = 10.0  # seconds, Segment's request timeout
+
+
+def shown_url(url: str) -> str:
+    """`url` fit to print: credentials in it (`https://user:TOKEN@host`) become `***`."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 @dataclass(frozen=True, slots=True)
 class GleapSettings:
     """Segment's one setting (`apiToken`, "Secret API token", required), Gleap's base URL and a timeout.
 
-    The token never appears in `repr()` (and so in logs or tracebacks that print the settings).
+    The token never appears in `repr()` (and so in logs or tracebacks that print the settings), nor
+    credentials written into the base URL.
     """
 
     api_token: str
@@ -24,11 +35,12 @@ class GleapSettings:
             raise ValueError("The Gleap API token must be a string.")
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(
-                f"The Gleap base URL must start with http:// or https://, got {self.base_url!r}."
+                f"The Gleap base URL must start with http:// or https://, got {shown_url(self.base_url)!r}."
             )
         if not self.timeout > 0:
             raise ValueError(f"The Gleap timeout must be a positive number of seconds, got {self.timeout!r}.")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
 
     def __repr__(self) -> str:
-        return f"GleapSettings(api_token='***', base_url={self.base_url!r}, timeout={self.timeout!r})"
+        shown = shown_url(self.base_url)
+        return f"GleapSettings(api_token='***', base_url={shown!r}, timeout={self.timeout!r})"

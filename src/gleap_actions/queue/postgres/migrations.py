@@ -21,7 +21,8 @@ Tables (hot, frequently updated state is kept apart from the large immutable pay
   failure, and the lease expiry while claimed.
 - `dead_letters`: deliveries that failed for good; the event row is kept for replay.
 - `dedup`: (source, message_id) seen within the window; the primary key makes dedup hold across nodes.
-- `rate_limits`: shared token buckets (`pg_ratelimit`), one row per limited destination project.
+- `rate_limits`: shared token buckets (`queue/postgres/ratelimit.py`), one row per limited destination
+  project.
 
 Autovacuum is tuned per table for queue churn: the small hot tables are vacuumed after 1% of their rows
 changed (instead of 20%), so dead tuples left by claims, acks and retention are reclaimed quickly and the
@@ -34,9 +35,11 @@ from typing import LiteralString
 
 import psycopg
 
+from gleap_actions.queue.base import DEAD_LETTER_INDEXES
+
 MIGRATIONS: list[LiteralString] = [
     # 1: the initial schema.
-    """
+    f"""
     CREATE TABLE events (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         source TEXT NOT NULL,
@@ -80,8 +83,7 @@ MIGRATIONS: list[LiteralString] = [
         created_at DOUBLE PRECISION NOT NULL,
         attempts INTEGER NOT NULL
     );
-    CREATE INDEX dead_letters_event ON dead_letters (event_id);
-    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);
+    {DEAD_LETTER_INDEXES}
 
     CREATE TABLE dedup (
         source TEXT NOT NULL,

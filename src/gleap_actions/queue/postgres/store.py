@@ -1,8 +1,10 @@
+# Over 400 lines: one class implements the whole `Store` protocol in PostgreSQL, with its retention by
+# generations; what both backends share is in queue/base.py.
 """`PostgresStore`: the `Store` in PostgreSQL, shared by any number of ingest and delivery processes.
 
 The model is RudderStack's jobsdb: PostgreSQL as the queue. Every method is one transaction on a pooled
-connection, committed before it returns (see `pg_migrations` for the tables and why they are split); most
-are a single statement, so a call costs one round trip.
+connection, committed before it returns (see `queue/postgres/migrations.py` for the tables and why they
+are split); most are a single statement, so a call costs one round trip.
 
 - Ingest: one `append` is one statement fed by arrays (`unnest`), whatever the batch size. Dedup is an
   `INSERT ... ON CONFLICT DO UPDATE ... WHERE <outside the window> RETURNING` on the (source, message_id)
@@ -25,7 +27,6 @@ are a single statement, so a call costs one round trip.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, LiteralString, TypeVar
@@ -35,10 +36,12 @@ from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
+from gleap_actions.queue import base
+from gleap_actions.queue.erasure import Erasure
 from gleap_actions.queue.postgres.migrations import migrate
 from gleap_actions.queue.postgres.pool import Connection, ConnectionPool
-from gleap_actions.queue.retention import retention_candidates
 from gleap_actions.queue.store import (
+    DEFAULT_DEDUP_WINDOW,
     DeadLetter,
     Delivery,
     NewEvent,
@@ -51,7 +54,6 @@ T = TypeVar("T")
 
 _CONFLICT_RETRIES = 5  # deadlocks and serialisation failures are retried this many times
 _RETENTION_CHUNK = 1000  # rows per retention transaction: short enough never to stall ingest
-_RETENTION_MAX_SCAN = 50_000  # rows looked at per purge_delivered call
 _MIN_GENERATION_AGE = 60.0  # the default rotation opens at most one generation a minute
 _DEFAULT_GENERATION_ROWS = 5_000_000
 
@@ -97,9 +99,8 @@ _DEAD_LETTER_WHERE = (
     " WHERE (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))"
     " AND (%(mapping)s::text IS NULL OR mapping = %(mapping)s::text)"
 )
-_DEAD_LETTER_SELECT = (
-    "SELECT dl.id, dl.event_id, dl.mapping, dl.reason, dl.status, dl.request, dl.response, dl.created_at,"
-    " dl.attempts, e.payload FROM dead_letters dl JOIN events e ON e.id = dl.event_id"
+_DEAD_LETTER_SELECT: LiteralString = (
+    f"SELECT {base.DEAD_LETTER_COLUMNS} FROM dead_letters dl JOIN events e ON e.id = dl.event_id"
 )
 
 
@@ -119,22 +120,6 @@ def _cannot_write(exc: psycopg.Error) -> bool:
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return True  # connection lost or refused, class 53 (resources), 55 (lock timeout), 57 (shutdown)
     return exc.sqlstate == "25006"  # read-only SQL transaction: a standby, or read-only by configuration
-
-
-def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:
-    (id_, event_id, mapping, reason, status, request, response, created_at, attempts, payload) = row
-    return DeadLetter(
-        id=id_,
-        event_id=event_id,
-        mapping=mapping,
-        reason=reason,
-        status=status,
-        request=request,
-        response=response,
-        created_at=created_at,
-        attempts=attempts,
-        payload=bytes(payload),
-    )
 
 
 class PostgresStore:
@@ -161,7 +146,7 @@ class PostgresStore:
         self._rotate_after = rotate_after
         self._rotate_rows = rotate_rows
         self._pool = ConnectionPool(url, size=pool_size, connect_timeout=connect_timeout)
-        self._retention_cursor = 0
+        self._retention = base.RetentionScan()
         try:
             with self._pool.connection() as conn:
                 migrate(conn)
@@ -217,7 +202,7 @@ class PostgresStore:
 
     # -- ingest ---------------------------------------------------------------------------------------
 
-    def append(self, events: Sequence[NewEvent], *, dedup_window: float = 86400.0) -> list[bool]:
+    def append(self, events: Sequence[NewEvent], *, dedup_window: float = DEFAULT_DEDUP_WINDOW) -> list[bool]:
         """Commit `events` in one transaction; False for each duplicate (not stored).
 
         One statement per batch: dedup upsert, event insert and queue insert as data-modifying CTEs. A
@@ -268,7 +253,7 @@ class PostgresStore:
             " RETURNING e.id, e.received_at, e.payload",
             (limit, owner, lease),
         )
-        return sorted((StoredEvent(id=r[0], received_at=r[1], payload=bytes(r[2])) for r in rows), key=_by_id)
+        return base.stored_events_from_rows(rows)
 
     def route(self, routes: Sequence[tuple[int, Sequence[str]]]) -> None:
         """Mark events routed and create their deliveries (events already routed are left alone)."""
@@ -307,20 +292,7 @@ class PostgresStore:
             " RETURNING d.id, d.event_id, d.attempts, d.first_attempt_at, d.received_at, e.payload",
             (mapping, now, limit, owner, now + lease, now + lease),
         )
-        deliveries = [
-            Delivery(
-                id=id_,
-                event_id=event_id,
-                mapping=mapping,
-                attempts=attempts,
-                first_attempt_at=first_attempt_at,
-                received_at=received_at,
-                payload=bytes(payload),
-            )
-            for id_, event_id, attempts, first_attempt_at, received_at, payload in rows
-        ]
-        deliveries.sort(key=_by_event)
-        return deliveries
+        return base.deliveries_from_rows(mapping, rows)
 
     def due_mappings(self, now: float) -> dict[str, int]:
         """Mappings with deliveries due at `now`, with their counts."""
@@ -361,6 +333,10 @@ class PostgresStore:
                 (list(delivery_ids),),
             )
 
+    def release_orphans(self, alive: Callable[[str], bool]) -> int:
+        """Nothing to do: nodes sharing the database may live on other hosts, so their leases decide."""
+        return 0
+
     def dead_letter(
         self, delivery_ids: Sequence[int], *, reason: str, status: int | None, request: str, response: str
     ) -> None:
@@ -387,12 +363,12 @@ class PostgresStore:
             " ORDER BY dl.id LIMIT %s",
             (after_id, mapping, mapping, limit),
         )
-        return [_dead_letter(row) for row in rows]
+        return [base.dead_letter_from_row(row) for row in rows]
 
     def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
         """One dead letter, or None."""
         rows = self._query(_DEAD_LETTER_SELECT + " WHERE dl.id = %s", (dead_letter_id,))
-        return _dead_letter(rows[0]) if rows else None
+        return base.dead_letter_from_row(rows[0]) if rows else None
 
     def replay_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
         """Turn dead letters back into pending deliveries (0 attempts, fresh retry window), due now."""
@@ -428,15 +404,18 @@ class PostgresStore:
         """
 
         def body(conn: Connection) -> int:
-            row = conn.execute(
-                "WITH gone AS (DELETE FROM events WHERE user_id = %s RETURNING id),"
+            payloads = conn.execute(
+                "WITH gone AS (DELETE FROM events WHERE user_id = %s RETURNING id, payload),"
                 " d1 AS (DELETE FROM deliveries WHERE event_id IN (SELECT id FROM gone)),"
                 " d2 AS (DELETE FROM dead_letters WHERE event_id IN (SELECT id FROM gone)),"
                 " d3 AS (DELETE FROM unrouted WHERE event_id IN (SELECT id FROM gone))"
-                " SELECT count(*) FROM gone",
+                " SELECT payload FROM gone",
                 (user_id,),
-            ).fetchone()
-            return int(row[0]) if row else 0
+            ).fetchall()
+            Erasure.of(user_id, (row[0] for row in payloads)).erase_records(
+                lambda sql: conn.execute(sql).fetchall(), conn.cursor().executemany
+            )
+            return len(payloads)
 
         return self._write(body)
 
@@ -445,44 +424,27 @@ class PostgresStore:
 
         def body(conn: Connection) -> QueueStats:
             unrouted_row = conn.execute("SELECT count(*) FROM unrouted").fetchone()
-            per_mapping: dict[str, dict[str, int]] = {}
-            for mapping, in_flight, pending, retrying in conn.execute(
+            deliveries = conn.execute(
                 "SELECT mapping,"
                 " count(*) FILTER (WHERE owner IS NOT NULL AND lease_until > %(now)s),"
                 " count(*) FILTER (WHERE owner IS NULL OR lease_until <= %(now)s),"
                 " count(*) FILTER (WHERE (owner IS NULL OR lease_until <= %(now)s) AND attempts > 0)"
                 " FROM deliveries GROUP BY mapping",
                 {"now": now},
-            ):
-                per_mapping[mapping] = {
-                    "pending": pending,
-                    "retrying": retrying,
-                    "in_flight": in_flight,
-                    "dead_letters": 0,
-                }
-            for mapping, count in conn.execute("SELECT mapping, count(*) FROM dead_letters GROUP BY mapping"):
-                per_mapping.setdefault(
-                    mapping, {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 0}
-                )["dead_letters"] = count
-            totals = {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 0}
-            for counts in per_mapping.values():
-                for state, count in counts.items():
-                    totals[state] += count
+            ).fetchall()
+            dead = conn.execute("SELECT mapping, count(*) FROM dead_letters GROUP BY mapping").fetchall()
             oldest_row = conn.execute(
                 "SELECT least("
                 " (SELECT e.received_at FROM unrouted u JOIN events e ON e.id = u.event_id"
                 "  ORDER BY u.event_id LIMIT 1),"
                 " (SELECT received_at FROM deliveries ORDER BY event_id LIMIT 1))"
             ).fetchone()
-            oldest = None if oldest_row is None else oldest_row[0]
-            return QueueStats(
+            return base.queue_stats(
+                now,
                 unrouted=int(unrouted_row[0]) if unrouted_row else 0,
-                pending=totals["pending"],
-                retrying=totals["retrying"],
-                in_flight=totals["in_flight"],
-                dead_letters=totals["dead_letters"],
-                oldest_pending_age=max(0.0, now - oldest) if oldest is not None else 0.0,
-                per_mapping=per_mapping,
+                deliveries=deliveries,
+                dead_letters=dead,
+                oldest=None if oldest_row is None else oldest_row[0],
             )
 
         return self._read(body)
@@ -514,20 +476,12 @@ class PostgresStore:
         them at a time and the others skip them.
         """
         removed, moved = self._rotate_and_retire(older_than, limit)
-        deleted = 0
-        scanned = 0
-        while moved + deleted < limit and scanned < _RETENTION_MAX_SCAN:
-            cursor = self._retention_cursor
-            count, last, finished = self._write(
-                functools.partial(
-                    self._purge_chunk, cursor=cursor, budget=limit - moved - deleted, older_than=older_than
-                )
-            )
-            deleted += count
-            scanned += max(0, last - cursor)
-            self._retention_cursor = 0 if finished else last
-            if finished or last == cursor:
-                break
+        deleted = self._retention.run(
+            lambda cursor, budget: self._write(
+                lambda conn: self._purge_chunk(conn, cursor=cursor, budget=budget, older_than=older_than)
+            ),
+            limit - moved,
+        )
         self._purge_dedup()
         return removed + deleted
 
@@ -665,7 +619,7 @@ class PostgresStore:
             " ORDER BY e.id LIMIT %s",
             (cursor, _RETENTION_CHUNK),
         ).fetchall()
-        candidates, last, finished = retention_candidates(
+        candidates, last, finished = base.retention_candidates(
             rows, cursor=cursor, chunk=_RETENTION_CHUNK, budget=budget, older_than=older_than
         )
         if not candidates:
@@ -715,11 +669,3 @@ def _append_params(events: Sequence[NewEvent], window: float) -> dict[str, objec
 
 def _list(ids: Sequence[int] | None) -> list[int] | None:
     return None if ids is None else list(ids)
-
-
-def _by_id(event: StoredEvent) -> int:
-    return event.id
-
-
-def _by_event(delivery: Delivery) -> tuple[int, int]:
-    return (delivery.event_id, delivery.id)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import sqlite3
 
+from gleap_actions.queue.base import DEAD_LETTER_INDEXES
+
 MIGRATIONS: list[str] = [
     # 1: the initial schema.
-    """
+    f"""
     CREATE TABLE events (
         id INTEGER PRIMARY KEY,
         source TEXT NOT NULL,
@@ -61,8 +63,7 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL,
         attempts INTEGER NOT NULL
     );
-    CREATE INDEX dead_letters_event ON dead_letters (event_id);
-    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);
+    {DEAD_LETTER_INDEXES}
 
     CREATE TABLE dedup (
         source TEXT NOT NULL,
@@ -74,7 +75,7 @@ MIGRATIONS: list[str] = [
     """,
     # 2: ids are never reused. Without AUTOINCREMENT SQLite hands out the highest deleted id again, so a
     # worker whose lease expired could ack (delete) a newer delivery that took its old id, losing it.
-    """
+    f"""
     CREATE TABLE events_v2 (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         source TEXT NOT NULL,
@@ -125,8 +126,7 @@ MIGRATIONS: list[str] = [
     INSERT INTO dead_letters_v2 SELECT * FROM dead_letters;
     DROP TABLE dead_letters;
     ALTER TABLE dead_letters_v2 RENAME TO dead_letters;
-    CREATE INDEX dead_letters_event ON dead_letters (event_id);
-    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);
+    {DEAD_LETTER_INDEXES}
     """,
 ]
 

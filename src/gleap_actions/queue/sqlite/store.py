@@ -1,3 +1,5 @@
+# Over 400 lines: one class implements the whole `Store` protocol in SQLite, each method one transaction;
+# what both backends share is in queue/base.py.
 """`SQLiteStore`: the default `Store`, one SQLite file in WAL mode.
 
 One write connection (serialised by a lock; SQLite allows one writer anyway) and one read connection for the
@@ -5,7 +7,7 @@ read-only queries (stats, dead-letter listings), so a slow count never blocks in
 in one `BEGIN IMMEDIATE` transaction committed before the method returns; several processes may open the
 same file (writers take turns under SQLite's lock, waiting up to `busy_timeout`).
 
-Design notes (see `sqlite_schema` for the tables):
+Design notes (see `queue/sqlite/schema.py` for the tables):
 - A lease is `owner` + `lease_until`; work whose lease has expired is claimable again, so a process that dies
   holding work only delays it by the lease.
 - A claimed delivery's `next_at` is its lease expiry, so "due" is a single index range (mapping, next_at).
@@ -22,7 +24,6 @@ Design notes (see `sqlite_schema` for the tables):
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import threading
 import time
@@ -32,9 +33,20 @@ from typing import TypeVar
 
 import orjson
 
-from gleap_actions.queue.retention import retention_candidates
+from gleap_actions.queue.base import (
+    DEAD_LETTER_COLUMNS,
+    RetentionScan,
+    dead_letter_from_row,
+    deliveries_from_rows,
+    queue_stats,
+    retention_candidates,
+    stored_events_from_rows,
+)
+from gleap_actions.queue.erasure import Erasure, sqlite_placeholders
+from gleap_actions.queue.sqlite.files import create_private, warn_if_readable_by_others
 from gleap_actions.queue.sqlite.schema import migrate
 from gleap_actions.queue.store import (
+    DEFAULT_DEDUP_WINDOW,
     DeadLetter,
     Delivery,
     NewEvent,
@@ -59,12 +71,7 @@ _CANNOT_WRITE = {
 
 _WAL_CHECKPOINT_PAGES = 10_000
 _RETENTION_CHUNK = 500  # rows per retention transaction: short enough never to stall ingest
-_RETENTION_MAX_SCAN = 50_000  # rows looked at per purge_delivered call
-
-_DEAD_LETTER_COLUMNS = (
-    "dl.id, dl.event_id, dl.mapping, dl.reason, dl.status, dl.request, dl.response, dl.created_at, "
-    "dl.attempts, e.payload"
-)
+_DEAD_LETTERS = f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters dl JOIN events e ON e.id = dl.event_id"
 
 
 _CLAIMABLE_UNROUTED = (
@@ -80,22 +87,6 @@ def _ids(values: Sequence[int]) -> bytes:
 def _cannot_write(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and (code & 0xFF) in _CANNOT_WRITE
-
-
-def _dead_letter(row: tuple[object, ...]) -> DeadLetter:
-    (id_, event_id, mapping, reason, status, request, response, created_at, attempts, payload) = row
-    return DeadLetter(
-        id=int(id_),  # type: ignore[call-overload]
-        event_id=int(event_id),  # type: ignore[call-overload]
-        mapping=str(mapping),
-        reason=str(reason),
-        status=None if status is None else int(status),  # type: ignore[call-overload]
-        request=str(request),
-        response=str(response),
-        created_at=float(created_at),  # type: ignore[arg-type]
-        attempts=int(attempts),  # type: ignore[call-overload]
-        payload=bytes(payload),  # type: ignore[call-overload]
-    )
 
 
 class SQLiteStore:
@@ -118,14 +109,16 @@ class SQLiteStore:
     ) -> None:
         if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
-        self.path = Path(path)
+        self._path = Path(path)
+        self.location = str(path)  # where the queue is, as shown to users
         self._synchronous = synchronous.upper()
         self._relaxed = False  # the write connection is at synchronous=NORMAL
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
-        self._retention_cursor = 0
+        self._retention = RetentionScan()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(self._path)
+            warn_if_readable_by_others(self._path)
             self._conn = self._connect(busy_timeout, synchronous)
             migrate(self._conn)
             if max_bytes is not None:
@@ -134,16 +127,20 @@ class SQLiteStore:
             self._reader = self._connect(busy_timeout, synchronous)
         except sqlite3.Error as exc:
             if _cannot_write(exc):
-                raise StoreFullError(f"cannot open the store at {self.path}: {exc}") from exc
+                raise StoreFullError(f"cannot open the store at {self._path}: {exc}") from exc
             raise
         except OSError as exc:
-            raise StoreFullError(f"cannot open the store at {self.path}: {exc}") from exc
+            raise StoreFullError(f"cannot open the store at {self._path}: {exc}") from exc
 
     def _connect(self, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+        conn = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        )
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        # Deleted content is overwritten with zeros, so a deleted user's data is not left in free pages.
+        conn.execute("PRAGMA secure_delete = ON")
         # Checkpoint every 10,000 pages (about 40 MB of WAL) instead of 1,000: under load the default
         # checkpointed several times a second, each copy and fsync inside a commit holding the write lock.
         conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_PAGES}")
@@ -187,7 +184,7 @@ class SQLiteStore:
 
     # -- ingest ---------------------------------------------------------------------------------------
 
-    def append(self, events: Sequence[NewEvent], *, dedup_window: float = 86400.0) -> list[bool]:
+    def append(self, events: Sequence[NewEvent], *, dedup_window: float = DEFAULT_DEDUP_WINDOW) -> list[bool]:
         """Commit `events` in one transaction; False for each duplicate (not stored)."""
         if not events:
             return []
@@ -274,7 +271,7 @@ class SQLiteStore:
                 " ORDER BY id LIMIT ?) RETURNING id, received_at, payload",
                 (owner, now + lease, now, limit),
             ).fetchall()
-            return sorted((StoredEvent(id=r[0], received_at=r[1], payload=r[2]) for r in rows), key=_by_id)
+            return stored_events_from_rows(rows)
 
         return self._write(body, durable=False)
 
@@ -332,20 +329,7 @@ class SQLiteStore:
                     (_ids([row[1] for row in claimed]),),
                 ).fetchall()
             )
-            deliveries = [
-                Delivery(
-                    id=id_,
-                    event_id=event_id,
-                    mapping=mapping,
-                    attempts=attempts,
-                    first_attempt_at=first_attempt_at,
-                    received_at=received_at,
-                    payload=payloads[event_id],
-                )
-                for id_, event_id, attempts, first_attempt_at, received_at in claimed
-            ]
-            deliveries.sort(key=_by_event)
-            return deliveries
+            return deliveries_from_rows(mapping, ((*row, payloads[row[1]]) for row in claimed))
 
         return self._write(body, durable=False)
 
@@ -459,21 +443,21 @@ class SQLiteStore:
         self, *, mapping: str | None = None, limit: int = 100, after_id: int = 0
     ) -> list[DeadLetter]:
         """Dead letters in id order, optionally of one mapping."""
-        sql = f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters dl JOIN events e ON e.id = dl.event_id"
-        sql += " WHERE dl.id > ?"
+        sql = _DEAD_LETTERS + " WHERE dl.id > ?"
         params: list[object] = [after_id]
         if mapping is not None:
             sql += " AND dl.mapping = ?"
             params.append(mapping)
         sql += " ORDER BY dl.id LIMIT ?"
         params.append(limit)
-        return self._read(lambda conn: [_dead_letter(row) for row in conn.execute(sql, params)])
+        return self._read(lambda conn: [dead_letter_from_row(row) for row in conn.execute(sql, params)])
 
     def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
         """One dead letter, or None."""
-        sql = f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters dl JOIN events e ON e.id = dl.event_id"
-        row = self._read(lambda conn: conn.execute(sql + " WHERE dl.id = ?", (dead_letter_id,)).fetchone())
-        return None if row is None else _dead_letter(row)
+        row = self._read(
+            lambda conn: conn.execute(_DEAD_LETTERS + " WHERE dl.id = ?", (dead_letter_id,)).fetchone()
+        )
+        return None if row is None else dead_letter_from_row(row)
 
     @staticmethod
     def _selection(ids: Sequence[int] | None, mapping: str | None) -> tuple[str, list[object]]:
@@ -520,43 +504,40 @@ class SQLiteStore:
         """
 
         def body(conn: sqlite3.Connection) -> int:
-            ids = _ids(
-                [row[0] for row in conn.execute("SELECT id FROM events WHERE user_id = ?", (user_id,))]
-            )
+            rows = conn.execute("SELECT id, payload FROM events WHERE user_id = ?", (user_id,)).fetchall()
+            ids = _ids([row[0] for row in rows])
             for table in ("deliveries", "dead_letters"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE event_id IN (SELECT value FROM json_each(?))", (ids,)
                 )
+            Erasure.of(user_id, (row[1] for row in rows)).erase_records(
+                lambda sql: conn.execute(sqlite_placeholders(sql)).fetchall(),
+                lambda sql, values: conn.executemany(sqlite_placeholders(sql), values),
+            )
             return conn.execute(
                 "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,)
             ).rowcount
 
-        return self._write(body)
+        dropped = self._write(body)
+        # Deleted rows are zeroed (secure_delete); the WAL's older copies of them go with a truncation.
+        with self._write_lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return dropped
 
     def stats(self, now: float) -> QueueStats:
         """Queue depth and age, per mapping (states: pending, retrying, in_flight, dead_letters)."""
 
         def body(conn: sqlite3.Connection) -> QueueStats:
             unrouted = conn.execute("SELECT count(*) FROM events WHERE routed = 0").fetchone()[0]
-            per_mapping: dict[str, dict[str, int]] = {}
-            totals = {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 0}
-            for mapping, in_flight, pending, retrying in conn.execute(
+            deliveries = conn.execute(
                 "SELECT mapping,"
                 " sum(owner IS NOT NULL AND lease_until > :now),"
                 " sum(owner IS NULL OR lease_until <= :now),"
                 " sum((owner IS NULL OR lease_until <= :now) AND attempts > 0)"
                 " FROM deliveries GROUP BY mapping",
                 {"now": now},
-            ):
-                counts = {"pending": pending, "retrying": retrying, "in_flight": in_flight, "dead_letters": 0}
-                per_mapping[mapping] = counts
-            for mapping, count in conn.execute("SELECT mapping, count(*) FROM dead_letters GROUP BY mapping"):
-                per_mapping.setdefault(
-                    mapping, {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 0}
-                )["dead_letters"] = count
-            for counts in per_mapping.values():
-                for state, count in counts.items():
-                    totals[state] += count
+            ).fetchall()
+            dead = conn.execute("SELECT mapping, count(*) FROM dead_letters GROUP BY mapping").fetchall()
             oldest = [
                 row[0]
                 for row in (
@@ -567,14 +548,12 @@ class SQLiteStore:
                 )
                 if row is not None
             ]
-            return QueueStats(
+            return queue_stats(
+                now,
                 unrouted=unrouted,
-                pending=totals["pending"],
-                retrying=totals["retrying"],
-                in_flight=totals["in_flight"],
-                dead_letters=totals["dead_letters"],
-                oldest_pending_age=max(0.0, now - min(oldest)) if oldest else 0.0,
-                per_mapping=per_mapping,
+                deliveries=deliveries,
+                dead_letters=dead,
+                oldest=min(oldest) if oldest else None,
             )
 
         return self._read(body)
@@ -587,21 +566,13 @@ class SQLiteStore:
         replay). Ids follow arrival order, so the scan walks from the oldest and stops at the first event
         too recent; a cursor carries the position between calls past undeliverable old events.
         """
-        deleted = 0
-        scanned = 0
-        while deleted < limit and scanned < _RETENTION_MAX_SCAN:
-            cursor = self._retention_cursor
-            count, last, finished = self._write(
-                functools.partial(
-                    self._purge_chunk, cursor=cursor, budget=limit - deleted, older_than=older_than
-                ),
+        deleted = self._retention.run(
+            lambda cursor, budget: self._write(
+                lambda conn: self._purge_chunk(conn, cursor=cursor, budget=budget, older_than=older_than),
                 durable=False,
-            )
-            deleted += count
-            scanned += max(0, last - cursor)
-            self._retention_cursor = 0 if finished else last
-            if finished or last == cursor:
-                break
+            ),
+            limit,
+        )
         self._purge_dedup()
         return deleted
 
@@ -649,11 +620,3 @@ class SQLiteStore:
         with self._write_lock, self._read_lock:
             self._reader.close()
             self._conn.close()
-
-
-def _by_id(event: StoredEvent) -> int:
-    return event.id
-
-
-def _by_event(delivery: Delivery) -> tuple[int, int]:
-    return (delivery.event_id, delivery.id)

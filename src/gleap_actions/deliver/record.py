@@ -1,0 +1,201 @@
+"""Recording outcomes: the store learns what happened to each claimed delivery, and the metrics count it.
+
+- `Delivered`: `ack` (concurrent acks grouped into one commit); the credentials alert clears.
+- `Retry`: `retry` after a jittered backoff, never sooner than `Retry-After` (which pauses every sender),
+  until the retry window ends; then `dead_letter` with the last error.
+- `Rejected`: `dead_letter` with the redacted request and the response.
+- `Credentials`: `release` (no attempt counted), pause all delivery, alert.
+- `Skipped`: `release`.
+
+An outcome that cannot be written (a full disk) is tried again for up to half a lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+
+from gleap_actions.deliver.ackcommit import AckCommit
+from gleap_actions.deliver.batch import Claimer, Work
+from gleap_actions.deliver.gate import CredentialsGate
+from gleap_actions.deliver.metrics import PipelineMetrics
+from gleap_actions.deliver.outcome import Credentials, Delivered, Outcome, Rejected, Retry, Skipped, describe
+from gleap_actions.deliver.ratelimit import Limiter
+from gleap_actions.deliver.retry import RetryPolicy
+from gleap_actions.deliver.store_calls import StoreCalls
+from gleap_actions.engine.action import Plan, Request
+from gleap_actions.engine.errors import RetryableError
+from gleap_actions.queue.store import Delivery, Store, StoreFullError
+
+log = logging.getLogger(__name__)
+
+RESPONSE_LIMIT = 2000  # characters of a response body kept in a dead letter
+
+
+class Recorder:
+    """Records the outcomes of one mapping's requests."""
+
+    def __init__(
+        self,
+        mapping: str,
+        store: Store,
+        run: StoreCalls,
+        *,
+        ack: AckCommit,
+        claimer: Claimer,
+        policy: RetryPolicy,
+        gate: CredentialsGate,
+        rate: Limiter,
+        metrics: PipelineMetrics,
+        lease: float,
+        stopping: asyncio.Event,
+    ) -> None:
+        self._mapping = mapping
+        self._store = store
+        self._run = run
+        self._ack = ack
+        self._claimer = claimer
+        self._policy = policy
+        self._gate = gate
+        self._rate = rate
+        self._metrics = metrics
+        self._lease = lease
+        self._stopping = stopping
+
+    async def record(self, outcome: Outcome, request: Request, work: Work) -> None:
+        """Record what happened to `request`, which carried `work`."""
+        if isinstance(outcome, Delivered):
+            self._metrics.latency.labels(self._mapping).observe(outcome.latency)
+            self._metrics.requests.labels(self._mapping, "ok").inc()
+            self._gate.succeeded()
+            ids = work.ids
+            await self._persist(self._ack, ids)
+            self._claimer.done(ids)
+            self._metrics.delivered.labels(self._mapping).inc(len(ids))
+        elif isinstance(outcome, Skipped):
+            await self.release(work.ids)
+        elif isinstance(outcome, Credentials):
+            self.count(work, "credentials")
+            self._gate.pause(outcome.status)
+            await self.release(work.ids)
+        elif isinstance(outcome, Retry):
+            self.count(work, outcome.kind)
+            if outcome.retry_after:  # the destination asked everyone to wait, not just this request
+                self._rate.pause(outcome.retry_after)
+            await self.retry(request, work, outcome.error, outcome.retry_after)
+        else:
+            self.count(work, "final")
+            await self.rejected(request, work, outcome)
+
+    async def retry(
+        self, request: Request | None, work: Work, err: Exception, retry_after: float | None
+    ) -> None:
+        """Schedule another attempt, or dead-letter the deliveries whose retry window is over."""
+        now = time.time()
+        due: list[float] = []
+        alive: list[int] = []
+        expired: list[Delivery] = []
+        for d in work.deliveries:
+            at = self._policy.next_attempt(
+                attempts=d.attempts + 1, first_attempt_at=d.first_attempt_at, now=now, retry_after=retry_after
+            )
+            if at is None:
+                expired.append(d)
+            else:
+                alive.append(d.id)
+                due.append(at)
+        message = describe(err)
+        if alive:
+            at = min(due)
+            await self._persist(self._run, self._store.retry, alive, at=at, error=message, now=now)
+            self._claimer.done(alive)
+            log.warning(
+                "event=delivery_retry mapping=%s events=%d in=%.2fs error=%r",
+                self._mapping,
+                len(alive),
+                at - now,
+                message,
+            )
+        if expired:
+            attempts = max(d.attempts for d in expired) + 1
+            reason = f"retry window expired after {attempts} attempts; last error: {message}"
+            status = err.status if isinstance(err, RetryableError) else None
+            request_json = "" if request is None else request.to_json()
+            await self._dead_letter(expired, "retry_window", reason, status, request_json, "")
+
+    async def rejected(self, request: Request, work: Work, outcome: Rejected) -> None:
+        """A final answer: dead-letter with the redacted request and the response."""
+        err = outcome.error
+        response = orjson.dumps({"status": err.status, "body": err.body[:RESPONSE_LIMIT]}).decode()
+        await self._dead_letter(
+            work.deliveries, "final_http", describe(err), err.status, request.to_json(), response
+        )
+
+    async def rejections(self, work: Work, plan: Plan) -> None:
+        """Per-event rejections of planning (payload validation) are final: dead-letter at once."""
+        for rejection in plan.rejections:
+            delivery = work.deliveries[rejection.index]
+            reason = f"{rejection.code}: {rejection.message}"
+            await self._dead_letter([delivery], "rejected", reason, rejection.status, "", "")
+
+    async def release(self, ids: list[int]) -> None:
+        """Give claimed deliveries back without counting an attempt."""
+        if ids:
+            await self._run(self._store.release, ids)
+            self._claimer.done(ids)
+
+    def count(self, work: Work, kind: str) -> None:
+        """Count a failed request of `kind` and its events."""
+        self._metrics.requests.labels(self._mapping, kind).inc()
+        self._metrics.failed.labels(self._mapping, kind).inc(len(work.deliveries))
+
+    async def _dead_letter(
+        self,
+        deliveries: Sequence[Delivery],
+        kind: str,
+        reason: str,
+        status: int | None,
+        request: str,
+        response: str,
+    ) -> None:
+        ids = [d.id for d in deliveries]
+        await self._persist(
+            self._run,
+            self._store.dead_letter,
+            ids,
+            reason=reason,
+            status=status,
+            request=request,
+            response=response,
+        )
+        self._claimer.done(ids)
+        self._metrics.dead_lettered.labels(self._mapping, kind).inc(len(ids))
+        log.warning(
+            "event=dead_lettered mapping=%s kind=%s events=%d status=%s reason=%r",
+            self._mapping,
+            kind,
+            len(ids),
+            status,
+            reason,
+        )
+
+    async def _persist(self, write: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
+        """Record an outcome, trying again while the store cannot write (a full disk) for up to half a
+        lease: once space returns the outcome lands at once, instead of the deliveries staying claimed
+        until their lease ends and then being sent again (found by tests/reliability/test_disk_full.py)."""
+        deadline = time.monotonic() + self._lease / 2
+        delay = 0.05
+        while True:
+            try:
+                await write(*args, **kwargs)
+                return
+            except StoreFullError:
+                if time.monotonic() + delay > deadline or self._stopping.is_set():
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 1.0)

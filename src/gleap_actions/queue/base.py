@@ -1,0 +1,143 @@
+"""What both store backends share: row builders, stats totals and the retention scan.
+
+The backends differ in SQL and in how they commit; everything that only shapes rows into the `Store`'s
+values, or walks the events for retention, is written once here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from gleap_actions.queue.store import DeadLetter, Delivery, QueueStats, StoredEvent
+
+RETENTION_MAX_SCAN = 50_000  # rows looked at per purge_delivered call
+
+# The delivery states `QueueStats.per_mapping` counts, per mapping.
+STATES = ("pending", "retrying", "in_flight", "dead_letters")
+
+# The indexes of the dead_letters table, the same in both backends' schemas.
+DEAD_LETTER_INDEXES = (
+    "CREATE INDEX dead_letters_event ON dead_letters (event_id);\n"
+    "    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);"
+)
+
+# The columns of a dead letter row, as `dead_letter_from_row` reads them (`dl`: dead_letters, `e`: events).
+DEAD_LETTER_COLUMNS = (
+    "dl.id, dl.event_id, dl.mapping, dl.reason, dl.status, dl.request, dl.response, dl.created_at,"
+    " dl.attempts, e.payload"
+)
+
+
+def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:
+    """A `DeadLetter` from a row of `DEAD_LETTER_COLUMNS`."""
+    (id_, event_id, mapping, reason, status, request, response, created_at, attempts, payload) = row
+    return DeadLetter(
+        id=int(id_),
+        event_id=int(event_id),
+        mapping=str(mapping),
+        reason=str(reason),
+        status=None if status is None else int(status),
+        request=str(request),
+        response=str(response),
+        created_at=float(created_at),
+        attempts=int(attempts),
+        payload=bytes(payload),
+    )
+
+
+def deliveries_from_rows(mapping: str, rows: Iterable[Sequence[Any]]) -> list[Delivery]:
+    """Claimed deliveries of `mapping` from `(id, event_id, attempts, first_attempt_at, received_at,
+    payload)` rows, oldest event first (the order `claim_deliveries` promises)."""
+    deliveries = [
+        Delivery(
+            id=id_,
+            event_id=event_id,
+            mapping=mapping,
+            attempts=attempts,
+            first_attempt_at=first_attempt_at,
+            received_at=received_at,
+            payload=bytes(payload),
+        )
+        for id_, event_id, attempts, first_attempt_at, received_at, payload in rows
+    ]
+    deliveries.sort(key=lambda d: (d.event_id, d.id))
+    return deliveries
+
+
+def stored_events_from_rows(rows: Iterable[Sequence[Any]]) -> list[StoredEvent]:
+    """Claimed events from `(id, received_at, payload)` rows, in id order."""
+    events = [StoredEvent(id=row[0], received_at=row[1], payload=bytes(row[2])) for row in rows]
+    events.sort(key=lambda e: e.id)
+    return events
+
+
+def queue_stats(
+    now: float,
+    *,
+    unrouted: int,
+    deliveries: Iterable[Sequence[Any]],
+    dead_letters: Iterable[Sequence[Any]],
+    oldest: float | None,
+) -> QueueStats:
+    """`QueueStats` from per-mapping rows: `(mapping, in_flight, pending, retrying)` of the deliveries,
+    `(mapping, count)` of the dead letters, and the receipt time of the oldest waiting event."""
+    per_mapping: dict[str, dict[str, int]] = {}
+    for mapping, in_flight, pending, retrying in deliveries:
+        counts = per_mapping.setdefault(mapping, dict.fromkeys(STATES, 0))
+        counts.update(pending=int(pending), retrying=int(retrying), in_flight=int(in_flight))
+    for mapping, count in dead_letters:
+        per_mapping.setdefault(mapping, dict.fromkeys(STATES, 0))["dead_letters"] = int(count)
+    totals = {state: sum(counts[state] for counts in per_mapping.values()) for state in STATES}
+    return QueueStats(
+        unrouted=unrouted,
+        pending=totals["pending"],
+        retrying=totals["retrying"],
+        in_flight=totals["in_flight"],
+        dead_letters=totals["dead_letters"],
+        oldest_pending_age=max(0.0, now - oldest) if oldest is not None else 0.0,
+        per_mapping=per_mapping,
+    )
+
+
+def retention_candidates(
+    rows: Sequence[Sequence[Any]], *, cursor: int, chunk: int, budget: int, older_than: float
+) -> tuple[list[int], int, bool]:
+    """From `(id, received_at, routed)` rows in id order (a chunk of at most `chunk` rows after `cursor`):
+    the routed events received before `older_than`, at most `budget` of them; the last id looked at; and
+    whether the scan is finished (it reached events too recent, or the end)."""
+    candidates: list[int] = []
+    last = cursor
+    finished = len(rows) < chunk
+    for event_id, received_at, routed in rows:
+        if received_at >= older_than or len(candidates) >= budget:
+            finished = received_at >= older_than
+            break
+        last = event_id
+        if routed:
+            candidates.append(event_id)
+    return candidates, last, finished
+
+
+class RetentionScan:
+    """The row-by-row retention walk: from the oldest event, chunk by chunk, stopping at the first event
+    too recent; a cursor carries the position between calls past old events that must stay."""
+
+    def __init__(self) -> None:
+        self.cursor = 0
+
+    def run(self, chunk: Callable[[int, int], tuple[int, int, bool]], budget: int) -> int:
+        """Call `chunk(cursor, budget left)` -> (deleted, last id looked at, finished) until `budget`
+        events are deleted, the scan finishes, or `RETENTION_MAX_SCAN` rows were looked at. Returns how
+        many were deleted."""
+        deleted = 0
+        scanned = 0
+        while deleted < budget and scanned < RETENTION_MAX_SCAN:
+            cursor = self.cursor
+            count, last, finished = chunk(cursor, budget - deleted)
+            deleted += count
+            scanned += max(0, last - cursor)
+            self.cursor = 0 if finished else last
+            if finished or last == cursor:
+                break
+        return deleted

@@ -1,0 +1,79 @@
+"""The benchmarks without a smoke test file of their own still run (tiny sizes; figures are not asserted).
+
+Every benchmark's smoke test lives in tests/bench: bench_transform, bench_mapping, bench_sandbox,
+bench_pipeline and bench_store have a file each, the others are here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).parents[2] / "bench"
+
+
+def _run(script: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> str:
+    run = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run.stdout
+
+
+def test_fql_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "fql.json"
+    stdout = _run("bench_fql.py", "--number", "200", "--output", str(output))
+    assert "compiled" in stdout
+    assert json.loads(output.read_text())["triggers"]
+
+
+def test_ingest_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "ingest.json"
+    _run("bench_ingest.py", "--duration", "0.3", "--concurrency", "2", "--output", str(output))
+    results = json.loads(output.read_text())["results"]
+    assert results["ingest"]["requests"] > 0 and results["baseline"]["requests"] > 0
+
+
+@pytest.mark.timeout(180)
+def test_end_to_end_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "e2e.json"
+    args = ["--seconds", "0.5", "--events", "2000", "--latency-seconds", "0.5", "--baseline-seconds", "0.3"]
+    _run("bench_e2e.py", *args, "--output", str(output), timeout=170)
+    report = json.loads(output.read_text())
+    assert report["saturation"]["complete"] and report["latency"]["complete"]
+    assert report["saturation"]["rss_mb"]["peak"] > 0
+
+
+@pytest.mark.timeout(180)
+def test_backlog_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "backlog.json"
+    args = ["--events", "2000", "--hold", "0.2", "--baseline-seconds", "0.3", "--output", str(output)]
+    _run("bench_backlog.py", *args, timeout=170)
+    report = json.loads(output.read_text())
+    assert report["drain"]["complete"] and report["drain"]["delivered"] >= 2000
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(240)
+def test_nodes_benchmark_runs(tmp_path: Path, postgres_server: str) -> None:
+    output = tmp_path / "nodes.json"
+    args = ["--processes", "1,2", "--seconds", "0.5", "--baseline-seconds", "0.3", "--output", str(output)]
+    env = {**os.environ, "GLEAP_ACTIONS_BENCH_POSTGRES_URL": postgres_server}
+    _run("bench_nodes.py", *args, timeout=230, env=env)
+    runs = json.loads(output.read_text())["runs"]
+    assert [(r["store"], r["processes"]) for r in runs] == [
+        ("sqlite", 1),
+        ("sqlite", 2),
+        ("postgres", 1),
+        ("postgres", 2),
+    ]
+    assert all(r["complete"] and r["delivered"] == r["accepted"] > 0 for r in runs)

@@ -1,0 +1,252 @@
+"""The delivery pipeline end to end against a real HTTP server on 127.0.0.1 that plays Gleap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from pipeline_support import fast, metric
+
+from gleap_actions import events
+from gleap_actions.deliver.pipeline import Pipeline, Tuning
+from gleap_actions.destinations.gleap.actions import ACTIONS
+from gleap_actions.destinations.gleap.settings import GleapSettings
+from gleap_actions.engine.subscription import Subscription
+from gleap_actions.queue.sqlite.store import SQLiteStore
+from gleap_actions.queue.store import NewEvent
+
+TOKEN = "secret-token-123"
+
+
+@dataclass
+class Gleap:
+    """A scriptable Gleap: `script` decides the answer to each request (None -> 200)."""
+
+    url: str = ""
+    script: Callable[[list[dict[str, Any]]], web.Response | None] = lambda events: None
+    received: list[tuple[float, list[dict[str, Any]]]] = field(default_factory=list)  # (time, events) per 2xx
+    attempts: list[tuple[float, list[dict[str, Any]]]] = field(default_factory=list)  # every request
+    hang: float = 0.0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        events = orjson.loads(await request.read())["events"]
+        self.attempts.append((time.monotonic(), events))
+        if self.hang:
+            await asyncio.sleep(self.hang)
+        if request.headers.get("Api-Token") != TOKEN:
+            return web.json_response({"error": "unauthorized"}, status=401)
+        answer = self.script(events)
+        if answer is not None:
+            return answer
+        self.received.append((time.monotonic(), events))
+        return web.json_response({"ok": True})
+
+    @property
+    def delivered(self) -> list[str]:
+        return [e["name"] for _, events in self.received for e in events]
+
+
+@pytest.fixture
+async def gleap() -> AsyncIterator[Gleap]:
+    g = Gleap()
+    app = web.Application()
+    app.router.add_post("/admin/track", g.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    g.url = f"http://127.0.0.1:{port}"
+    yield g
+    await runner.cleanup()
+
+
+def track(name: str, **extra: Any) -> NewEvent:
+    now = time.time()
+    raw = {"type": "track", "event": name, "userId": "u1", "messageId": name, **extra}
+    event = events.normalize(raw, "track", received_at=now)
+    return NewEvent("src", event["messageId"], "u1", "track", now, orjson.dumps(event))
+
+
+def pipeline(store: SQLiteStore, gleap: Gleap, token: str = TOKEN, **kw: Any) -> Pipeline:
+    config = kw.pop("config", fast())
+    track_event = Subscription.compile("Track Event", ACTIONS["trackEvent"], batching=True, batch_size=100)
+    settings = GleapSettings(token, gleap.url, timeout=2.0)
+    return Pipeline(store, [track_event], settings, config, tuning=Tuning(**kw))
+
+
+async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap, store: SQLiteStore) -> None:
+    store.append([track(f"e{i}") for i in range(250)])
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        await p.drain(5)
+        sizes = sorted(len(events) for _, events in gleap.received)
+        assert sizes == [50, 100, 100]
+        start = time.monotonic()
+        store.append([track("late")])
+        p.notify()
+        await p.drain(5)
+        assert gleap.received[-1][1][0]["name"] == "late"
+        assert gleap.received[-1][0] - start < 0.5  # linger 0.05 s, not a full batch's wait
+    finally:
+        await p.stop()  # the delivered counter moves just after the ack that drain() sees: read it after
+    assert metric(p, "gleap_actions_delivered_total", mapping="Track Event") == 251
+
+
+async def test_rejected_and_filtered_events(gleap: Gleap, store: SQLiteStore) -> None:
+    undated = {k: v for k, v in orjson.loads(track("x").payload).items() if k != "timestamp"}
+    store.append(
+        [
+            track("ok"),
+            NewEvent("src", "no-name", "u1", "track", time.time(), orjson.dumps(undated)),
+            track("off", integrations={"All": False}),
+            NewEvent("src", "id1", "u1", "identify", time.time(), b'{"type":"identify","userId":"u1"}'),
+        ]
+    )
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert gleap.delivered == ["ok"]
+    [dead] = store.list_dead_letters()
+    assert dead.status == 400
+    assert dead.reason == "PAYLOAD_VALIDATION_FAILED: The root value is missing the required field 'date'."
+    assert metric(p, "gleap_actions_filtered_events_total", reason="integrations") == 1
+    assert metric(p, "gleap_actions_filtered_events_total", reason="no_matching_mapping") == 1
+
+
+async def test_429_retry_after_is_honoured(gleap: Gleap, store: SQLiteStore) -> None:
+    answers = [web.Response(status=429, headers={"Retry-After": "1"})]
+    gleap.script = lambda events: answers.pop() if answers else None
+    store.append([track("a"), track("b")])
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert gleap.delivered == ["a", "b"]
+    first, second = gleap.attempts[0][0], gleap.attempts[1][0]
+    assert second - first >= 0.95
+    assert store.list_dead_letters() == []
+
+
+async def test_5xx_then_recovery(gleap: Gleap, store: SQLiteStore) -> None:
+    failures = iter([500, 502, 503])
+    gleap.script = lambda events: next((web.Response(status=s) for s in failures), None)
+    store.append([track("a")])
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert gleap.delivered == ["a"] and len(gleap.attempts) == 4
+    assert metric(p, "gleap_actions_failed_attempts_total", mapping="Track Event", kind="retryable") == 3
+
+
+async def test_retry_window_expiry_dead_letters_and_replay_delivers(gleap: Gleap, store: SQLiteStore) -> None:
+    down = True
+    gleap.script = lambda events: web.Response(status=503, text="down") if down else None
+    store.append([track("a"), track("b")])
+    p = pipeline(store, gleap, config=fast(retry_window=0.4))
+    await p.start()
+    try:
+        await p.drain(5)
+        dead = store.list_dead_letters()
+        assert {orjson.loads(d.payload)["event"] for d in dead} == {"a", "b"}
+        assert all("retry window expired" in d.reason and "HTTP 503" in d.reason for d in dead)
+        assert all(TOKEN not in d.request and "***" in d.request for d in dead)
+        assert gleap.delivered == []
+        down = False
+        assert store.replay_dead_letters() == 2
+        await p.drain(5)
+        assert sorted(gleap.delivered) == ["a", "b"]
+    finally:
+        await p.stop()
+
+
+async def test_bad_credentials_pause_without_dead_letters_then_resume(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    store.append([track("a"), track("b")])
+    p = pipeline(store, gleap, token="wrong", probe_interval=0.2)
+    await p.start()
+    try:
+        await asyncio.sleep(0.6)
+        assert metric(p, "gleap_actions_credentials_paused") == 1
+        assert 1 <= len(gleap.attempts) <= 5  # probes every 0.2 s, not a storm
+        stats = store.stats(time.time())
+        assert stats.dead_letters == 0 and stats.pending == 2 and stats.retrying == 0
+        p.resume(GleapSettings(TOKEN, gleap.url, timeout=2.0))  # a config reload with the right token
+        await p.drain(5)
+        assert sorted(gleap.delivered) == ["a", "b"]
+        assert metric(p, "gleap_actions_credentials_paused") == 0
+    finally:
+        await p.stop()
+
+
+async def test_batch_400_is_split_to_isolate_the_bad_event(gleap: Gleap, store: SQLiteStore) -> None:
+    gleap.script = lambda events: (
+        web.json_response({"error": "bad"}, status=400) if any(e["name"] == "bad" for e in events) else None
+    )
+    store.append([track(f"e{i}") for i in range(6)] + [track("bad")] + [track(f"f{i}") for i in range(5)])
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert len(gleap.delivered) == 11 and "bad" not in gleap.delivered
+    [dead] = store.list_dead_letters()
+    assert orjson.loads(dead.payload)["event"] == "bad"
+    assert dead.status == 400 and orjson.loads(dead.response) == {"status": 400, "body": '{"error": "bad"}'}
+    assert orjson.loads(dead.request)["headers"]["Api-Token"] == "***"
+
+
+async def test_graceful_stop_releases_work_in_flight(gleap: Gleap, store: SQLiteStore) -> None:
+    gleap.hang = 1.0
+    store.append([track("a")])
+    p = pipeline(store, gleap)
+    await p.start()
+    while not gleap.attempts:
+        await asyncio.sleep(0.01)
+    start = time.monotonic()
+    await p.stop(timeout=0.2)
+    assert time.monotonic() - start < 1.0
+    stats = store.stats(time.time())
+    assert stats.pending == 1 and stats.in_flight == 0 and stats.retrying == 0
+
+
+async def test_restart_with_a_backlog_delivers_everything(gleap: Gleap, tmp_path: Path) -> None:
+    first = SQLiteStore(tmp_path / "queue.db")
+    first.append([track(f"e{i}") for i in range(500)])
+    gleap.hang = 0.3  # slow enough that the first run stops with most of the backlog still queued
+    p = pipeline(first, gleap)
+    await p.start()
+    while not gleap.attempts:
+        await asyncio.sleep(0.01)
+    await p.stop(timeout=0.0)
+    first.close()
+    assert len(gleap.delivered) < 500
+
+    gleap.hang = 0.0
+    second = SQLiteStore(tmp_path / "queue.db")  # a new process on the same file
+    p = pipeline(second, gleap)
+    await p.start()
+    try:
+        await p.drain(10)
+    finally:
+        await p.stop()
+        second.close()
+    assert sorted(set(gleap.delivered)) == sorted(f"e{i}" for i in range(500))
