@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from gleap_actions.destinations.gleap.actions import IDENTIFY_CONTACT, TRACK_EVENT
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.action import Plan, Rejection
-from gleap_actions.engine.errors import FqlSyntaxError, GleapActionsError, MappingValidationError
+from gleap_actions.engine.errors import ActionsError, FqlSyntaxError, MappingValidationError
 from gleap_actions.engine.subscription import Subscription
 
 SETTINGS = GleapSettings(api_token="tok")
@@ -161,7 +161,7 @@ def test_compile_defaults_and_errors() -> None:
         Subscription.compile("x", TRACK_EVENT, mapping={"userId": {"@path": 5}})
 
 
-class _Refused(GleapActionsError):
+class _Refused(ActionsError):
     """An error of the action itself, with the status and code it reports."""
 
     status = 413
@@ -172,7 +172,7 @@ def _perform_refusing(settings: Any, payload: dict[str, Any]) -> Any:
     if payload["eventName"] == "E1":
         raise _Refused("too big for Gleap")
     if payload["eventName"] == "E2":
-        raise GleapActionsError("no status, no code")
+        raise ActionsError("no status, no code")
     return TRACK_EVENT.perform(settings, payload)
 
 
