@@ -184,6 +184,19 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+@pytest.fixture(autouse=True)
+def _isolated_from_the_developer(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test runs in an empty directory of its own, without the GLEAP_* settings of the shell it was
+    started from: commands that default to ./data (or read GLEAP_ACTIONS_DATA_DIR, GLEAP_API_TOKEN, ...)
+    never see the developer's queue or Gleap account, even in the subprocesses they start."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    for name in list(os.environ):
+        if name.startswith("GLEAP_") and name != POSTGRES_ENV:
+            monkeypatch.delenv(name)
+
+
 def _run_in_threads(*calls: Callable[[], object], timeout: float = 60.0) -> None:
     """Run each call in its own thread, all at once; fail when one raised or had not finished after
     `timeout` seconds (a thread stuck on a lock must fail the test, not leave it passing early)."""
