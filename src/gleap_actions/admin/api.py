@@ -1,8 +1,10 @@
 """The admin API under `/admin/`, protected by its own token (`Authorization: Bearer <token>`).
 
 - `GET  /admin/stats`                        queue depth and age, delivery state counts per delivery key
-                                             (`mappings`), per destination and mapping (`destinations`),
-                                             and deliveries no configured mapping delivers (`unconfigured`)
+                                             (`mappings`, with `delivered`: acknowledged by Gleap since
+                                             this process started), per destination and mapping
+                                             (`destinations`), and deliveries no configured mapping
+                                             delivers (`unconfigured`)
 - `GET  /admin/dead-letters[?mapping=&limit=&after=]`, `GET /admin/dead-letters/{id}`
 - `POST /admin/dead-letters/replay`, `POST /admin/dead-letters/purge`  body `{"ids": [...]}`,
   `{"mapping": "..."}` or `{"all": true}`
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -67,6 +69,7 @@ class AdminAPI:
         on_replay: Callable[[], None] = lambda: None,
         discard: Discard | None = None,
         topology: Topology | None = None,
+        delivered: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self._discard = discard
         self._topology = topology
@@ -77,6 +80,7 @@ class AdminAPI:
         self._delete_user = delete_user
         self._reload = reload
         self._on_replay = on_replay
+        self._delivered = delivered
 
     def add_routes(self, app: web.Application) -> None:
         """Mount the admin routes on `app`."""
@@ -111,7 +115,11 @@ class AdminAPI:
 
     async def _stats(self, _request: web.Request) -> web.Response:
         stats = await self._run(self._store.stats, time.time())
-        extra = await self._topology(stats.per_mapping) if self._topology is not None else {}
+        mappings = {name: {**counts, "delivered": 0} for name, counts in stats.per_mapping.items()}
+        zero = {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 0}
+        for name, count in self._delivered().items():
+            mappings.setdefault(name, {**zero})["delivered"] = count
+        extra = await self._topology(mappings) if self._topology is not None else {}
         return web.json_response(
             extra
             | {
@@ -121,7 +129,7 @@ class AdminAPI:
                 "in_flight": stats.in_flight,
                 "dead_letters": stats.dead_letters,
                 "oldest_pending_age": stats.oldest_pending_age,
-                "mappings": stats.per_mapping,
+                "mappings": mappings,
             }
         )
 

@@ -22,6 +22,7 @@ from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.ratelimit import Limiter, RateLimiter
+from gleap_actions.deliver.record import Observe
 from gleap_actions.deliver.retry import RetryPolicy
 from gleap_actions.deliver.sender import Destination, Sender, SendFn
 from gleap_actions.deliver.store_calls import StoreCalls
@@ -42,8 +43,10 @@ class Lane:
         metrics: PipelineMetrics,
         outcomes: DeliveryOutcomes,
         probe_interval: float,
+        observe: Observe | None = None,
     ) -> None:
         self._outcomes = outcomes
+        self._observe = observe
         self.config = config
         self.name = config.name
         self.subscriptions = tuple(s for s in config.subscriptions if s.enabled)
@@ -101,6 +104,7 @@ class Lane:
             lease=lease,
             claim_limit=claim_limit,
             poll_interval=poll_interval,
+            observe=self._observe,
         )
         self.workers = [
             MappingDelivery(s, parts, key=delivery_key(self.name, s.name)) for s in self.subscriptions

@@ -31,6 +31,7 @@ from gleap_actions.deliver.lane import Lane
 from gleap_actions.deliver.metrics import PipelineMetrics
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.ratelimit import Limiter
+from gleap_actions.deliver.record import Observe
 from gleap_actions.deliver.sender import SendFn
 from gleap_actions.deliver.store_calls import StoreCalls
 from gleap_actions.destinations.gleap import client
@@ -71,7 +72,8 @@ class Pipeline:
     `send` (default `destinations.gleap.client.send`) and `delivery_enabled` (the integrations object)
     can be replaced by embedders; `registry` receives the metrics (a fresh one by default); `rate` (or
     `rates`, per destination) replaces the in-process limit (e.g. one shared by every node of a queue:
-    `Backend.shared_limiter`).
+    `Backend.shared_limiter`);
+    `observe` sees every request's outcome (the console's live view).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Pipeline:
         session: aiohttp.ClientSession | None = None,
         registry: CollectorRegistry | None = None,
         rate: Limiter | None = None,
+        observe: Observe | None = None,
         destinations: Sequence[DestinationConfig] = (),
         sources: Sequence[SourceConfig] = (),
         rates: Callable[[DestinationConfig], Limiter | None] | None = None,
@@ -97,6 +100,7 @@ class Pipeline:
         self.outcomes = DeliveryOutcomes()
         self.owner = tuning.owner or owner_name()
         self._send = send
+        self._observe = observe
         self._session = session
         self._own_session = session is None
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gleap-store")
@@ -127,6 +131,7 @@ class Pipeline:
             metrics=self.metrics,
             outcomes=self.outcomes,
             probe_interval=self.tuning.probe_interval,
+            observe=self._observe,
         )
 
     @property

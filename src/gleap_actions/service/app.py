@@ -1,7 +1,8 @@
 """`gleap-actions serve`: one process that ingests, stores and delivers.
 
 Wiring, top to bottom: config -> store -> (sandbox when no Gleap token) -> ingest (Segment HTTP API, the
-libraries' settings, CORS) -> pipeline (router + delivery) -> HTTP app (ingest, admin, health, metrics).
+libraries' settings, CORS) -> pipeline (router + delivery) -> HTTP app (ingest, admin, console, health,
+metrics).
 `stop()` is graceful: stop accepting connections, commit what ingest holds, let deliveries in flight finish
 or give them back.
 """
@@ -13,7 +14,7 @@ import dataclasses
 import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from aiohttp import web
@@ -24,6 +25,7 @@ from gleap_actions.admin.api import AdminAPI
 from gleap_actions.config import Config, StorageConfig, load_config
 from gleap_actions.config.load import SANDBOX_API_TOKEN
 from gleap_actions.config.topology import DestinationConfig
+from gleap_actions.console.app import Console
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.destinations.gleap import account as gleap_account
 from gleap_actions.destinations.gleap.client import send
@@ -35,7 +37,7 @@ from gleap_actions.ingest.settings_route import SettingsRoute
 from gleap_actions.ingest.tracking import TrackingAPI
 from gleap_actions.preview import preview_body
 from gleap_actions.queue.factory import Backend, open_store
-from gleap_actions.queue.store import DEFAULT_LEASE
+from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent
 from gleap_actions.route import delivery_key, split_key
 from gleap_actions.sandbox import Sandbox
 from gleap_actions.service.destination import Backlog, claim_queues, recorded_value
@@ -76,6 +78,15 @@ class Service:
         self.ingest: TrackingAPI | None = None
         self._settings_route: SettingsRoute | None = None
         self.pipeline: Pipeline | None = None
+        self.console = Console(
+            self.store,
+            config,
+            self.registry,
+            run=asyncio.to_thread,
+            preview=self._preview,
+            reload=self.reload,
+            on_replay=lambda: self.pipeline.notify() if self.pipeline else None,
+        )
         self._runner: HTTPRunner | None = None
         self._site: web.BaseSite | None = None
         self._stopping = False
@@ -110,7 +121,9 @@ class Service:
                 rates=lambda d: self.backend.shared_limiter(
                     d.delivery.requests_per_minute, d.gleap.api_token
                 ),
+                observe=self.console.observe,
             )
+            self.console.live.decide = self.pipeline.router.decide
         if self.role != "deliver":
             pipeline = self.pipeline
             self.ingest = TrackingAPI.from_config(
@@ -120,7 +133,7 @@ class Service:
                 registry=self.registry,
                 # On a node that also delivers, routes are decided at ingest when the queue stores them.
                 route=pipeline.router.decide if pipeline and self.backend.routes_on_append else None,
-                on_commit=pipeline.committed if pipeline else None,
+                on_commit=self._committed if pipeline else self.console.committed,
             )
         if self.pipeline is not None:
             await self.pipeline.start()
@@ -158,9 +171,18 @@ class Service:
             on_replay=self.pipeline.notify if self.pipeline else lambda: None,
             discard=self.pipeline.discard if self.pipeline else None,
             topology=self.topology,
+            delivered=lambda: self.pipeline.outcomes.delivered if self.pipeline else {},
         ).add_routes(app)
+        self.console.add_routes(app)
         add_ops_routes(app, self.registry, self._not_ready_reason)
         return app
+
+    def _committed(self, events: Sequence[NewEvent], accepted: Sequence[bool]) -> None:
+        """Ingest committed events: the pipeline counts their routes and wakes delivery, the console shows
+        them."""
+        assert self.pipeline is not None
+        self.pipeline.committed(events, accepted)
+        self.console.committed(events, accepted)
 
     def _not_ready_reason(self) -> str | None:
         if self._stopping:
