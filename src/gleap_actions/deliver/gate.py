@@ -38,10 +38,10 @@ class CredentialsGate:
         """A request was answered 401/403: stop sending, raise the alert, schedule a probe."""
         if not self._alert:
             log.error(
-                "event=delivery_paused reason=invalid_credentials destination=%s status=%s probe_interval=%s",
-                self._destination,
+                "event=delivery_paused reason=invalid_credentials status=%s probe_interval=%s destination=%s",
                 status,
                 self._probe_interval,
+                self._destination,
             )
         self._alert = True
         self._paused_gauge.set(1)
