@@ -20,6 +20,8 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from gleap_actions import events
 from gleap_actions.admin.api import AdminAPI
+from gleap_actions.compute import Computer
+from gleap_actions.compute.metrics import ComputeMetrics
 from gleap_actions.config import Config, StorageConfig, load_config
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.deliver.ratelimit import Limiter
@@ -33,6 +35,7 @@ from gleap_actions.ingest.settings_route import SettingsRoute
 from gleap_actions.ingest.tracking import TrackingAPI
 from gleap_actions.preview import preview_values
 from gleap_actions.queue.factory import Backend, open_store
+from gleap_actions.queue.owners import owner_name
 from gleap_actions.queue.store import DEFAULT_LEASE
 from gleap_actions.sandbox import Sandbox
 from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
@@ -66,6 +69,7 @@ class Service:
         self.settings: GleapSettings = config.gleap
         self.ingest: TrackingAPI | None = None
         self.pipeline: Pipeline | None = None
+        self.computer: Computer | None = None
         self._rate: Limiter | None = None
         self._runner: HTTPRunner | None = None
         self._site: web.TCPSite | None = None
@@ -106,6 +110,16 @@ class Service:
             )
         if self.pipeline is not None:
             await self.pipeline.start()
+            self.computer = Computer(
+                self.store,
+                (*self.config.audiences, *self.config.computed_traits),
+                owner=owner_name(),
+                on_removal="unset" if self.config.audiences_on_removal == "unset" else "keep",
+                notify=self.pipeline.notify,
+                metrics=ComputeMetrics(self.registry),
+                lease=self.lease,
+            )
+            await self.computer.start()
         app = self._build_app()
         limits = ConnectionLimits(self.config.server.header_timeout, self.config.server.max_connections)
         self._runner = HTTPRunner(
@@ -181,6 +195,8 @@ class Service:
         started = time.monotonic()
         if self._site is not None:
             await self._site.stop()
+        if self.computer is not None:
+            await self.computer.stop()
         if self.pipeline is not None:
             await self.pipeline.stop(timeout)
         if self._rate is not None:

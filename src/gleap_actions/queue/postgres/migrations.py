@@ -23,6 +23,8 @@ Tables (hot, frequently updated state is kept apart from the large immutable pay
 - `dedup`: (source, message_id) seen within the window; the primary key makes dedup hold across nodes.
 - `rate_limits`: shared token buckets (`queue/postgres/ratelimit.py`), one row per limited destination
   project.
+- `profiles`, `profile_ids`, `profile_events`, `profile_values`, `computations`, `profile_cursor`: the
+  profile store of audiences and computed traits (see `queue/profiles.py`).
 
 Autovacuum is tuned per table for queue churn: the small hot tables are vacuumed after 1% of their rows
 changed (instead of 20%), so dead tuples left by claims, acks and retention are reclaimed quickly and the
@@ -140,6 +142,53 @@ MIGRATIONS: list[LiteralString] = [
     );
     INSERT INTO generations (id, opened_at, first_id)
     SELECT 1, coalesce((SELECT min(received_at) FROM events_g1), extract(epoch FROM clock_timestamp())), 0;
+    """,
+    # 4: the profile store (audiences and computed traits; see queue/profiles.py).
+    """
+    CREATE TABLE profiles (
+        id BIGSERIAL PRIMARY KEY,
+        user_id TEXT,
+        anonymous_id TEXT,
+        traits TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE profile_ids (
+        identity TEXT PRIMARY KEY,
+        profile_id BIGINT NOT NULL
+    );
+    CREATE INDEX profile_ids_profile ON profile_ids (profile_id);
+    CREATE TABLE profile_events (
+        id BIGSERIAL PRIMARY KEY,
+        profile_id BIGINT NOT NULL,
+        name TEXT NOT NULL,
+        ts DOUBLE PRECISION NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX profile_events_profile ON profile_events (profile_id, name, ts);
+    CREATE INDEX profile_events_age ON profile_events (name, ts);
+    CREATE TABLE profile_values (
+        profile_id BIGINT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT,
+        next_at DOUBLE PRECISION,
+        PRIMARY KEY (profile_id, key)
+    );
+    CREATE INDEX profile_values_due ON profile_values (next_at) WHERE next_at IS NOT NULL;
+    CREATE INDEX profile_values_key ON profile_values (key);
+    CREATE TABLE computations (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        computation_id TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        state TEXT NOT NULL,
+        sync_after BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE TABLE profile_cursor (
+        name TEXT PRIMARY KEY,
+        position BIGINT NOT NULL,
+        owner TEXT,
+        lease_until DOUBLE PRECISION
+    );
     """,
 ]
 
