@@ -58,7 +58,7 @@ def _event(user: str, name: str, anonymous: bool, value: Any) -> dict[str, Any]:
     return {"type": "track", "event": name, "properties": prop, **ids}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=1, max_size=30))
 def test_incremental_state_equals_full_recomputation(tmp_path_factory: Any, steps: list[Any]) -> None:
     store = SQLiteStore(Path(tmp_path_factory.mktemp("prop")) / "q.db")
