@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import yaml
-
 from gleap_actions.sandbox import SandboxThread
 
 from .conftest import write_config
@@ -17,12 +15,8 @@ from .test_serve_process import Served, _env, _post, _wait
 def test_track_calls_enter_an_audience_and_the_window_expiry_exits(
     sandbox: SandboxThread, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path, sandbox.url)
-    document = yaml.safe_load(config.read_text())
-    document["audiences"] = [
-        {"name": "Active Clickers", "definition": "event('Clicked').within(4 seconds).count() >= 2"}
-    ]
-    config.write_text(yaml.safe_dump(document))
+    audience = {"name": "Active Clickers", "definition": "event('Clicked').within(4 seconds).count() >= 2"}
+    config = write_config(tmp_path, sandbox.url, sections={"audiences": [audience]})
     served = Served(["--config", str(config)], _env())
     try:
         assert (

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from gleap_actions import events
 from gleap_actions.admin.api import AdminAPI
+from gleap_actions.admin.audiences import AudienceRoutes
 from gleap_actions.compute import Computer
 from gleap_actions.compute.metrics import ComputeMetrics
 from gleap_actions.config import Config, StorageConfig, load_config
@@ -148,6 +149,9 @@ class Service:
             delete_user=self.delete_user,
             reload=self.reload,
             on_replay=self.pipeline.notify if self.pipeline else lambda: None,
+            audiences=AudienceRoutes(
+                self.store, (*self.config.audiences, *self.config.computed_traits), asyncio.to_thread
+            ),
         ).add_routes(app)
         add_ops_routes(app, self.registry, self._not_ready_reason)
         return app
