@@ -82,6 +82,10 @@ def _sandbox_main(conn: Connection, request_log_size: int, lean: bool) -> None:
                 conn.send(None)
             elif command == "latencies":
                 conn.send(_latencies(state.requests(endpoint="track")))
+            elif command == "identify_latencies":
+                conn.send(_identify_latencies(state.requests(endpoint="identify")))
+            elif command == "identifies":
+                conn.send(state.stats().requests_by_endpoint.get("identify", 0))
 
 
 def _latencies(requests: list[Any]) -> list[float]:
@@ -94,6 +98,18 @@ def _latencies(requests: list[Any]) -> list[float]:
             data = event["data"]
             first.setdefault(data["seq"], request.time - data["sent"])
     return sorted(first.values())
+
+
+def _identify_latencies(requests: list[Any]) -> list[float]:
+    """Receive time minus the `last_sent` custom attribute of each identify carrying one (a computed trait
+    holding the send time of the user's latest event), sorted."""
+    waits = []
+    for request in requests:
+        if request.status == 200:
+            sent = orjson.loads(request.body).get("last_sent")
+            if isinstance(sent, float):
+                waits.append(request.time - sent)
+    return sorted(waits)
 
 
 class SandboxProcess:
@@ -156,6 +172,7 @@ class ServeProcess:
         store_url: str | None = None,
         name: str = "serve",
         server: dict[str, Any] | None = None,
+        sections: dict[str, Any] | None = None,
         **delivery: Any,
     ) -> None:
         self._temp = tempfile.TemporaryDirectory(prefix="bench-serve-") if data_dir is None else None
@@ -168,6 +185,7 @@ class ServeProcess:
             "server": {"host": "127.0.0.1", "port": 0, "write_keys": [WRITE_KEY], **(server or {})},
             "storage": storage,
             "delivery": delivery,
+            **(sections or {}),
         }
         self.config = self.folder / f"{name}.yaml"
         self.config.write_text(yaml.safe_dump(document))

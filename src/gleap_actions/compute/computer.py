@@ -217,12 +217,12 @@ class Computer:
         self._append(events, now)
 
         def record(tx: ProfileTx) -> None:
+            rows: list[tuple[int, str, Any, float | None, bool]] = []
             for stored, outcomes in results:
                 unknown = due[stored.id] - {o.key for o in outcomes}  # keys no longer enabled
-                for key in unknown:
-                    tx.save_value(stored.id, key, stored.values.get(key), None, known=key in stored.values)
-                for o in outcomes:
-                    tx.save_value(stored.id, o.key, o.value, o.next_at, known=o.known)
+                rows += [(stored.id, k, stored.values.get(k), None, k in stored.values) for k in unknown]
+                rows += [(stored.id, o.key, o.value, o.next_at, o.known) for o in outcomes]
+            tx.save_values(rows)
             tx.delete_values(gone)
 
         self.profiles.run(record)

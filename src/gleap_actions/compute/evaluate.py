@@ -66,8 +66,7 @@ def evaluate(active: Active, stored: StoredProfile, due: set[str], now: float) -
         definition = computation.definition
         if key not in due and not (definition.references.traits & changed):
             continue
-        value = definition.evaluate(profile, instant)
-        upcoming = definition.next_change(profile, instant)
+        value, upcoming = definition.evaluate_with_next_change(profile, instant)
         fallback = default(computation.kind)
         previous = stored.values.get(key, fallback)
         differs = not same(value, previous)

@@ -40,6 +40,9 @@ class Tx(Protocol):
     def fetch(self, sql: LiteralString, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Run a query; its rows."""
 
+    def execute_many(self, sql: LiteralString, rows: Sequence[Sequence[object]]) -> None:
+        """Run a statement once per row of parameters."""
+
 
 Transact = Callable[[Callable[[Tx], T]], T]
 
@@ -157,11 +160,12 @@ class ProfileTx:
 
     def mark_due(self, profile: int, keys: Iterable[str]) -> None:
         """Have `keys` re-evaluated for `profile` at once."""
-        for key in keys:
-            self.tx.execute(
+        rows = [(profile, key) for key in keys]
+        if rows:
+            self.tx.execute_many(
                 "INSERT INTO profile_values (profile_id, key, next_at) VALUES (%s, %s, 0)"
                 " ON CONFLICT (profile_id, key) DO UPDATE SET next_at = 0",
-                (profile, key),
+                rows,
             )
 
     def load(self, profile: int) -> StoredProfile | None:
@@ -185,17 +189,26 @@ class ProfileTx:
         }
         return StoredProfile(profile, user_id, anonymous_id, orjson.loads(traits), events, values)
 
-    def save_value(self, profile: int, key: str, value: Any, next_at: float | None, *, known: bool) -> None:
-        """Record the value delivered for `key` (`known` False: nothing delivered) and when to look again.
-        A pair with neither is deleted: the store holds rows only for profiles with something to keep."""
-        if not known and next_at is None:
-            self.tx.execute("DELETE FROM profile_values WHERE profile_id = %s AND key = %s", (profile, key))
-            return
-        self.tx.execute(
-            "INSERT INTO profile_values (profile_id, key, value, next_at) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, next_at = excluded.next_at",
-            (profile, key, _json(value) if known else None, next_at),
-        )
+    def save_values(self, rows: Iterable[tuple[int, str, Any, float | None, bool]]) -> None:
+        """Record, per (profile, key, value, next_at, known), the value delivered (`known` False: nothing
+        delivered) and when to look again. A pair with neither is deleted: the store holds rows only for
+        profiles with something to keep."""
+        upserts: list[tuple[object, ...]] = []
+        deletes: list[tuple[object, ...]] = []
+        for profile, key, value, next_at, known in rows:
+            if not known and next_at is None:
+                deletes.append((profile, key))
+            else:
+                upserts.append((profile, key, _json(value) if known else None, next_at))
+        if deletes:
+            self.tx.execute_many("DELETE FROM profile_values WHERE profile_id = %s AND key = %s", deletes)
+        if upserts:
+            self.tx.execute_many(
+                "INSERT INTO profile_values (profile_id, key, value, next_at) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value,"
+                " next_at = excluded.next_at",
+                upserts,
+            )
 
     def advance(self, position: int) -> None:
         """The events queue has been read up to `position`."""
@@ -299,18 +312,26 @@ class ProfileStore:
     # -- timers, computations, counts ----------------------------------------------------------------
 
     def due(self, now: float, limit: int) -> dict[int, set[str]]:
-        """Profiles with keys due at `now` (at most `limit` rows), soonest first."""
-        rows = self.transact(
-            lambda tx: tx.fetch(
-                "SELECT profile_id, key FROM profile_values WHERE next_at IS NOT NULL AND next_at <= %s"
+        """Up to `limit` profiles with keys due at `now`, soonest first, each with all its due keys."""
+
+        def body(tx: Tx) -> dict[int, set[str]]:
+            profiles = tx.fetch(
+                "SELECT profile_id FROM profile_values WHERE next_at IS NOT NULL AND next_at <= %s"
                 " ORDER BY next_at LIMIT %s",
                 (now, limit),
             )
-        )
-        due: dict[int, set[str]] = {}
-        for profile, key in rows:
-            due.setdefault(int(profile), set()).add(str(key))
-        return due
+            due: dict[int, set[str]] = {int(row[0]): set() for row in profiles}
+            for profile in due:
+                for (key,) in tx.fetch(
+                    "SELECT key FROM profile_values WHERE profile_id = %s AND next_at IS NOT NULL"
+                    " AND next_at <= %s",
+                    (profile, now),
+                ):
+                    due[profile].add(str(key))
+            return due
+
+        result: dict[int, set[str]] = self.transact(body)
+        return result
 
     def pending(self, now: float) -> int:
         """How many (profile, key) evaluations are due now."""

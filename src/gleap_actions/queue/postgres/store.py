@@ -676,6 +676,9 @@ class _ProfileTx:
     def fetch(self, sql: LiteralString, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, params).fetchall()
 
+    def execute_many(self, sql: LiteralString, rows: Sequence[Sequence[object]]) -> None:
+        self.conn.cursor().executemany(sql, rows)
+
 
 def _partition(generation: int) -> sql.Identifier:
     return sql.Identifier(f"events_g{generation}")

@@ -97,6 +97,9 @@ class _ProfileTx:
     def fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         return self.conn.execute(sqlite_placeholders(sql), params).fetchall()
 
+    def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self.conn.executemany(sqlite_placeholders(sql), rows)
+
 
 def _cannot_write(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
