@@ -1,23 +1,27 @@
 """Audiences computed live by `gleap-actions serve`: latency, throughput cost, initial sync, store size.
 
 Every part is its own process on 127.0.0.1 (bench/harness.py). The load sends `Order Completed` track
-events of 1000 users. With definitions, serve has 20 active audiences and computed traits, all reading that
-event (so every event re-evaluates all 20 for its user), one of them `last_sent`: the `sent` property of the
-user's latest event, so every event changes it and its identify carries the send time.
+events of 1000 users in turn (each user's n-th event at about n seconds at 1000 events/s). With
+definitions, serve has 20 active audiences and computed traits, all reading that event, so every event
+re-evaluates all 20 for its user. One audience is `count() >= N` (--nth, default 10): each user enters it
+at their N-th event. The 10 computed traits change at a user's first event only (the load's properties
+are constant) and the other 9 audiences need more events than a run sends: a warm-up second sends each
+user's first event and waits for those identify calls to be delivered, so that in the measured run the
+only changes are the entries.
 
-1. latency: --rate events/s (default 1000) for --latency-seconds with the 20 definitions; p50/p99 from
-   an event's send time to the sandbox receiving the identify it caused (ingest -> queue -> compute ->
-   queue -> Identify Contact -> sandbox). No request limit: at Gleap's 1000 requests/min one identify per
-   event could not be delivered at 1000 events/s (each change is one identify call).
+1. latency: --rate events/s (default 1000) for --latency-seconds with the 20 definitions; p50/p99 from the
+   send time of a user's N-th event to the sandbox receiving the identify of their entry (ingest ->
+   queue -> compute -> queue -> Identify Contact -> sandbox), Gleap's request limit lifted (the sandbox
+   has none here; at the first second each new user makes about 10 identify calls).
 2. throughput: saturation (as bench_e2e.py) without definitions, then with the 20: delivered track
    events/s, and the ratio (target >= 0.7).
 3. initial sync, in-process: --sync-events events of --sync-users users go through the computer with one
-   definition (that run's events/s is the compute stage's ingest rate); then a second definition over the
-   same events is added and synced: seconds until every profile is evaluated. Profile store rows and the
-   SQLite file size before and after.
+   definition (that run's events/s is the compute stage's own ingest rate); then a second definition over
+   the same events is added and synced: seconds until every profile is evaluated. The profile store's
+   rows and its megabytes in the SQLite file.
 
-    .venv/bin/python bench/bench_audiences_live.py [--rate 1000] [--latency-seconds 20] [--seconds 10]
-        [--sync-events 1000000] [--sync-users 100000] [--skip-serve]
+    .venv/bin/python bench/bench_audiences_live.py [--rate 1000] [--latency-seconds 20] [--nth 10]
+        [--seconds 10] [--sync-events 1000000] [--sync-users 100000] [--skip-serve]
 """
 
 from __future__ import annotations
@@ -40,56 +44,59 @@ from gleap_actions.compute import Computer
 from gleap_actions.config.audiences import Computation
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent
-from harness import SandboxProcess, ServeProcess, percentile, run_load
+from harness import USERS, SandboxProcess, ServeProcess, percentile, run_load
 
 RESULTS = Path(__file__).parent / "results" / "audiences_live.json"
 UNLIMITED = {"requests_per_minute": 10**9, "max_concurrency": 16}
 E = "event('Order Completed')"
 AUDIENCES = [
-    f"{E}.count() >= 1",
-    f"{E}.within(1 hours).count() >= 5",
-    f"{E}.where(property('total') > 10).count() >= 3",
-    f"{E}.where(property('currency') = 'EUR').within(1 days).count() >= 2",
+    f"{E}.count() >= 1",  # replaced by count() >= --nth (the audience measured)
+    f"{E}.within(1 hours).count() >= 50",
+    f"{E}.where(property('total') > 10).count() >= 60",
+    f"{E}.where(property('currency') = 'EUR').within(1 days).count() >= 70",
     f"NOT {E}.within(10 minutes).count() >= 1",
     f"{E}.between(1 hours, 2 hours).count() >= 1",
     f"{E}.count() >= 1 AND trait('plan') = 'pro'",
-    f"{E}.within(30 minutes).count() >= 10",
+    f"{E}.within(30 minutes).count() >= 80",
     f"{E}.count() >= 100",
-    f"{E}.within(1 days).sum(property('items')) > 20",
+    f"{E}.within(1 days).sum(property('items')) > 300",
 ]
 TRAITS = [
-    f"{E}.last(property('sent'))",
-    f"{E}.within(1 hours).count()",
-    f"{E}.within(7 days).sum(property('total'))",
+    f"{E}.within(1 days).first(property('currency'))",
+    f"{E}.within(1 days).max(property('items'))",
+    f"{E}.within(7 days).avg(property('total'))",
     f"{E}.within(1 days).avg(property('items'))",
     f"{E}.within(7 days).max(property('total'))",
     f"{E}.within(1 days).mode(property('currency'), 2)",
-    f"{E}.within(1 days).first(property('seq'))",
+    f"{E}.within(1 days).min(property('items'))",
     f"{E}.within(1 days).unique(property('currency')).count()",
     f"{E}.within(1 days).min(property('total'))",
     f"{E}.within(1 days).last(property('currency'))",
 ]
+MEASURED = "entered"
 
 
-def sections() -> dict[str, Any]:
-    """The 20 definitions as config sections (`last_sent` first)."""
+def sections(nth: int) -> dict[str, Any]:
+    """The 20 definitions as config sections (the measured audience first)."""
     audiences = [{"name": f"Audience {i}", "definition": text} for i, text in enumerate(AUDIENCES)]
+    audiences[0] = {"name": "Entered", "key": MEASURED, "definition": f"{E}.count() >= {nth}"}
     traits = [{"name": f"Trait {i}", "definition": text} for i, text in enumerate(TRAITS)]
-    traits[0] = {"name": "Last Sent", "key": "last_sent", "definition": TRAITS[0]}
     return {"audiences": audiences, "computed_traits": traits}
 
 
-def latency(box: SandboxProcess, rate: float, seconds: float) -> dict[str, Any]:
-    """A steady `rate` with the 20 definitions; send-to-identify latency percentiles."""
+def latency(box: SandboxProcess, rate: float, seconds: float, nth: int) -> dict[str, Any]:
+    """A steady `rate` with the 20 definitions; send-to-identify latency percentiles of the entries."""
     box.call("reset")
-    with ServeProcess(box.url, sections=sections(), **UNLIMITED) as serve:
+    with ServeProcess(box.url, sections=sections(nth), **UNLIMITED) as serve:
+        run_load(serve.url, rate=rate, events=USERS, concurrency=64)  # warm-up: each user's first event
+        warm_up = _settle(box)
         load = run_load(serve.url, rate=rate, seconds=seconds, concurrency=64)
         deadline = time.time() + 120
-        while time.time() < deadline and serve.metric("gleap_actions_audience_pending") > 0:
-            time.sleep(0.5)
-        time.sleep(3)
-        waits = box.call("identify_latencies")
-        identifies = box.call("identifies")
+        waits: list[float] = []
+        while time.time() < deadline and len(waits) < USERS:
+            time.sleep(1)
+            waits = box.call(f"entry_latencies:{MEASURED}:{nth - 1}")  # nth - 1: after the warm-up's
+        identifies = box.call("identifies") - warm_up
     return {
         "ingest": load,
         "identifies": identifies,
@@ -100,10 +107,21 @@ def latency(box: SandboxProcess, rate: float, seconds: float) -> dict[str, Any]:
     }
 
 
-def saturation(box: SandboxProcess, seconds: float, with_definitions: bool) -> dict[str, Any]:
-    """Delivered track events/s at saturation, with or without the definitions."""
+def _settle(box: SandboxProcess) -> int:
+    """Wait until the sandbox has received no identify call for 2 s; how many it received."""
+    count, still = -1, 0
+    while still < 4:
+        time.sleep(0.5)
+        now = box.call("identifies")
+        still = still + 1 if now == count else 0
+        count = now
+    return int(count)
+
+
+def saturation(box: SandboxProcess, seconds: float, nth: int | None) -> dict[str, Any]:
+    """Delivered track events/s at saturation, with the definitions or without (`nth` None)."""
     box.call("reset")
-    extra = sections() if with_definitions else None
+    extra = sections(nth) if nth is not None else None
     with ServeProcess(box.url, sections=extra, **UNLIMITED) as serve:
         load = run_load(serve.url, events=2_000_000, seconds=seconds)
         done = box.wait_for_events(load["accepted"], timeout=120 + load["accepted"] / 2000)
@@ -191,6 +209,7 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=1000.0, help="events/s of the latency run")
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="length of the latency run")
+    parser.add_argument("--nth", type=int, default=10, help="users enter the measured audience at this event")
     parser.add_argument("--seconds", type=float, default=10.0, help="load time of each saturation run")
     parser.add_argument("--sync-events", type=int, default=1_000_000, help="events of the initial sync")
     parser.add_argument("--sync-users", type=int, default=100_000, help="users of the initial sync")
@@ -200,9 +219,9 @@ def main() -> None:
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
     if not args.skip_serve:
         with SandboxProcess() as box:
-            results["latency"] = latency(box, args.rate, args.latency_seconds)
-            without = saturation(box, args.seconds, with_definitions=False)
-            with_20 = saturation(box, args.seconds, with_definitions=True)
+            results["latency"] = latency(box, args.rate, args.latency_seconds, args.nth)
+            without = saturation(box, args.seconds, None)
+            with_20 = saturation(box, args.seconds, args.nth)
         results["throughput"] = {
             "without": without,
             "with_20": with_20,
@@ -211,7 +230,7 @@ def main() -> None:
         lat = results["latency"]
         print(
             f"latency at {args.rate:g} events/s, 20 definitions: p50 {lat['p50_s']} s, p99 {lat['p99_s']} s "
-            f"({lat['measured']} identifies measured)"
+            f"({lat['measured']} entries measured, {lat['identifies']} identify calls)"
         )
         tp = results["throughput"]
         print(

@@ -61,9 +61,11 @@ class Definition:
         return self.evaluate_with_next_change(events, now)[1]
 
     def evaluate_with_next_change(
-        self, events: Iterable[Mapping[str, Any]] | Profile, now: datetime
+        self, events: Iterable[Mapping[str, Any]] | Profile, now: datetime, *, budget: int = MAX_CANDIDATES
     ) -> tuple[Any, datetime | None]:
-        """`evaluate` and `next_change` at once, evaluating at `now` only once."""
+        """`evaluate` and `next_change` at once, evaluating at `now` only once. Past `budget` candidate
+        instants without a change the next candidate is answered (an instant to look again, before which
+        nothing changes): a small budget bounds the cost per call for profiles with many events."""
         profile = _profile(events)
         start = _micros(now)
         candidates: list[int] = []
@@ -75,7 +77,7 @@ class Definition:
             instant = heapq.heappop(candidates)
             if instant <= last:
                 continue
-            if checked == MAX_CANDIDATES:
+            if checked == budget:
                 return base, _datetime(instant)
             checked += 1
             last = instant

@@ -196,7 +196,7 @@ class Computer:
         if not due:
             return False
         started = time.perf_counter()
-        loaded = self.profiles.run(lambda tx: [tx.load(p) for p in due])
+        loaded = self.profiles.view(lambda tx: [tx.load(p) for p in due])
         results: list[tuple[StoredProfile, list[Outcome]]] = []
         gone: list[int] = []
         for profile_id, stored in zip(due, loaded, strict=True):
@@ -271,7 +271,7 @@ class Computer:
             self.profiles.put_computation(dataclasses.replace(row, state="removed"))
             return False
         cleared = default(row.kind)
-        loaded = self.profiles.run(lambda tx: [tx.load(p) for p, _, _ in values])
+        loaded = self.profiles.view(lambda tx: [tx.load(p) for p, _, _ in values])
         events = [
             self._identify(stored, row, cleared, now)
             for stored, (_, user_id, value) in zip(loaded, values, strict=True)

@@ -14,6 +14,9 @@ from gleap_actions.compute.active import Active
 from gleap_actions.queue.profiles import StoredProfile
 
 _EPOCH = "1970-01-01T00:00:00Z"
+# Candidate instants `next_change` tries per definition and evaluation. Past them the profile is looked at
+# again at the next candidate: a few early wake-ups instead of a cost growing with the profile's events.
+BUDGET = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,7 @@ def evaluate(active: Active, stored: StoredProfile, due: set[str], now: float) -
         definition = computation.definition
         if key not in due and not (definition.references.traits & changed):
             continue
-        value, upcoming = definition.evaluate_with_next_change(profile, instant)
+        value, upcoming = definition.evaluate_with_next_change(profile, instant, budget=BUDGET)
         fallback = default(computation.kind)
         previous = stored.values.get(key, fallback)
         differs = not same(value, previous)

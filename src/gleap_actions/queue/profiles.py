@@ -249,15 +249,22 @@ class ProfileTx:
 class ProfileStore:
     """The profile store over one backend's transactions (see the module docstring)."""
 
-    def __init__(self, transact: Transact[Any], *, settle: float = 0.0) -> None:
-        """`settle`: seconds an event must have been stored before it is read, so that the cursor never
+    def __init__(self, transact: Transact[Any], read: Transact[Any], *, settle: float = 0.0) -> None:
+        """`transact` runs a write transaction, `read` a read-only one (which must not hold up ingest).
+        `settle`: seconds an event must have been stored before it is read, so that the cursor never
         passes an id whose transaction commits later (0 where ids are handed out in commit order)."""
         self.transact = transact
+        self.read = read
         self.settle = settle
 
     def run(self, body: Callable[[ProfileTx], T]) -> T:
-        """`body` in one transaction."""
+        """`body` in one write transaction."""
         result: T = self.transact(lambda tx: body(ProfileTx(tx)))
+        return result
+
+    def view(self, body: Callable[[ProfileTx], T]) -> T:
+        """Read-only `body` in one snapshot."""
+        result: T = self.read(lambda tx: body(ProfileTx(tx)))
         return result
 
     # -- the events queue --------------------------------------------------------------------------
@@ -298,7 +305,7 @@ class ProfileStore:
                 out.append((int(id_), bytes(payload)))
             return out
 
-        result: list[tuple[int, bytes]] = self.transact(body)
+        result: list[tuple[int, bytes]] = self.read(body)
         return result
 
     def release(self, owner: str) -> None:
@@ -330,12 +337,12 @@ class ProfileStore:
                     due[profile].add(str(key))
             return due
 
-        result: dict[int, set[str]] = self.transact(body)
+        result: dict[int, set[str]] = self.read(body)
         return result
 
     def pending(self, now: float) -> int:
         """How many (profile, key) evaluations are due now."""
-        rows = self.transact(
+        rows = self.read(
             lambda tx: tx.fetch(
                 "SELECT count(*) FROM profile_values WHERE next_at IS NOT NULL AND next_at <= %s", (now,)
             )
@@ -344,7 +351,7 @@ class ProfileStore:
 
     def computations(self) -> dict[str, StoredComputation]:
         """Every remembered key."""
-        rows = self.transact(
+        rows = self.read(
             lambda tx: tx.fetch(
                 "SELECT key, name, kind, computation_id, definition, state, sync_after FROM computations"
             )
@@ -395,7 +402,7 @@ class ProfileStore:
 
     def values_of(self, key: str, limit: int) -> list[tuple[int, str | None, Any]]:
         """Up to `limit` delivered values of `key`: (profile, userId, value)."""
-        rows = self.transact(
+        rows = self.read(
             lambda tx: tx.fetch(
                 "SELECT v.profile_id, p.user_id, v.value FROM profile_values v JOIN profiles p"
                 " ON p.id = v.profile_id WHERE v.key = %s AND v.value IS NOT NULL ORDER BY v.profile_id"
@@ -420,7 +427,7 @@ class ProfileStore:
 
     def members(self) -> dict[str, int]:
         """Per key, the profiles with a delivered value other than false and null."""
-        rows = self.transact(
+        rows = self.read(
             lambda tx: tx.fetch(
                 "SELECT key, count(*) FROM profile_values WHERE value IS NOT NULL AND value <> 'false'"
                 " AND value <> 'null' GROUP BY key"
@@ -438,7 +445,7 @@ class ProfileStore:
                 "profile_values": int(tx.fetch("SELECT count(*) FROM profile_values")[0][0]),
             }
 
-        result: dict[str, int] = self.transact(body)
+        result: dict[str, int] = self.read(body)
         return result
 
 

@@ -165,7 +165,9 @@ class PostgresStore:
     def profiles(self) -> ProfileStore:
         """The profile store of audiences and computed traits, in this database."""
         return ProfileStore(
-            lambda body: self._write(lambda conn: body(_ProfileTx(conn))), settle=_PROFILE_SETTLE
+            lambda body: self._write(lambda conn: body(_ProfileTx(conn))),
+            lambda body: self._read(lambda conn: body(_ProfileTx(conn))),
+            settle=_PROFILE_SETTLE,
         )
 
     # -- plumbing -------------------------------------------------------------------------------------

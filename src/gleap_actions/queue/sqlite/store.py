@@ -153,7 +153,10 @@ class SQLiteStore:
     def profiles(self) -> ProfileStore:
         """The profile store of audiences and computed traits, in this file. Its writes commit at
         synchronous=NORMAL: a lost one is re-derived from the events queue (the cursor rolls back too)."""
-        return ProfileStore(lambda body: self._write(lambda conn: body(_ProfileTx(conn)), durable=False))
+        return ProfileStore(
+            lambda body: self._write(lambda conn: body(_ProfileTx(conn)), durable=False),
+            lambda body: self._read(lambda conn: body(_ProfileTx(conn))),
+        )
 
     def _connect(self, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
         conn = sqlite3.connect(
