@@ -23,6 +23,7 @@ Tables (hot, frequently updated state is kept apart from the large immutable pay
 - `dedup`: (source, message_id) seen within the window; the primary key makes dedup hold across nodes.
 - `rate_limits`: shared token buckets (`queue/postgres/ratelimit.py`), one row per limited destination
   project.
+- `destination`: one row, where the queued work is meant to go (base URL and token fingerprint).
 - `profiles`, `profile_ids`, `profile_events`, `profile_values`, `computations`, `profile_cursor`: the
   profile store of audiences and computed traits (see `queue/profiles.py`).
 
@@ -143,7 +144,15 @@ MIGRATIONS: list[LiteralString] = [
     INSERT INTO generations (id, opened_at, first_id)
     SELECT 1, coalesce((SELECT min(received_at) FROM events_g1), extract(epoch FROM clock_timestamp())), 0;
     """,
-    # 4: the profile store (audiences and computed traits; see queue/profiles.py).
+    # 4: the destination the queued work was accepted for (Store.destination).
+    """
+    CREATE TABLE destination (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL,
+        recorded_at DOUBLE PRECISION NOT NULL
+    );
+    """,
+    # 5: the profile store (audiences and computed traits; see queue/profiles.py).
     """
     CREATE TABLE profiles (
         id BIGSERIAL PRIMARY KEY,
