@@ -31,6 +31,57 @@ T = TypeVar("T")
 _CURSOR = "events"
 
 
+def profile_tables(serial: LiteralString, integer: LiteralString, real: LiteralString) -> LiteralString:
+    """The profile store's migration in a backend's types: an auto-increment primary key, a 64-bit
+    integer, a double."""
+    return f"""
+    CREATE TABLE profiles (
+        id {serial},
+        user_id TEXT,
+        anonymous_id TEXT,
+        traits TEXT NOT NULL DEFAULT '{{}}'
+    );
+    CREATE TABLE profile_ids (
+        identity TEXT PRIMARY KEY,
+        profile_id {integer} NOT NULL
+    );
+    CREATE INDEX profile_ids_profile ON profile_ids (profile_id);
+    CREATE TABLE profile_events (
+        id {serial},
+        profile_id {integer} NOT NULL,
+        name TEXT NOT NULL,
+        ts {real} NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX profile_events_profile ON profile_events (profile_id, name, ts);
+    CREATE INDEX profile_events_age ON profile_events (name, ts);
+    CREATE TABLE profile_values (
+        profile_id {integer} NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT,
+        next_at {real},
+        PRIMARY KEY (profile_id, key)
+    );
+    CREATE INDEX profile_values_due ON profile_values (next_at) WHERE next_at IS NOT NULL;
+    CREATE INDEX profile_values_key ON profile_values (key);
+    CREATE TABLE computations (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        computation_id TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        state TEXT NOT NULL,
+        sync_after {integer} NOT NULL DEFAULT 0
+    );
+    CREATE TABLE profile_cursor (
+        name TEXT PRIMARY KEY,
+        position {integer} NOT NULL,
+        owner TEXT,
+        lease_until {real}
+    );
+    """
+
+
 class Tx(Protocol):
     """One open transaction of a backend."""
 

@@ -39,6 +39,7 @@ from typing import LiteralString
 import psycopg
 
 from gleap_actions.queue.base import DEAD_LETTER_INDEXES
+from gleap_actions.queue.profiles import profile_tables
 
 MIGRATIONS: list[LiteralString] = [
     # 1: the initial schema.
@@ -153,52 +154,7 @@ MIGRATIONS: list[LiteralString] = [
     );
     """,
     # 5: the profile store (audiences and computed traits; see queue/profiles.py).
-    """
-    CREATE TABLE profiles (
-        id BIGSERIAL PRIMARY KEY,
-        user_id TEXT,
-        anonymous_id TEXT,
-        traits TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE TABLE profile_ids (
-        identity TEXT PRIMARY KEY,
-        profile_id BIGINT NOT NULL
-    );
-    CREATE INDEX profile_ids_profile ON profile_ids (profile_id);
-    CREATE TABLE profile_events (
-        id BIGSERIAL PRIMARY KEY,
-        profile_id BIGINT NOT NULL,
-        name TEXT NOT NULL,
-        ts DOUBLE PRECISION NOT NULL,
-        payload TEXT NOT NULL
-    );
-    CREATE INDEX profile_events_profile ON profile_events (profile_id, name, ts);
-    CREATE INDEX profile_events_age ON profile_events (name, ts);
-    CREATE TABLE profile_values (
-        profile_id BIGINT NOT NULL,
-        key TEXT NOT NULL,
-        value TEXT,
-        next_at DOUBLE PRECISION,
-        PRIMARY KEY (profile_id, key)
-    );
-    CREATE INDEX profile_values_due ON profile_values (next_at) WHERE next_at IS NOT NULL;
-    CREATE INDEX profile_values_key ON profile_values (key);
-    CREATE TABLE computations (
-        key TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        computation_id TEXT NOT NULL,
-        definition TEXT NOT NULL,
-        state TEXT NOT NULL,
-        sync_after BIGINT NOT NULL DEFAULT 0
-    );
-    CREATE TABLE profile_cursor (
-        name TEXT PRIMARY KEY,
-        position BIGINT NOT NULL,
-        owner TEXT,
-        lease_until DOUBLE PRECISION
-    );
-    """,
+    profile_tables("BIGSERIAL PRIMARY KEY", "BIGINT", "DOUBLE PRECISION"),
 ]
 
 _LOCK = "SELECT pg_advisory_lock(hashtext('gleap_actions.migrate:' || current_schema()))"

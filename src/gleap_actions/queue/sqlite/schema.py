@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 
 from gleap_actions.queue.base import DEAD_LETTER_INDEXES
+from gleap_actions.queue.profiles import profile_tables
 
 MIGRATIONS: list[str] = [
     # 1: the initial schema.
@@ -140,52 +141,7 @@ MIGRATIONS: list[str] = [
     );
     """,
     # 4: the profile store (audiences and computed traits).
-    """
-    CREATE TABLE profiles (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        user_id TEXT,
-        anonymous_id TEXT,
-        traits TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE TABLE profile_ids (
-        identity TEXT PRIMARY KEY,
-        profile_id INTEGER NOT NULL
-    );
-    CREATE INDEX profile_ids_profile ON profile_ids (profile_id);
-    CREATE TABLE profile_events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        profile_id INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        ts REAL NOT NULL,
-        payload TEXT NOT NULL
-    );
-    CREATE INDEX profile_events_profile ON profile_events (profile_id, name, ts);
-    CREATE INDEX profile_events_age ON profile_events (name, ts);
-    CREATE TABLE profile_values (
-        profile_id INTEGER NOT NULL,
-        key TEXT NOT NULL,
-        value TEXT,
-        next_at REAL,
-        PRIMARY KEY (profile_id, key)
-    );
-    CREATE INDEX profile_values_due ON profile_values (next_at) WHERE next_at IS NOT NULL;
-    CREATE INDEX profile_values_key ON profile_values (key);
-    CREATE TABLE computations (
-        key TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        computation_id TEXT NOT NULL,
-        definition TEXT NOT NULL,
-        state TEXT NOT NULL,
-        sync_after INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE profile_cursor (
-        name TEXT PRIMARY KEY,
-        position INTEGER NOT NULL,
-        owner TEXT,
-        lease_until REAL
-    );
-    """,
+    profile_tables("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "REAL"),
 ]
 
 
