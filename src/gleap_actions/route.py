@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from gleap_actions.compute.identify import SOURCE as COMPUTED_SOURCE
 from gleap_actions.config.topology import DEFAULT, DestinationConfig, SourceConfig
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.ingest.tracking import source_id
@@ -80,6 +81,9 @@ class Routing:
             )
 
         by_source = {source_id(key): targets(src) for src in sources for key in src.write_keys}
+        # Audiences and computed traits (Engage identifies) are the workspace's: every destination's.
+        everywhere = SourceConfig(COMPUTED_SOURCE, (), tuple(by_name))
+        by_source.setdefault(COMPUTED_SOURCE, targets(everywhere))
         # With one source (the single-destination form), an event of any write key is its own.
         fallback = targets(sources[0]) if len(sources) == 1 else None
         return cls(by_source, fallback)

@@ -72,6 +72,9 @@ def test_each_source_routes_to_its_destinations_mappings(store: SQLiteStore, tmp
     assert r.decide(TRACK, web) == Route(("prod/Track Event", "eu/Track Event"))
     assert r.decide(TRACK, app) == Route(("eu/Track Event",))
     assert r.decide({**TRACK, "type": "identify"}, web) == Route(("eu/Identify Contact",))
+    # Audiences' identifies (the computed source) go to every destination.
+    assert r.decide({**TRACK, "type": "identify"}, "audiences") == Route(("eu/Identify Contact",))
+    assert r.decide(TRACK, "audiences") == Route(("prod/Track Event", "eu/Track Event", "Track Event"))
     # A key no source has any more (removed from the config since the event was stored): nowhere.
     assert r.decide(TRACK, source_id("wk-old")) == Route((), "unknown_source")
     # The router reads the source stored with each event, as ingest decides it.

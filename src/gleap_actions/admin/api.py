@@ -14,6 +14,8 @@
 - `POST /admin/deliveries/discard`          body `{"mapping": "<delivery key>"}`: waiting deliveries no
                                              configured mapping delivers -> dead letters
 - `POST /admin/reload`                      re-read the config (tokens, sources, destinations, mappings)
+- `GET /admin/audiences`, `GET /admin/audiences/{key}`, `POST /admin/audiences/preview`: see
+  `admin/audiences.py`
 
 Without a configured admin token every admin route answers 403: the API is off, not open.
 """
@@ -28,6 +30,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gleap_actions.admin.audiences import AudienceRoutes
 from gleap_actions.queue.render import dead_letter_json
 from gleap_actions.queue.store import Store
 
@@ -69,6 +72,7 @@ class AdminAPI:
         on_replay: Callable[[], None] = lambda: None,
         discard: Discard | None = None,
         topology: Topology | None = None,
+        audiences: AudienceRoutes | None = None,
         delivered: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self._discard = discard
@@ -80,6 +84,7 @@ class AdminAPI:
         self._delete_user = delete_user
         self._reload = reload
         self._on_replay = on_replay
+        self._audiences = audiences
         self._delivered = delivered
 
     def add_routes(self, app: web.Application) -> None:
@@ -94,6 +99,7 @@ class AdminAPI:
             ("POST", "/admin/users/{user_id}/delete", self._delete_user_route),
             ("POST", "/admin/reload", self._reload_route),
             ("POST", "/admin/deliveries/discard", self._discard_route),
+            *(self._audiences.routes() if self._audiences is not None else []),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, self._guarded(handler))

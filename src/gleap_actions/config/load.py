@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from gleap_actions.config.audiences import Computation, read_computations
+from gleap_actions.config.audiences import Computation, read_computations, read_on_removal
 from gleap_actions.config.interpolate import interpolate
 from gleap_actions.config.mappings import read_mappings
 from gleap_actions.config.origins import read_origins
@@ -132,6 +132,7 @@ class Config(_RedactedRepr):
     path: Path | None = None
     audiences: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
     computed_traits: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
+    audiences_on_removal: str = "keep"  # "keep" or "unset": what Gleap gets when a definition goes
     # Values read from the environment: whatever prints the config shows them as `***`.
     env_values: frozenset[str] = field(default=frozenset(), metadata=_SECRET)
     destinations: tuple[DestinationConfig, ...] = ()
@@ -199,6 +200,7 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         keys = tuple(key for source in sources for key in source.write_keys)
         server = dataclasses.replace(server, write_keys=keys)
     audiences, computed_traits = read_computations(root)
+    on_removal = read_on_removal(root)
     root.finish()
     first = (
         destinations[0]
@@ -226,6 +228,7 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         file,
         audiences=audiences,
         computed_traits=computed_traits,
+        audiences_on_removal=on_removal,
         env_values=frozenset(problems.env_values),
         destinations=destinations,
         sources=sources,
