@@ -66,7 +66,15 @@ _Parsed = tuple[int, object, str | None, bool]
 
 
 def _parsed_lines(lines: Iterable[bytes | str]) -> Iterator[_Parsed]:
-    return (_parse_line(number, text) for number, text in _non_blank(lines))
+    """Each non-blank line parsed (one loop: this runs for every line of a backfill)."""
+    loads, within_depth = orjson.loads, segment_events.within_depth
+    for line_number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            yield line_number, loads(text), None, within_depth(text)
+        except orjson.JSONDecodeError as exc:
+            yield line_number, None, f"invalid JSON: {exc}", False
 
 
 def _run(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator[bytes]:
@@ -119,19 +127,6 @@ def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator
 
     output.lines.sort(key=lambda item: item[0])
     return (line for _, line in output.lines)
-
-
-def _non_blank(lines: Iterable[bytes | str]) -> Iterator[tuple[int, bytes | str]]:
-    for line_number, text in enumerate(lines, start=1):
-        if text.strip():
-            yield line_number, text
-
-
-def _parse_line(line_number: int, text: bytes | str) -> _Parsed:
-    try:
-        return line_number, orjson.loads(text), None, segment_events.within_depth(text)
-    except orjson.JSONDecodeError as exc:
-        return line_number, None, f"invalid JSON: {exc}", False
 
 
 def _read_event(
