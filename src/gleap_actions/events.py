@@ -103,6 +103,18 @@ def encode(event: Mapping[str, Any]) -> bytes:
         raise EventError("invalid_event", f"the event cannot be written as JSON: {exc}") from None
 
 
+def within_depth(text: bytes | str) -> bool:
+    """Whether the JSON document `text` certainly nests no deeper than `MAX_DEPTH`.
+
+    Every level opens with `{` or `[`, so their count bounds the depth (those inside strings only make it
+    larger). orjson writes back anything it parsed except what is too deep, and `normalize` adds no level
+    to an event without a batch envelope, so such an event needs no trial `encode`.
+    """
+    if isinstance(text, bytes):
+        return text.count(b"{") + text.count(b"[") <= MAX_DEPTH
+    return text.count("{") + text.count("[") <= MAX_DEPTH
+
+
 def _identifier(event: dict[str, Any], field: str) -> str | None:
     """A Segment id field as a string: strings and numbers are accepted, empty or null is missing."""
     value = event.get(field)

@@ -48,7 +48,7 @@ def preview(lines: Iterable[bytes | str], config: Config, *, batch: bool = False
 
 def preview_values(values: Iterable[object], config: Config, *, batch: bool = False) -> Iterator[bytes]:
     """`preview` of events already parsed from JSON (the admin API's body); lines are counted from 1."""
-    return _run(((n, value, None) for n, value in enumerate(values, start=1)), config, batch)
+    return _run(((n, value, None, False) for n, value in enumerate(values, start=1)), config, batch)
 
 
 def preview_body(body: bytes, config: Config, *, batch: bool = False) -> Iterator[bytes]:
@@ -61,11 +61,23 @@ def preview_body(body: bytes, config: Config, *, batch: bool = False) -> Iterato
     return preview_values(document if isinstance(document, list) else [document], config, batch=batch)
 
 
-def _parsed_lines(lines: Iterable[bytes | str]) -> Iterator[tuple[int, object, str | None]]:
-    return (_parse_line(number, text) for number, text in _non_blank(lines))
+# (line number, raw event, parse error or None, whether the event is known to be shallow enough to store)
+_Parsed = tuple[int, object, str | None, bool]
 
 
-def _run(parsed: Iterable[tuple[int, object, str | None]], config: Config, batch: bool) -> Iterator[bytes]:
+def _parsed_lines(lines: Iterable[bytes | str]) -> Iterator[_Parsed]:
+    """Each non-blank line parsed (one loop: this runs for every line of a backfill)."""
+    loads, within_depth = orjson.loads, segment_events.within_depth
+    for line_number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            yield line_number, loads(text), None, within_depth(text)
+        except orjson.JSONDecodeError as exc:
+            yield line_number, None, f"invalid JSON: {exc}", False
+
+
+def _run(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator[bytes]:
     # Every event and output line is kept until the end: millions of acyclic objects that the cyclic
     # garbage collector would scan again and again (about 40% of the time). Reference counting frees them.
     enabled = gc.isenabled()
@@ -77,16 +89,14 @@ def _run(parsed: Iterable[tuple[int, object, str | None]], config: Config, batch
             gc.enable()
 
 
-def _preview(
-    parsed: Iterable[tuple[int, object, str | None]], config: Config, batch: bool
-) -> Iterator[bytes]:
-    """The preview of (line number, raw event, parse error or None) items."""
+def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator[bytes]:
+    """The preview of parsed items (`_Parsed`)."""
     output = _Output()
     accepted: list[dict[str, Any]] = []
     positions: list[int] = []  # the event_index of each accepted event
     received_at = time.time()
-    for index, (line_number, raw, error) in enumerate(parsed):
-        event = _read_event(index, line_number, raw, error, received_at, output)
+    for index, (line_number, raw, error, shallow) in enumerate(parsed):
+        event = _read_event(index, line_number, raw, error, shallow, received_at, output)
         if event is None:
             continue
         if not segment_events.delivery_enabled(event):
@@ -119,28 +129,22 @@ def _preview(
     return (line for _, line in output.lines)
 
 
-def _non_blank(lines: Iterable[bytes | str]) -> Iterator[tuple[int, bytes | str]]:
-    for line_number, text in enumerate(lines, start=1):
-        if text.strip():
-            yield line_number, text
-
-
-def _parse_line(line_number: int, text: bytes | str) -> tuple[int, object, str | None]:
-    try:
-        return line_number, orjson.loads(text), None
-    except orjson.JSONDecodeError as exc:
-        return line_number, None, f"invalid JSON: {exc}"
-
-
 def _read_event(
-    index: int, line_number: int, raw: object, error: str | None, received_at: float, output: _Output
+    index: int,
+    line_number: int,
+    raw: object,
+    error: str | None,
+    shallow: bool,
+    received_at: float,
+    output: _Output,
 ) -> dict[str, Any] | None:
     """The normalised Segment event, or None after reporting why there is none."""
     if error is None:
         try:
             # Like an item of a /v1/batch call: the event's own `type` says what it is.
             event = segment_events.normalize(raw, None, received_at=received_at, live=False)
-            segment_events.encode(event)  # as ingest stores it: too deep for JSON is rejected there
+            if not shallow:  # encoding the event costs as much as parsing it: only when it may fail
+                segment_events.encode(event)  # as ingest stores it: too deep for JSON is rejected there
             return event
         except segment_events.EventError as exc:
             error = str(exc)

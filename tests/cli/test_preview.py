@@ -249,3 +249,17 @@ def test_an_invalid_config_stops_the_preview(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.startswith("Invalid configuration (1 problem(s)):\n  mappings[0].trigger: ")
+
+
+def test_the_deepest_storable_event_passes_and_one_level_more_is_rejected() -> None:
+    # Lines with few brackets skip the trial encoding (events.within_depth): the limit must hold both ways.
+    def nested(levels: int) -> str:
+        # the event is level 1, its properties level 2, and so on
+        inner = '{"a":' * (levels - 1) + "1" + "}" * (levels - 1)
+        return '{"type":"track","userId":"u","event":"Deep","properties":' + inner + "}"
+
+    brackets_in_strings = {**TRACK, "properties": {"text": "{[" * 200}}
+    lines = preview(jsonl(nested(254), nested(255), brackets_in_strings))
+    assert [line.get("status") for line in lines] == [None, 400, None]
+    assert lines[1]["error"] == "the event is nested more than 254 levels deep"
+    assert lines[2]["body"]["events"][0]["data"] == {"text": "{[" * 200}

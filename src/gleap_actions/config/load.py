@@ -25,7 +25,6 @@ from gleap_actions.destinations.gleap.presets import PRESETS
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.errors import ConfigError
 from gleap_actions.engine.subscription import Subscription
-from gleap_actions.queue.factory import StoreLocationError, parse_location
 from gleap_actions.queue.store import DEFAULT_DEDUP_WINDOW, DEFAULT_RETENTION
 
 __all__ = [
@@ -246,6 +245,10 @@ def _read_server(section: Section, overrides: Section) -> ServerConfig:
 
 def _shared_store(url: str) -> bool:
     """Whether `url` names a queue several nodes can share (the only kind `storage.url` takes)."""
+    # Imported here: the factory loads psycopg (about 0.2 s), which commands that open no queue, such as
+    # preview, should not pay for unless a storage URL is configured.
+    from gleap_actions.queue.factory import StoreLocationError, parse_location
+
     try:
         return parse_location(url).shared
     except StoreLocationError:

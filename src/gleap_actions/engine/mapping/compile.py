@@ -115,7 +115,8 @@ class _ObjectSource:
                 f"{indent}value = payload  # {node['@path']!r}",
                 f"{indent}if is_dict{walk}:",
                 f"{indent}    value = value.get({last}, MISSING)",
-                f"{indent}else:",
+                # An absent step makes the whole path absent, as `get` would find walking it again.
+                f"{indent}elif value is not MISSING:",
                 f"{indent}    value = get(payload, {self.name(segments)})",
             ]
         elif (branches := _if_exists(node)) is not None:
