@@ -132,8 +132,14 @@ class Recorder:
         """A final answer: dead-letter with the redacted request and the response."""
         err = outcome.error
         response = orjson.dumps({"status": err.status, "body": err.body[:RESPONSE_LIMIT]}).decode()
+        reason = describe(err)
+        if err.status == 413:  # batches were split down to this request: its event alone is too large
+            size = len(request.body or b"")
+            reason = (
+                f"event too large: a request of {size} bytes with this event alone was refused ({reason})"
+            )
         await self._dead_letter(
-            work.deliveries, "final_http", describe(err), err.status, request.to_json(), response
+            work.deliveries, "final_http", reason, err.status, request.to_json(), response
         )
 
     async def rejections(self, work: Work, plan: Plan) -> None:

@@ -1,0 +1,59 @@
+"""The batch body limit a destination accepts, learned from its 413 answers.
+
+Gleap documents no body limit, but a proxy in front of it may refuse large bodies (413). A refused batch
+is split like a 400; this remembers the sizes so later batches are planned small enough at once. It is a
+binary search between the largest body accepted and the smallest refused: a 413 halves the limit, each
+success moves it back up halfway towards the smallest refused size, and the refused size is forgotten
+step by step (doubled every `relax_after` seconds without a 413), so a limit the destination raised is
+found again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class BodyLimit:
+    """The effective `batch_bytes` of one mapping: at most `configured`, lower after 413 answers."""
+
+    def __init__(
+        self, configured: int, *, relax_after: float = 600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.configured = configured
+        self._relax_after = relax_after
+        self._clock = clock
+        self._accepted = 0  # the largest body accepted since the last 413
+        self._refused: int | None = None  # the smallest body refused
+        self._refused_at = 0.0
+
+    @property
+    def current(self) -> int:
+        """The largest batch body to plan now."""
+        refused = self._refused
+        if refused is not None and self._clock() - self._refused_at >= self._relax_after:
+            refused = self._refused = refused * 2
+            self._refused_at = self._clock()
+            if refused > self.configured:
+                self._refused = None
+                return self.configured
+        if refused is None:
+            return self.configured
+        # Close enough to the refused size: stay at what is known to pass instead of probing again.
+        if refused - self._accepted <= refused // 16:
+            return max(1, self._accepted)
+        return max(1, min(self.configured, (self._accepted + refused) // 2))
+
+    def refused(self, size: int) -> None:
+        """A body of `size` bytes was answered 413."""
+        if self._refused is None or size < self._refused:
+            self._refused = size
+        self._accepted = min(self._accepted, size - 1)
+        self._refused_at = self._clock()
+
+    def accepted(self, size: int) -> None:
+        """A body of `size` bytes was accepted."""
+        if size > self._accepted:
+            self._accepted = size
+        if self._refused is not None and size >= self._refused:
+            self._refused = None  # the destination takes more than it refused before
