@@ -70,11 +70,13 @@ class Recorder:
     async def record(self, outcome: Outcome, request: Request, work: Work) -> None:
         """Record what happened to `request`, which carried `work`."""
         if isinstance(outcome, Delivered):
+            answered = time.monotonic()
             self._metrics.latency.labels(self._mapping).observe(outcome.latency)
             self._metrics.requests.labels(self._mapping, "ok").inc()
             self._gate.succeeded()
             ids = work.ids
             await self._persist(self._ack, ids)
+            self._metrics.ack_wait.observe(time.monotonic() - answered)
             self._claimer.done(ids)
             self._metrics.delivered.labels(self._mapping).inc(len(ids))
         elif isinstance(outcome, Skipped):
