@@ -343,9 +343,6 @@ class DuplicateCauses:
     in_flight: int
 
 
-GAPS: list[float] = []
-
-
 def duplicate_causes(load: Load, state: SandboxState, kills: list[float], latency: float) -> DuplicateCauses:
     """Classify the duplicates of `load` by the sandbox's request log (it must hold every request), the
     wall-clock times of the kills and the sandbox's `latency` (it answers that long after a request came)."""
@@ -369,7 +366,6 @@ def duplicate_causes(load: Load, state: SandboxState, kills: list[float], latenc
         kill = min((k for k in kills if k > answered_at - latency), default=None)
         if kill is not None and answered_at < kill - 0.05:
             answered += n - 1
-            GAPS.append(round(kill - answered_at, 3))
         else:
             in_flight += n - 1
     return DuplicateCauses(answered, in_flight)
