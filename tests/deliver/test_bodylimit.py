@@ -49,3 +49,12 @@ def test_a_single_large_event_never_lowers_the_limit_below_one_byte() -> None:
     limit = BodyLimit(1000, clock=Clock())
     limit.refused(1)
     assert limit.current == 1
+
+
+def test_a_413_after_relaxing_starts_from_the_relaxed_bound() -> None:
+    clock = Clock()
+    limit = BodyLimit(1_000_000, relax_after=600, clock=clock)
+    limit.refused(20_000)
+    clock.now = 600  # the bound relaxed to 40 000
+    limit.refused(30_000)
+    assert limit.current == 15_000

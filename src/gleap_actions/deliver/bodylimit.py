@@ -29,14 +29,8 @@ class BodyLimit:
 
     @property
     def current(self) -> int:
-        """The largest batch body to plan now."""
-        refused = self._refused
-        if refused is not None and self._clock() - self._refused_at >= self._relax_after:
-            refused = self._refused = refused * 2
-            self._refused_at = self._clock()
-            if refused > self.configured:
-                self._refused = None
-                return self.configured
+        """The largest batch body to plan now (read from the planning thread: it changes no state)."""
+        refused = self._bound()
         if refused is None:
             return self.configured
         # Close enough to the refused size: stay at what is known to pass instead of probing again.
@@ -46,14 +40,23 @@ class BodyLimit:
 
     def refused(self, size: int) -> None:
         """A body of `size` bytes was answered 413."""
-        if self._refused is None or size < self._refused:
-            self._refused = size
+        bound = self._bound()
+        self._refused = size if bound is None else min(bound, size)
         self._accepted = min(self._accepted, size - 1)
         self._refused_at = self._clock()
 
     def accepted(self, size: int) -> None:
         """A body of `size` bytes was accepted."""
-        if size > self._accepted:
-            self._accepted = size
-        if self._refused is not None and size >= self._refused:
+        self._accepted = max(self._accepted, size)
+        bound = self._bound()
+        if bound is not None and size >= bound:
             self._refused = None  # the destination takes more than it refused before
+
+    def _bound(self) -> int | None:
+        """The smallest refused size, doubled for every `relax_after` since; None when there is none or
+        it has grown past the configured limit."""
+        if self._refused is None:
+            return None
+        steps = int((self._clock() - self._refused_at) // self._relax_after)
+        bound = self._refused << min(steps, 64)
+        return None if steps and bound > self.configured else bound
