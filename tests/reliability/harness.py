@@ -361,10 +361,13 @@ def duplicate_causes(load: Load, state: SandboxState, kills: list[float], latenc
     for seq, n in copies.items():
         if n < 2:
             continue
-        answered_at = first_answer[seq]
-        # The first kill after the request came; an answer needs a moment to reach the service (0.05 s).
-        kill = min((k for k in kills if k > answered_at - latency), default=None)
-        if kill is not None and answered_at < kill - 0.05:
+        at = first_answer[seq]
+        # Answered just after a kill (the sandbox answers `latency` after a request, later when its
+        # thread is slow; a restarted service sends nothing for over a second): sent by the killed one.
+        after_kill = any(at - latency - 1.0 < k <= at + 0.05 for k in kills)
+        # Else the kill that followed; an answer needs a moment to reach the service (0.05 s).
+        kill = min((k for k in kills if k > at), default=None)
+        if not after_kill and kill is not None and at < kill - 0.05:
             answered += n - 1
         else:
             in_flight += n - 1
