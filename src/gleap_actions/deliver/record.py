@@ -136,10 +136,7 @@ class Recorder:
         response = orjson.dumps({"status": err.status, "body": err.body[:RESPONSE_LIMIT]}).decode()
         reason = describe(err)
         if err.status == 413:  # batches were split down to this request: its event alone is too large
-            size = len(request.body or b"")
-            reason = (
-                f"event too large: a request of {size} bytes with this event alone was refused ({reason})"
-            )
+            reason = f"event too large: refused even alone ({reason})"
         await self._dead_letter(
             work.deliveries, "final_http", reason, err.status, request.to_json(), response
         )
