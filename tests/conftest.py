@@ -173,3 +173,16 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     yield with_search_path(postgres_server, schema)
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_from_the_developer(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test runs in an empty directory of its own, without the GLEAP_* settings of the shell it was
+    started from: commands that default to ./data (or read GLEAP_ACTIONS_DATA_DIR, GLEAP_API_TOKEN, ...)
+    never see the developer's queue or Gleap account, even in the subprocesses they start."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    for name in list(os.environ):
+        if name.startswith("GLEAP_") and name != POSTGRES_ENV:
+            monkeypatch.delenv(name)

@@ -2,15 +2,21 @@
 
 `normalize` turns one raw call (a single-call body or one item of a batch) into the event we store and map:
 the call type is fixed, batch-level `context`/`integrations`/`sentAt` are merged in, a `messageId` is
-assigned when missing, `receivedAt` is set, `timestamp` is corrected for the client's clock skew, and what
-Segment requires of each call type is checked. The write key is never part of the event.
+assigned when missing, `receivedAt` and `timestamp` are settled (below), and what Segment requires of each
+call type is checked. The write key is never part of the event. A numeric id or track event name becomes
+its JavaScript string form (`42` -> `"42"`), as Segment sends it.
 
-Timestamps (Segment's rule `timestamp = receivedAt - (sentAt - originalTimestamp)`):
+Timestamps of a live call (`/v1/*`, `live=True`; Segment's rule `timestamp = receivedAt - (sentAt -
+originalTimestamp)`):
+- `receivedAt` is the server's time of arrival;
 - the client's time of the call is `originalTimestamp` if given, else `timestamp`;
 - with `sentAt` (the item's, else the batch's) the skew-corrected time is stored as `timestamp` and the client
   time as `originalTimestamp`;
 - without `sentAt` the client time is trusted as is (no correction possible);
 - without any client time, `timestamp` is `receivedAt`.
+Events read from a file (`preview`, `send`, `/admin/preview`; `live=False`) were received before, perhaps
+years ago, so nothing is corrected: `receivedAt` and `timestamp` are kept as they are; an event without
+`timestamp` (and `originalTimestamp`) gets its own `receivedAt`, else the time of reading.
 Dates must be ISO 8601 strings (a date without an offset is taken as UTC) within years 1-9999 UTC, and
 the skew-corrected `timestamp` must stay within them too; anything else rejects the event.
 
@@ -30,6 +36,8 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
+
+from gleap_actions.engine.jsvalues import js_number
 
 CALL_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
 MAX_MESSAGE_ID_LENGTH = 100
@@ -103,7 +111,7 @@ def _identifier(event: dict[str, Any], field: str) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        text = str(value)
+        text = js_number(value)
         event[field] = text
         return text
     raise EventError("invalid_field", f"{field} must be a string")
@@ -122,12 +130,14 @@ def normalize(
     *,
     received_at: float,
     batch_context: Mapping[str, Any] | None = None,
+    live: bool = True,
 ) -> dict[str, Any]:
     """The stored form of one call; raises EventError saying what Segment requires.
 
     `call_type` is the route's type (`/v1/track` -> "track"), or None for a batch item, whose own `type`
     is used. `batch_context` is the batch envelope (its `context`, `integrations` and `sentAt` apply to every
-    item). `received_at` is the server's Unix time of arrival.
+    item). `received_at` is the server's Unix time of arrival (or of reading, when not `live`). `live` is
+    False for events that were received before (a file replayed): their dates are kept (module docstring).
     """
     if not isinstance(raw, dict):
         raise EventError("invalid_event", "an event must be a JSON object")
@@ -161,6 +171,8 @@ def normalize(
         raise EventError("missing_identity", f"{call_type} calls need a userId or an anonymousId")
     if call_type == "track":
         name = event.get("event")
+        if isinstance(name, int | float) and not isinstance(name, bool):
+            name = event["event"] = js_number(name)
         if not isinstance(name, str) or not name:
             raise EventError("missing_event", "track calls need an event name (a non-empty string)")
     elif call_type == "group":
@@ -192,8 +204,29 @@ def normalize(
         if len(message_id) > MAX_MESSAGE_ID_LENGTH:
             raise EventError("invalid_field", f"messageId must be at most {MAX_MESSAGE_ID_LENGTH} characters")
 
-    _set_timestamps(event, received_at)
+    if live:
+        _set_timestamps(event, received_at)
+    else:
+        _keep_timestamps(event, received_at)
     return event
+
+
+def _keep_timestamps(event: dict[str, Any], read_at: float) -> None:
+    """The dates of an event received before: checked and kept; only missing ones are filled in."""
+    received = event.get("receivedAt")
+    if received is None:
+        event["receivedAt"] = format_time(read_at)
+    else:
+        parse_time(received, "receivedAt")
+    for field in ("sentAt", "originalTimestamp"):
+        if event.get(field) is not None:
+            parse_time(event[field], field)
+    timestamp = event.get("timestamp")
+    if timestamp is None:
+        original = event.get("originalTimestamp")
+        event["timestamp"] = original if original is not None else event["receivedAt"]
+    else:
+        parse_time(timestamp, "timestamp")
 
 
 def _set_timestamps(event: dict[str, Any], received_at: float) -> None:

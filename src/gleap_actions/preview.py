@@ -8,6 +8,7 @@ ordered by event index. Tokens are shown as `***`.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ class _Output:
     """Output lines keyed for ordering: (first event index, mapping position; -1 before any mapping)."""
 
     lines: list[tuple[tuple[int, int], bytes]] = field(default_factory=list)
+    fixed: dict[tuple[Any, ...], bytes] = field(default_factory=dict)  # a request line's constant middle
 
     def add(self, key: tuple[int, int], record: dict[str, Any], body: bytes | None = None) -> None:
         line = orjson.dumps(record)
@@ -41,12 +43,38 @@ def preview(lines: Iterable[bytes | str], config: Config, *, batch: bool = False
     With `batch`, mappings whose batching is on group their events into batch requests, and every request
     line lists its `event_indices`; without it, each event is its own request (`event_index`).
     """
-    return _preview((_parse_line(number, text) for number, text in _non_blank(lines)), config, batch)
+    return _run(_parsed_lines(lines), config, batch)
 
 
 def preview_values(values: Iterable[object], config: Config, *, batch: bool = False) -> Iterator[bytes]:
     """`preview` of events already parsed from JSON (the admin API's body); lines are counted from 1."""
-    return _preview(((n, value, None) for n, value in enumerate(values, start=1)), config, batch)
+    return _run(((n, value, None) for n, value in enumerate(values, start=1)), config, batch)
+
+
+def preview_body(body: bytes, config: Config, *, batch: bool = False) -> Iterator[bytes]:
+    """`preview` of a request body (the admin API's): one JSON event, a JSON list of them, or JSON lines
+    as `gleap-actions preview` reads them (then each line is reported, an invalid one with its number)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return preview(body.splitlines(), config, batch=batch)
+    return preview_values(document if isinstance(document, list) else [document], config, batch=batch)
+
+
+def _parsed_lines(lines: Iterable[bytes | str]) -> Iterator[tuple[int, object, str | None]]:
+    return (_parse_line(number, text) for number, text in _non_blank(lines))
+
+
+def _run(parsed: Iterable[tuple[int, object, str | None]], config: Config, batch: bool) -> Iterator[bytes]:
+    # Every event and output line is kept until the end: millions of acyclic objects that the cyclic
+    # garbage collector would scan again and again (about 40% of the time). Reference counting frees them.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _preview(parsed, config, batch)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _preview(
@@ -111,7 +139,7 @@ def _read_event(
     if error is None:
         try:
             # Like an item of a /v1/batch call: the event's own `type` says what it is.
-            event = segment_events.normalize(raw, None, received_at=received_at)
+            event = segment_events.normalize(raw, None, received_at=received_at, live=False)
             segment_events.encode(event)  # as ingest stores it: too deep for JSON is rejected there
             return event
         except segment_events.EventError as exc:
@@ -130,16 +158,26 @@ def _add_request(
     batch: bool,
 ) -> None:
     event_indices = [indices[i] for i in planned.indices]
-    request = planned.request.redacted()
-    record: dict[str, Any] = {"event_indices": event_indices} if batch else {"event_index": event_indices[0]}
-    record.update(
-        mapping=subscription.name,
-        action=subscription.action.name,
-        method=request.method,
-        url=request.url,
-        headers=request.headers,
-    )
-    output.add((event_indices[0], order), record, request.body if request.body is not None else b"null")
+    request = planned.request
+    # Everything but the indices and the body is the same for most requests of a mapping: serialised once.
+    key = (order, request.method, request.url, tuple(request.headers.items()))
+    middle = output.fixed.get(key)
+    if middle is None:
+        redacted = request.redacted()
+        fixed = {
+            "mapping": subscription.name,
+            "action": subscription.action.name,
+            "method": redacted.method,
+            "url": redacted.url,
+            "headers": redacted.headers,
+        }
+        middle = output.fixed[key] = b"," + orjson.dumps(fixed)[1:-1] + b',"body":'
+    if batch:
+        head = b'{"event_indices":' + orjson.dumps(event_indices)
+    else:
+        head = b'{"event_index":%d' % event_indices[0]
+    body = request.body if request.body is not None else b"null"
+    output.lines.append(((event_indices[0], order), head + middle + body + b"}"))
 
 
 def _add_rejection(

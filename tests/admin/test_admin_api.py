@@ -15,7 +15,7 @@ from aiohttp import web
 
 from gleap_actions.admin.api import AdminAPI
 from gleap_actions.config import load_config
-from gleap_actions.preview import preview_values
+from gleap_actions.preview import preview_body
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent
 
@@ -68,7 +68,7 @@ async def start_admin(store: SQLiteStore) -> AsyncIterator[StartAdmin]:
             store,
             token,
             run=asyncio.to_thread,
-            preview=lambda values, batch: preview_values(values, config, batch=batch),
+            preview=lambda body, batch: preview_body(body, config, batch=batch),
             delete_user=delete_user,
             reload=reload,
             on_replay=lambda: admin.replays.append(True),

@@ -77,3 +77,10 @@ def test_nodes_benchmark_runs(tmp_path: Path, postgres_server: str) -> None:
         ("postgres", 2),
     ]
     assert all(r["complete"] and r["delivered"] == r["accepted"] > 0 for r in runs)
+
+
+def test_preview_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "preview.json"
+    _run("bench_preview.py", "--events", "300", "--repeat", "1", "--output", str(output))
+    report = json.loads(output.read_text())
+    assert report["this"]["batch"]["wall_events_per_s"] > 0

@@ -17,6 +17,7 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from gleap_actions.cli import cli
+from gleap_actions.queue.sqlite.store import SQLiteStore
 
 
 @dataclass
@@ -56,6 +57,13 @@ def gleap_server() -> Iterator[GleapServer]:
         thread.join()
         loop.run_until_complete(runner.cleanup())
         loop.close()
+
+
+def queue(folder: Path) -> str:
+    """An existing (empty) queue folder, as `serve` leaves it: delete-user works on it."""
+    (folder / "data").mkdir(exist_ok=True)
+    SQLiteStore(folder / "data" / "queue.db").close()
+    return str(folder / "data")
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
@@ -141,9 +149,12 @@ def test_an_invalid_config_is_reported(tmp_path: Path) -> None:
 def test_delete_user_percent_encodes_the_id(gleap_server: GleapServer, tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(f'gleap: {{api_token: "${{MY_TOKEN}}", base_url: "{gleap_server.url}"}}\n')
-    code, out, err = run(["delete-user", "a b/c?d#e", "--config", str(path)], {"MY_TOKEN": "test-token"})
+    code, out, err = run(
+        ["delete-user", "a b/c?d#e", "--config", str(path), "--data-dir", queue(tmp_path)],
+        {"MY_TOKEN": "test-token"},
+    )
     assert (code, err) == (0, "")
-    assert out == "Deleted the Gleap contact 'a b/c?d#e' (Gleap answered 200)\n"
+    assert out.endswith("Deleted the Gleap contact 'a b/c?d#e' (Gleap answered 200)\n")
     ((method, raw_path, headers),) = gleap_server.requests
     assert (method, raw_path, headers["Api-Token"]) == (
         "DELETE",
@@ -152,11 +163,14 @@ def test_delete_user_percent_encodes_the_id(gleap_server: GleapServer, tmp_path:
     )
 
 
-def test_delete_user_of_an_unknown_contact_is_done(gleap_server: GleapServer) -> None:
+def test_delete_user_of_an_unknown_contact_is_done(gleap_server: GleapServer, tmp_path: Path) -> None:
     gleap_server.status = 404
-    code, out, _ = run(["delete-user", "ghost"], token_env(gleap_server.url))
+    code, out, _ = run(["delete-user", "ghost", "--data-dir", queue(tmp_path)], token_env(gleap_server.url))
     assert code == 0
-    assert out == "Gleap has no contact 'ghost': nothing to delete\n"
+    assert out == (
+        "Dropped 0 queued event(s) of the user (not delivered yet).\n"
+        "Gleap has no contact 'ghost': nothing to delete\n"
+    )
 
 
 @pytest.mark.parametrize(("status", "exit_code", "start"), [
@@ -165,10 +179,12 @@ def test_delete_user_of_an_unknown_contact_is_done(gleap_server: GleapServer) ->
     (500, 3, "Could not delete the contact, try again later: "),
     (429, 3, "Could not delete the contact, try again later: "),
 ])  # fmt: skip
-def test_delete_user_failures(gleap_server: GleapServer, status: int, exit_code: int, start: str) -> None:
+def test_delete_user_failures(
+    gleap_server: GleapServer, tmp_path: Path, status: int, exit_code: int, start: str
+) -> None:
     gleap_server.status = status
-    code, out, err = run(["delete-user", "u1"], token_env(gleap_server.url))
-    assert (code, out) == (exit_code, "")
+    code, out, err = run(["delete-user", "u1", "--data-dir", queue(tmp_path)], token_env(gleap_server.url))
+    assert (code, out) == (exit_code, "Dropped 0 queued event(s) of the user (not delivered yet).\n")
     assert err.startswith(start)
     assert "test-token" not in err
 

@@ -80,6 +80,27 @@ def test_a_missing_file(tmp_path: Path) -> None:
     )
 
 
+def test_unknown_mapping_keys_are_reported_with_the_closest_field(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        """
+gleap: {api_token: x}
+mappings:
+  - name: Track
+    action: trackEvent
+    mapping: {eventNme: {"@path": "$.event"}, name: {"@path": "$.event"}, zzz: 1}
+"""
+    )
+    result = CliRunner().invoke(cli, ["config", "validate", str(path)])
+    assert result.exit_code == 1
+    fields = "its fields: data, date, eventName, pageUrl, type, userId; docs/actions.md lists them)"
+    assert result.output.splitlines()[1:] == [
+        f"  mappings[0].mapping.eventNme: unknown field of trackEvent (did you mean 'eventName'? {fields}",
+        f"  mappings[0].mapping.name: unknown field of trackEvent (did you mean 'eventName'? {fields}",
+        f"  mappings[0].mapping.zzz: unknown field of trackEvent ({fields}",
+    ]
+
+
 def test_values_from_the_environment_are_never_echoed(tmp_path: Path) -> None:
     """In a mapping's name, action or trigger, or a base_url carrying credentials: shown as `***`."""
     path = tmp_path / "c.yaml"

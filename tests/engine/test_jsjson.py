@@ -1,4 +1,4 @@
-"""jsjson.dumps writes what JavaScript's JSON.stringify writes (table from segment-gleap-observed.md)."""
+"""jsjson.dumps writes what JavaScript's JSON.stringify writes (as observed from Segment's implementation)."""
 
 from __future__ import annotations
 

@@ -205,6 +205,13 @@ async def test_bad_gzip_is_400(server: Server) -> None:
         assert answer["message"]
 
 
+async def test_a_body_declared_gzip_that_is_not_gzip_says_so(server: Server) -> None:
+    for body in [b"plain text", b'["not", "gzip"]']:
+        status, answer, _ = await post(server, "/v1/track", body, {"Content-Encoding": "gzip"}, raw=True)
+        assert (status, answer["code"]) == (400, "invalid_gzip")
+        assert answer["message"] == "the body is sent with Content-Encoding: gzip but is not gzip"
+
+
 async def test_bad_gzip_is_400_when_aiohttp_decompresses(start_server: StartServer) -> None:
     server = await start_server(auto_decompress=True)
     for body in [b"\x1f\x8bnot really gzip", b'{"batch": []}']:

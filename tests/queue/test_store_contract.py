@@ -308,12 +308,49 @@ def test_drop_user(store: Store) -> None:
     store.route([(e.id, ["A"]) for e in claimed])
     [d1, _] = store.claim_deliveries("w", "A", 10, 30, time.time())
     store.dead_letter([d1.id], reason="r", status=400, request="{}", response="")
-    assert store.drop_user("alice") == 2
+    # Only alice's event 3 was still queued (event 1 is a dead letter): the count says what was held back.
+    assert store.drop_user("alice") == 1
     assert store.drop_user("nobody") == 0
     assert store.list_dead_letters() == []
     remaining = [d.payload for d in store.claim_deliveries("w", "A", 10, 30, time.time() + 100)]
     remaining += [e.payload for e in store.claim_unrouted("r2", 10, 30)]
     assert sorted(remaining) == [b'{"n": 2}', b'{"n": 4}']
+
+
+# -- destination --------------------------------------------------------------------------------------
+
+
+def test_destination_is_recorded_and_seen_by_another_instance(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    assert store.destination() is None
+    assert store.set_destination("https://api.gleap.io token:aaa") == 0
+    assert store_factory().destination() == "https://api.gleap.io token:aaa"
+    store.set_destination("http://127.0.0.1:1 token:bbb")
+    assert store_factory().destination() == "http://127.0.0.1:1 token:bbb"
+
+
+def test_set_destination_can_discard_pending_work_and_keeps_dead_letters(store: Store) -> None:
+    store.append([event(i) for i in range(4)])
+    claimed = store.claim_unrouted("r", 2, 30)
+    store.route([(e.id, ["A", "B"]) for e in claimed])  # 4 deliveries; 2 events left unrouted
+    [d1, *_] = store.claim_deliveries("w", "A", 10, 30, time.time())
+    store.dead_letter([d1.id], reason="r", status=400, request="{}", response="")
+    assert store.set_destination("elsewhere", discard_pending=True) == 3 + 2
+    stats = store.stats(time.time())
+    assert (stats.unrouted, stats.pending, stats.in_flight, stats.dead_letters) == (0, 0, 0, 1)
+    assert store.claim_unrouted("r2", 10, 30) == []
+    assert store.destination() == "elsewhere"
+
+
+def test_drop_user_counts_only_undelivered_events(store: Store) -> None:
+    store.append([event(1, user="carol"), event(2, user="carol"), event(3, user="carol")])
+    claimed = store.claim_unrouted("r", 2, 30)
+    store.route([(e.id, ["A", "B"]) for e in claimed])
+    deliveries = store.claim_deliveries("w", "A", 10, 30, time.time())
+    store.ack([d.id for d in deliveries])  # event 1 and 2 delivered by A, still pending for B
+    b_deliveries = store.claim_deliveries("w", "B", 1, 30, time.time())
+    store.ack([d.id for d in b_deliveries])  # event 1 fully delivered
+    assert store.drop_user("carol") == 2  # event 2 (pending for B) and event 3 (unrouted)
 
 
 def test_purge_delivered_keeps_undelivered_and_recent(store: Store) -> None:

@@ -63,8 +63,17 @@ async def test_stats_contacts_events_and_duplicates_over_http(
         "users": 2,
         "events": [event("u1"), event("u1"), event("u2", "login")],
     }
-    assert (await get(client, base + "/events?userId=u2"))["events"] == [event("u2", "login")]
-    assert (await get(client, base + "/events?userId=u2"))["total"] == 1
+    assert await get(client, base + "/events?userId=u2") == {
+        "total": 1,
+        "unique": 1,
+        "duplicates": 0,
+        "users": 1,
+        "events": [event("u2", "login")],
+    }
+    u1 = await get(client, base + "/events?userId=u1")
+    assert (u1["total"], u1["unique"], u1["duplicates"], u1["users"]) == (2, 1, 1, 1)
+    nobody = await get(client, base + "/events?userId=nobody")
+    assert (nobody["total"], nobody["unique"], nobody["duplicates"], nobody["users"]) == (0, 0, 0, 0)
     assert (await get(client, base + "/events?limit=1"))["events"] == [event("u1")]
     assert await get(client, base + "/duplicates") == {
         "duplicates": 1,

@@ -166,8 +166,9 @@ async def test_delete_user_drops_queue_and_contact(
     await wait_for(lambda: sandbox.state.request_count("track") >= 1)
     sandbox.set_faults(error_rate=0.0)
     status, result = await admin(service.url, "POST", "/admin/users/u6/delete")
-    # Both of the user's stored events go: the queued track and the delivered identify kept for retention.
-    assert status == 200 and result["ok"] and result["dropped"] == 2
+    # Both of the user's stored events go (the queued track and the delivered identify kept for retention);
+    # `dropped` counts the one that had not reached Gleap yet.
+    assert status == 200 and result["ok"] and result["dropped"] == 1
     assert sandbox.state.contact("u6") is None
     assert service.store.stats(time.time()).pending == 1  # the other user's event still waits
 
@@ -195,6 +196,40 @@ async def test_preview_through_admin(sandbox: SandboxThread, start_service: Star
     assert line["url"] == f"{sandbox.url}/admin/track" and line["headers"]["Api-Token"] == "***"
     assert line["body"]["events"][0]["name"] == "Viewed"
     assert sandbox.state.request_count() == 0  # nothing was sent
+
+
+async def test_admin_preview_takes_the_same_json_lines_as_the_cli(
+    sandbox: SandboxThread, start_service: StartService
+) -> None:
+    service = await start_service(sandbox.url)
+    jsonl = (Path(__file__).parent.parent / "data" / "segment-export-2024.jsonl").read_bytes() + b"not json\n"
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(service.url + "/admin/preview", data=jsonl, headers=headers) as response,
+    ):
+        assert response.status == 200
+        results = (await response.json())["results"]
+    assert [line["event_index"] for line in results] == [0, 1, 2, 3, 4, 5]
+    assert results[0]["body"]["events"][0]["date"] == "2024-03-01T11:00:01.278Z"  # its own date, kept
+    assert results[5]["status"] == 400 and results[5]["line"] == 6
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/v1/nothing", 404, "not_found"),
+        ("GET", "/v1/track", 405, "method_not_allowed"),
+        ("GET", "/admin/nothing", 404, "not_found"),
+        ("DELETE", "/admin/stats", 405, "method_not_allowed"),
+    ],
+)
+async def test_unknown_endpoints_and_methods_answer_json(
+    sandbox: SandboxThread, start_service: StartService, method: str, path: str, status: int, code: str
+) -> None:
+    service = await start_service(sandbox.url)
+    answer = await admin(service.url, method, path)
+    assert answer[0] == status and answer[1]["code"] == code and answer[1]["message"]
 
 
 async def test_preview_through_admin_rejects_a_bad_event_alone(

@@ -4,7 +4,7 @@
 - `GET  /admin/dead-letters[?mapping=&limit=&after=]`, `GET /admin/dead-letters/{id}`
 - `POST /admin/dead-letters/replay`, `POST /admin/dead-letters/purge`  body `{"ids": [...]}`,
   `{"mapping": "..."}` or `{"all": true}`
-- `POST /admin/preview[?batch=true]`        body: one Segment event, or a list of them
+- `POST /admin/preview[?batch=true]`        body: one Segment event, a JSON list of them, or JSON lines
 - `POST /admin/users/{userId}/delete`       Gleap deletion + the user's queued events dropped
 - `POST /admin/reload`                      re-read the config (e.g. a fixed Gleap token) and resume
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -25,7 +25,7 @@ from gleap_actions.queue.render import dead_letter_json
 from gleap_actions.queue.store import Store
 
 Run = Callable[..., Awaitable[Any]]
-Preview = Callable[[Iterable[object], bool], Iterator[bytes]]
+Preview = Callable[[bytes, bool], Iterator[bytes]]
 DeleteUser = Callable[[str], Awaitable[dict[str, Any]]]
 Reload = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -171,14 +171,10 @@ class AdminAPI:
         return web.json_response({"purged": count})
 
     async def _preview_route(self, request: web.Request) -> web.Response:
-        try:
-            body = orjson.loads(await request.read())
-        except orjson.JSONDecodeError as exc:
-            return _error(400, "invalid_json", f"the body is not valid JSON: {exc}")
-        events = body if isinstance(body, list) else [body]
+        raw = await request.read()
         batch = request.query.get("batch", "false").lower() in ("1", "true", "yes")
-        lines = [orjson.loads(line) for line in self._preview(events, batch)]
-        return web.json_response({"results": lines})
+        results = [orjson.loads(line) for line in self._preview(raw, batch)]
+        return web.json_response({"results": results})
 
     async def _delete_user_route(self, request: web.Request) -> web.Response:
         user_id = request.match_info["user_id"]

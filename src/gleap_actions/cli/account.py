@@ -13,13 +13,11 @@ from gleap_actions.cli.common import (
     EXIT_TEMPORARY,
     config_option,
     load_or_exit,
+    open_existing_queue,
     storage_options,
-    with_storage,
 )
 from gleap_actions.config import Config
 from gleap_actions.destinations.gleap.account import Outcome, check_auth, delete_user
-from gleap_actions.queue.factory import parse_location
-from gleap_actions.service import open_configured_store
 
 
 @click.command("check-auth")
@@ -46,14 +44,12 @@ def delete_user_command(
     deletion. A contact Gleap does not know counts as deleted. Exit codes as for check-auth.
     """
     config = _config_with_token(config_path)
-    storage = with_storage(config, data_dir, store_url)
-    if parse_location(storage.url, storage.data_dir).exists:
-        backend = open_configured_store(storage)
-        try:
-            dropped = backend.store.drop_user(user_id)
-        finally:
-            backend.close()
-        click.echo(f"Dropped {dropped} queued event(s) of the user.")
+    backend = open_existing_queue(config, data_dir, store_url)
+    try:
+        dropped = backend.store.drop_user(user_id)
+    finally:
+        backend.close()
+    click.echo(f"Dropped {dropped} queued event(s) of the user (not delivered yet).")
     _finish(asyncio.run(delete_user(config.gleap, user_id)))
 
 

@@ -1,5 +1,5 @@
-"""What the subcommands share: the `--config`, `--data-dir` and `--store` options, and loading the config or
-exiting with its problems."""
+"""What the subcommands share: the `--config`, `--data-dir` and `--store` options, loading the config or
+exiting with its problems, and opening an existing queue (`dlq`, `delete-user`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from gleap_actions.config import Config, ConfigError, StorageConfig, load_config
+
+if TYPE_CHECKING:
+    from gleap_actions.queue.factory import Backend
 
 # Exit codes: 0 done, 1 the operation failed, 2 a usage or configuration problem (click's own code for
 # usage errors), 3 a temporary failure (Gleap unreachable or overloaded): try again later.
@@ -74,6 +77,39 @@ def with_storage(config: Config, data_dir: str | None, store_url: str | None) ->
     if store_url is not None:
         storage = dataclasses.replace(storage, url=store_url)
     return storage
+
+
+def open_existing_queue(config: Config, data_dir: str | None, store_url: str | None) -> Backend:
+    """The queue the options name, never created: a command run from another directory must not quietly
+    work on a fresh, empty queue. Exit 2 naming the place when there is none."""
+    import psycopg  # imported here: most commands never open a queue
+
+    from gleap_actions.queue.factory import StoreLocationError, open_store, parse_location
+    from gleap_actions.queue.postgres.migrations import schema_version
+
+    storage = with_storage(config, data_dir, store_url)
+    try:
+        where = parse_location(storage.url, storage.data_dir)
+    except StoreLocationError as exc:
+        click.echo(f"Invalid --store: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    if where.backend == "postgres":
+        try:
+            with psycopg.connect(where.target, autocommit=True) as conn:
+                exists = schema_version(conn) > 0
+        except psycopg.Error as exc:
+            click.echo(f"Cannot open the queue at {where.description}: {exc}".strip(), err=True)
+            sys.exit(EXIT_CONFIG)
+    else:
+        exists = Path(where.target).is_file()
+    if not exists:
+        click.echo(
+            f"No queue at {where.description}. Name the queue serve uses with --data-dir, --store or "
+            "--config (or GLEAP_ACTIONS_DATA_DIR / GLEAP_ACTIONS_STORE).",
+            err=True,
+        )
+        sys.exit(EXIT_CONFIG)
+    return open_store(storage.url, data_dir=storage.data_dir)
 
 
 def load_or_exit(path: str | None) -> Config:

@@ -12,15 +12,19 @@ from collections.abc import Callable
 import click
 import orjson
 
-from gleap_actions.cli.common import EXIT_CONFIG, EXIT_FAILED, load_or_exit, storage_options, with_storage
+from gleap_actions.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    load_or_exit,
+    open_existing_queue,
+    storage_options,
+)
 from gleap_actions.queue.render import dead_letter_json
 from gleap_actions.queue.store import Store
-from gleap_actions.service import open_configured_store
 
 
 def _open(config_path: str | None, data_dir: str | None, store_url: str | None) -> Store:
-    storage = with_storage(load_or_exit(config_path), data_dir, store_url)
-    return open_configured_store(storage).store
+    return open_existing_queue(load_or_exit(config_path), data_dir, store_url).store
 
 
 def _selection(ids: tuple[int, ...], mapping: str | None, all_: bool) -> list[int] | None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from typing import BinaryIO
 
 import click
 
 from gleap_actions.cli.common import config_option, load_or_exit
 from gleap_actions.preview import preview
+
+_CHUNK = 1000  # lines per write: one write per line costs more than the preview itself
 
 
 @click.command("preview")
@@ -25,5 +28,13 @@ def preview_command(events: BinaryIO, batch: bool, config_path: str | None) -> N
     invalid lines get a line each, with their event_index. Tokens are shown as ***. No network is used.
     """
     config = load_or_exit(config_path)
+    out = sys.stdout.buffer
+    chunk: list[bytes] = []
     for line in preview(events, config, batch=batch):
-        click.echo(line)
+        chunk.append(line)
+        if len(chunk) == _CHUNK:
+            out.write(b"\n".join(chunk) + b"\n")
+            chunk.clear()
+    if chunk:
+        out.write(b"\n".join(chunk) + b"\n")
+    out.flush()

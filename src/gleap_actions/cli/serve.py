@@ -6,7 +6,9 @@ import asyncio
 import dataclasses
 import ipaddress
 import logging
+import os
 import signal
+import socket
 import sys
 
 import click
@@ -14,6 +16,7 @@ import click
 from gleap_actions.cli.common import EXIT_CONFIG, load_or_exit, storage_options, with_storage
 from gleap_actions.config import Config
 from gleap_actions.service import Role, Service
+from gleap_actions.service.destination import Backlog, OtherDestinationError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,14 @@ log = logging.getLogger(__name__)
     show_default=True,
     help="ingest: only accept events; deliver: only deliver them (nodes sharing a PostgreSQL store).",
 )
+@click.option(
+    "--backlog",
+    type=click.Choice(["refuse", "deliver", "discard"]),
+    default="refuse",
+    show_default=True,
+    help="Work queued for another Gleap destination (another base URL or token): refuse to start, "
+    "deliver it to this one, or discard it (dead letters are kept).",
+)
 @click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
 def serve_command(
     config_path: str | None,
@@ -37,6 +48,7 @@ def serve_command(
     data_dir: str | None,
     store_url: str | None,
     role: Role,
+    backlog: Backlog,
     log_level: str,
 ) -> None:
     """Accept Segment calls on /v1/* and deliver them to Gleap.
@@ -55,7 +67,18 @@ def serve_command(
             err=True,
         )
         sys.exit(EXIT_CONFIG)
-    asyncio.run(_serve(config, role))
+    try:
+        # Bound before anything starts: a port in use is one line, with nothing to undo.
+        sock = socket.create_server((server.host, server.port), family=_family(server.host))
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        click.echo(f"Cannot listen on {server.host}:{server.port}: {reason}.", err=True)
+        sys.exit(EXIT_CONFIG)
+    try:
+        asyncio.run(_serve(config, role, backlog, sock))
+    except OtherDestinationError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_CONFIG)
 
 
 def _with_overrides(
@@ -78,9 +101,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def _serve(config: Config, role: Role) -> None:
-    service = Service(config, role=role)
-    await service.start()
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+async def _serve(config: Config, role: Role, backlog: Backlog, sock: socket.socket) -> None:
+    service = Service(config, role=role, backlog=backlog, sock=sock)
+    try:
+        await service.start()
+    except BaseException:
+        await service.stop()
+        raise
     _banner(service)
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -99,6 +130,8 @@ def _banner(service: Service) -> None:
         lines.append(f"  Segment libraries: analytics.js cdnURL, analytics-node and -python host: {url}")
     if not service.config.server.write_keys:
         lines.append("  No write keys configured: any write key is accepted (listening on loopback only).")
+    # With write keys the user's own key is needed: a placeholder, never a configured key.
+    key = "YOUR_WRITE_KEY" if service.config.server.write_keys else "my-write-key"
     if service.sandbox is not None:
         sandbox = service.sandbox.url
         lines += [
@@ -108,7 +141,7 @@ def _banner(service: Service) -> None:
             "  Set GLEAP_API_TOKEN (or gleap.api_token in the config) to deliver to Gleap.",
             "",
             "  Send a first event:",
-            f"    curl -u 'my-write-key:' -H 'Content-Type: application/json' "
+            f"    curl -u '{key}:' -H 'Content-Type: application/json' "
             f"""-d '{{"userId":"user-1","event":"Signed Up"}}' {service.url}/v1/track""",
             "  See what reached the sandbox:",
             f"    curl {sandbox}/__sandbox/events",

@@ -77,7 +77,7 @@ def _read_entry(
         except FqlSyntaxError as exc:
             problems.add(section.at("trigger"), str(exc))
     if mapping is not None:
-        _check_mapping(mapping, section.at("mapping"), problems)
+        _check_mapping(mapping, section.at("mapping"), problems, action)
     if len(problems.items) > errors_before or name is None or action is None or trigger is None:
         return None
     try:
@@ -110,10 +110,21 @@ def _read_action(section: Section, actions: Mapping[str, Action]) -> Action | No
     return action
 
 
-def _check_mapping(mapping: Any, location: str, problems: Problems) -> None:
+def _check_mapping(mapping: Any, location: str, problems: Problems, action: Action | None) -> None:
     if not isinstance(mapping, dict):
         problems.add(location, f"expected a mapping of field names to values, got {describe(mapping)}")
         return
+    if action is not None:
+        fields = sorted(action.fields)
+        for key in mapping:
+            if key not in action.fields:
+                close = difflib.get_close_matches(str(key), fields, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                problems.add(
+                    f"{location}.{key}",
+                    f"unknown field of {action.name} ({hint}its fields: {', '.join(fields)}; "
+                    "docs/actions.md lists them)",
+                )
     try:
         validate_mapping(mapping)
     except MappingValidationError as exc:

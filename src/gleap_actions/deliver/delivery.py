@@ -23,6 +23,7 @@ from gleap_actions.deliver.ackcommit import AckCommit
 from gleap_actions.deliver.batch import Claimer, Work
 from gleap_actions.deliver.metrics import PipelineMetrics
 from gleap_actions.deliver.outcome import Delivered, Rejected
+from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.record import Recorder
 from gleap_actions.deliver.request import RequestBuilder
 from gleap_actions.deliver.retry import RetryPolicy
@@ -47,6 +48,7 @@ class DeliveryParts:
     sender: Sender
     policy: RetryPolicy
     metrics: PipelineMetrics
+    outcomes: DeliveryOutcomes
     owner: str
     linger: float
     lease: float
@@ -85,6 +87,7 @@ class MappingDelivery:
             gate=parts.sender.gate,
             rate=parts.sender.rate,
             metrics=parts.metrics,
+            outcomes=parts.outcomes,
             lease=parts.lease,
             stopping=self._stopping,
         )

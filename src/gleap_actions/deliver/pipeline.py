@@ -26,6 +26,7 @@ from gleap_actions.deliver.concurrency import AdaptiveConcurrency
 from gleap_actions.deliver.delivery import DeliveryParts, MappingDelivery
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
+from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.ratelimit import Limiter, RateLimiter
 from gleap_actions.deliver.retry import RetryPolicy
 from gleap_actions.deliver.sender import Destination, Sender, SendFn
@@ -87,6 +88,7 @@ class Pipeline:
         self.config = delivery_config
         self.tuning = tuning
         self.metrics = PipelineMetrics(registry)
+        self.outcomes = DeliveryOutcomes()
         self.owner = tuning.owner or owner_name()
         self._initial_settings = settings
         self._send = send
@@ -150,6 +152,7 @@ class Pipeline:
             sender=sender,
             policy=self.policy,
             metrics=self.metrics,
+            outcomes=self.outcomes,
             owner=self.owner,
             linger=self.config.linger,
             lease=tuning.lease,
@@ -263,8 +266,10 @@ class Pipeline:
             self.metrics.routed.inc(result.routed)
         if result.filtered_integrations:
             self.metrics.filtered.labels("integrations").inc(result.filtered_integrations)
+            self.outcomes.record_filtered("integrations", result.filtered_integrations)
         if result.filtered_no_match:
             self.metrics.filtered.labels("no_matching_mapping").inc(result.filtered_no_match)
+            self.outcomes.record_filtered("no_matching_mapping", result.filtered_no_match)
         if result.deliveries:
             for worker in self._workers:
                 worker.wake()

@@ -25,6 +25,7 @@ from gleap_actions.deliver.batch import Claimer, Work
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
 from gleap_actions.deliver.outcome import Credentials, Delivered, Outcome, Rejected, Retry, Skipped, describe
+from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.deliver.retry import RetryPolicy
 from gleap_actions.deliver.store_calls import StoreCalls
@@ -52,6 +53,7 @@ class Recorder:
         gate: CredentialsGate,
         rate: Limiter,
         metrics: PipelineMetrics,
+        outcomes: DeliveryOutcomes,
         lease: float,
         stopping: asyncio.Event,
     ) -> None:
@@ -64,6 +66,7 @@ class Recorder:
         self._gate = gate
         self._rate = rate
         self._metrics = metrics
+        self._outcomes = outcomes
         self._lease = lease
         self._stopping = stopping
 
@@ -79,14 +82,18 @@ class Recorder:
             self._metrics.ack_wait.observe(time.monotonic() - answered)
             self._claimer.done(ids)
             self._metrics.delivered.labels(self._mapping).inc(len(ids))
+            self._outcomes.record_delivered(self._mapping, len(ids))
         elif isinstance(outcome, Skipped):
             await self.release(work.ids)
         elif isinstance(outcome, Credentials):
             self.count(work, "credentials")
+            self._outcomes.record_refused(outcome.status)
             self._gate.pause(outcome.status)
             await self.release(work.ids)
         elif isinstance(outcome, Retry):
             self.count(work, outcome.kind)
+            if outcome.kind == "retryable":
+                self._outcomes.record_temporary(describe(outcome.error))
             if outcome.retry_after:  # the destination asked everyone to wait, not just this request
                 self._rate.pause(outcome.retry_after)
             await self.retry(request, work, outcome.error, outcome.retry_after)
@@ -180,6 +187,7 @@ class Recorder:
         )
         self._claimer.done(ids)
         self._metrics.dead_lettered.labels(self._mapping, kind).inc(len(ids))
+        self._outcomes.record_dead_letter(self._mapping, reason, len(ids))
         log.warning(
             "event=dead_lettered mapping=%s kind=%s events=%d status=%s reason=%r",
             self._mapping,

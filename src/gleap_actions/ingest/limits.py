@@ -83,6 +83,11 @@ async def read_body(request: web.Request, limit: int, what: str, timeout: float 
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding in ("gzip", "x-gzip") and body.startswith(_GZIP_MAGIC):
         body = gunzip(body, limit, what)
+    elif encoding in ("gzip", "x-gzip") and not body.lstrip().startswith(b"{"):
+        # Not gzip, and not a JSON object that aiohttp already decompressed: the header is wrong.
+        raise BadRequest(
+            "invalid_gzip", f"the body is sent with Content-Encoding: {encoding} but is not gzip"
+        )
     elif encoding not in ("", "identity", "gzip", "x-gzip"):
         raise BadRequest("unsupported_encoding", f"unsupported Content-Encoding {encoding[:32]!r} (use gzip)")
     if len(body) > limit:

@@ -205,11 +205,23 @@ class Store(Protocol):
         ...
 
     def drop_user(self, user_id: str) -> int:
-        """Delete the user's undelivered events and their deliveries. Returns how many events."""
+        """Delete every stored event of the user (delivered ones kept for retention too), with their
+        deliveries and dead letters. Returns how many of them were not delivered yet."""
         ...
 
     def stats(self, now: float) -> QueueStats:
         """Queue depth and age, per mapping."""
+        ...
+
+    def destination(self) -> str | None:
+        """The destination the queued work was accepted for (`GleapSettings.destination`: base URL and
+        token fingerprint, never a token), or None when none was recorded yet."""
+        ...
+
+    def set_destination(self, destination: str, *, discard_pending: bool = False) -> int:
+        """Record `destination` as the one queued work is for. With `discard_pending`, first drop every
+        undelivered delivery and unrouted event (dead letters stay, to be replayed or purged on purpose).
+        Returns how many deliveries and unrouted events were dropped."""
         ...
 
     def purge_delivered(self, older_than: float, *, limit: int = 10000) -> int:

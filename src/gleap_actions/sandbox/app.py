@@ -233,17 +233,7 @@ class SandboxRoutes:
         user_id = request.query.get("userId")
         limit = _int_param(request, "limit", 1000)
         events = self._state.events(user_id=user_id, limit=limit)
-        stats = self._state.stats()
-        return json_response(
-            200,
-            {
-                "total": self._state.event_count(user_id),
-                "unique": stats.unique_events,
-                "duplicates": stats.duplicate_events,
-                "users": stats.users_with_events,
-                "events": events,
-            },
-        )
+        return json_response(200, {**self._state.event_figures(user_id), "events": events})
 
     async def _duplicates(self, request: web.Request) -> web.Response:
         repeated = self._state.duplicates()

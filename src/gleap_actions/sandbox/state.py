@@ -238,6 +238,22 @@ class SandboxState:
                 return self._data.event_total
             return len(self._data.events.get(user_id, ()))
 
+    def event_figures(self, user_id: str | None = None) -> dict[str, int]:
+        """`total`, `unique`, `duplicates` and `users` of the track events received, of one user if given."""
+        if user_id is None:
+            stats = self.stats()
+            return {
+                "total": stats.events,
+                "unique": stats.unique_events,
+                "duplicates": stats.duplicate_events,
+                "users": stats.users_with_events,
+            }
+        with self._lock:
+            raws = list(self._data.events.get(user_id, ()))
+        unique = len({_digest(orjson.loads(raw)) for raw in raws})
+        total = len(raws)
+        return {"total": total, "unique": unique, "duplicates": total - unique, "users": int(total > 0)}
+
     def duplicate_count(self) -> int:
         """How many received events repeat an earlier one (same user, name, date and data)."""
         with self._lock:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from aiohttp import web
@@ -31,10 +32,11 @@ from gleap_actions.ingest.cors import CorsPolicy, cors_middleware
 from gleap_actions.ingest.limits import RUNNER_OPTIONS
 from gleap_actions.ingest.settings_route import SettingsRoute
 from gleap_actions.ingest.tracking import TrackingAPI
-from gleap_actions.preview import preview_values
+from gleap_actions.preview import preview_body
 from gleap_actions.queue.factory import Backend, open_store
 from gleap_actions.queue.store import DEFAULT_LEASE
 from gleap_actions.sandbox import Sandbox
+from gleap_actions.service.destination import SANDBOX_DESTINATION, Backlog, claim_queue
 from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
 from gleap_actions.service.ops import add_ops_routes
 
@@ -55,9 +57,13 @@ class Service:
         role: Role = "all",
         backend: Backend | None = None,
         lease: float = DEFAULT_LEASE,
+        backlog: Backlog = "refuse",
+        sock: socket.socket | None = None,
     ) -> None:
         self.config = config
         self.role = role
+        self.backlog = backlog  # what to do with work queued for another destination (service.destination)
+        self._sock = sock  # already bound by the caller (serve binds before starting anything)
         self.lease = lease  # how long claimed work stays with this node before another may take it over
         self.registry = CollectorRegistry()
         self.backend = backend or open_configured_store(config.storage)
@@ -68,12 +74,19 @@ class Service:
         self.pipeline: Pipeline | None = None
         self._rate: Limiter | None = None
         self._runner: HTTPRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._site: web.BaseSite | None = None
         self._stopping = False
         self.url = ""
 
     async def start(self) -> None:
         """Start the sandbox (if no token), the pipeline and the HTTP server."""
+        if self.role != "ingest":
+            destination = SANDBOX_DESTINATION if self.config.uses_sandbox else self.settings.destination
+            discarded = await asyncio.to_thread(
+                claim_queue, self.store, destination, self.backlog, self.backend.description
+            )
+            if discarded:
+                log.warning("event=backlog_discarded items=%d", discarded)
         if self.config.uses_sandbox and self.role != "ingest":
             self.sandbox = Sandbox(api_token=self.settings.api_token)
             await self.sandbox.start()
@@ -113,10 +126,13 @@ class Service:
         )
         await self._runner.setup()
         server = self.config.server
-        self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
+        if self._sock is not None:
+            self._site = web.SockSite(self._runner, self._sock)
+        else:
+            self._site = web.TCPSite(self._runner, server.host, server.port, reuse_address=True)
         await self._site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://{_url_host(server.host)}:{port}"
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{_url_host(host)}:{port}"
         log.info("event=service_started role=%s url=%s", self.role, self.url)
 
     def _build_app(self) -> web.Application:
@@ -145,9 +161,9 @@ class Service:
             return "ingest is overloaded"
         return None
 
-    def _preview(self, events: Iterable[object], batch: bool) -> Iterator[bytes]:
+    def _preview(self, body: bytes, batch: bool) -> Iterator[bytes]:
         config = dataclasses.replace(self.config, gleap=self.settings)
-        return preview_values(events, config, batch=batch)
+        return preview_body(body, config, batch=batch)
 
     async def delete_user(self, user_id: str) -> dict[str, Any]:
         """Drop the user's queued events, then ask Gleap to delete the contact."""
@@ -168,6 +184,8 @@ class Service:
             return {"ok": False, "errors": exc.errors}
         if not fresh.uses_sandbox:
             self.settings = fresh.gleap
+            # The operator changed the settings on purpose: pending work now goes there.
+            await asyncio.to_thread(self.store.set_destination, self.settings.destination)
         if self.pipeline is not None:
             self.pipeline.resume(self.settings)
         log.info("event=config_reloaded")

@@ -97,14 +97,23 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
-        reason = exc.reason if exc.status != 413 else "the request body is too large"
         return web.Response(
             status=exc.status,
-            body=error_body(exc.status, reason),
+            body=error_body(exc.status, _message(request, exc)),
             content_type="application/json",
             headers=headers,
         )
     return response
+
+
+def _message(request: web.Request, exc: web.HTTPException) -> str:
+    if isinstance(exc, web.HTTPNotFound):
+        return f"no such endpoint: {request.method} {request.path[:200]}"
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return f"{request.method} is not allowed here (use {', '.join(sorted(exc.allowed_methods))})"
+    if exc.status == 413:
+        return "the request body is too large"
+    return exc.reason
 
 
 class _Handler(RequestHandler):

@@ -52,7 +52,10 @@ def test_an_older_schema_is_upgraded_in_place(postgres_url: str) -> None:
     store.close()
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchone() == (len(MIGRATIONS),)
-        index = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'deliveries_due'").fetchone()
+        index = conn.execute(
+            "SELECT indexdef FROM pg_indexes"
+            " WHERE schemaname = current_schema() AND indexname = 'deliveries_due'"
+        ).fetchone()
         assert index is not None and index[0].endswith("(mapping, next_at, id)")
 
 

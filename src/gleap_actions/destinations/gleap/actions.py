@@ -4,7 +4,7 @@
   page and screen calls become `pageView` events with `data: {page: ...}`, as Gleap's own SDK sends them.
 * `identifyContact` -> `POST /admin/identify` with a flat contact; no batch form.
 
-Bodies follow Segment's key order and rules (reference/segment-actions-semantics.md 6.3-6.4) with the
+Bodies follow Segment's key order and rules (those of Segment's own implementation) with the
 deliberate differences listed in docs/compatibility/destination.md.
 """
 

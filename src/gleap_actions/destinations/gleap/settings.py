@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_BASE_URL = "https://api.gleap.io"
 DEFAULT_TIMEOUT = 10.0  # seconds, Segment's request timeout
+# Salts the token fingerprint so that it cannot be looked up in a table of hashes of known tokens.
+_FINGERPRINT_SALT = b"gleap-actions destination fingerprint\0"
 
 
 def shown_url(url: str) -> str:
@@ -44,3 +47,10 @@ class GleapSettings:
     def __repr__(self) -> str:
         shown = shown_url(self.base_url)
         return f"GleapSettings(api_token='***', base_url={shown!r}, timeout={self.timeout!r})"
+
+    @property
+    def destination(self) -> str:
+        """Where events go, safe to store and show: the base URL and a short salted hash of the token
+        (`https://api.gleap.io token:1a2b3c4d5e6f`), never the token."""
+        digest = hashlib.sha256(_FINGERPRINT_SALT + self.api_token.encode()).hexdigest()[:12]
+        return f"{self.base_url} token:{digest}"

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from liquid.exceptions import LiquidError
 
 from gleap_actions.engine.errors import MappingRuntimeError
 from gleap_actions.engine.jsvalues import MISSING, is_loosely_blank, is_truthy, js_json, js_string, real_type
-from gleap_actions.engine.mapping.liquid import compile_liquid, liquid_message
 from gleap_actions.engine.mapping.paths import compile_getter, get, parse_path, strip_dollar
 from gleap_actions.engine.mapping.replace import compile_replace
 from gleap_actions.engine.mapping.root import expand_root
@@ -314,6 +312,11 @@ def compile_exclude_when_null(arg: Any, ctx: Ctx, compile: Compile) -> Resolver:
 
 def compile_liquid_directive(arg: str, ctx: Ctx, compile: Compile) -> Resolver:
     """`@liquid`: a Liquid template rendered with the event as its variables."""
+    # Imported on first use: python-liquid takes longer to import than most commands take to run.
+    from liquid.exceptions import LiquidError
+
+    from gleap_actions.engine.mapping.liquid import compile_liquid, liquid_message
+
     render = compile_liquid(arg)
     payload_clean = ctx.payload_clean
 

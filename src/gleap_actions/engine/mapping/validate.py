@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from gleap_actions.engine.jsvalues import is_truthy, js_length, real_type
-from gleap_actions.engine.mapping.liquid import LiquidTemplateError, compile_liquid
 from gleap_actions.engine.mapping.root import ROOT_DIRECTIVE_KEY, RootDirectiveError, expand_root
 
 DIRECTIVES = frozenset(
@@ -273,6 +272,9 @@ def _transform_apply(v: _Validator, apply: Any, stack: Stack) -> None:
 
 
 def _liquid(v: _Validator, arg: Any, stack: Stack) -> None:
+    # Imported on first use, as in directives.py: python-liquid is slow to import.
+    from gleap_actions.engine.mapping.liquid import LiquidTemplateError, compile_liquid
+
     v.value(arg, stack)
     if v.expect(arg, stack, _STRING, "a string"):
         try:

@@ -23,6 +23,7 @@ Tables (hot, frequently updated state is kept apart from the large immutable pay
 - `dedup`: (source, message_id) seen within the window; the primary key makes dedup hold across nodes.
 - `rate_limits`: shared token buckets (`queue/postgres/ratelimit.py`), one row per limited destination
   project.
+- `destination`: one row, where the queued work is meant to go (base URL and token fingerprint).
 
 Autovacuum is tuned per table for queue churn: the small hot tables are vacuumed after 1% of their rows
 changed (instead of 20%), so dead tuples left by claims, acks and retention are reclaimed quickly and the
@@ -140,6 +141,14 @@ MIGRATIONS: list[LiteralString] = [
     );
     INSERT INTO generations (id, opened_at, first_id)
     SELECT 1, coalesce((SELECT min(received_at) FROM events_g1), extract(epoch FROM clock_timestamp())), 0;
+    """,
+    # 4: the destination the queued work was accepted for (Store.destination).
+    """
+    CREATE TABLE destination (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL,
+        recorded_at DOUBLE PRECISION NOT NULL
+    );
     """,
 ]
 

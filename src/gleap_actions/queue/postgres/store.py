@@ -400,22 +400,44 @@ class PostgresStore:
         """Delete every stored event of `user_id` with its deliveries and dead letters.
 
         Delivered events still kept for retention are deleted too (they hold the user's data); returns how
-        many events were deleted.
+        many of the deleted events were not delivered yet.
         """
 
         def body(conn: Connection) -> int:
-            payloads = conn.execute(
+            rows = conn.execute(
                 "WITH gone AS (DELETE FROM events WHERE user_id = %s RETURNING id, payload),"
-                " d1 AS (DELETE FROM deliveries WHERE event_id IN (SELECT id FROM gone)),"
+                " d1 AS (DELETE FROM deliveries WHERE event_id IN (SELECT id FROM gone) RETURNING event_id),"
                 " d2 AS (DELETE FROM dead_letters WHERE event_id IN (SELECT id FROM gone)),"
-                " d3 AS (DELETE FROM unrouted WHERE event_id IN (SELECT id FROM gone))"
-                " SELECT payload FROM gone",
+                " d3 AS (DELETE FROM unrouted WHERE event_id IN (SELECT id FROM gone) RETURNING event_id)"
+                " SELECT payload, id IN (SELECT event_id FROM d1 UNION SELECT event_id FROM d3) FROM gone",
                 (user_id,),
             ).fetchall()
-            Erasure.of(user_id, (row[0] for row in payloads)).erase_records(
+            Erasure.of(user_id, (row[0] for row in rows)).erase_records(
                 lambda sql: conn.execute(sql).fetchall(), conn.cursor().executemany
             )
-            return len(payloads)
+            return sum(1 for row in rows if row[1])
+
+        return self._write(body)
+
+    def destination(self) -> str | None:
+        """The destination the queued work was accepted for, or None."""
+        rows = self._query("SELECT name FROM destination", ())
+        return None if not rows else str(rows[0][0])
+
+    def set_destination(self, destination: str, *, discard_pending: bool = False) -> int:
+        """Record `destination`, first dropping undelivered work when `discard_pending`."""
+
+        def body(conn: Connection) -> int:
+            dropped = 0
+            if discard_pending:
+                dropped = conn.execute("DELETE FROM deliveries").rowcount
+                dropped += conn.execute("DELETE FROM unrouted").rowcount
+            conn.execute(
+                "INSERT INTO destination (id, name, recorded_at) VALUES (1, %s, extract(epoch FROM now()))"
+                " ON CONFLICT (id) DO UPDATE SET name = excluded.name, recorded_at = excluded.recorded_at",
+                (destination,),
+            )
+            return dropped
 
         return self._write(body)
 

@@ -11,6 +11,7 @@ Tables:
 - `dead_letters`: deliveries that failed for good; the event row is kept for replay.
 - `dedup`: (source, message_id) seen recently, kept `dedup_window` seconds (rowid order = insertion order,
   so expired entries are deleted from the front).
+- `destination`: one row, where the queued work is meant to go (base URL and token fingerprint).
 """
 
 from __future__ import annotations
@@ -127,6 +128,14 @@ MIGRATIONS: list[str] = [
     DROP TABLE dead_letters;
     ALTER TABLE dead_letters_v2 RENAME TO dead_letters;
     {DEAD_LETTER_INDEXES}
+    """,
+    # 3: the destination the queued work was accepted for (Store.destination).
+    """
+    CREATE TABLE destination (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL,
+        recorded_at REAL NOT NULL
+    );
     """,
 ]
 

@@ -500,12 +500,17 @@ class SQLiteStore:
         """Delete every stored event of `user_id` with its deliveries and dead letters.
 
         Delivered events still kept for retention are deleted too (they hold the user's data); returns how
-        many events were deleted.
+        many of the deleted events were not delivered yet.
         """
 
         def body(conn: sqlite3.Connection) -> int:
             rows = conn.execute("SELECT id, payload FROM events WHERE user_id = ?", (user_id,)).fetchall()
             ids = _ids([row[0] for row in rows])
+            undelivered = conn.execute(
+                "SELECT count(*) FROM events e WHERE e.id IN (SELECT value FROM json_each(?))"
+                " AND (e.routed = 0 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id))",
+                (ids,),
+            ).fetchone()[0]
             for table in ("deliveries", "dead_letters"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE event_id IN (SELECT value FROM json_each(?))", (ids,)
@@ -514,15 +519,36 @@ class SQLiteStore:
                 lambda sql: conn.execute(sqlite_placeholders(sql)).fetchall(),
                 lambda sql, values: conn.executemany(sqlite_placeholders(sql), values),
             )
-            return conn.execute(
-                "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,)
-            ).rowcount
+            conn.execute("DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+            return int(undelivered)
 
         dropped = self._write(body)
         # Deleted rows are zeroed (secure_delete); the WAL's older copies of them go with a truncation.
         with self._write_lock:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return dropped
+
+    def destination(self) -> str | None:
+        """The destination the queued work was accepted for, or None."""
+        row = self._read(lambda conn: conn.execute("SELECT name FROM destination").fetchone())
+        return None if row is None else str(row[0])
+
+    def set_destination(self, destination: str, *, discard_pending: bool = False) -> int:
+        """Record `destination`, first dropping undelivered work when `discard_pending`."""
+
+        def body(conn: sqlite3.Connection) -> int:
+            dropped = 0
+            if discard_pending:
+                dropped = conn.execute("DELETE FROM deliveries").rowcount
+                # Unrouted events become routed with no delivery: done, and purged by retention.
+                dropped += conn.execute("UPDATE events SET routed = 1 WHERE routed = 0").rowcount
+            conn.execute(
+                "INSERT OR REPLACE INTO destination (id, name, recorded_at) VALUES (1, ?, ?)",
+                (destination, time.time()),
+            )
+            return dropped
+
+        return self._write(body)
 
     def stats(self, now: float) -> QueueStats:
         """Queue depth and age, per mapping (states: pending, retrying, in_flight, dead_letters)."""

@@ -1,0 +1,107 @@
+"""Whole-process `gleap-actions preview` over a file of Segment events, output to /dev/null.
+
+What a user runs before a backfill: process start, imports, config, reading and normalising every line,
+triggers, mappings, validation, request bodies and writing one JSON line per request. The file is a
+generated mix like Segment's own measurement (about 80% track/page/screen, 19% identify, some invalid),
+100k events by default. Reports events/s by wall clock (best of `--repeat`) and by the process's CPU time
+(user + sys: steadier on a shared machine), single and `--batch`. With `--compare-src DIR` the same runs
+use another checkout's `src` (e.g. main) for a baseline in the same conditions. Writes
+bench/results/preview.json.
+
+    .venv/bin/python bench/bench_preview.py [--events 100000] [--repeat 3] [--compare-src /path/to/src]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from bench_transform import identify_event, track_event
+
+RESULTS = Path(__file__).parent / "results" / "preview.json"
+# Segment's implementation, whole process on Node over 100k mixed events (HTTP stubbed), same machine class.
+SEGMENT = {"single": 8_000, "batch": 20_000}
+TARGETS = {mode: 3 * rate for mode, rate in SEGMENT.items()}
+
+
+def write_events(path: Path, count: int, seed: int) -> None:
+    """`count` Segment events, one per line: 19% identify, the rest track/page/screen."""
+    rng = random.Random(seed)
+    with path.open("wb") as out:
+        for index in range(count):
+            kind = identify_event if rng.random() < 0.19 else track_event
+            out.write(orjson.dumps(kind(rng, index)) + b"\n")
+
+
+def run_once(src: Path | None, events: Path, batch: bool) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one `preview` process."""
+    env = dict(os.environ, GLEAP_ACTIONS_CONFIG="")
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    args = [sys.executable, "-m", "gleap_actions", "preview", str(events), *(["--batch"] if batch else [])]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def measure(src: Path | None, events: Path, count: int, repeat: int) -> dict[str, dict[str, float]]:
+    """Best events/s per mode, by wall clock and by CPU time."""
+    figures: dict[str, dict[str, float]] = {}
+    for mode in ("single", "batch"):
+        runs = [run_once(src, events, mode == "batch") for _ in range(repeat)]
+        figures[mode] = {
+            "wall_events_per_s": round(count / min(w for w, _ in runs)),
+            "cpu_events_per_s": round(count / min(c for _, c in runs)),
+        }
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--compare-src", type=Path, help="another checkout's src/ to measure as a baseline")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        events = Path(folder) / "events.jsonl"
+        write_events(events, args.events, args.seed)
+        result: dict[str, object] = {
+            "events": args.events,
+            "python": platform.python_version(),
+            "segment_events_per_s": SEGMENT,
+            "targets": TARGETS,
+            "this": measure(None, events, args.events, args.repeat),
+        }
+        if args.compare_src is not None:
+            result["compare"] = measure(args.compare_src, events, args.events, args.repeat)
+    print(f"{'run':<10}{'mode':<8}{'wall ev/s':>12}{'cpu ev/s':>12}{'Segment':>10}{'target':>10}")
+    for name in ("this", "compare"):
+        figures = result.get(name)
+        if isinstance(figures, dict):
+            for mode, rates in figures.items():
+                print(
+                    f"{name:<10}{mode:<8}{rates['wall_events_per_s']:>12}{rates['cpu_events_per_s']:>12}"
+                    f"{SEGMENT[mode]:>10}{TARGETS[mode]:>10}"
+                )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+
+
+if __name__ == "__main__":
+    main()
