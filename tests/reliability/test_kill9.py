@@ -11,6 +11,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -49,26 +50,37 @@ def logged_sandbox() -> Iterator[LoggedSandbox]:
         yield start
 
 
-def kill_under_load(
-    logged_sandbox: LoggedSandbox,
-    serve: StartServe,
-    *,
-    name: str,
-    latency: float,
-    kills: int,
-    events: int,
-    pause: tuple[float, float],
-    seed: int,
+@dataclass(frozen=True)
+class Scenario:
+    """Load at 1,000 events/s with Gleap answering after `latency` s; `kills` kills -9, each after a pause
+    drawn from `pause`, and restarts."""
+
+    name: str
+    latency: float
+    kills: int
+    events: int
+    pause: tuple[float, float]
+    seed: int
+
+
+SCENARIOS = [
+    Scenario("kill -9", 0.0, KILLS, EVENTS, (0.5, 2.0), seed=6),
+    Scenario("kill -9, Gleap in 0.5 s", 0.5, SLOW_KILLS, SLOW_EVENTS, (2.0, 4.0), seed=12),
+]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=["gleap_at_once", "gleap_in_half_a_second"])
+def test_kill_9_repeatedly_under_load_loses_nothing(
+    scenario: Scenario, logged_sandbox: LoggedSandbox, serve: StartServe
 ) -> None:
-    """Load at 1,000 events/s, `kills` kills -9 (each after a pause drawn from `pause`) and restarts; then
-    nothing lost, nothing dead-lettered, no secret anywhere; the figures recorded."""
-    sandbox = logged_sandbox(latency)
+    """Nothing lost, nothing dead-lettered, no secret anywhere; the figures recorded."""
+    sandbox = logged_sandbox(scenario.latency)
     service = serve(sandbox.url)
-    load = Load(service.url, events, rate=1000, max_seconds=kills * 10 + 60).start()
-    rng = random.Random(seed)
+    load = Load(service.url, scenario.events, rate=1000, max_seconds=scenario.kills * 10 + 60).start()
+    rng = random.Random(scenario.seed)
     times: list[float] = []
-    for _ in range(kills):
-        time.sleep(rng.uniform(*pause))
+    for _ in range(scenario.kills):
+        time.sleep(rng.uniform(*scenario.pause))
         times.append(time.time())
         service.kill9()
         service.start()
@@ -76,11 +88,11 @@ def kill_under_load(
     client = Client(service.url)
     wait_until(client.queue_empty, 60, "queue drained")
     report = reconcile(load, sandbox.state, client.dead_letters())
-    causes = duplicate_causes(load, sandbox.state, times, latency)
+    causes = duplicate_causes(load, sandbox.state, times, scenario.latency)
     record(
-        name,
+        scenario.name,
         report,
-        kills=kills,
+        kills=scenario.kills,
         answered_not_acked=causes.answered_not_acked,
         in_flight=causes.in_flight,
     )
@@ -89,31 +101,3 @@ def kill_under_load(
     assert report.dead_lettered == 0, report
     assert causes.answered_not_acked + causes.in_flight == report.duplicates
     assert_no_secrets([service.log_text(), client.metrics(), *client.seen])
-
-
-def test_kill_9_repeatedly_under_load_loses_nothing(logged_sandbox: LoggedSandbox, serve: StartServe) -> None:
-    kill_under_load(
-        logged_sandbox,
-        serve,
-        name="kill -9",
-        latency=0.0,
-        kills=KILLS,
-        events=EVENTS,
-        pause=(0.5, 2.0),
-        seed=6,
-    )
-
-
-def test_kill_9_with_gleap_answering_in_half_a_second(
-    logged_sandbox: LoggedSandbox, serve: StartServe
-) -> None:
-    kill_under_load(
-        logged_sandbox,
-        serve,
-        name="kill -9, Gleap in 0.5 s",
-        latency=0.5,
-        kills=SLOW_KILLS,
-        events=SLOW_EVENTS,
-        pause=(2.0, 4.0),
-        seed=12,
-    )
