@@ -128,7 +128,10 @@ async def test_stats_count_per_mapping(start_admin: StartAdmin, store: SQLiteSto
     status, body = await admin.call("GET", "/admin/stats")
     assert status == 200
     assert (body["dead_letters"], body["pending"], body["unrouted"]) == (2, 0, 0)
-    assert body["mappings"] == {"track": {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 2}}
+    # `delivered` counts this process's acknowledged deliveries (none here: no pipeline runs).
+    assert body["mappings"] == {
+        "track": {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 2, "delivered": 0}
+    }
 
 
 async def test_dead_letters_list_page_and_show(start_admin: StartAdmin, store: SQLiteStore) -> None:

@@ -18,4 +18,4 @@ def test_the_benchmark_runs_and_writes_its_results(tmp_path: Path) -> None:
     assert "ratio pipeline/baseline" in run.stdout
     results = json.loads(output.read_text())
     assert results["backlog"]["pipeline_events_per_s"] > 0
-    assert results["latency"]["events"] >= 500
+    assert results["latency"]["events"] > 0  # how many a 0.5 s run sends depends on the machine

@@ -79,6 +79,23 @@ def test_nodes_benchmark_runs(tmp_path: Path, postgres_server: str) -> None:
     assert all(r["complete"] and r["delivered"] == r["accepted"] > 0 for r in runs)
 
 
+def test_console_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "console.json"
+    stdout = _run(
+        "bench_console.py",
+        "--events",
+        "2000",
+        "--dead-letters",
+        "10",
+        "--repeat",
+        "2",
+        "--output",
+        str(output),
+    )
+    assert "slowest console page" in stdout
+    assert json.loads(output.read_text())["pages"]["/console/overview"]["median_ms"] > 0
+
+
 def test_preview_benchmark_runs(tmp_path: Path) -> None:
     output = tmp_path / "preview.json"
     _run("bench_preview.py", "--events", "300", "--repeat", "1", "--output", str(output))

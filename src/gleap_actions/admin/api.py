@@ -1,6 +1,7 @@
 """The admin API under `/admin/`, protected by its own token (`Authorization: Bearer <token>`).
 
-- `GET  /admin/stats`                        queue depth and age, per-mapping delivery state counts
+- `GET  /admin/stats`                        queue depth and age, per-mapping delivery state counts (and
+                                             `delivered`: acknowledged by Gleap since this process started)
 - `GET  /admin/dead-letters[?mapping=&limit=&after=]`, `GET /admin/dead-letters/{id}`
 - `POST /admin/dead-letters/replay`, `POST /admin/dead-letters/purge`  body `{"ids": [...]}`,
   `{"mapping": "..."}` or `{"all": true}`
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -58,6 +59,7 @@ class AdminAPI:
         delete_user: DeleteUser,
         reload: Reload,
         on_replay: Callable[[], None] = lambda: None,
+        delivered: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self._store = store
         self._token = token.encode() if token else None
@@ -66,6 +68,7 @@ class AdminAPI:
         self._delete_user = delete_user
         self._reload = reload
         self._on_replay = on_replay
+        self._delivered = delivered
 
     def add_routes(self, app: web.Application) -> None:
         """Mount the admin routes on `app`."""
@@ -99,6 +102,10 @@ class AdminAPI:
 
     async def _stats(self, _request: web.Request) -> web.Response:
         stats = await self._run(self._store.stats, time.time())
+        mappings = {name: {**counts, "delivered": 0} for name, counts in stats.per_mapping.items()}
+        zero = {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 0}
+        for name, count in self._delivered().items():
+            mappings.setdefault(name, {**zero})["delivered"] = count
         return web.json_response(
             {
                 "unrouted": stats.unrouted,
@@ -107,7 +114,7 @@ class AdminAPI:
                 "in_flight": stats.in_flight,
                 "dead_letters": stats.dead_letters,
                 "oldest_pending_age": stats.oldest_pending_age,
-                "mappings": stats.per_mapping,
+                "mappings": mappings,
             }
         )
 

@@ -24,7 +24,7 @@ from gleap_actions.deliver.batch import Claimer, Work
 from gleap_actions.deliver.metrics import PipelineMetrics
 from gleap_actions.deliver.outcome import Delivered, Rejected
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
-from gleap_actions.deliver.record import Recorder
+from gleap_actions.deliver.record import Observe, Recorder
 from gleap_actions.deliver.request import RequestBuilder
 from gleap_actions.deliver.retry import RetryPolicy
 from gleap_actions.deliver.sender import Sender
@@ -54,6 +54,7 @@ class DeliveryParts:
     lease: float
     claim_limit: int
     poll_interval: float
+    observe: Observe | None = None  # sees every request's outcome (the console's live view)
 
 
 class MappingDelivery:
@@ -90,6 +91,7 @@ class MappingDelivery:
             outcomes=parts.outcomes,
             lease=parts.lease,
             stopping=self._stopping,
+            observe=parts.observe,
         )
 
     def wake(self) -> None:

@@ -24,9 +24,11 @@ OVERLOAD_STATUSES = frozenset({429, 503})
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """The destination accepted the request after `latency` seconds."""
+    """The destination accepted the request after `latency` seconds, answering `status` and `body`."""
 
     latency: float
+    status: int = 200
+    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

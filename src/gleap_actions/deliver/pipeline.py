@@ -28,6 +28,7 @@ from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.ratelimit import Limiter, RateLimiter
+from gleap_actions.deliver.record import Observe
 from gleap_actions.deliver.retry import RetryPolicy
 from gleap_actions.deliver.sender import Destination, Sender, SendFn
 from gleap_actions.deliver.store_calls import StoreCalls
@@ -66,7 +67,8 @@ class Pipeline:
 
     `send` (default `destinations.gleap.client.send`) and `delivery_enabled` (the integrations object)
     can be replaced by embedders; `registry` receives the metrics (a fresh one by default); `rate`
-    replaces the in-process limit (e.g. one shared by every node of a queue: `Backend.shared_limiter`).
+    replaces the in-process limit (e.g. one shared by every node of a queue: `Backend.shared_limiter`);
+    `observe` sees every request's outcome (the console's live view).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class Pipeline:
         session: aiohttp.ClientSession | None = None,
         registry: CollectorRegistry | None = None,
         rate: Limiter | None = None,
+        observe: Observe | None = None,
     ) -> None:
         self.store = store
         self.subscriptions = tuple(s for s in subscriptions if s.enabled)
@@ -92,6 +95,7 @@ class Pipeline:
         self.owner = tuning.owner or owner_name()
         self._initial_settings = settings
         self._send = send
+        self._observe = observe
         self._session = session
         self._own_session = session is None
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gleap-store")
@@ -158,6 +162,7 @@ class Pipeline:
             lease=tuning.lease,
             claim_limit=tuning.claim_limit,
             poll_interval=tuning.poll_interval,
+            observe=self._observe,
         )
         self._workers = [MappingDelivery(sub, parts) for sub in self.subscriptions]
         self.metrics.concurrency.set(self.concurrency.limit)

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -34,6 +35,22 @@ from gleap_actions.engine.errors import RetryableError
 from gleap_actions.queue.store import Delivery, Store, StoreFullError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What became of one request, for an observer (the console's live view). `request` is the redacted
+    JSON ("" when none was built); `outcome` is delivered, retrying, dead_lettered, rejected or paused."""
+
+    mapping: str
+    events: Sequence[dict[str, Any]]
+    outcome: str
+    request: str
+    status: int | None
+    response: str
+
+
+Observe = Callable[[Exchange], None]
 
 RESPONSE_LIMIT = 2000  # characters of a response body kept in a dead letter
 
@@ -56,6 +73,7 @@ class Recorder:
         outcomes: DeliveryOutcomes,
         lease: float,
         stopping: asyncio.Event,
+        observe: Observe | None = None,
     ) -> None:
         self._mapping = mapping
         self._store = store
@@ -69,9 +87,12 @@ class Recorder:
         self._outcomes = outcomes
         self._lease = lease
         self._stopping = stopping
+        self._observe = observe
 
     async def record(self, outcome: Outcome, request: Request, work: Work) -> None:
         """Record what happened to `request`, which carried `work`."""
+        if self._observe is not None:
+            self._observe_outcome(self._observe, outcome, request, work)
         if isinstance(outcome, Delivered):
             answered = time.monotonic()
             self._metrics.latency.labels(self._mapping).observe(outcome.latency)
@@ -153,7 +174,25 @@ class Recorder:
         for rejection in plan.rejections:
             delivery = work.deliveries[rejection.index]
             reason = f"{rejection.code}: {rejection.message}"
+            if self._observe is not None:
+                event = [work.events[rejection.index]]
+                self._observe(Exchange(self._mapping, event, "rejected", "", rejection.status, reason))
             await self._dead_letter([delivery], "rejected", reason, rejection.status, "", "")
+
+    def _observe_outcome(self, observe: Observe, outcome: Outcome, request: Request, work: Work) -> None:
+        if isinstance(outcome, Skipped):
+            return
+        status: int | None
+        if isinstance(outcome, Delivered):
+            state, status = "delivered", outcome.status
+            text = outcome.body[:RESPONSE_LIMIT].decode("utf-8", "replace")
+        elif isinstance(outcome, Credentials):
+            state, status, text = "paused", outcome.status, "the API token was refused"
+        elif isinstance(outcome, Retry):
+            state, status, text = "retrying", outcome.status, describe(outcome.error)
+        else:
+            state, status, text = "dead_lettered", outcome.error.status, outcome.error.body[:RESPONSE_LIMIT]
+        observe(Exchange(self._mapping, work.events, state, request.to_json(), status, text))
 
     async def release(self, ids: list[int]) -> None:
         """Give claimed deliveries back without counting an attempt."""

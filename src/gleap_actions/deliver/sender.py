@@ -73,7 +73,7 @@ class Sender:
             destination = self.destination
             started = time.monotonic()
             try:
-                await destination.send(destination.session, request, destination.settings.timeout)
+                response = await destination.send(destination.session, request, destination.settings.timeout)
             except Exception as err:
                 outcome = classify(err)
                 if isinstance(outcome, Retry) and outcome.kind == "unexpected":
@@ -81,7 +81,7 @@ class Sender:
                         "event=send_failed_unexpectedly mapping=%s events=%d", mapping, events, exc_info=err
                     )
             else:
-                outcome = Delivered(time.monotonic() - started)
+                outcome = Delivered(time.monotonic() - started, response.status, response.body)
             return outcome
         finally:
             measured, overloaded = load_signal(outcome)

@@ -1,7 +1,8 @@
 """`gleap-actions serve`: one process that ingests, stores and delivers.
 
 Wiring, top to bottom: config -> store -> (sandbox when no Gleap token) -> ingest (Segment HTTP API, the
-libraries' settings, CORS) -> pipeline (router + delivery) -> HTTP app (ingest, admin, health, metrics).
+libraries' settings, CORS) -> pipeline (router + delivery) -> HTTP app (ingest, admin, console, health,
+metrics).
 `stop()` is graceful: stop accepting connections, commit what ingest holds, let deliveries in flight finish
 or give them back.
 """
@@ -13,7 +14,7 @@ import dataclasses
 import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from aiohttp import web
@@ -22,6 +23,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from gleap_actions import events
 from gleap_actions.admin.api import AdminAPI
 from gleap_actions.config import Config, StorageConfig, load_config
+from gleap_actions.console.app import Console
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.destinations.gleap import account as gleap_account
@@ -34,7 +36,7 @@ from gleap_actions.ingest.settings_route import SettingsRoute
 from gleap_actions.ingest.tracking import TrackingAPI
 from gleap_actions.preview import preview_body
 from gleap_actions.queue.factory import Backend, open_store
-from gleap_actions.queue.store import DEFAULT_LEASE
+from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent
 from gleap_actions.sandbox import Sandbox
 from gleap_actions.service.destination import SANDBOX_DESTINATION, Backlog, claim_queue
 from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
@@ -72,6 +74,15 @@ class Service:
         self.settings: GleapSettings = config.gleap
         self.ingest: TrackingAPI | None = None
         self.pipeline: Pipeline | None = None
+        self.console = Console(
+            self.store,
+            config,
+            self.registry,
+            run=asyncio.to_thread,
+            preview=self._preview,
+            reload=self.reload,
+            on_replay=lambda: self.pipeline.notify() if self.pipeline else None,
+        )
         self._rate: Limiter | None = None
         self._runner: HTTPRunner | None = None
         self._site: web.BaseSite | None = None
@@ -105,7 +116,9 @@ class Service:
                 registry=self.registry,
                 tuning=Tuning(retention=self.config.storage.retention, lease=self.lease),
                 rate=self._rate,
+                observe=self.console.observe,
             )
+            self.console.live.decide = self.pipeline.router.decide
         if self.role != "deliver":
             pipeline = self.pipeline
             self.ingest = TrackingAPI.from_config(
@@ -115,7 +128,7 @@ class Service:
                 registry=self.registry,
                 # On a node that also delivers, routes are decided at ingest when the queue stores them.
                 route=pipeline.router.decide if pipeline and self.backend.routes_on_append else None,
-                on_commit=pipeline.committed if pipeline else None,
+                on_commit=self._committed if pipeline else self.console.committed,
             )
         if self.pipeline is not None:
             await self.pipeline.start()
@@ -150,9 +163,18 @@ class Service:
             delete_user=self.delete_user,
             reload=self.reload,
             on_replay=self.pipeline.notify if self.pipeline else lambda: None,
+            delivered=lambda: self.pipeline.outcomes.delivered if self.pipeline else {},
         ).add_routes(app)
+        self.console.add_routes(app)
         add_ops_routes(app, self.registry, self._not_ready_reason)
         return app
+
+    def _committed(self, events: Sequence[NewEvent], accepted: Sequence[bool]) -> None:
+        """Ingest committed events: the pipeline counts their routes and wakes delivery, the console shows
+        them."""
+        assert self.pipeline is not None
+        self.pipeline.committed(events, accepted)
+        self.console.committed(events, accepted)
 
     def _not_ready_reason(self) -> str | None:
         if self._stopping:
