@@ -22,13 +22,16 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
 import pytest
+from hypothesis import Phase, settings
 
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.sandbox import Faults, SandboxThread
@@ -59,6 +62,12 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
 
 POSTGRES_ENV = "GLEAP_ACTIONS_TEST_POSTGRES_URL"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+# Under mutation testing (scripts/mutation) a failing example is all that is needed: shrinking it to the
+# smallest one would take most of the run.
+if "MUTANT_UNDER_TEST" in os.environ:
+    settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], deadline=None)
+    settings.load_profile("mutation")
 
 
 def _reachable(url: str) -> str | None:
@@ -186,3 +195,35 @@ def _isolated_from_the_developer(
     for name in list(os.environ):
         if name.startswith("GLEAP_") and name != POSTGRES_ENV:
             monkeypatch.delenv(name)
+
+
+def _run_in_threads(*calls: Callable[[], object], timeout: float = 60.0) -> None:
+    """Run each call in its own thread, all at once; fail when one raised or had not finished after
+    `timeout` seconds (a thread stuck on a lock must fail the test, not leave it passing early)."""
+    failures: list[BaseException] = []
+
+    def guarded(call: Callable[[], object]) -> None:
+        try:
+            call()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(call,), daemon=True) for call in calls]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [thread.name for thread in threads if thread.is_alive()]
+    assert not stuck, f"{len(stuck)} of {len(threads)} threads still running after {timeout:g} s"
+    if failures:
+        raise failures[0]
+
+
+RunInThreads = Callable[..., None]
+
+
+@pytest.fixture
+def run_in_threads() -> RunInThreads:
+    """Runs calls in threads at once; fails when one raised or did not finish (see `_run_in_threads`)."""
+    return _run_in_threads

@@ -144,3 +144,63 @@ def test_delivery_enabled_other_destination() -> None:
 def test_format_time() -> None:
     assert format_time(0.0) == "1970-01-01T00:00:00.000Z"
     assert format_time(parse_time("2024-01-02T03:04:05.678+01:00", "t")) == "2024-01-02T02:04:05.678Z"
+
+
+@pytest.mark.parametrize(
+    ("raw", "call_type", "code", "message"),
+    [
+        (1, None, "invalid_event", "an event must be a JSON object"),
+        (
+            {"event": "x"},
+            None,
+            "invalid_type",
+            "type must be one of track, identify, page, screen, group, alias",
+        ),
+        (
+            {"userId": "u", "type": "x" * 40},
+            None,
+            "invalid_type",
+            f"type must be one of track, identify, page, screen, group, alias (got {'x' * 32!r})",
+        ),
+        ({"userId": "u"}, "track", "missing_event", "track calls need an event name (a non-empty string)"),
+        ({"userId": "u"}, "group", "missing_group_id", "group calls need a groupId"),
+        ({"userId": "u"}, "alias", "missing_previous_id", "alias calls need a previousId"),
+        ({"previousId": "p", "anonymousId": "a"}, "alias", "missing_identity", "alias calls need a userId"),
+        ({"userId": "u", "name": 1}, "page", "invalid_field", "name must be a string"),
+        ({"userId": "u", "name": 1}, "screen", "invalid_field", "name must be a string"),
+        ({"userId": "u", "messageId": 1}, "identify", "invalid_field", "messageId must be a string"),
+        (
+            {"userId": "u", "messageId": "m" * 101},
+            "identify",
+            "invalid_field",
+            "messageId must be at most 100 characters",
+        ),
+        (
+            {"userId": "u", "sentAt": "nope"},
+            "identify",
+            "invalid_timestamp",
+            "sentAt is not an ISO 8601 date: 'nope'",
+        ),
+        (
+            {"userId": "u", "timestamp": "x" * 100},
+            "identify",
+            "invalid_timestamp",
+            f"timestamp is not an ISO 8601 date: {'x' * 64!r}",
+        ),
+    ],
+)
+def test_each_refusal_has_its_code_and_message(
+    raw: Any, call_type: str | None, code: str, message: str
+) -> None:
+    with pytest.raises(EventError) as caught:
+        normalize(raw, call_type, received_at=1700000000.0)
+    assert (caught.value.code, caught.value.message, str(caught.value)) == (code, message, message)
+
+
+def test_message_ids_up_to_100_characters_and_empty_ones_replaced() -> None:
+    assert (
+        normalize({"userId": "u", "messageId": "m" * 100}, "identify", received_at=1.0)["messageId"]
+        == "m" * 100
+    )
+    generated = normalize({"userId": "u", "messageId": ""}, "identify", received_at=1.0)["messageId"]
+    assert generated and generated != ""

@@ -34,3 +34,13 @@ def test_plan_values() -> None:
     plan = Plan([PlannedRequest(request, [0, 2])], [Rejection(1, 400, "PAYLOAD_VALIDATION_FAILED", "m")])
     assert plan.requests[0].indices == [0, 2]
     assert plan.rejections[0].status == 400
+
+
+def test_redacted_keeps_everything_but_secret_values_and_repr_shows_the_body_size() -> None:
+    request = Request("PUT", "https://x/y", {"Api-Token": "t0ken"}, b"12345", frozenset({"api-token"}))
+    assert request.redacted() == Request(
+        "PUT", "https://x/y", {"Api-Token": "***"}, b"12345", request.secret_headers
+    )
+    assert request.redacted().redacted().headers == {"Api-Token": "***"}
+    assert repr(request) == "Request(PUT https://x/y, headers={'Api-Token': '***'}, body=5 bytes)"
+    assert repr(Request("GET", "https://x/", {})) == "Request(GET https://x/, headers={}, body=0 bytes)"

@@ -281,3 +281,74 @@ def test_keys_any_text_can_be_validated_and_reported() -> None:
     fields = {key: Field("Odd", "string", required=True), "n": Field("N", "number")}
     assert compile_fields(fields)({key: "v", "n": "2"}) == {key: "v", "n": 2}
     assert _error(fields, {}) == f"The root value is missing the required field '{key}'."
+
+
+# -- rules of one value, at their boundaries (found by mutation testing) ---------------------------
+
+
+def _valid(field: Field, value: Any) -> Any:
+    return compile_fields({"v": field})({"v": value}).get("v", "<removed>")
+
+
+def test_length_and_range_limits_are_inclusive_and_integers_have_none() -> None:
+    text = Field("S", "string", minimum=2, maximum=3)
+    assert [_valid(text, v) for v in ("ab", "abc")] == ["ab", "abc"]
+    assert _error({"v": text}, {"v": "a"}) == "S must be 2 characters or more but it was 1 character."
+    assert _error({"v": text}, {"v": "abcd"}) == "S must be 3 characters or fewer but it was 4 characters."
+    number = Field("N", "number", minimum=1, maximum=5)
+    assert [_valid(number, v) for v in (1, 5, "5")] == [1, 5, 5]
+    assert _error({"v": number}, {"v": 0.5}) == "N must be equal to or greater than 1."
+    assert _error({"v": number}, {"v": 6}) == "N must be equal to or less than 5."
+    assert _valid(Field("I", "integer", minimum=1, maximum=5), 10) == 10  # Segment emits no integer limits
+
+
+def test_datetimes_are_normalised_and_their_format_is_not_checked_as_text() -> None:
+    field = Field("D", "datetime", format="date-time")
+    assert _valid(field, "2024-01-02T03:04:05Z") == "2024-01-02T03:04:05.000Z"
+    assert _valid(field, 1704164645) == "2024-01-02T03:04:05.000Z"
+    assert _valid(field, "1704164645") == "2024-01-02T03:04:05.000Z"
+    assert _error({"v": field}, {"v": "nope"}).startswith(
+        "D must be a valid date and time (ISO 8601, RFC 2822, or Unix seconds or milliseconds) but it was not"
+    )
+
+
+def test_choices_are_strict_and_a_nullable_field_also_accepts_null() -> None:
+    choice = Field("C", "string", choices=("a", "b"), allow_null=True)
+    assert _valid(choice, None) is None
+    assert _valid(choice, "a") == "a"
+    assert _error({"v": choice}, {"v": "x"}) == 'C must be one of: "a", "b", or null.'
+    assert _valid(Field("B", "boolean", choices=(True,)), True) is True
+    assert _valid(Field("N", "number", choices=(1,)), 1) == 1
+    assert _valid(Field("N", "number", choices=(1,)), True) == 1  # coerced before the enum check
+
+
+@pytest.mark.parametrize("kind", ["string", "text", "password"])
+def test_items_of_a_multiple_text_field_keep_empty_strings(kind: Any) -> None:
+    assert _valid(Field("T", kind, multiple=True), ["", "a", None]) == ["", "a"]
+    assert _valid(Field("N", "number", multiple=True), ["", 1, None]) == [1]
+
+
+def test_a_nested_object_that_is_not_an_object() -> None:
+    field = Field("O", "object", properties={"a": Field("A", "string")})
+    assert _error({"v": field}, {"v": "x"}) == "O must be an object but it was a string."
+    assert _valid(field, {"a": "", "b": 1}) == {"a": ""}
+
+
+def test_invalid_values_of_drop_invalid_fields_are_removed() -> None:
+    fields = {
+        "c": Field("C", "string", choices=("a",), drop_invalid=True),
+        "m": Field("M", "number", multiple=True, drop_invalid=True),
+        "k": Field("K", "string"),
+    }
+    assert compile_fields(fields)({"c": "x", "m": ["1", "x"], "k": "v"}) == {"k": "v"}
+    assert compile_fields(fields)({"c": "a", "m": ["1"]}) == {"c": "a", "m": [1]}
+
+
+def test_nested_text_fields_keep_empty_strings_and_an_empty_datetime_is_invalid() -> None:
+    nested = {"t": Field("T", "text"), "p": Field("P", "password"), "d": Field("D", "datetime")}
+    field = Field("O", "object", properties=nested)
+    assert _valid(field, {"t": "", "p": ""}) == {"t": "", "p": ""}
+    assert "D must be a valid date and time" in _error({"v": field}, {"v": {"d": ""}})
+    assert "must be a valid date and time" in _error(
+        {"v": Field("L", "datetime", multiple=True)}, {"v": [""]}
+    )

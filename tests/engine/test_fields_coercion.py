@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from gleap_actions.engine.coercion import FAIL, coerce, is_type, js_to_number, js_type_of
 from gleap_actions.engine.errors import PayloadValidationError
 from gleap_actions.engine.fields import Field, FieldType, compile_fields
+from gleap_actions.engine.formats import FORMATS
 
 
 def _coerce(kind: FieldType, value: Any, **options: Any) -> Any:
@@ -134,3 +136,104 @@ def test_union_type_messages() -> None:
     assert message == "D must be a string, number, or null but it was an array."
     message = _message("integer", "x", "I", allow_null=True)
     assert message == "I must be an integer or null but it was a string."
+
+
+# -- AJV coercion of one value, rule by rule ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "types", "expected"),
+    [
+        (None, ("string",), ""),
+        (True, ("string",), "true"),
+        (False, ("string",), "false"),
+        (1.5, ("string",), "1.5"),
+        (True, ("number",), 1),
+        (False, ("integer",), 0),
+        (None, ("number",), 0),
+        (" 12 ", ("number",), 12),
+        ("1.5", ("integer",), FAIL),
+        ("", ("number",), FAIL),
+        ("false", ("boolean",), False),
+        (0, ("boolean",), False),
+        (None, ("boolean",), False),
+        (1, ("boolean",), True),
+        ("true", ("boolean",), True),
+        (2, ("boolean",), FAIL),
+        ("", ("null",), None),
+        (False, ("null",), None),
+        (0, ("null",), None),
+        (0.0, ("null",), None),
+        (1, ("null",), FAIL),
+        (True, ("null",), FAIL),
+        ("x", ("null",), FAIL),
+        ("x", ("array",), ["x"]),
+        (None, ("array",), [None]),
+        ({}, ("array",), FAIL),
+        ([5], ("number",), 5),
+        (["5"], ("number",), 5),
+        ([5], ("array",), [5]),
+        (1.5, ("number",), 1.5),
+        (True, ("boolean",), True),
+        ("x", ("boolean", "string"), "x"),
+    ],
+)
+def test_coerce(value: Any, types: tuple[str, ...], expected: Any) -> None:
+    result = coerce(value, types)
+    assert result is FAIL if expected is FAIL else (result == expected and type(result) is type(expected))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\ufeff12\u3000", 12),  # JavaScript's whitespace includes the BOM (Python's strip() does not)
+        ("1e400", None),
+        ("-1e400", None),
+        ("1.0", 1),
+        ("9007199254740991", 9007199254740991),
+        ("9007199254740992", 9007199254740992.0),
+        ("0x1F", 31),
+        ("0b101", 5),
+        ("0O17", 15),
+        ("0x20000000000000", 9007199254740992.0),
+        ("0x1fffffffffffff", 9007199254740991),
+        ("0b12", None),
+        ("12px", None),
+        ("  ", 0),
+    ],
+)
+def test_js_to_number(text: str, expected: Any) -> None:
+    result = js_to_number(text)
+    assert result == expected and type(result) is type(expected)
+
+
+def test_js_type_of_and_is_type() -> None:
+    assert [js_type_of(v) for v in ("", True, 1, 1.5, None, {}, [], (1,), {1})] == [
+        "string", "boolean", "number", "number", "null", "object", "array", "array", "set"
+    ]  # fmt: skip
+    assert is_type(1, "number") and is_type(1.5, "number") and not is_type(True, "number")
+    assert is_type(True, "boolean") and not is_type(1, "boolean") and is_type(None, "null")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "valid", "invalid"),
+    [
+        ("date", ["2024-02-29"], ["2023-02-29", "2024-13-01", "nope"]),
+        (
+            "time",
+            ["23:59:59", "23:59:60", "00:00:00z", "12:00:00+01:00"],
+            ["24:00:00", "23:60:00", "22:59:60", "23:58:60", "x"],
+        ),
+        (
+            "date-time",
+            ["2024-01-02T03:04:05Z", "2024-01-02 03:04:05+01:00"],
+            ["2024-01-02", "2024-01-02T25:00:00Z"],
+        ),
+        ("ipv4", ["1.2.3.4"], ["::1", "1.2.3", "x"]),
+        ("ipv6", ["::1"], ["1.2.3.4", "x"]),
+    ],
+)
+def test_formats(fmt: str, valid: list[str], invalid: list[str]) -> None:
+    check = FORMATS[fmt]
+    assert [check(text) for text in valid] == [True] * len(valid)
+    assert [check(text) for text in invalid] == [False] * len(invalid)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -107,3 +107,47 @@ def test_iso_output_round_trips(moment: datetime) -> None:
     text = normalize_datetime(moment.isoformat())
     assert normalize_datetime(text) == text
     assert parse_datetime(text) == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Tue, 2 Jan 2024 03:04:05 UT", "2024-01-02T03:04:05.000Z"),
+        ("2 Jan 2024 03:04:05 utc", "2024-01-02T03:04:05.000Z"),
+        ("2 Jan 2024 03:04:05 Z", "2024-01-02T03:04:05.000Z"),
+        ("2 Jan 2024 03:04 GMT", "2024-01-02T03:04:00.000Z"),
+        ("2 Jan 2024 03:04:05 +0130", "2024-01-02T01:34:05.000Z"),
+        ("2 Jan 2024 03:04:05 -2359", "2024-01-03T03:03:05.000Z"),
+        ("2 Jan 2024 03:04:05 PDT", "2024-01-02T10:04:05.000Z"),
+        ("2024-01-02T03:04:05+23:59", "2024-01-01T03:05:05.000Z"),
+        ("2024-01-02T03:04:05.000+00:00", "2024-01-02T03:04:05.000Z"),
+        (99999999999, "5138-11-16T09:46:39.000Z"),  # seconds below 1e11 ...
+        (100000000000, "1973-03-03T09:46:40.000Z"),  # ... milliseconds from there
+    ],
+)
+def test_normalized_datetimes(value: Any, expected: str) -> None:
+    assert normalize_datetime(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (True, "a boolean is not a date"),
+        ([1], "not a string or number"),
+        (float("inf"), "not a finite number"),
+        (float("-inf"), "not a finite number"),
+        (float("nan"), "not a finite number"),
+        ("2 Foo 2024 03:04:05 GMT", "unknown month 'Foo'"),
+        ("2024-01-02T03:04:05+24:00", "the UTC offset is out of range"),
+        ("2024-01-02T03:04:05+23:60", "the UTC offset is out of range"),
+    ],
+)
+def test_rejected_datetimes_say_why(value: Any, reason: str) -> None:
+    with pytest.raises(InvalidDatetime) as caught:
+        normalize_datetime(value)
+    assert str(caught.value) == reason
+
+
+def test_format_iso_converts_to_utc() -> None:
+    moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    assert format_iso(moment) == "2024-01-02T01:04:05.000Z"

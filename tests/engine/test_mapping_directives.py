@@ -476,3 +476,133 @@ def test_transform_payload_keeps_undefined_array_items_from_apply() -> None:
     mapping_literal = {"items": {"@path": "$.items"}}
     plain = {"@transform": {"apply": {"items": {"@literal": [1, 2]}}, "mapping": mapping_literal}}
     assert resolve(plain) == {"items": [1, 2]}
+
+
+# -- edges that mutation testing showed untested ------------------------------------------------
+
+
+def test_transform_payload_with_undefined_items_from_array_path_is_cleaned_for_the_mapping() -> None:
+    # An @arrayPath whose shape is missing for every item leaves undefined items in apply's result
+    apply = {"items": {"@arrayPath": ["$.traits.tags", {"@path": "$.nope"}]}}
+    mapping = {
+        "items": {"@path": "$.items"},
+        "text": {"@liquid": "{{ items | size }}:{{ items[0] }}:{{ items | last }}"},
+    }
+    assert resolve({"@transform": {"apply": apply, "mapping": mapping}}) == {
+        "items": [None, None, None],
+        "text": "3::",
+    }
+    inner = {
+        "@transform": {
+            "apply": {"xs": [{"@path": "$.nope"}, "b"]},
+            "mapping": {"@liquid": "{{ xs[0] }}-{{ xs[1] }}"},
+        }
+    }
+    assert resolve(inner) == "-b"
+
+
+def test_metadata_of_apply_does_not_make_its_result_unclean() -> None:
+    apply = {"v": {"@path": "$.traits.plan"}, "_metadata": [{"@path": "$.nope"}]}
+    assert resolve({"@transform": {"apply": apply, "mapping": {"@path": "$.v"}}}) == "pro"
+
+
+def test_liquid_on_array_items_that_are_not_objects_sees_no_variables() -> None:
+    shape = {"s": {"@liquid": "[{{ size }}{{ traits.plan }}]"}}
+    assert resolve({"@arrayPath": ["$.traits.tags", shape]}) == [{"s": "[]"}, {"s": "[]"}, {"s": "[]"}]
+
+
+def test_liquid_filter_failing_on_event_data_names_the_directive() -> None:
+    with pytest.raises(MappingRuntimeError, match=r"^@liquid: "):
+        resolve({"@liquid": "{{ traits.name | sum }}"})  # a Python error inside the filter
+
+
+def test_array_path_without_shape_and_a_directive_root_is_that_value() -> None:
+    event = {"p": "list", "list": [1, 2]}
+    assert transform({"v": {"@arrayPath": [{"@path": "$.p"}]}}, event) == {"v": "list"}
+    assert transform({"v": {"@arrayPath": [{"@path": "$.list"}, {}]}}, event) == {"v": [1, 2]}
+
+
+def test_array_path_of_a_computed_root_keeps_undefined_items_for_the_shape() -> None:
+    root = {"@merge": {"objects": [{"a": {"@path": "$.nope"}}, {"b": 1}], "direction": "right"}}
+    shape = {"keys": {"@path": "$."}, "a": {"@path": "$.a"}}
+    assert resolve({"@arrayPath": [root, shape]}) == [{"keys": {"b": 1}}]
+    computed = {
+        "@arrayPath": [{"@arrayPath": ["$.traits.tags", {"@path": "$.nope"}]}, {"x": {"@path": "$."}}]
+    }
+    assert resolve(computed) == [{}, {"x": None}, {}]  # "a" has no `nope`; null stops the walk
+
+
+def test_replace_edges() -> None:
+    def replace(value: str, **opts: Any) -> Any:
+        return transform({"v": {"@replace": {"value": {"@path": "$.s"}, **opts}}}, {"s": value})["v"]
+
+    assert replace("Aa", pattern="a", replacement="b") == "Ab"  # case-sensitive by default
+    assert replace("Aa", pattern="a", replacement="[$&]") == "A[a]"
+    assert replace("aa", pattern="a", replacement="<<$&>>", **{"global": False}) == "<<a>>a"
+    assert replace("a", pattern="a", replacement="x$$y$$") == "x$y$"
+    assert replace("a", pattern="a", replacement="$$z") == "$z"
+    assert replace("ab", pattern="a", replacement="", pattern2="", replacement2="x") == "b"
+    assert replace("aB", pattern="a", replacement="", pattern2="b", replacement2="c", ignorecase=True) == "c"
+
+
+def test_flatten_of_a_top_level_array_keys_items_by_index() -> None:
+    mapping = {"@flatten": {"value": {"@path": "$.xs"}, "separator": "."}}
+    assert transform({"v": mapping}, {"xs": [1, [2]]}) == {"v": {"0": 1, "1.0": 2}}
+
+
+def test_json_decode_refuses_what_json_parse_refuses() -> None:
+    for text in ("NaN", "[Infinity]", "-Infinity"):
+        assert transform({"v": {"@json": {"mode": "decode", "value": {"@path": "$.s"}}}}, {"s": text}) == {
+            "v": text
+        }
+
+
+def test_json_of_an_unknown_mode_still_resolves_its_value() -> None:
+    mapping = {"v": {"@json": {"mode": "ENCODE", "value": {"@path": {"@path": "$.p"}}}}}
+    assert transform(mapping, {"p": "x", "x": 1}) == {}
+    with pytest.raises(MappingRuntimeError, match="@path: expected string, got number"):
+        transform(mapping, {"p": 5})
+
+
+def test_transform_batch_errors() -> None:
+    compiled = compile_mapping({"v": {"@path": "$.a"}})
+    assert compiled.transform_batch([{"a": 1}, {}]) == [{"v": 1}, {}]
+    with pytest.raises(MappingRuntimeError, match=r"^data must be an object, got array$"):
+        compiled.transform_batch([{"a": 1}, [1]])  # type: ignore[list-item]
+    with pytest.raises(MappingRuntimeError, match=r"^data must be an array, got object$"):
+        compiled.transform_batch({"a": 1})  # type: ignore[arg-type]
+    deep: Any = 1
+    for _ in range(100_000):
+        deep = [deep]
+    flat = compile_mapping({"@flatten": {"value": {"@path": "$.d"}, "separator": "."}})
+    with pytest.raises(MappingRuntimeError, match=r"^the event or the mapping is nested too deeply$"):
+        flat.transform_batch([{"d": deep}])
+
+
+def test_undefined_items_of_nested_lists_in_apply_reach_the_mapping_as_null() -> None:
+    apply = {"xs": [[{"@path": "$.nope"}, 1]]}
+    assert resolve({"@transform": {"apply": apply, "mapping": {"xs": {"@path": "$.xs"}}}}) == {
+        "xs": [[None, 1]]
+    }
+
+
+def test_merge_and_flatten_inside_merge_keep_undefined_properties_that_overwrite() -> None:
+    # JavaScript: Object.assign keeps `a: undefined`, which then overwrites the earlier `a`
+    for inner in (
+        {"@merge": {"objects": [{"a": {"@path": "$.nope"}}], "direction": "right"}},
+        {"@flatten": {"value": {"a": {"@path": "$.nope"}}, "separator": "."}},
+    ):
+        merged = {"@merge": {"objects": [{"a": 1, "b": 2}, inner], "direction": "right"}}
+        assert transform({"v": merged}, {}) == {"v": {"b": 2}}
+
+
+def test_if_blank_resolves_its_branches_against_the_event() -> None:
+    mapping = {
+        "@if": {
+            "blank": {"@path": "$.traits.title"},
+            "then": {"@path": "$.userId"},
+            "else": {"@path": "$.traits.plan"},
+        }
+    }
+    assert resolve(mapping) == "pro"
+    assert resolve(mapping, {**IDENTIFY, "traits": {"title": "x"}}) == "user-1"

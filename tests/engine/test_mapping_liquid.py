@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from liquid.exceptions import LiquidError
 
-from gleap_actions.engine.mapping.liquid import DISABLED_FILTERS, DISABLED_TAGS
+from gleap_actions.engine.mapping.liquid import DISABLED_FILTERS, DISABLED_TAGS, SegmentLiquidEnvironment
 from gleap_actions.mapping import MappingRuntimeError, MappingValidationError, transform
 
 TRACK = {
@@ -72,3 +73,17 @@ def test_event_keys_that_are_python_parameter_names_are_variables() -> None:
 def test_filter_errors_on_event_data_are_runtime_errors() -> None:
     with pytest.raises(MappingRuntimeError):
         liquid("{{ properties.seats | divided_by: 0 }}")
+
+
+def test_a_new_environment_is_configured_like_segments_liquidjs() -> None:
+    # The module's environment is built at import; a fresh one must be configured the same way.
+    env = SegmentLiquidEnvironment()
+    assert (
+        env.from_string("{{ a | no_such_filter }}|{{ a }}").render(a="x") == "x|x"
+    )  # unknown filters ignored
+    for tag in DISABLED_TAGS:
+        with pytest.raises(LiquidError, match=f'tag "{tag}" is disabled'):
+            env.from_string(f"{{% {tag} %}}")
+    for name in DISABLED_FILTERS:
+        with pytest.raises(LiquidError, match=f'filter "{name}" is disabled'):
+            env.from_string(f"{{{{ a | {name} }}}}").render(a=[1])

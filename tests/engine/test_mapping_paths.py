@@ -146,3 +146,9 @@ def test_object_keys_and_paths_with_any_text_resolve() -> None:
     mapping = {key: {"@path": f"$.a.{segment}"}, "other": {"@path": "$.missing.deep"}, "c": 1}
     assert transform(mapping, {"a": {segment: 5}}) == {key: 5, "c": 1}
     assert transform(mapping, {"a": [1]}) == {"c": 1}
+
+
+def test_only_the_first_dollar_dot_is_removed() -> None:
+    event = {"a": {"$": {"b": 1}}, "b": 2}
+    assert transform({"v": {"@path": "$.a.$.b"}}, event) == {"v": 1}
+    assert transform({"v": {"@path": "a.$.b"}}, event) == {}  # "a.b": the first "$." anywhere goes

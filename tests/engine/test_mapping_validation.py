@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from gleap_actions.mapping import MappingValidationError, compile_mapping, validate_mapping
+from gleap_actions.engine.mapping.validate import mapping_errors
+from gleap_actions.mapping import MISSING, MappingValidationError, compile_mapping, validate_mapping
 
 
 def errors(mapping: Any) -> list[str]:
@@ -183,38 +184,64 @@ def test_mapping_only_runtime_checks_fail_validation(mapping: Any, message: str)
     assert message in errors(mapping)
 
 
-def test_runtime_checks_that_never_run_are_not_errors() -> None:
-    validate_mapping({"@case": {"operator": "title", "value": ""}})  # value "" -> always missing
-    validate_mapping({"@replace": {"pattern": "a", "pattern2": "abcdefghijk", "value": ""}})
-    validate_mapping({"@if": {"exists": 0, "blank": {"@path": "$.a"}}})
-
-
 @pytest.mark.parametrize(
     "mapping",
     [
-        {"@if": {"exists": {"@path": "$.a"}, "else": {"@path": "$.b"}}},
-        {"@if": {"exists": 1, "then": 2}},
-        {"@path": {"@path": "$.a"}},
-        {"@template": {"@path": "$.a"}},
-        {"@replace": {"pattern": "a", "value": {"@path": "$.a"}}},
-        {"@template": "{{a}}", "_metadata": {"type": "string", "@weird": {"@oops": 1}}},
-        ["a", 1, None, {"b": [True]}],
-        "raw",
-        None,
-        {"@arrayPath": ["$.a", {"b": {"@path": "$.b"}}], "_metadata": {}},
-        {"@json": {"mode": "ENCODE", "value": "x"}},
-        {"@merge": {"objects": [{"@path": "$."}, {"a": 1}], "direction": "LEFT"}},
-        {"@transform": {"apply": {"@path": "$.a"}, "mapping": {"@path": "$.b"}}},
-        {"@excludeWhenNull": {"a": None}},
-        {"@liquid": ""},
-        {"@liquid": "{% if a %}{{ a | upcase }}{% endif %}"},
-        {"@flatten": {"value": {"@path": "$."}, "separator": ".", "omitArrays": True}},
-        {"@case": {"operator": "upper", "value": {"@path": "$.a"}}},
+        {"@case": {"operator": "title", "value": ""}},  # value "" -> always missing
+        {"@replace": {"pattern": "a", "pattern2": "abcdefghijk", "value": ""}},
+        {"@if": {"exists": 0, "blank": {"@path": "$.a"}}},  # exists wins; no then
     ],
 )
-def test_valid_mappings(mapping: Any) -> None:
-    validate_mapping(mapping)
-    compile_mapping(mapping)
+def test_runtime_checks_that_never_run_are_not_errors(mapping: Any) -> None:
+    assert mapping_errors(mapping) == []
+    compiled = compile_mapping(mapping)
+    assert compiled({"a": "x"}) is MISSING
+    assert compile_mapping({"k": mapping, "other": 1})({"a": "x"}) == {"other": 1}
+
+
+# (mapping, event, what it resolves to)
+VALID: list[tuple[Any, dict[str, Any], Any]] = [
+    ({"@if": {"exists": {"@path": "$.a"}, "else": {"@path": "$.b"}}}, {"b": 2}, 2),
+    ({"@if": {"exists": {"@path": "$.a"}, "else": {"@path": "$.b"}}}, {"a": 1, "b": 2}, MISSING),
+    ({"@if": {"exists": 1, "then": 2}}, {}, 2),
+    ({"@path": {"@path": "$.a"}}, {"a": "b", "b": 7}, 7),
+    ({"@template": {"@path": "$.a"}}, {"a": "hi {{b}}", "b": 7}, "hi 7"),
+    ({"@replace": {"pattern": "a", "value": {"@path": "$.a"}}}, {"a": "banana"}, "bnn"),
+    ({"@template": "{{a}}", "_metadata": {"type": "string", "@weird": {"@oops": 1}}}, {"a": "x"}, "x"),
+    (["a", 1, None, {"b": [True]}], {}, ["a", 1, None, {"b": [True]}]),
+    ("raw", {}, "raw"),
+    (None, {}, None),
+    (
+        {"@arrayPath": ["$.a", {"b": {"@path": "$.b"}}], "_metadata": {}},
+        {"a": [{"b": 1}, {}]},
+        [{"b": 1}, {}],
+    ),
+    ({"@json": {"mode": "ENCODE", "value": "x"}}, {}, MISSING),
+    (
+        {"@merge": {"objects": [{"@path": "$."}, {"a": 1}], "direction": "LEFT"}},
+        {"a": 0, "b": 2},
+        {"a": 1, "b": 2},
+    ),
+    ({"@transform": {"apply": {"@path": "$.a"}, "mapping": {"@path": "$.b"}}}, {"a": {"b": 5}}, 5),
+    ({"@excludeWhenNull": {"a": None, "b": 1}}, {}, {"b": 1}),
+    ({"@liquid": ""}, {"a": "x"}, ""),
+    ({"@liquid": "{% if a %}{{ a | upcase }}{% endif %}"}, {"a": "x"}, "X"),
+    ({"@liquid": "{% if a %}{{ a | upcase }}{% endif %}"}, {}, ""),
+    (
+        {"@flatten": {"value": {"@path": "$."}, "separator": ".", "omitArrays": True}},
+        {"a": {"b": 1, "c": [1, {"d": 2}]}},
+        {"a.b": 1, "a.c": [1, {"d": 2}]},
+    ),
+    ({"@case": {"operator": "upper", "value": {"@path": "$.a"}}}, {"a": "x"}, "X"),
+]
+
+
+@pytest.mark.parametrize(("mapping", "event", "expected"), VALID)
+def test_valid_mappings(mapping: Any, event: dict[str, Any], expected: Any) -> None:
+    assert mapping_errors(mapping) == []
+    assert validate_mapping(mapping) is None
+    result = compile_mapping(mapping)(event)
+    assert result is expected if expected is MISSING else result == expected
 
 
 def test_root_directive_inside_transform_apply_is_expanded_for_validation() -> None:
@@ -234,3 +261,22 @@ def test_deeply_nested_mapping_is_a_validation_error() -> None:
     for _ in range(5000):
         mapping = {"a": mapping}
     assert errors(mapping) == ["/ is nested too deeply."]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (
+            {"@merge": {"objects": {}, "direction": "right"}},
+            "/@merge/objects should be an array but it is an object.",
+        ),
+        ({"@template": [1]}, "/@template should be a string or a mapping directive but it is an array."),
+        ({"@if": True}, "/@if should be an object but it is a boolean."),
+        (
+            {"@merge": {"objects": "x", "direction": "right"}},
+            "/@merge/objects should be an array but it is a string.",
+        ),
+    ],
+)
+def test_the_article_before_the_type_found(mapping: Any, message: str) -> None:
+    assert errors(mapping) == [message]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
@@ -11,8 +12,8 @@ from hypothesis import strategies as st
 
 from gleap_actions.destinations.gleap.actions import IDENTIFY_CONTACT, TRACK_EVENT
 from gleap_actions.destinations.gleap.settings import GleapSettings
-from gleap_actions.engine.action import Plan
-from gleap_actions.engine.errors import FqlSyntaxError, MappingValidationError
+from gleap_actions.engine.action import Plan, Rejection
+from gleap_actions.engine.errors import ActionsError, FqlSyntaxError, MappingValidationError
 from gleap_actions.engine.subscription import Subscription
 
 SETTINGS = GleapSettings(api_token="tok")
@@ -158,3 +159,43 @@ def test_compile_defaults_and_errors() -> None:
         Subscription.compile("x", TRACK_EVENT, trigger='type = "track" and')
     with pytest.raises(MappingValidationError):
         Subscription.compile("x", TRACK_EVENT, mapping={"userId": {"@path": 5}})
+
+
+class _Refused(ActionsError):
+    """An error of the action itself, with the status and code it reports."""
+
+    status = 413
+    code = "TOO_BIG"
+
+
+def _perform_refusing(settings: Any, payload: dict[str, Any]) -> Any:
+    if payload["eventName"] == "E1":
+        raise _Refused("too big for Gleap")
+    if payload["eventName"] == "E2":
+        raise ActionsError("no status, no code")
+    return TRACK_EVENT.perform(settings, payload)
+
+
+def test_other_errors_of_an_action_reject_the_event_with_their_status_and_code() -> None:
+    action = dataclasses.replace(TRACK_EVENT, perform=_perform_refusing)
+    plan = _subscription(action=action).plan(
+        [_event(0), _event(1), _event(2), _event(3)], SETTINGS, batch=False
+    )
+    assert [p.indices for p in plan.requests] == [[0], [3]]
+    assert plan.rejections == [
+        Rejection(1, 413, "TOO_BIG", "too big for Gleap"),
+        Rejection(2, 400, "INVALID_EVENT", "no status, no code"),
+    ]
+
+
+def test_compile_keeps_its_options_and_accepts_limits_of_one() -> None:
+    sub = Subscription.compile("Mine", TRACK_EVENT, enabled=False, batching=True, batch_size=1, batch_bytes=1)
+    assert (sub.name, sub.enabled, sub.batching, sub.batch_size, sub.batch_bytes) == (
+        "Mine",
+        False,
+        True,
+        1,
+        1,
+    )
+    plan = sub.plan([_event(0), _event(1)], SETTINGS, batch=True)
+    assert [p.indices for p in plan.requests] == [[0], [1]]

@@ -75,6 +75,10 @@ def test_429_storm_slows_to_the_allowed_rate(sandbox: SandboxThread, serve: Star
     record(f"429 storm {seconds:g}s", report, requests_200=ok, requests_429=limited)
     assert report.lost == 0 and report.dead_lettered == 0, report
     assert limited > 0  # the storm happened
-    # Retry-After pauses every sender: at most one 429 per sender in flight per window, not a flood.
-    assert limited <= ok + 4 * (seconds + 5) / window, statuses
+    # Retry-After pauses every sender. A 429 means the window before it holds `limit` successes; the
+    # pause (whole seconds, at least the window) empties the window, so each burst of 429s needs
+    # `limit` new successes, and a burst is only the requests already on their way (`max_concurrency`
+    # = limit): no more 429s than successes (measured: about 1 for 5). Without the pause the other
+    # senders keep hitting the limit: more 429s than successes (measured: 75 for 29).
+    assert limited <= ok, statuses
     assert_no_secrets([service.log_text(), client.metrics(), *client.seen])

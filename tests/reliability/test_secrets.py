@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gleap_actions.sandbox import SandboxThread
+from gleap_actions.sandbox import Faults, SandboxThread
 
 from .conftest import StartServe
 from .harness import (
@@ -76,6 +76,7 @@ def test_no_secret_in_logs_metrics_dead_letters_previews_or_errors(
     service.stop()
     outputs.append(service.log_text())
     assert "Traceback" not in service.log_text()
+    assert "event=dead_lettered mapping=Track Event kind=rejected" in service.log_text()
     assert_no_secrets([*outputs, *client.seen])
 
 
@@ -93,11 +94,39 @@ def test_serve_at_debug_level_logs_no_secret(sandbox: SandboxThread, tmp_path: P
         wait_until(lambda: sandbox.state.request_count() >= 2, 30, "a failed attempt")
         sandbox.set_faults(error_rate=0.0)
         wait_until(lambda: sandbox.state.event_count("d1") == 2, 30, "delivered")
+        assert client.post("/v1/track", {"anonymousId": "a1", "event": "No user"})[0] == 200
+        wait_until(lambda: len(client.dead_letters()) == 1, 30, "dead-lettered")
+        client.post("/v1/track", {"userId": "d1", "event": "E"}, key=WRITE_KEY + "x")
+        client.admin("GET", "/admin/stats", token=ADMIN_TOKEN + "x")
     finally:
         process.stop()
     text = log.read_text()
-    assert "DEBUG" in text
+    # The log holds what the scenario went through (a near-empty log would prove nothing).
+    for line in (
+        "level=DEBUG",
+        "event=service_started",
+        "event=delivery_retry mapping=Track Event",
+        "error='HTTP 503",
+        "event=dead_lettered mapping=Track Event kind=rejected",
+        "event=service_stopped",
+    ):
+        assert line in text, f"{line!r} missing from the log:\n{text}"
     assert_no_secrets([text, *client.seen])
+
+
+def test_gleap_refusing_the_token_logs_no_secret(serve: StartServe) -> None:
+    # A Gleap that no longer accepts the configured token: delivery pauses and says why, without the token.
+    with SandboxThread(api_token="rotated-elsewhere", faults=Faults(rate_limit=None)) as rotated:
+        service = serve(rotated.url)
+        client = Client(service.url)
+        assert client.post("/v1/track", {"userId": "r1", "event": "E"})[0] == 200
+        wait_until(lambda: client.metric("gleap_actions_credentials_paused") == 1, 30, "delivery paused")
+        assert rotated.state.request_count() >= 1 and rotated.state.event_count() == 0
+        metrics = client.metrics()
+        service.stop()
+    text = service.log_text()
+    assert "event=delivery_paused reason=invalid_credentials status=401" in text, text
+    assert_no_secrets([text, metrics, *client.seen])
 
 
 yaml_values = st.recursive(

@@ -7,10 +7,11 @@ nodes rotate safely, the upgrade keeps data, and the tables do not grow over fil
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
@@ -158,40 +159,32 @@ def test_a_busy_table_delays_the_drop_without_failing(postgres_url: str) -> None
     store.close()
 
 
-def test_concurrent_rotation_and_ingest_from_several_nodes(postgres_url: str) -> None:
+def test_concurrent_rotation_and_ingest_from_several_nodes(
+    postgres_url: str, run_in_threads: Callable[..., None]
+) -> None:
     """Two nodes rotate and retire in a loop while two others append: every append succeeds, every
     event is stored once, and generations are opened one at a time."""
     purgers = [PostgresStore(postgres_url, rotate_after=0) for _ in range(2)]
     writers = [PostgresStore(postgres_url) for _ in range(2)]
     stop = threading.Event()
-    failures: list[BaseException] = []
     removed = [0, 0]
 
     def purge(n: int) -> None:
-        try:
-            while not stop.is_set():
-                removed[n] += purgers[n].purge_delivered(time.time() + 1)
-        except BaseException as exc:
-            failures.append(exc)
+        while not stop.is_set():
+            removed[n] += purgers[n].purge_delivered(time.time() + 1)
 
     def write(n: int) -> None:
-        try:
-            for batch in range(20):
-                first = n * 10_000 + batch * 20
-                assert writers[n].append([new(first + i) for i in range(20)]) == [True] * 20
-        except BaseException as exc:
-            failures.append(exc)
+        for batch in range(20):
+            first = n * 10_000 + batch * 20
+            assert writers[n].append([new(first + i) for i in range(20)]) == [True] * 20
 
-    threads = [threading.Thread(target=purge, args=(n,)) for n in range(2)]
-    threads += [threading.Thread(target=write, args=(n,)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads[2:]:
-        thread.join(60)
-    stop.set()
-    for thread in threads[:2]:
-        thread.join(60)
-    assert failures == []
+    def write_on_both_then_stop() -> None:
+        try:
+            run_in_threads(functools.partial(write, 0), functools.partial(write, 1))
+        finally:
+            stop.set()
+
+    run_in_threads(functools.partial(purge, 0), functools.partial(purge, 1), write_on_both_then_stop)
     assert sum(removed) == 0  # nothing was routed: every event survives every rotation
     claimed = purgers[0].claim_unrouted("r", 10_000, 30)
     assert len(claimed) == len({e.id for e in claimed}) == 800
@@ -203,7 +196,9 @@ def test_concurrent_rotation_and_ingest_from_several_nodes(postgres_url: str) ->
         store.close()
 
 
-def test_two_nodes_rotating_at_once_open_one_generation(postgres_url: str) -> None:
+def test_two_nodes_rotating_at_once_open_one_generation(
+    postgres_url: str, run_in_threads: Callable[..., None]
+) -> None:
     stores = [PostgresStore(postgres_url, rotate_after=0) for _ in range(4)]
     stores[0].append([new(1)])
     start = threading.Barrier(len(stores))
@@ -212,11 +207,7 @@ def test_two_nodes_rotating_at_once_open_one_generation(postgres_url: str) -> No
         start.wait()
         store.purge_delivered(time.time() - 3600)
 
-    threads = [threading.Thread(target=purge, args=(store,)) for store in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    run_in_threads(*(functools.partial(purge, store) for store in stores), timeout=30)
     assert partitions(postgres_url) == ["events_g1", "events_g2"]
     for store in stores:
         store.close()

@@ -5,12 +5,14 @@ The behaviour every store shares is in `test_store_contract.py` (run against Pos
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -67,24 +69,16 @@ def test_a_newer_schema_is_refused(postgres_url: str) -> None:
         PostgresStore(postgres_url)
 
 
-def test_nodes_starting_together_migrate_once(postgres_url: str) -> None:
+def test_nodes_starting_together_migrate_once(postgres_url: str, run_in_threads: Callable[..., None]) -> None:
     start = threading.Barrier(6)
     opened: list[PostgresStore] = []
-    failures: list[BaseException] = []
 
     def open_one() -> None:
         start.wait()
-        try:
-            opened.append(PostgresStore(postgres_url, pool_size=1))
-        except BaseException as exc:
-            failures.append(exc)
+        opened.append(PostgresStore(postgres_url, pool_size=1))
 
-    threads = [threading.Thread(target=open_one) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert failures == []
+    run_in_threads(*[open_one] * 6, timeout=30)
+    assert len(opened) == 6
     assert opened[0].append([new("m1")]) == [True]
     assert opened[-1].append([new("m1")]) == [False]
     for store in opened:
@@ -93,7 +87,9 @@ def test_nodes_starting_together_migrate_once(postgres_url: str) -> None:
         assert conn.execute("SELECT count(*) FROM schema_version").fetchone() == (1,)
 
 
-def test_dedup_holds_across_nodes_appending_at_once(postgres_url: str) -> None:
+def test_dedup_holds_across_nodes_appending_at_once(
+    postgres_url: str, run_in_threads: Callable[..., None]
+) -> None:
     stores = [PostgresStore(postgres_url) for _ in range(3)]
     ids = [f"m{i}" for i in range(300)]
     results: list[list[bool]] = [[] for _ in stores]
@@ -105,11 +101,8 @@ def test_dedup_holds_across_nodes_appending_at_once(postgres_url: str) -> None:
         for chunk in range(0, len(mine), 50):
             results[n].extend(stores[n].append([new(m) for m in mine[chunk : chunk + 50]]))
 
-    threads = [threading.Thread(target=append, args=(n,)) for n in range(len(stores))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    run_in_threads(*(functools.partial(append, n) for n in range(len(stores))))
+    assert [len(accepted) for accepted in results] == [len(ids)] * len(stores)
     assert sum(sum(accepted) for accepted in results) == len(ids)
     assert sorted(e.payload for e in stores[0].claim_unrouted("r", 1000, 30)) == sorted(
         b'{"id": "%s"}' % m.encode() for m in ids
@@ -118,7 +111,9 @@ def test_dedup_holds_across_nodes_appending_at_once(postgres_url: str) -> None:
         store.close()
 
 
-def test_threads_of_several_nodes_never_claim_the_same_work(postgres_url: str) -> None:
+def test_threads_of_several_nodes_never_claim_the_same_work(
+    postgres_url: str, run_in_threads: Callable[..., None]
+) -> None:
     stores = [PostgresStore(postgres_url) for _ in range(3)]
     stores[0].append([new(f"m{i}") for i in range(600)])
     routed: list[int] = []
@@ -138,15 +133,9 @@ def test_threads_of_several_nodes_never_claim_the_same_work(postgres_url: str) -
                 delivered.extend(d.id for d in deliveries)
             idle = 0 if events or deliveries else idle + 1
 
-    threads = [
-        threading.Thread(target=work, args=(f"n{n}t{t}", store))
-        for n, store in enumerate(stores)
-        for t in range(2)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    run_in_threads(
+        *(functools.partial(work, f"n{n}t{t}", store) for n, store in enumerate(stores) for t in range(2))
+    )
     assert len(routed) == len(set(routed)) == 600
     assert len(delivered) == len(set(delivered)) == 1200
     for store in stores:

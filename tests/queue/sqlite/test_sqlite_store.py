@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -62,7 +64,9 @@ def test_unwritable_location_is_store_full(tmp_path: Path) -> None:
         SQLiteStore(blocker / "q.db")
 
 
-def test_threads_never_claim_the_same_event_twice(tmp_path: Path) -> None:
+def test_threads_never_claim_the_same_event_twice(
+    tmp_path: Path, run_in_threads: Callable[..., None]
+) -> None:
     store = SQLiteStore(tmp_path / "q.db")
     claimed: list[int] = []
     lock = threading.Lock()
@@ -86,12 +90,10 @@ def test_threads_never_claim_the_same_event_twice(tmp_path: Path) -> None:
                 idle += 1
                 time.sleep(0.005)
 
-    threads = [threading.Thread(target=producer, args=(n,)) for n in range(3)]
-    threads += [threading.Thread(target=consumer, args=(f"c{n}",)) for n in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    run_in_threads(
+        *(functools.partial(producer, n) for n in range(3)),
+        *(functools.partial(consumer, f"c{n}") for n in range(3)),
+    )
     store.close()
     assert len(claimed) == len(set(claimed)) == 3 * 20 * 25
 
