@@ -36,6 +36,7 @@ import yaml
 
 TOKEN = "bench-token"
 WRITE_KEY = "bench-write-key"
+USERS = 1000  # the load cycles over this many users (user-0 ... user-999)
 _SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -82,6 +83,12 @@ def _sandbox_main(conn: Connection, request_log_size: int, lean: bool) -> None:
                 conn.send(None)
             elif command == "latencies":
                 conn.send(_latencies(state.requests(endpoint="track")))
+            elif command.startswith("entry_latencies:"):
+                _, key, nth = command.split(":")
+                tracks, identifies = state.requests(endpoint="track"), state.requests(endpoint="identify")
+                conn.send(_entry_latencies(tracks, identifies, key, int(nth)))
+            elif command == "identifies":
+                conn.send(state.stats().requests_by_endpoint.get("identify", 0))
 
 
 def _latencies(requests: list[Any]) -> list[float]:
@@ -94,6 +101,26 @@ def _latencies(requests: list[Any]) -> list[float]:
             data = event["data"]
             first.setdefault(data["seq"], request.time - data["sent"])
     return sorted(first.values())
+
+
+def _entry_latencies(tracks: list[Any], identifies: list[Any], key: str, nth: int) -> list[float]:
+    """For each user whose identify set `key` to true: its receive time minus the send time of the user's
+    `nth` event of the latest load (the one that made them enter the audience), sorted. The load sends
+    user-{seq % USERS}, so that event is seq `user + (nth - 1) * USERS`."""
+    sent: dict[int, float] = {}  # the latest load's send time of each seq
+    for request in tracks:
+        if request.status == 200:
+            for event in orjson.loads(request.body)["events"]:
+                sent[event["data"]["seq"]] = event["data"]["sent"]
+    waits: dict[str, float] = {}
+    for request in identifies:
+        body = orjson.loads(request.body) if request.status == 200 else {}
+        user = body.get("userId", "")
+        if body.get(key) is True and user not in waits:
+            seq = int(user.rsplit("-", 1)[1]) + (nth - 1) * USERS
+            if seq in sent:
+                waits[user] = request.time - sent[seq]
+    return sorted(waits.values())
 
 
 class SandboxProcess:
@@ -156,6 +183,7 @@ class ServeProcess:
         store_url: str | None = None,
         name: str = "serve",
         server: dict[str, Any] | None = None,
+        sections: dict[str, Any] | None = None,
         **delivery: Any,
     ) -> None:
         self._temp = tempfile.TemporaryDirectory(prefix="bench-serve-") if data_dir is None else None
@@ -168,6 +196,7 @@ class ServeProcess:
             "server": {"host": "127.0.0.1", "port": 0, "write_keys": [WRITE_KEY], **(server or {})},
             "storage": storage,
             "delivery": delivery,
+            **(sections or {}),
         }
         self.config = self.folder / f"{name}.yaml"
         self.config.write_text(yaml.safe_dump(document))
@@ -270,7 +299,7 @@ def _segment_batch(first: int, count: int, run: str) -> bytes:
         {
             "type": "track",
             "event": "Order Completed",
-            "userId": f"user-{seq % 1000}",
+            "userId": f"user-{seq % USERS}",
             "messageId": f"{run}-{seq}",
             "properties": {"sent": now, "seq": seq, "total": 19.99, "currency": "EUR", "items": 3},
             "context": {"library": {"name": "analytics-python", "version": "2.4.0"}, "ip": "10.0.0.1"},
@@ -288,7 +317,7 @@ def _gleap_batch(first: int, count: int, run: str) -> bytes:
             "name": "Order Completed",
             "date": date,
             "data": {"sent": now, "seq": seq, "total": 19.99, "currency": "EUR", "items": 3},
-            "userId": f"user-{seq % 1000}",
+            "userId": f"user-{seq % USERS}",
         }
         for seq in range(first, first + count)
     ]

@@ -21,10 +21,16 @@ ADMIN_TOKEN = "admin-test-token-77d2"
 
 
 def write_config(
-    folder: Path, base_url: str, *, token: str = TOKEN, server: dict[str, Any] | None = None, **delivery: Any
+    folder: Path,
+    base_url: str,
+    *,
+    token: str = TOKEN,
+    server: dict[str, Any] | None = None,
+    sections: dict[str, Any] | None = None,
+    **delivery: Any,
 ) -> Path:
     """A config file for a service delivering to `base_url` with short retry timings (`server`: more or
-    other server settings)."""
+    other server settings; `sections`: more top-level sections, e.g. `audiences`)."""
     document = {
         "gleap": {"api_token": token, "base_url": base_url, "timeout": 2},
         "server": {
@@ -42,6 +48,7 @@ def write_config(
             "retry_window": 60,
             **delivery,
         },
+        **(sections or {}),
     }
     path = folder / "gleap-actions.yaml"
     path.write_text(yaml.safe_dump(document))
@@ -57,8 +64,15 @@ def sandbox_token() -> str:
 async def start_service(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Service]]]:
     started: list[Service] = []
 
-    async def start(base_url: str, *, server: dict[str, Any] | None = None, **delivery: Any) -> Service:
-        service = Service(load_config(write_config(tmp_path, base_url, server=server, **delivery)))
+    async def start(
+        base_url: str,
+        *,
+        server: dict[str, Any] | None = None,
+        sections: dict[str, Any] | None = None,
+        **delivery: Any,
+    ) -> Service:
+        config = write_config(tmp_path, base_url, server=server, sections=sections, **delivery)
+        service = Service(load_config(config))
         await service.start()
         started.append(service)
         return service

@@ -8,6 +8,8 @@
 - `POST /admin/preview[?batch=true]`        body: one Segment event, a JSON list of them, or JSON lines
 - `POST /admin/users/{userId}/delete`       Gleap deletion + the user's queued events dropped
 - `POST /admin/reload`                      re-read the config (e.g. a fixed Gleap token) and resume
+- `GET /admin/audiences`, `GET /admin/audiences/{key}`, `POST /admin/audiences/preview`: see
+  `admin/audiences.py`
 
 Without a configured admin token every admin route answers 403: the API is off, not open.
 """
@@ -22,6 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gleap_actions.admin.audiences import AudienceRoutes
 from gleap_actions.queue.render import dead_letter_json
 from gleap_actions.queue.store import Store
 
@@ -59,6 +62,7 @@ class AdminAPI:
         delete_user: DeleteUser,
         reload: Reload,
         on_replay: Callable[[], None] = lambda: None,
+        audiences: AudienceRoutes | None = None,
         delivered: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self._store = store
@@ -68,6 +72,7 @@ class AdminAPI:
         self._delete_user = delete_user
         self._reload = reload
         self._on_replay = on_replay
+        self._audiences = audiences
         self._delivered = delivered
 
     def add_routes(self, app: web.Application) -> None:
@@ -81,6 +86,7 @@ class AdminAPI:
             ("POST", "/admin/preview", self._preview_route),
             ("POST", "/admin/users/{user_id}/delete", self._delete_user_route),
             ("POST", "/admin/reload", self._reload_route),
+            *(self._audiences.routes() if self._audiences is not None else []),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, self._guarded(handler))

@@ -58,6 +58,14 @@ class Definition:
         The result stays the same at every instant strictly between `now` and the answer. Past
         MAX_CANDIDATES candidate instants without a change, the next candidate is answered instead.
         """
+        return self.evaluate_with_next_change(events, now)[1]
+
+    def evaluate_with_next_change(
+        self, events: Iterable[Mapping[str, Any]] | Profile, now: datetime, *, budget: int = MAX_CANDIDATES
+    ) -> tuple[Any, datetime | None]:
+        """`evaluate` and `next_change` at once, evaluating at `now` only once. Past `budget` candidate
+        instants without a change the next candidate is answered (an instant to look again, before which
+        nothing changes): a small budget bounds the cost per call for profiles with many events."""
         profile = _profile(events)
         start = _micros(now)
         candidates: list[int] = []
@@ -69,17 +77,17 @@ class Definition:
             instant = heapq.heappop(candidates)
             if instant <= last:
                 continue
-            if checked == MAX_CANDIDATES:
-                return _datetime(instant)
+            if checked == budget:
+                return base, _datetime(instant)
             checked += 1
             last = instant
             found: list[int] = []
             value = self._at(profile, instant, found)
             if type(value) is not type(base) or value != base:
-                return _datetime(instant)
+                return base, _datetime(instant)
             for candidate in found:
                 heapq.heappush(candidates, candidate)
-        return None
+        return base, None
 
     def _at(self, profile: Profile, now: int, breakpoints: list[int] | None) -> Any:
         run = Run(profile, now, breakpoints)

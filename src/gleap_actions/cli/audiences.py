@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import BinaryIO
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 
 import click
 import orjson
@@ -13,9 +15,13 @@ from gleap_actions.audiences import KINDS, Definition, QuerySyntaxError, compile
 from gleap_actions.audiences.dependencies import evaluation_order, graph
 from gleap_actions.audiences.preview import group_profiles, preview
 from gleap_actions.cli.common import EXIT_CONFIG, config_option, load_or_exit
+from gleap_actions.compute.status import status
 from gleap_actions.config import Config
 from gleap_actions.config.audiences import Computation
 from gleap_actions.engine.datetimes import InvalidDatetime, parse_datetime
+from gleap_actions.queue.factory import open_store, parse_location
+
+T = TypeVar("T")
 
 _KIND_LABEL = {"audience": "audience", "computed_trait": "computed trait"}
 
@@ -28,14 +34,18 @@ def audiences_group() -> None:
 @audiences_group.command("list")
 @config_option
 def list_command(config_path: str | None) -> None:
-    """One line per audience and computed trait: kind, key, enabled or disabled, name."""
+    """One line per audience and computed trait: kind, key, enabled or disabled, name; with the store of
+    the config at hand also its state (syncing, live, removed, not started) and members."""
     config = load_or_exit(config_path)
     computations = _all(config)
     if not computations:
         click.echo("No audiences or computed traits are configured.", err=True)
-    for computation in computations:
-        state = "enabled" if computation.enabled else "disabled"
-        click.echo(f"{_KIND_LABEL[computation.kind]}\t{computation.key}\t{state}\t{computation.name}")
+    for document in _status(config, computations):
+        enabled = "enabled" if document["enabled"] else "disabled"
+        fields = [_KIND_LABEL[document["kind"]], document["key"], enabled]
+        if "state" in document:
+            fields += [document["state"], f"{document['members']} members"]
+        click.echo("\t".join([*fields, document["name"]]))
 
 
 @audiences_group.command("show")
@@ -43,7 +53,8 @@ def list_command(config_path: str | None) -> None:
 @config_option
 def show_command(name_or_key: str, config_path: str | None) -> None:
     """Everything about one audience or computed trait: its definition, what it reads, how far back."""
-    computation = _find(load_or_exit(config_path), name_or_key)
+    config = load_or_exit(config_path)
+    computation = _find(config, name_or_key)
     definition = computation.definition
     references = definition.references
     window = definition.window
@@ -58,6 +69,9 @@ def show_command(name_or_key: str, config_path: str | None) -> None:
         f"traits: {', '.join(sorted(references.traits)) or 'none'}",
         f"history needed: {'all of it' if window is None else _duration(window.total_seconds())}",
     ]
+    document = _status(config, [computation])[0]
+    if "state" in document:
+        lines += [f"state: {document['state']}", f"members: {document['members']}"]
     click.echo("\n".join(lines))
 
 
@@ -109,6 +123,22 @@ def preview_command(
         shown += 1
     noun = "member(s)" if definition.kind == "audience" else "value(s)"
     click.echo(f"{len(profiles)} profile(s), {shown} {noun} at {now.isoformat()}", err=True)
+
+
+def _status(config: Config, computations: Sequence[Computation]) -> list[dict[str, Any]]:
+    """`compute.status` with the config's store when one exists (never creating one)."""
+    return _with_store(config, lambda profiles: status(computations, profiles))
+
+
+def _with_store(config: Config, body: Callable[[Any], T]) -> T:
+    where = parse_location(config.storage.url, config.storage.data_dir)
+    if where.backend == "sqlite" and not Path(where.target).exists():
+        return body(None)
+    backend = open_store(config.storage.url, data_dir=config.storage.data_dir)
+    try:
+        return body(backend.store.profiles)
+    finally:
+        backend.close()
 
 
 def _all(config: Config) -> tuple[Computation, ...]:

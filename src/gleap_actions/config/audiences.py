@@ -29,6 +29,7 @@ class Computation:
     key: str
     definition: Definition
     enabled: bool = True
+    key_given: bool = False  # `key:` was written (else it is the name's snake_case, kept once stored)
 
     @property
     def kind(self) -> Kind:
@@ -71,6 +72,16 @@ def read_computations(root: Section) -> tuple[tuple[Computation, ...], tuple[Com
     return lists[0], lists[1]
 
 
+def read_on_removal(root: Section) -> str:
+    """`audiences_on_removal`: `keep` (default, as Segment: Gleap keeps the last values of a definition
+    deleted or disabled) or `unset` (false to its audience members, null to profiles with a trait value)."""
+    value = root.string("audiences_on_removal", "keep")
+    if value not in ("keep", "unset"):
+        root.problems.add("audiences_on_removal", f"expected keep or unset, got {describe(value)}")
+        return "keep"
+    return value
+
+
 def _check_cycles(entries: list[Computation], locations: dict[str, str], problems: Problems) -> None:
     """An entry may read another one's key as a trait, but not (through others) its own."""
     cycle = find_cycle(graph({entry.key: entry.definition for entry in entries}))
@@ -103,7 +114,7 @@ def _read_entry(section: Section, kind: Kind, keys: dict[str, str]) -> Computati
     section.finish()
     if len(problems.items) > before or name is None or key is None or definition is None:
         return None
-    return Computation(name, key, definition, enabled)
+    return Computation(name, key, definition, enabled, section.has("key"))
 
 
 def _compile(text: Any, kind: Kind, anonymous: bool, section: Section) -> Definition | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from gleap_actions.config.audiences import Computation, read_computations
+from gleap_actions.config.audiences import Computation, read_computations, read_on_removal
 from gleap_actions.config.interpolate import interpolate
 from gleap_actions.config.mappings import read_mappings
 from gleap_actions.config.origins import read_origins
@@ -117,6 +117,7 @@ class Config(_RedactedRepr):
     path: Path | None = None
     audiences: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
     computed_traits: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
+    audiences_on_removal: str = "keep"  # "keep" or "unset": what Gleap gets when a definition goes
     # Values read from the environment: whatever prints the config shows them as `***`.
     env_values: frozenset[str] = field(default=frozenset(), metadata=_SECRET)
 
@@ -147,6 +148,7 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
     else:
         subscriptions = read_mappings(mappings, "mappings", problems, ACTIONS)
     audiences, computed_traits = read_computations(root)
+    on_removal = read_on_removal(root)
     root.finish()
 
     if problems.items:
@@ -168,6 +170,7 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         file,
         audiences=audiences,
         computed_traits=computed_traits,
+        audiences_on_removal=on_removal,
         env_values=frozenset(problems.env_values),
     )
 

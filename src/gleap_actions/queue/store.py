@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from gleap_actions.queue.profiles import ProfileStore
+
 DEFAULT_DEDUP_WINDOW = 86400.0  # seconds a message id is remembered (Segment's 24 hours)
 DEFAULT_LEASE = 120.0  # seconds claimed work stays with its owner before another may take it over
 DEFAULT_RETENTION = 604800.0  # seconds delivered events are kept (7 days)
@@ -204,9 +206,14 @@ class Store(Protocol):
         """Delete dead letters (the given ids, or all, or all of `mapping`). Returns how many."""
         ...
 
+    @property
+    def profiles(self) -> ProfileStore:
+        """The profile store of audiences and computed traits (`queue/profiles.py`), in the same database."""
+        ...
+
     def drop_user(self, user_id: str) -> int:
         """Delete every stored event of the user (delivered ones kept for retention too), with their
-        deliveries and dead letters. Returns how many of them were not delivered yet."""
+        deliveries and dead letters, and their profile. Returns how many events were not delivered yet."""
         ...
 
     def stats(self, now: float) -> QueueStats:

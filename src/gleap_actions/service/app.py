@@ -22,6 +22,9 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from gleap_actions import events
 from gleap_actions.admin.api import AdminAPI
+from gleap_actions.admin.audiences import AudienceRoutes
+from gleap_actions.compute import Computer
+from gleap_actions.compute.metrics import ComputeMetrics
 from gleap_actions.config import Config, StorageConfig, load_config
 from gleap_actions.console.app import Console
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
@@ -36,6 +39,7 @@ from gleap_actions.ingest.settings_route import SettingsRoute
 from gleap_actions.ingest.tracking import TrackingAPI
 from gleap_actions.preview import preview_body
 from gleap_actions.queue.factory import Backend, open_store
+from gleap_actions.queue.owners import owner_name
 from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent
 from gleap_actions.sandbox import Sandbox
 from gleap_actions.service.destination import SANDBOX_DESTINATION, Backlog, claim_queue
@@ -74,6 +78,7 @@ class Service:
         self.settings: GleapSettings = config.gleap
         self.ingest: TrackingAPI | None = None
         self.pipeline: Pipeline | None = None
+        self.computer: Computer | None = None
         self.console = Console(
             self.store,
             config,
@@ -132,6 +137,16 @@ class Service:
             )
         if self.pipeline is not None:
             await self.pipeline.start()
+            self.computer = Computer(
+                self.store,
+                (*self.config.audiences, *self.config.computed_traits),
+                owner=owner_name(),
+                on_removal="unset" if self.config.audiences_on_removal == "unset" else "keep",
+                notify=self.pipeline.notify,
+                metrics=ComputeMetrics(self.registry),
+                lease=self.lease,
+            )
+            await self.computer.start()
         app = self._build_app()
         limits = ConnectionLimits(self.config.server.header_timeout, self.config.server.max_connections)
         self._runner = HTTPRunner(
@@ -163,6 +178,9 @@ class Service:
             delete_user=self.delete_user,
             reload=self.reload,
             on_replay=self.pipeline.notify if self.pipeline else lambda: None,
+            audiences=AudienceRoutes(
+                self.store, (*self.config.audiences, *self.config.computed_traits), asyncio.to_thread
+            ),
             delivered=lambda: self.pipeline.outcomes.delivered if self.pipeline else {},
         ).add_routes(app)
         self.console.add_routes(app)
@@ -221,6 +239,8 @@ class Service:
         started = time.monotonic()
         if self._site is not None:
             await self._site.stop()
+        if self.computer is not None:
+            await self.computer.stop()
         if self.pipeline is not None:
             await self.pipeline.stop(timeout)
         if self._rate is not None:

@@ -24,6 +24,8 @@ Tables (hot, frequently updated state is kept apart from the large immutable pay
 - `rate_limits`: shared token buckets (`queue/postgres/ratelimit.py`), one row per limited destination
   project.
 - `destination`: one row, where the queued work is meant to go (base URL and token fingerprint).
+- `profiles`, `profile_ids`, `profile_events`, `profile_values`, `computations`, `profile_cursor`: the
+  profile store of audiences and computed traits (see `queue/profiles.py`).
 
 Autovacuum is tuned per table for queue churn: the small hot tables are vacuumed after 1% of their rows
 changed (instead of 20%), so dead tuples left by claims, acks and retention are reclaimed quickly and the
@@ -37,6 +39,7 @@ from typing import LiteralString
 import psycopg
 
 from gleap_actions.queue.base import DEAD_LETTER_INDEXES
+from gleap_actions.queue.profiles import profile_tables
 
 MIGRATIONS: list[LiteralString] = [
     # 1: the initial schema.
@@ -150,6 +153,8 @@ MIGRATIONS: list[LiteralString] = [
         recorded_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 5: the profile store (audiences and computed traits; see queue/profiles.py).
+    profile_tables("BIGSERIAL PRIMARY KEY", "BIGINT", "DOUBLE PRECISION"),
 ]
 
 _LOCK = "SELECT pg_advisory_lock(hashtext('gleap_actions.migrate:' || current_schema()))"

@@ -40,6 +40,7 @@ from gleap_actions.queue import base
 from gleap_actions.queue.erasure import Erasure
 from gleap_actions.queue.postgres.migrations import migrate
 from gleap_actions.queue.postgres.pool import Connection, ConnectionPool
+from gleap_actions.queue.profiles import ProfileStore, erase_user
 from gleap_actions.queue.store import (
     DEFAULT_DEDUP_WINDOW,
     DeadLetter,
@@ -56,6 +57,10 @@ _CONFLICT_RETRIES = 5  # deadlocks and serialisation failures are retried this m
 _RETENTION_CHUNK = 1000  # rows per retention transaction: short enough never to stall ingest
 _MIN_GENERATION_AGE = 60.0  # the default rotation opens at most one generation a minute
 _DEFAULT_GENERATION_ROWS = 5_000_000
+
+# Event ids come from a sequence, so a transaction can commit an id lower than one already visible: the
+# profile store reads only events stored this long ago (appends are one short statement).
+_PROFILE_SETTLE = 1.0
 
 _DB_NOW = "extract(epoch FROM clock_timestamp())::float8"
 _SEQUENCE_POSITION = "(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM event_ids)"
@@ -155,6 +160,15 @@ class PostgresStore:
             if _cannot_write(exc):
                 raise StoreFullError(f"cannot open the store at {self.location}: {exc}") from exc
             raise
+
+    @property
+    def profiles(self) -> ProfileStore:
+        """The profile store of audiences and computed traits, in this database."""
+        return ProfileStore(
+            lambda body: self._write(lambda conn: body(_ProfileTx(conn))),
+            lambda body: self._read(lambda conn: body(_ProfileTx(conn))),
+            settle=_PROFILE_SETTLE,
+        )
 
     # -- plumbing -------------------------------------------------------------------------------------
 
@@ -397,7 +411,8 @@ class PostgresStore:
     # -- privacy, stats, retention --------------------------------------------------------------------
 
     def drop_user(self, user_id: str) -> int:
-        """Delete every stored event of `user_id` with its deliveries and dead letters.
+        """Delete every stored event of `user_id` with its deliveries and dead letters, and their profile
+        (`queue/profiles.py`).
 
         Delivered events still kept for retention are deleted too (they hold the user's data); returns how
         many of the deleted events were not delivered yet.
@@ -415,6 +430,7 @@ class PostgresStore:
             Erasure.of(user_id, (row[0] for row in rows)).erase_records(
                 lambda sql: conn.execute(sql).fetchall(), conn.cursor().executemany
             )
+            erase_user(_ProfileTx(conn), user_id)
             return sum(1 for row in rows if row[1])
 
         return self._write(body)
@@ -671,6 +687,22 @@ class PostgresStore:
     def close(self) -> None:
         """Close the pooled connections."""
         self._pool.close()
+
+
+class _ProfileTx:
+    """`queue.profiles.Tx` on a pooled connection inside its transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: LiteralString, params: Sequence[object] = ()) -> int:
+        return self.conn.execute(sql, params).rowcount
+
+    def fetch(self, sql: LiteralString, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def execute_many(self, sql: LiteralString, rows: Sequence[Sequence[object]]) -> None:
+        self.conn.cursor().executemany(sql, rows)
 
 
 def _partition(generation: int) -> sql.Identifier:

@@ -12,6 +12,8 @@ Tables:
 - `dedup`: (source, message_id) seen recently, kept `dedup_window` seconds (rowid order = insertion order,
   so expired entries are deleted from the front).
 - `destination`: one row, where the queued work is meant to go (base URL and token fingerprint).
+- `profiles`, `profile_ids`, `profile_events`, `profile_values`, `computations`, `profile_cursor`: the
+  profile store of audiences and computed traits (see `queue/profiles.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 
 from gleap_actions.queue.base import DEAD_LETTER_INDEXES
+from gleap_actions.queue.profiles import profile_tables
 
 MIGRATIONS: list[str] = [
     # 1: the initial schema.
@@ -137,6 +140,8 @@ MIGRATIONS: list[str] = [
         recorded_at REAL NOT NULL
     );
     """,
+    # 4: the profile store (audiences and computed traits).
+    profile_tables("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "REAL"),
 ]
 
 

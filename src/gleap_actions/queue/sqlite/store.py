@@ -43,6 +43,7 @@ from gleap_actions.queue.base import (
     stored_events_from_rows,
 )
 from gleap_actions.queue.erasure import Erasure, sqlite_placeholders
+from gleap_actions.queue.profiles import ProfileStore, erase_user
 from gleap_actions.queue.sqlite.files import create_private, warn_if_readable_by_others
 from gleap_actions.queue.sqlite.schema import migrate
 from gleap_actions.queue.store import (
@@ -82,6 +83,22 @@ _CLAIMABLE_UNROUTED = (
 def _ids(values: Sequence[int]) -> bytes:
     """A JSON array for `json_each(?)`: one bound parameter however many ids."""
     return orjson.dumps(list(values))
+
+
+class _ProfileTx:
+    """`queue.profiles.Tx` on the write connection (its `%s` placeholders as `?`)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        return self.conn.execute(sqlite_placeholders(sql), params).rowcount
+
+    def fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        return self.conn.execute(sqlite_placeholders(sql), params).fetchall()
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self.conn.executemany(sqlite_placeholders(sql), rows)
 
 
 def _cannot_write(exc: sqlite3.Error) -> bool:
@@ -131,6 +148,15 @@ class SQLiteStore:
             raise
         except OSError as exc:
             raise StoreFullError(f"cannot open the store at {self._path}: {exc}") from exc
+
+    @property
+    def profiles(self) -> ProfileStore:
+        """The profile store of audiences and computed traits, in this file. Its writes commit at
+        synchronous=NORMAL: a lost one is re-derived from the events queue (the cursor rolls back too)."""
+        return ProfileStore(
+            lambda body: self._write(lambda conn: body(_ProfileTx(conn)), durable=False),
+            lambda body: self._read(lambda conn: body(_ProfileTx(conn))),
+        )
 
     def _connect(self, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -497,7 +523,8 @@ class SQLiteStore:
     # -- privacy, stats, retention --------------------------------------------------------------------
 
     def drop_user(self, user_id: str) -> int:
-        """Delete every stored event of `user_id` with its deliveries and dead letters.
+        """Delete every stored event of `user_id` with its deliveries and dead letters, and their profile
+        (`queue/profiles.py`).
 
         Delivered events still kept for retention are deleted too (they hold the user's data); returns how
         many of the deleted events were not delivered yet.
@@ -519,6 +546,7 @@ class SQLiteStore:
                 lambda sql: conn.execute(sqlite_placeholders(sql)).fetchall(),
                 lambda sql, values: conn.executemany(sqlite_placeholders(sql), values),
             )
+            erase_user(_ProfileTx(conn), user_id)
             conn.execute("DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,))
             return int(undelivered)
 

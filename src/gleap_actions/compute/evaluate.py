@@ -1,0 +1,83 @@
+"""One profile's due keys evaluated at an instant: the new values, which of them to deliver, and when to look
+again. Pure: the computer reads the profile before and writes the outcomes after."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gleap_actions.audiences import Profile
+from gleap_actions.audiences.values import to_instant
+from gleap_actions.compute.active import Active
+from gleap_actions.queue.profiles import StoredProfile
+
+_EPOCH = "1970-01-01T00:00:00Z"
+# Candidate instants `next_change` tries per definition and evaluation. Past them the profile is looked at
+# again at the next candidate: a few early wake-ups instead of a cost growing with the profile's events.
+BUDGET = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A key evaluated for one profile."""
+
+    key: str
+    value: Any
+    previous: Any
+    next_at: float | None  # Unix seconds of the next possible change, None: only an event changes it
+    send: bool  # the value differs from the one delivered and the profile has a userId
+    known: bool  # a value is (now) delivered for this key
+
+
+def default(kind: str) -> Any:
+    """The value of a profile outside an audience (False) or without a computed trait (None)."""
+    return False if kind == "audience" else None
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values of the same type (True is not 1)."""
+    return type(a) is type(b) and a == b
+
+
+def event_time(event: Mapping[str, Any]) -> float | None:
+    """Unix seconds at which the evaluator places `event` (as `audiences.Profile` does), or None."""
+    for field in ("timestamp", "originalTimestamp", "receivedAt"):
+        if event.get(field) is not None:
+            micros = to_instant(event[field])
+            return None if micros is None else micros / 1e6
+    return None
+
+
+def as_profile(stored: StoredProfile) -> Profile:
+    """The evaluator's profile: the kept events, the latest traits as one identify, delivered values."""
+    identify: dict[str, Any] = {"type": "identify", "traits": stored.traits, "timestamp": _EPOCH}
+    if stored.user_id is not None:
+        identify["userId"] = stored.user_id
+    return Profile([identify, *stored.events], computed=stored.values)
+
+
+def evaluate(active: Active, stored: StoredProfile, due: set[str], now: float) -> list[Outcome]:
+    """Evaluate `due` (and the keys reading a key that changed) for `stored` at `now` (Unix seconds)."""
+    profile = as_profile(stored)
+    instant = datetime.fromtimestamp(now, UTC)
+    changed: set[str] = set()
+    outcomes: list[Outcome] = []
+    for key in active.order:
+        computation = active.computations[key]
+        definition = computation.definition
+        if key not in due and not (definition.references.traits & changed):
+            continue
+        value, upcoming = definition.evaluate_with_next_change(profile, instant, budget=BUDGET)
+        fallback = default(computation.kind)
+        previous = stored.values.get(key, fallback)
+        differs = not same(value, previous)
+        send = differs and stored.user_id is not None
+        known = send or (key in stored.values and not differs)
+        if differs:
+            changed.add(key)
+            profile.computed[key] = value
+        next_at = None if upcoming is None else upcoming.timestamp()
+        outcomes.append(Outcome(key, value, previous, next_at, send, known))
+    return outcomes

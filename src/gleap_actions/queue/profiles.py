@@ -1,0 +1,511 @@
+"""The profile store of audiences and computed traits, written once for both backends.
+
+Each backend hands `ProfileStore` a `transact(body)` that runs `body(tx)` in one of its write transactions;
+the SQL here uses `%s` placeholders (SQLite's `tx` turns them into `?`) and only syntax both databases share.
+
+Tables (see each backend's migrations):
+- `profiles`: one row per person: the userId (once known), an anonymousId, the latest traits (JSON).
+- `profile_ids`: `u:<userId>` and `a:<anonymousId>` -> profile. Identify, alias and any event carrying both
+  ids join two profiles into the older one.
+- `profile_events`: the events the enabled definitions reference, only those names, each kept as long as
+  the longest window over it (`prune`). A definition without a window keeps its events: its reducers
+  (first, last, mode, unique, where() with trait() or nested funnels) are not incrementally maintainable
+  in general, and the events are already filtered to the referenced names.
+- `profile_values`: per (profile, key) the value last delivered (JSON; NULL: none yet) and `next_at`, the
+  instant the value must be re-evaluated: 0 when an event touched it, the definition's next change
+  otherwise, NULL when nothing can change it without a new event. "Due" is one index range.
+- `computations`: every key ever enabled, with its computation id, state (`syncing`, `live`, `removing`,
+  `removed`) and the initial sync's position: a key, once chosen, is remembered.
+- `profile_cursor`: how far the events queue has been read, with the lease of the process reading it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, LiteralString, Protocol, TypeVar
+
+import orjson
+
+T = TypeVar("T")
+_CURSOR = "events"
+
+
+def profile_tables(serial: LiteralString, integer: LiteralString, real: LiteralString) -> LiteralString:
+    """The profile store's migration in a backend's types: an auto-increment primary key, a 64-bit
+    integer, a double."""
+    return f"""
+    CREATE TABLE profiles (
+        id {serial},
+        user_id TEXT,
+        anonymous_id TEXT,
+        traits TEXT NOT NULL DEFAULT '{{}}'
+    );
+    CREATE TABLE profile_ids (
+        identity TEXT PRIMARY KEY,
+        profile_id {integer} NOT NULL
+    );
+    CREATE INDEX profile_ids_profile ON profile_ids (profile_id);
+    CREATE TABLE profile_events (
+        id {serial},
+        profile_id {integer} NOT NULL,
+        name TEXT NOT NULL,
+        ts {real} NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX profile_events_profile ON profile_events (profile_id, name, ts);
+    CREATE INDEX profile_events_age ON profile_events (name, ts);
+    CREATE TABLE profile_values (
+        profile_id {integer} NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT,
+        next_at {real},
+        PRIMARY KEY (profile_id, key)
+    );
+    CREATE INDEX profile_values_due ON profile_values (next_at) WHERE next_at IS NOT NULL;
+    CREATE INDEX profile_values_key ON profile_values (key);
+    CREATE TABLE computations (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        computation_id TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        state TEXT NOT NULL,
+        sync_after {integer} NOT NULL DEFAULT 0
+    );
+    CREATE TABLE profile_cursor (
+        name TEXT PRIMARY KEY,
+        position {integer} NOT NULL,
+        owner TEXT,
+        lease_until {real}
+    );
+    """
+
+
+class Tx(Protocol):
+    """One open transaction of a backend."""
+
+    def execute(self, sql: LiteralString, params: Sequence[object] = ()) -> int:
+        """Run a statement; the affected row count."""
+
+    def fetch(self, sql: LiteralString, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Run a query; its rows."""
+
+    def execute_many(self, sql: LiteralString, rows: Sequence[Sequence[object]]) -> None:
+        """Run a statement once per row of parameters."""
+
+
+Transact = Callable[[Callable[[Tx], T]], T]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProfile:
+    """A profile as evaluations read it."""
+
+    id: int
+    user_id: str | None
+    anonymous_id: str | None
+    traits: dict[str, Any]
+    events: list[dict[str, Any]]
+    values: dict[str, Any]  # key -> the value last delivered (absent: none)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredComputation:
+    """A row of `computations`."""
+
+    key: str
+    name: str
+    kind: str
+    computation_id: str
+    definition: str
+    state: str
+    sync_after: int
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class ProfileTx:
+    """The profile store's operations inside one transaction."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+    # -- identities --------------------------------------------------------------------------------
+
+    def resolve(self, user_id: str | None, anonymous_ids: Sequence[str]) -> tuple[int, bool]:
+        """The profile of these ids, created or joined as needed: (id, whether its identity changed)."""
+        identities = ([f"u:{user_id}"] if user_id else []) + [f"a:{a}" for a in anonymous_ids if a]
+        found: list[int] = []
+        for identity in identities:
+            rows = self.tx.fetch("SELECT profile_id FROM profile_ids WHERE identity = %s", (identity,))
+            if rows and rows[0][0] not in found:
+                found.append(int(rows[0][0]))
+        changed = False
+        if not found:
+            first_anonymous = next((a for a in anonymous_ids if a), None)
+            rows = self.tx.fetch(
+                "INSERT INTO profiles (user_id, anonymous_id) VALUES (%s, %s) RETURNING id",
+                (user_id, first_anonymous),
+            )
+            profile = int(rows[0][0])
+            changed = True
+        else:
+            found.sort()
+            profile = found[0]
+            for other in found[1:]:
+                self._join(profile, other)
+                changed = True
+        for identity in identities:
+            changed |= (
+                self.tx.execute(
+                    "INSERT INTO profile_ids (identity, profile_id) VALUES (%s, %s)"
+                    " ON CONFLICT (identity) DO NOTHING",
+                    (identity, profile),
+                )
+                > 0
+            )
+        if user_id:
+            changed |= (
+                self.tx.execute(
+                    "UPDATE profiles SET user_id = %s WHERE id = %s AND user_id IS NULL", (user_id, profile)
+                )
+                > 0
+            )
+        return profile, changed
+
+    def _join(self, into: int, other: int) -> None:
+        """Move `other`'s identities, events and traits into `into` (the older profile's traits win ties
+        only where `other` has none) and delete `other`."""
+        rows = self.tx.fetch("SELECT user_id, anonymous_id, traits FROM profiles WHERE id = %s", (other,))
+        if rows:
+            user_id, anonymous_id, traits = rows[0]
+            self.tx.execute(
+                "UPDATE profiles SET user_id = coalesce(user_id, %s),"
+                " anonymous_id = coalesce(anonymous_id, %s) WHERE id = %s",
+                (user_id, anonymous_id, into),
+            )
+            self.merge_traits(into, orjson.loads(traits))
+        self.tx.execute("UPDATE profile_ids SET profile_id = %s WHERE profile_id = %s", (into, other))
+        self.tx.execute("UPDATE profile_events SET profile_id = %s WHERE profile_id = %s", (into, other))
+        # The joined profile's delivered values are its own; the survivor re-evaluates every key.
+        self.tx.execute("DELETE FROM profile_values WHERE profile_id = %s", (other,))
+        self.tx.execute("DELETE FROM profiles WHERE id = %s", (other,))
+
+    def merge_traits(self, profile: int, traits: Mapping[str, Any]) -> None:
+        """Set the profile's traits to `traits` over the ones it has (the newest value wins)."""
+        rows = self.tx.fetch("SELECT traits FROM profiles WHERE id = %s", (profile,))
+        merged = {**orjson.loads(rows[0][0]), **traits} if rows else dict(traits)
+        self.tx.execute("UPDATE profiles SET traits = %s WHERE id = %s", (_json(merged), profile))
+
+    # -- events and values -------------------------------------------------------------------------
+
+    def add_event(self, profile: int, name: str, ts: float, payload: str) -> None:
+        """Keep an event a definition references."""
+        self.tx.execute(
+            "INSERT INTO profile_events (profile_id, name, ts, payload) VALUES (%s, %s, %s, %s)",
+            (profile, name, ts, payload),
+        )
+
+    def mark_due(self, profile: int, keys: Iterable[str]) -> None:
+        """Have `keys` re-evaluated for `profile` at once."""
+        rows = [(profile, key) for key in keys]
+        if rows:
+            self.tx.execute_many(
+                "INSERT INTO profile_values (profile_id, key, next_at) VALUES (%s, %s, 0)"
+                " ON CONFLICT (profile_id, key) DO UPDATE SET next_at = 0",
+                rows,
+            )
+
+    def load(self, profile: int) -> StoredProfile | None:
+        """The profile with its kept events and delivered values, or None when it is gone."""
+        rows = self.tx.fetch("SELECT user_id, anonymous_id, traits FROM profiles WHERE id = %s", (profile,))
+        if not rows:
+            return None
+        user_id, anonymous_id, traits = rows[0]
+        events = [
+            orjson.loads(row[0])
+            for row in self.tx.fetch(
+                "SELECT payload FROM profile_events WHERE profile_id = %s ORDER BY ts, id", (profile,)
+            )
+        ]
+        values = {
+            key: orjson.loads(value)
+            for key, value in self.tx.fetch(
+                "SELECT key, value FROM profile_values WHERE profile_id = %s AND value IS NOT NULL",
+                (profile,),
+            )
+        }
+        return StoredProfile(profile, user_id, anonymous_id, orjson.loads(traits), events, values)
+
+    def save_values(self, rows: Iterable[tuple[int, str, Any, float | None, bool]]) -> None:
+        """Record, per (profile, key, value, next_at, known), the value delivered (`known` False: nothing
+        delivered) and when to look again. A pair with neither is deleted: the store holds rows only for
+        profiles with something to keep."""
+        upserts: list[tuple[object, ...]] = []
+        deletes: list[tuple[object, ...]] = []
+        for profile, key, value, next_at, known in rows:
+            if not known and next_at is None:
+                deletes.append((profile, key))
+            else:
+                upserts.append((profile, key, _json(value) if known else None, next_at))
+        if deletes:
+            self.tx.execute_many("DELETE FROM profile_values WHERE profile_id = %s AND key = %s", deletes)
+        if upserts:
+            self.tx.execute_many(
+                "INSERT INTO profile_values (profile_id, key, value, next_at) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value,"
+                " next_at = excluded.next_at",
+                upserts,
+            )
+
+    def advance(self, position: int) -> None:
+        """The events queue has been read up to `position`."""
+        self.tx.execute("UPDATE profile_cursor SET position = %s WHERE name = %s", (position, _CURSOR))
+
+    def advance_to_end(self) -> None:
+        """Nothing needs the events: the cursor skips to the newest one."""
+        self.tx.execute(
+            "UPDATE profile_cursor SET position = (SELECT coalesce(max(id), 0) FROM events) WHERE name = %s",
+            (_CURSOR,),
+        )
+
+    def delete_values(self, profiles: Iterable[int]) -> None:
+        """Delete the value rows of profiles that are gone (joined into another, or erased)."""
+        for profile in profiles:
+            self.tx.execute("DELETE FROM profile_values WHERE profile_id = %s", (profile,))
+
+    def prune(self, horizons: Mapping[str, float]) -> int:
+        """Delete kept events older than their name's horizon (Unix seconds); how many."""
+        deleted = 0
+        for name, horizon in horizons.items():
+            deleted += self.tx.execute(
+                "DELETE FROM profile_events WHERE name = %s AND ts < %s", (name, horizon)
+            )
+        return deleted
+
+    def drop_names(self, keep: Iterable[str]) -> int:
+        """Delete the kept events of names no enabled definition references any more."""
+        names = [row[0] for row in self.tx.fetch("SELECT DISTINCT name FROM profile_events")]
+        wanted = set(keep)
+        return sum(
+            self.tx.execute("DELETE FROM profile_events WHERE name = %s", (name,))
+            for name in names
+            if name not in wanted
+        )
+
+
+class ProfileStore:
+    """The profile store over one backend's transactions (see the module docstring)."""
+
+    def __init__(self, transact: Transact[Any], read: Transact[Any], *, settle: float = 0.0) -> None:
+        """`transact` runs a write transaction, `read` a read-only one (which must not hold up ingest).
+        `settle`: seconds an event must have been stored before it is read, so that the cursor never
+        passes an id whose transaction commits later (0 where ids are handed out in commit order)."""
+        self.transact = transact
+        self.read = read
+        self.settle = settle
+
+    def run(self, body: Callable[[ProfileTx], T]) -> T:
+        """`body` in one write transaction."""
+        result: T = self.transact(lambda tx: body(ProfileTx(tx)))
+        return result
+
+    def view(self, body: Callable[[ProfileTx], T]) -> T:
+        """Read-only `body` in one snapshot."""
+        result: T = self.read(lambda tx: body(ProfileTx(tx)))
+        return result
+
+    # -- the events queue --------------------------------------------------------------------------
+
+    def lease(self, owner: str, lease: float, now: float) -> int | None:
+        """Take or renew the lease on reading events; the cursor position, or None (another holds it)."""
+
+        def body(tx: Tx) -> int | None:
+            tx.execute(
+                "INSERT INTO profile_cursor (name, position) VALUES (%s, "
+                "(SELECT coalesce(max(id), 0) FROM events)) ON CONFLICT (name) DO NOTHING",
+                (_CURSOR,),
+            )
+            taken = tx.execute(
+                "UPDATE profile_cursor SET owner = %s, lease_until = %s WHERE name = %s"
+                " AND (owner IS NULL OR owner = %s OR lease_until < %s)",
+                (owner, now + lease, _CURSOR, owner, now),
+            )
+            if not taken:
+                return None
+            return int(tx.fetch("SELECT position FROM profile_cursor WHERE name = %s", (_CURSOR,))[0][0])
+
+        result: int | None = self.transact(body)
+        return result
+
+    def read_events(self, after: int, limit: int, now: float) -> list[tuple[int, bytes]]:
+        """Events stored after position `after`, oldest first, stopping at one not settled yet."""
+
+        def body(tx: Tx) -> list[tuple[int, bytes]]:
+            rows = tx.fetch(
+                "SELECT id, received_at, payload FROM events WHERE id > %s ORDER BY id LIMIT %s",
+                (after, limit),
+            )
+            out: list[tuple[int, bytes]] = []
+            for id_, received_at, payload in rows:
+                if self.settle and received_at > now - self.settle:
+                    break
+                out.append((int(id_), bytes(payload)))
+            return out
+
+        result: list[tuple[int, bytes]] = self.read(body)
+        return result
+
+    def release(self, owner: str) -> None:
+        """Give the lease back (at a graceful stop)."""
+        self.transact(
+            lambda tx: tx.execute(
+                "UPDATE profile_cursor SET owner = NULL WHERE name = %s AND owner = %s", (_CURSOR, owner)
+            )
+        )
+
+    # -- timers, computations, counts ----------------------------------------------------------------
+
+    def due(self, now: float, limit: int) -> dict[int, set[str]]:
+        """Up to `limit` profiles with keys due at `now`, soonest first, each with all its due keys."""
+
+        def body(tx: Tx) -> dict[int, set[str]]:
+            profiles = tx.fetch(
+                "SELECT profile_id FROM profile_values WHERE next_at IS NOT NULL AND next_at <= %s"
+                " ORDER BY next_at LIMIT %s",
+                (now, limit),
+            )
+            due: dict[int, set[str]] = {int(row[0]): set() for row in profiles}
+            for profile in due:
+                for (key,) in tx.fetch(
+                    "SELECT key FROM profile_values WHERE profile_id = %s AND next_at IS NOT NULL"
+                    " AND next_at <= %s",
+                    (profile, now),
+                ):
+                    due[profile].add(str(key))
+            return due
+
+        result: dict[int, set[str]] = self.read(body)
+        return result
+
+    def pending(self, now: float) -> int:
+        """How many (profile, key) evaluations are due now."""
+        rows = self.read(
+            lambda tx: tx.fetch(
+                "SELECT count(*) FROM profile_values WHERE next_at IS NOT NULL AND next_at <= %s", (now,)
+            )
+        )
+        return int(rows[0][0])
+
+    def computations(self) -> dict[str, StoredComputation]:
+        """Every remembered key."""
+        rows = self.read(
+            lambda tx: tx.fetch(
+                "SELECT key, name, kind, computation_id, definition, state, sync_after FROM computations"
+            )
+        )
+        return {row[0]: StoredComputation(*row) for row in rows}
+
+    def put_computation(self, computation: StoredComputation) -> None:
+        """Insert or update a row of `computations`."""
+        self.transact(
+            lambda tx: tx.execute(
+                "INSERT INTO computations (key, name, kind, computation_id, definition, state, sync_after)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO UPDATE SET name = excluded.name,"
+                " kind = excluded.kind, definition = excluded.definition, state = excluded.state,"
+                " sync_after = excluded.sync_after",
+                (
+                    computation.key,
+                    computation.name,
+                    computation.kind,
+                    computation.computation_id,
+                    computation.definition,
+                    computation.state,
+                    computation.sync_after,
+                ),
+            )
+        )
+
+    def sync_chunk(self, key: str, after: int, limit: int) -> tuple[int, int]:
+        """Mark the next `limit` profiles after id `after` due for `key`: (last id marked or `after`,
+        profiles left after it)."""
+
+        def body(tx: Tx) -> tuple[int, int]:
+            ids = [
+                int(r[0])
+                for r in tx.fetch(
+                    "SELECT id FROM profiles WHERE id > %s ORDER BY id LIMIT %s", (after, limit)
+                )
+            ]
+            marks = ProfileTx(tx)
+            for profile in ids:
+                marks.mark_due(profile, (key,))
+            last = ids[-1] if ids else after
+            left = int(tx.fetch("SELECT count(*) FROM profiles WHERE id > %s", (last,))[0][0])
+            tx.execute("UPDATE computations SET sync_after = %s WHERE key = %s", (last, key))
+            return last, left
+
+        result: tuple[int, int] = self.transact(body)
+        return result
+
+    def values_of(self, key: str, limit: int) -> list[tuple[int, str | None, Any]]:
+        """Up to `limit` delivered values of `key`: (profile, userId, value)."""
+        rows = self.read(
+            lambda tx: tx.fetch(
+                "SELECT v.profile_id, p.user_id, v.value FROM profile_values v JOIN profiles p"
+                " ON p.id = v.profile_id WHERE v.key = %s AND v.value IS NOT NULL ORDER BY v.profile_id"
+                " LIMIT %s",
+                (key, limit),
+            )
+        )
+        return [(int(r[0]), r[1], orjson.loads(r[2])) for r in rows]
+
+    def forget(self, key: str, profiles: Sequence[int]) -> None:
+        """Delete `key`'s rows of these profiles."""
+        self.transact(
+            lambda tx: [
+                tx.execute("DELETE FROM profile_values WHERE key = %s AND profile_id = %s", (key, p))
+                for p in profiles
+            ]
+        )
+
+    def forget_key(self, key: str) -> None:
+        """Delete every value row of `key` (a computation removed with its values kept in Gleap)."""
+        self.transact(lambda tx: tx.execute("DELETE FROM profile_values WHERE key = %s", (key,)))
+
+    def members(self) -> dict[str, int]:
+        """Per key, the profiles with a delivered value other than false and null."""
+        rows = self.read(
+            lambda tx: tx.fetch(
+                "SELECT key, count(*) FROM profile_values WHERE value IS NOT NULL AND value <> 'false'"
+                " AND value <> 'null' GROUP BY key"
+            )
+        )
+        return {str(key): int(count) for key, count in rows}
+
+    def size(self) -> dict[str, int]:
+        """Rows per profile table."""
+
+        def body(tx: Tx) -> dict[str, int]:
+            return {
+                "profiles": int(tx.fetch("SELECT count(*) FROM profiles")[0][0]),
+                "profile_events": int(tx.fetch("SELECT count(*) FROM profile_events")[0][0]),
+                "profile_values": int(tx.fetch("SELECT count(*) FROM profile_values")[0][0]),
+            }
+
+        result: dict[str, int] = self.read(body)
+        return result
+
+
+def erase_user(tx: Tx, user_id: str) -> int:
+    """Delete the profile of `user_id` (identities, traits, kept events, values); how many profiles."""
+    rows = tx.fetch("SELECT profile_id FROM profile_ids WHERE identity = %s", (f"u:{user_id}",))
+    for (profile,) in rows:
+        tx.execute("DELETE FROM profile_events WHERE profile_id = %s", (profile,))
+        tx.execute("DELETE FROM profile_values WHERE profile_id = %s", (profile,))
+        tx.execute("DELETE FROM profile_ids WHERE profile_id = %s", (profile,))
+        tx.execute("DELETE FROM profiles WHERE id = %s", (profile,))
+    return len(rows)
