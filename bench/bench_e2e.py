@@ -42,6 +42,7 @@ def saturation(box: SandboxProcess, seconds: float, events: int) -> dict[str, An
         load = run_load(serve.url, events=events, seconds=seconds)
         done = box.wait_for_events(load["accepted"], timeout=120 + load["accepted"] / 2000)
         delivered = box.call("count")
+        ack = ack_wait_ms(serve)
     elapsed = (done or time.time()) - load["started_at"]  # from the first event sent
     return {
         "ingest": load,
@@ -49,8 +50,16 @@ def saturation(box: SandboxProcess, seconds: float, events: int) -> dict[str, An
         "complete": done is not None,
         "seconds": round(elapsed, 3),
         "events_per_s": delivered / elapsed if done else 0.0,
+        "ack_wait_ms": ack,
         "rss_mb": {"peak": rss.peak(), "samples": rss.samples},
     }
+
+
+def ack_wait_ms(serve: ServeProcess) -> float:
+    """The mean time from Gleap's 2xx to its acknowledgement committed (the window where a kill -9
+    sends a request again), in milliseconds."""
+    count = serve.metric("gleap_actions_ack_seconds_count")
+    return round(1000 * serve.metric("gleap_actions_ack_seconds_sum") / count, 2) if count else 0.0
 
 
 def latency(box: SandboxProcess, rate: float, seconds: float) -> dict[str, Any]:
@@ -60,6 +69,7 @@ def latency(box: SandboxProcess, rate: float, seconds: float) -> dict[str, Any]:
         load = run_load(serve.url, rate=rate, seconds=seconds, concurrency=64)
         done = box.wait_for_events(load["accepted"], timeout=60)
         waits = box.call("latencies")
+        ack = ack_wait_ms(serve)
     return {
         "ingest": load,
         "delivered": len(waits),
@@ -67,6 +77,7 @@ def latency(box: SandboxProcess, rate: float, seconds: float) -> dict[str, Any]:
         "p50_s": round(percentile(waits, 0.5), 4),
         "p99_s": round(percentile(waits, 0.99), 4),
         "max_s": round(waits[-1], 4) if waits else 0.0,
+        "ack_wait_ms": ack,
         "rss_mb": {"peak": rss.peak(), "samples": rss.samples},
     }
 
@@ -99,11 +110,13 @@ def main() -> None:
         f"{'':>16} {saturated['rss_mb']['peak']:>7.0f}"
     )
     print(f"{'  (ingest accepted)':<44} {saturated['ingest']['events_per_s']:>10,.0f}")
+    print(f"{'  (mean ms from 2xx to ack committed)':<44} {saturated['ack_wait_ms']:>10.2f}")
     steady_label = f"latency at {args.rate:g} events/s (1000 req/min)"
     print(
         f"{steady_label:<44} {steady['ingest']['events_per_s']:>10,.0f}"
         f" {steady['p50_s']:>7.3f} {steady['p99_s']:>7.3f} {steady['rss_mb']['peak']:>7.0f}"
     )
+    print(f"{'  (mean ms from 2xx to ack committed)':<44} {steady['ack_wait_ms']:>10.2f}")
     print(
         f"saturation / baseline: {ratio:.2f}; targets: >= {TARGET_EVENTS_PER_S:,} events/s, "
         f"p99 < {TARGET_P99_S:g} s at 1k events/s"

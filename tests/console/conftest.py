@@ -48,10 +48,13 @@ Serve = Callable[..., Awaitable[Service]]
 
 @pytest.fixture
 async def serve(sandbox: SandboxThread, start_service: Any) -> Serve:
-    """`await serve(server={...}, **delivery)`: the whole service delivering to the sandbox."""
+    """`await serve(server={...}, sections={...}, **delivery)`: the whole service delivering to the
+    sandbox (`sections`: more top-level config sections, e.g. `audiences`)."""
 
-    async def start(server: dict[str, Any] | None = None, **delivery: Any) -> Service:
-        service: Service = await start_service(sandbox.url, server=server, **delivery)
+    async def start(
+        server: dict[str, Any] | None = None, sections: dict[str, Any] | None = None, **delivery: Any
+    ) -> Service:
+        service: Service = await start_service(sandbox.url, server=server, sections=sections, **delivery)
         return service
 
     return start

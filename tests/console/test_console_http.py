@@ -23,7 +23,13 @@ from console.conftest import (
 )
 from gleap_actions.sandbox import SandboxThread
 
-PAGES = ("/console/overview", "/console/events", "/console/mappings", "/console/dead-letters")
+PAGES = (
+    "/console/overview",
+    "/console/events",
+    "/console/mappings",
+    "/console/dead-letters",
+    "/console/audiences",
+)
 
 
 async def test_the_console_is_off_without_an_admin_token(serve: Serve, http: aiohttp.ClientSession) -> None:

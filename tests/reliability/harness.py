@@ -333,6 +333,48 @@ def reconcile(load: Load, state: SandboxState, dead_letters: Iterable[dict[str, 
     )
 
 
+@dataclass(frozen=True)
+class DuplicateCauses:
+    """Where the duplicates of a kill scenario come from: each duplicated event's first copy was either
+    answered 200 by the sandbox before the kill that followed it (`answered_not_acked`: the window between
+    the destination's answer and our ack), or was still in flight at the destination (`in_flight`:
+    at-least-once, no idempotency key; unavoidable)."""
+
+    answered_not_acked: int
+    in_flight: int
+
+
+def duplicate_causes(load: Load, state: SandboxState, kills: list[float], latency: float) -> DuplicateCauses:
+    """Classify the duplicates of `load` by the sandbox's request log (it must hold every request), the
+    wall-clock times of the kills and the sandbox's `latency` (it answers that long after a request came)."""
+    first_answer: dict[int, float] = {}
+    copies: Counter[int] = Counter()
+    for request in sorted(state.requests(), key=lambda r: r.seq):
+        if request.status != 200 or request.endpoint != "track":
+            continue
+        for event in json.loads(request.body).get("events", []):
+            data = event.get("data") or {}
+            if data.get("run") == load.run:
+                seq = int(data["seq"])
+                copies[seq] += 1
+                first_answer.setdefault(seq, request.time)
+    answered = in_flight = 0
+    for seq, n in copies.items():
+        if n < 2:
+            continue
+        at = first_answer[seq]
+        # Answered just after a kill (the sandbox answers `latency` after a request, later when its
+        # thread is slow; a restarted service sends nothing for over a second): sent by the killed one.
+        after_kill = any(at - latency - 1.0 < k <= at + 0.05 for k in kills)
+        # Else the kill that followed; an answer needs a moment to reach the service (0.05 s).
+        kill = min((k for k in kills if k > at), default=None)
+        if not after_kill and kill is not None and at < kill - 0.05:
+            answered += n - 1
+        else:
+            in_flight += n - 1
+    return DuplicateCauses(answered, in_flight)
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str, poll: float = 0.1) -> None:
     """Poll `check` until true; fail with `what` after `timeout` seconds (generous: the machine is slow)."""
     deadline = time.monotonic() + timeout

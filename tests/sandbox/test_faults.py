@@ -221,9 +221,17 @@ async def test_refusing_outage_at_start(started: list[Sandbox]) -> None:
     async with aiohttp.ClientSession(headers={"Api-Token": TOKEN}) as client:
         with pytest.raises(aiohttp.ClientConnectorError):
             await client.get(sandbox.url + "/admin/auth")
-        await asyncio.sleep(0.3)
-        async with client.get(sandbox.url + "/admin/auth") as resp:
-            assert resp.status == 200
+        # The port reopens once the 0.3 s outage ends (poll: a loaded machine may take longer to notice).
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            try:
+                async with client.get(sandbox.url + "/admin/auth") as resp:
+                    assert resp.status == 200
+                    break
+            except aiohttp.ClientConnectorError:
+                continue
+        else:
+            pytest.fail("the port did not reopen within 5 s of a 0.3 s outage")
 
 
 async def test_ending_a_refusing_outage_early_reopens_the_port(

@@ -54,6 +54,7 @@ class Computer:
         on_removal: OnRemoval = "keep",
         notify: Callable[[], None] = lambda: None,
         metrics: ComputeMetrics | None = None,
+        changed: Callable[[str | None, str, Any], None] = lambda _user, _key, _value: None,
         clock: Callable[[], float] = time.time,
         interval: float = 0.2,
         batch: int = 1000,
@@ -66,6 +67,7 @@ class Computer:
         self.on_removal = on_removal
         self.notify = notify
         self.metrics = metrics
+        self.changed = changed  # told (user, key, value) of each delivered change, after it is recorded
         self.clock = clock
         self.interval = interval
         self.batch = batch
@@ -229,6 +231,10 @@ class Computer:
         if self.metrics is not None:
             for _, outcomes in results:
                 self.metrics.count(self.active, outcomes)
+        for stored, outcomes in results:
+            for outcome in outcomes:
+                if outcome.send:
+                    self.changed(stored.user_id or stored.anonymous_id, outcome.key, outcome.value)
         return True
 
     @staticmethod

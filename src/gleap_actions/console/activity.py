@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -96,9 +97,16 @@ def read_gauge(registry: CollectorRegistry, name: str) -> float | None:
 class Activity:
     """Rings of per-mapping outcome counts, fed by sampling `registry`."""
 
-    def __init__(self, registry: CollectorRegistry, *, interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        interval: float = 5.0,
+        also: Callable[[float], object] = lambda _now: None,
+    ) -> None:
         self._registry = registry
         self._interval = interval
+        self._also = also  # another sampler run on the same tick (the audiences page's member counts)
         self._last: Counter[Key] = read_counters(registry)
         self._rings: dict[str, deque[tuple[float, Counter[Key]]]] = {
             span.name: deque(maxlen=span.buckets) for span in (HOUR, DAY)
@@ -118,6 +126,7 @@ class Activity:
             if not ring or ring[-1][0] != start:
                 ring.append((start, Counter()))
             ring[-1][1].update(delta)
+        self._also(now)
         return current
 
     def series(self, span: Span, mappings: list[str], now: float | None = None) -> Series:

@@ -1,4 +1,4 @@
-"""The console's routes under `/console/`: sign-in, the four pages, their live fragments and actions.
+"""The console's routes under `/console/`: sign-in, the five pages, their live fragments and actions.
 
 Every page but the sign-in needs a session; every POST needs the session's CSRF token. Without an admin
 token the console is off: every console URL answers 403 saying so. Blocking store calls run through `run`
@@ -19,8 +19,16 @@ from markupsafe import Markup
 from prometheus_client import CollectorRegistry
 
 from gleap_actions.config import Config
-from gleap_actions.console import data, page_dead_letters, page_events, page_mappings, page_overview
+from gleap_actions.console import (
+    data,
+    page_audiences,
+    page_dead_letters,
+    page_events,
+    page_mappings,
+    page_overview,
+)
 from gleap_actions.console.activity import Activity
+from gleap_actions.console.audiences import AudienceLog
 from gleap_actions.console.auth import Session, Sessions
 from gleap_actions.console.html import banner, layout
 from gleap_actions.console.live import LiveEvents
@@ -66,7 +74,9 @@ class Console:
         public = config.server.public_url or ""
         self.sessions = Sessions(token, force_secure=public.startswith("https:")) if token else None
         self.live = LiveEvents(live_size)
-        self.activity = Activity(registry)
+        self.audiences = AudienceLog(registry)
+        self.activity = Activity(registry, also=self.audiences.sample)
+        self.computing = False  # set by the service when this process runs the compute stage
         self._store = store
         self._config = config
         self._registry = registry
@@ -124,6 +134,7 @@ class Console:
             ("POST", "/console/dead-letters/purge", self._purge),
             ("GET", "/console/dead-letters/replays/{n:\\d+}", self._replay_result),
             ("GET", "/console/dead-letters/replays/{n:\\d+}/live", self._replay_result_live),
+            ("GET", "/console/audiences", self._audiences),
         ]
         for method, path, handler in pages:
             app.router.add_route(method, path, self._signed_in(handler, csrf=method == "POST"))
@@ -367,3 +378,20 @@ class Console:
         n = request.match_info["n"]
         replayed = self._replays.get(int(n)) if len(n) < 10 else None
         return _html(page_dead_letters.result_rows(replayed or [], self.live))
+
+    # -- audiences -------------------------------------------------------------------------------
+
+    async def _audiences(self, _request: web.Request, session: Session) -> web.StreamResponse:
+        computations = (*self._config.audiences, *self._config.computed_traits)
+        now = time.time()
+        # One row per remembered key (the `computations` table, by its primary key): never the profiles.
+        stored = await self._run(self._store.profiles.computations) if computations else {}
+        view = page_audiences.AudiencesView(
+            computations=computations,
+            states={key: row.state for key, row in stored.items()},
+            members=self.audiences.sample(now),
+            computing=self.computing,
+            series=self.audiences.series([c.key for c in computations], now),
+            changes=self.audiences.recent(),
+        )
+        return _html(page_audiences.page(view, session.csrf))

@@ -70,3 +70,37 @@ def stacked(series: Series, mapping: str, title: str) -> Markup:
         '<svg viewBox="0 0 {} {}" role="img" aria-label="{}" preserveAspectRatio="none">'
         "{}{}</svg><figcaption>{}</figcaption></figure>"
     ).format(WIDTH, HEIGHT, label, axis, join(bars), label)
+
+
+def levels(starts: list[float], values: list[int | None], title: str) -> Markup:
+    """Bars of a level sampled per bucket (`None`: no reading), with a text summary for screen readers."""
+    known = [v for v in values if v is not None]
+    peak = max(known) if known else 0
+    step = WIDTH / max(1, len(starts))
+    bars = join(
+        Markup(
+            '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="#2b6cb0">'
+            "<title>{}: {}</title></rect>"
+        ).format(
+            i * step + 0.5,
+            HEIGHT - PAD - (HEIGHT - 2 * PAD) * value / peak,
+            max(1.0, step - 1),
+            (HEIGHT - 2 * PAD) * value / peak,
+            when(starts[i]),
+            value,
+        )
+        for i, value in enumerate(values)
+        if value
+    )
+    label = f"{title}: {known[-1]} now, at most {peak}" if known else f"{title}: no reading yet"
+    axis = Markup(
+        '<text x="0" y="{}" class="axis">-1 hour</text>'
+        '<text x="{}" y="{}" class="axis" text-anchor="end">now</text>'
+        '<text x="0" y="12" class="axis">max {}</text>'
+        '<line x1="0" x2="{}" y1="{}" y2="{}" class="base"/>'
+    ).format(HEIGHT - 4, WIDTH, HEIGHT - 4, peak, WIDTH, HEIGHT - PAD, HEIGHT - PAD)
+    return Markup(
+        '<figure class="chart">'
+        '<svg viewBox="0 0 {} {}" role="img" aria-label="{}" preserveAspectRatio="none">'
+        "{}{}</svg><figcaption>{}</figcaption></figure>"
+    ).format(WIDTH, HEIGHT, label, axis, bars, label)

@@ -15,6 +15,7 @@ NAV = (
     ("events", "Live events", "/console/events"),
     ("mappings", "Mappings", "/console/mappings"),
     ("dead-letters", "Dead letters", "/console/dead-letters"),
+    ("audiences", "Audiences", "/console/audiences"),
 )
 
 

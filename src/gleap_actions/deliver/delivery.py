@@ -2,8 +2,9 @@
 
 claim and batch (`batch.Claimer`) -> build requests (`request.RequestBuilder`; per-event rejections are
 dead-lettered at once) -> for each request, a task: send and classify (`sender.Sender` -> `outcome.Outcome`)
--> record the outcome (`record.Recorder`). A batch answered 400 is split in halves, recursively, so only
-the bad events are dead-lettered.
+-> record the outcome (`record.Recorder`). A batch answered 400 (a bad event) or 413 (too large) is split
+in halves, recursively, so only the bad or oversize events are dead-lettered; the sizes a 413 refused and a
+success accepted are learned (`bodylimit.BodyLimit`) so later batches are planned small enough at once.
 
 Store calls are synchronous and run in a worker thread; this module never blocks the loop.
 """
@@ -21,7 +22,7 @@ from typing import Any
 from gleap_actions.deliver.ackcommit import AckCommit
 from gleap_actions.deliver.batch import Claimer, Work
 from gleap_actions.deliver.metrics import PipelineMetrics
-from gleap_actions.deliver.outcome import Rejected
+from gleap_actions.deliver.outcome import Delivered, Rejected
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.record import Observe, Recorder
 from gleap_actions.deliver.request import RequestBuilder
@@ -33,6 +34,8 @@ from gleap_actions.engine.subscription import Subscription
 from gleap_actions.queue.store import Delivery, Store
 
 log = logging.getLogger(__name__)
+
+SPLIT_STATUSES = frozenset({400, 413})  # a bad event in the batch; the batch is too large
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,19 +179,36 @@ class MappingDelivery:
             log.exception("event=record_outcome_failed mapping=%s events=%d", self.name, len(work.deliveries))
 
     async def _deliver(self, request: Request, work: Work) -> None:
-        """Send one request and record its outcome (split and recurse on a batch 400)."""
+        """Send one request and record its outcome (split and recurse on a batch 400 or 413)."""
         outcome = await self._sender.send(
             request, claimed_at=work.claimed_at, mapping=self.name, events=len(work.deliveries)
         )
-        if isinstance(outcome, Rejected) and outcome.error.status == 400 and len(work.deliveries) > 1:
+        size = len(request.body or b"")
+        if isinstance(outcome, Delivered):
+            self._builder.body_limit.accepted(size)
+        elif isinstance(outcome, Rejected) and outcome.error.status == 413:
+            self._builder.body_limit.refused(size)
+        if (
+            isinstance(outcome, Rejected)
+            and outcome.error.status in SPLIT_STATUSES
+            and len(work.deliveries) > 1
+        ):
             self._recorder.count(work, "final")
-            await self._split(work)
+            await self._split(work, outcome.error.status, size)
         else:
             await self._recorder.record(outcome, request, work)
 
-    async def _split(self, work: Work) -> None:
-        """A batch answered 400: plan and send each half on its own to isolate the bad events."""
-        log.info("event=batch_split mapping=%s events=%d", self.name, len(work.deliveries))
+    async def _split(self, work: Work, status: int | None, size: int) -> None:
+        """A batch answered 400 or 413: plan and send each half on its own to isolate the bad or oversize
+        events (a half may be planned in more requests when the learned body limit says so)."""
+        log.info(
+            "event=batch_split mapping=%s events=%d status=%s bytes=%d limit=%d",
+            self.name,
+            len(work.deliveries),
+            status,
+            size,
+            self._builder.body_limit.current,
+        )
         jobs: list[Coroutine[Any, Any, None]] = []
         for half in work.halves():
             plan = await self._parts.run(self._builder.rebuild, half)

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gleap_actions.queue.store import QueueStats
 
+ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -58,6 +59,13 @@ class PipelineMetrics:
             "Gleap request latency",
             ["destination", "mapping"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ack_wait = Histogram(
+            "gleap_actions_ack_seconds",
+            "From Gleap's 2xx to its acknowledgement committed in the queue: a kill -9 in this window sends"
+            " the request again after the restart",
+            buckets=ACK_BUCKETS,
             registry=r,
         )
         self.concurrency = Gauge(

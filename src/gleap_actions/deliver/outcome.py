@@ -91,7 +91,11 @@ def load_signal(outcome: Outcome) -> tuple[bool, bool]:
 
 
 def describe(error: Exception) -> str:
-    """The error as a short line: status and message (delivery errors never carry the token)."""
+    """The error as a short line: status and message (delivery errors never carry the token).
+
+    A NUL is written as the escape `\\u0000`: the destination's reason phrase may hold one (HTTP clients
+    pass it on) and PostgreSQL's text columns refuse NUL, which would fail the dead-letter or retry write.
+    Request and response bodies are recorded as JSON, where a NUL is already that escape."""
     status = getattr(error, "status", None)
-    text = str(error) or type(error).__name__
+    text = (str(error) or type(error).__name__).replace("\0", "\\u0000")
     return f"HTTP {status}: {text}" if status is not None else text

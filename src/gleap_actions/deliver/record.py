@@ -97,11 +97,13 @@ class Recorder:
         if self._observe is not None:
             self._observe_outcome(self._observe, outcome, request, work)
         if isinstance(outcome, Delivered):
+            answered = time.monotonic()
             self._metrics.latency.labels(*self._labels).observe(outcome.latency)
             self._metrics.requests.labels(*self._labels, "ok").inc()
             self._gate.succeeded()
             ids = work.ids
             await self._persist(self._ack, ids)
+            self._metrics.ack_wait.observe(time.monotonic() - answered)
             self._claimer.done(ids)
             self._metrics.delivered.labels(*self._labels).inc(len(ids))
             self._outcomes.record_delivered(self._mapping, len(ids))
@@ -163,8 +165,11 @@ class Recorder:
         """A final answer: dead-letter with the redacted request and the response."""
         err = outcome.error
         response = orjson.dumps({"status": err.status, "body": err.body[:RESPONSE_LIMIT]}).decode()
+        reason = describe(err)
+        if err.status == 413:  # batches were split down to this request: its event alone is too large
+            reason = f"event too large: refused even alone ({reason})"
         await self._dead_letter(
-            work.deliveries, "final_http", describe(err), err.status, request.to_json(), response
+            work.deliveries, "final_http", reason, err.status, request.to_json(), response
         )
 
     async def rejections(self, work: Work, plan: Plan) -> None:

@@ -77,12 +77,15 @@ class Subscription:
         """Whether the trigger selects `event` (`enabled` is not considered)."""
         return self.trigger(event)
 
-    def plan(self, events: Sequence[dict[str, Any]], settings: Any, batch: bool) -> Plan:
+    def plan(
+        self, events: Sequence[dict[str, Any]], settings: Any, batch: bool, *, batch_bytes: int | None = None
+    ) -> Plan:
         """Map, validate and build the requests for `events` (already selected by the trigger).
 
         With `batch` and an action that has `perform_batch`, valid events share requests of at most
-        `batch_size` events and `batch_bytes` bytes of body (a single larger event still gets its own
-        request); otherwise each valid event is one request. Invalid events become rejections.
+        `batch_size` events and `batch_bytes` bytes of body (the argument, when given, else the
+        configured one; a single larger event still gets its own request); otherwise each valid event
+        is one request. Invalid events become rejections.
         """
         requests: list[PlannedRequest] = []
         rejections: list[Rejection] = []
@@ -110,9 +113,11 @@ class Subscription:
                     Rejection(index, status, getattr(error, "code", "INVALID_EVENT"), str(error))
                 )
         if perform_batch is not None:
+            limit = self.batch_bytes if batch_bytes is None else batch_bytes
             for start in range(0, len(payloads), self.batch_size):
                 end = start + self.batch_size
-                self._add_batch(perform_batch, settings, payloads[start:end], indices[start:end], requests)
+                batch_payloads, batch_indices = payloads[start:end], indices[start:end]
+                self._add_batch(perform_batch, settings, batch_payloads, batch_indices, limit, requests)
         return Plan(requests, rejections)
 
     def _add_batch(
@@ -121,16 +126,17 @@ class Subscription:
         settings: Any,
         payloads: list[Payload],
         indices: list[int],
+        limit: int,
         out: list[PlannedRequest],
     ) -> None:
-        """One request for `payloads`, or, when its body is over `batch_bytes`, requests for equal parts."""
+        """One request for `payloads`, or, when its body is over `limit` bytes, requests for equal parts."""
         request = perform_batch(settings, payloads)
         size = len(request.body or b"")
-        if size <= self.batch_bytes or len(payloads) == 1:
+        if size <= limit or len(payloads) == 1:
             out.append(PlannedRequest(request, indices))
             return
-        parts = min(len(payloads), -(-size // self.batch_bytes))
+        parts = min(len(payloads), -(-size // limit))
         step = -(-len(payloads) // parts)
         for start in range(0, len(payloads), step):
             end = start + step
-            self._add_batch(perform_batch, settings, payloads[start:end], indices[start:end], out)
+            self._add_batch(perform_batch, settings, payloads[start:end], indices[start:end], limit, out)

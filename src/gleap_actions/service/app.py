@@ -149,8 +149,10 @@ class Service:
                 on_removal="unset" if self.config.audiences_on_removal == "unset" else "keep",
                 notify=self.pipeline.notify,
                 metrics=ComputeMetrics(self.registry),
+                changed=self.console.audiences.record,
                 lease=self.lease,
             )
+            self.console.computing = True
             await self.computer.start()
         app = self._build_app()
         limits = ConnectionLimits(self.config.server.header_timeout, self.config.server.max_connections)
