@@ -170,7 +170,8 @@ class SandboxProcess:
 
 class ServeProcess:
     """`gleap-actions serve` in a child process, delivering to `gleap_url` with the given delivery settings
-    (and `server` settings added to the config's `server` section).
+    (and `server` settings added to the config's `server` section); with `destinations` N, as N
+    destinations (all `gleap_url`) fed by one source.
 
     Its queue lives in a temporary directory (or `data_dir`); its log goes to a file in it.
     """
@@ -184,6 +185,7 @@ class ServeProcess:
         name: str = "serve",
         server: dict[str, Any] | None = None,
         sections: dict[str, Any] | None = None,
+        destinations: int = 0,
         **delivery: Any,
     ) -> None:
         self._temp = tempfile.TemporaryDirectory(prefix="bench-serve-") if data_dir is None else None
@@ -198,6 +200,16 @@ class ServeProcess:
             "delivery": delivery,
             **(sections or {}),
         }
+        if destinations:
+            # `destinations` Gleap projects (all this sandbox), fed by one source: each event N times.
+            gleap = document.pop("gleap")
+            names = [f"d{i}" for i in range(destinations)]
+            document["destinations"] = [
+                {"name": n, "gleap": gleap, "mappings": [{"name": "Track Event", "action": "trackEvent"}]}
+                for n in names
+            ]
+            keys = document["server"].pop("write_keys")
+            document["sources"] = [{"name": "bench", "write_keys": keys, "destinations": names}]
         self.config = self.folder / f"{name}.yaml"
         self.config.write_text(yaml.safe_dump(document))
         self.log = self.folder / f"{name}.log"

@@ -1,5 +1,11 @@
 """The router: claims unrouted events and records, per event, which mappings will deliver it.
 
+Each event goes to the destinations of its source (known from its write key's id, `NewEvent.source`), and
+within each destination to the mappings whose trigger matches. A delivery is keyed by (destination,
+mapping), stored as one key (`delivery_key`): the mapping's name for the destination `default` (so a queue
+written before there were several destinations keeps its meaning), `destination/mapping` otherwise
+(destination names hold no `/`).
+
 An event goes nowhere when its integrations object turns the destination off, or when no enabled
 mapping's trigger matches: both are counted as filtered, not errors. The claim, the decisions and the
 `route` write run together in one worker-thread call, so the event loop only waits.
@@ -12,19 +18,75 @@ is stored already routed (`NewEvent.route`) and this loop only sees events appen
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from gleap_actions.compute.identify import SOURCE as COMPUTED_SOURCE
+from gleap_actions.config.topology import DEFAULT, DestinationConfig, SourceConfig
 from gleap_actions.engine.subscription import Subscription
+from gleap_actions.ingest.tracking import source_id
 from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent, Route, Store, StoreFullError
 
 log = logging.getLogger(__name__)
 
 _OFF = Route((), "integrations")
 _UNMATCHED = Route((), "no_matching_mapping")
+_UNKNOWN_SOURCE = Route((), "unknown_source")
+
+
+def delivery_key(destination: str, mapping: str) -> str:
+    """The stored key of the deliveries of `mapping` in `destination`."""
+    return mapping if destination == DEFAULT else f"{destination}/{mapping}"
+
+
+def split_key(key: str, destinations: Iterable[str]) -> tuple[str, str]:
+    """(destination, mapping) of a stored delivery key, given the destination names to recognise
+    (a key with none of them as its prefix is the `default` destination's)."""
+    prefix, slash, rest = key.partition("/")
+    if slash and prefix != DEFAULT and prefix in set(destinations):
+        return prefix, rest
+    return DEFAULT, key
+
+
+Targets = tuple[tuple[str, Subscription], ...]  # (delivery key, enabled subscription)
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """What each source's events may go to, compiled once per configuration (`reload` swaps it)."""
+
+    by_source: Mapping[str, Targets]  # source id (`ingest.tracking.source_id`) -> targets
+    fallback: Targets | None  # events of a source id no source has (only with a single source)
+
+    @classmethod
+    def single(cls, subscriptions: Sequence[Subscription]) -> Routing:
+        """Every event to `subscriptions` (one source, the destination `default`)."""
+        return cls({}, tuple((s.name, s) for s in subscriptions if s.enabled))
+
+    @classmethod
+    def of(cls, sources: Sequence[SourceConfig], destinations: Sequence[DestinationConfig]) -> Routing:
+        """The routing of a configuration: each source to its destinations' enabled mappings."""
+        by_name = {d.name: d for d in destinations}
+
+        def targets(source: SourceConfig) -> Targets:
+            return tuple(
+                (delivery_key(name, s.name), s)
+                for name in source.destinations
+                if name in by_name
+                for s in by_name[name].subscriptions
+                if s.enabled
+            )
+
+        by_source = {source_id(key): targets(src) for src in sources for key in src.write_keys}
+        # Audiences and computed traits (Engage identifies) are the workspace's: every destination's.
+        everywhere = SourceConfig(COMPUTED_SOURCE, (), tuple(by_name))
+        by_source.setdefault(COMPUTED_SOURCE, targets(everywhere))
+        # With one source (the single-destination form), an event of any write key is its own.
+        fallback = targets(sources[0]) if len(sources) == 1 else None
+        return cls(by_source, fallback)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +127,7 @@ class Router:
     def __init__(
         self,
         store: Store,
-        subscriptions: Sequence[Subscription],
+        routing: Routing | Sequence[Subscription],
         delivery_enabled: Callable[[Mapping[str, Any]], bool],
         *,
         owner: str,
@@ -73,7 +135,8 @@ class Router:
         lease: float = DEFAULT_LEASE,
     ) -> None:
         self._store = store
-        self._subscriptions = [s for s in subscriptions if s.enabled]
+        # A plain list of subscriptions: the single-destination routing.
+        self.routing = routing if isinstance(routing, Routing) else Routing.single(routing)
         self._delivery_enabled = delivery_enabled
         self._owner = owner
         self._batch = batch
@@ -92,7 +155,7 @@ class Router:
         events = self._store.claim_unrouted(self._owner, self._batch, self._lease)
         if not events:
             return RouteResult()
-        routes = [self._decide_stored(stored.id, stored.payload) for stored in events]
+        routes = [self._decide_stored(stored.id, stored.payload, stored.source) for stored in events]
         pairs = [(stored.id, list(route.mappings)) for stored, route in zip(events, routes, strict=True)]
         result = RouteResult.of(routes, claimed=len(events))
         try:
@@ -102,22 +165,25 @@ class Router:
             raise
         return result
 
-    def decide(self, event: dict[str, Any]) -> Route:
-        """The mappings whose trigger matches `event`, or why none does."""
+    def decide(self, event: dict[str, Any], source: str = "") -> Route:
+        """The delivery keys of the mappings, among those of the destinations `source` (a source id)
+        feeds, whose trigger matches `event`, or why none does."""
         if not self._delivery_enabled(event):
             return _OFF
-        names = []
-        for sub in self._subscriptions:
+        routing = self.routing
+        targets = routing.by_source.get(source, routing.fallback)
+        if targets is None:
+            return _UNKNOWN_SOURCE
+        keys = []
+        for key, sub in targets:
             try:
                 if sub.matches(event):
-                    names.append(sub.name)
+                    keys.append(key)
             except Exception:
-                log.exception(
-                    "event=trigger_failed mapping=%s message_id=%s", sub.name, event.get("messageId")
-                )
-        return Route(tuple(names)) if names else _UNMATCHED
+                log.exception("event=trigger_failed mapping=%s message_id=%s", key, event.get("messageId"))
+        return Route(tuple(keys)) if keys else _UNMATCHED
 
-    def _decide_stored(self, event_id: int, payload: bytes) -> Route:
+    def _decide_stored(self, event_id: int, payload: bytes, source: str) -> Route:
         """`decide` for a stored event."""
         try:
             event = orjson.loads(payload)
@@ -125,4 +191,4 @@ class Router:
             # Ingest stores only valid JSON; a corrupt row must not stop routing for everyone.
             log.error("event=route_unreadable_payload event_id=%d", event_id)
             return _UNMATCHED
-        return self.decide(event)
+        return self.decide(event, source)

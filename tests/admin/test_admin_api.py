@@ -55,8 +55,8 @@ async def start_admin(store: SQLiteStore) -> AsyncIterator[StartAdmin]:
     async def start(token: str | None = TOKEN) -> Admin:
         admin = Admin("", store)
 
-        async def delete_user(user_id: str) -> dict[str, Any]:
-            admin.deleted.append(user_id)
+        async def delete_user(user_id: str, destinations: tuple[str, ...]) -> dict[str, Any]:
+            admin.deleted.append(user_id + "".join(f"@{d}" for d in destinations))
             return {"ok": user_id != "refused", "dropped": 0}
 
         async def reload() -> dict[str, Any]:
@@ -68,7 +68,7 @@ async def start_admin(store: SQLiteStore) -> AsyncIterator[StartAdmin]:
             store,
             token,
             run=asyncio.to_thread,
-            preview=lambda body, batch: preview_body(body, config, batch=batch),
+            preview=lambda body, batch, _destination: preview_body(body, config, batch=batch),
             delete_user=delete_user,
             reload=reload,
             on_replay=lambda: admin.replays.append(True),
@@ -197,7 +197,8 @@ async def test_delete_user_and_reload_call_the_operations(start_admin: StartAdmi
     admin = await start_admin()
     assert (await admin.call("POST", "/admin/users/u-7/delete"))[0] == 200
     assert (await admin.call("POST", "/admin/users/refused/delete"))[0] == 502
-    assert admin.deleted == ["u-7", "refused"]
+    assert (await admin.call("POST", "/admin/users/u-8/delete?destination=prod&destination=eu"))[0] == 200
+    assert admin.deleted == ["u-7", "refused", "u-8@prod@eu"]
     assert await admin.call("POST", "/admin/reload") == (200, {"ok": True})
     admin.reload_ok = False
     status, body = await admin.call("POST", "/admin/reload")

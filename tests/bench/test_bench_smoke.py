@@ -101,3 +101,11 @@ def test_preview_benchmark_runs(tmp_path: Path) -> None:
     _run("bench_preview.py", "--events", "300", "--repeat", "1", "--output", str(output))
     report = json.loads(output.read_text())
     assert report["this"]["batch"]["wall_events_per_s"] > 0
+
+
+def test_destinations_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "destinations.json"
+    stdout = _run("bench_destinations.py", "--events", "300", "--destinations", "2", "--output", str(output))
+    assert "per event routed" in stdout
+    report = json.loads(output.read_text())
+    assert report["several"]["destinations"] == 2 and report["several"]["complete"]

@@ -28,11 +28,11 @@ def test_activity_puts_each_increase_in_its_minute() -> None:
     metrics = PipelineMetrics(registry)
     activity = Activity(registry)
     start = 1_800_000_000.0 - 1_800_000_000.0 % 60
-    metrics.delivered.labels("A").inc(3)
-    metrics.failed.labels("A", "retryable").inc(2)
+    metrics.delivered.labels("default", "A").inc(3)
+    metrics.failed.labels("default", "A", "retryable").inc(2)
     activity.sample(start + 10)
-    metrics.delivered.labels("A").inc(4)
-    metrics.dead_lettered.labels("A", "final_http").inc(1)
+    metrics.delivered.labels("default", "A").inc(4)
+    metrics.dead_lettered.labels("default", "A", "final_http").inc(1)
     metrics.filtered.labels("no_matching_mapping").inc(5)
     series = activity.series(HOUR, ["A", "B"], start + 70)
     assert series.starts[-2:] == [start, start + 60]

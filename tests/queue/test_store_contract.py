@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from gleap_actions.deliver import discard
 from gleap_actions.queue.factory import open_store
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent, Route, Store, StoreFullError
@@ -87,6 +88,33 @@ def test_append_stores_events_and_reports_duplicates(store: Store) -> None:
 
 def test_dedup_is_per_source(store: Store) -> None:
     assert store.append([event(1, source="a"), event(1, source="b")]) == [True, True]
+
+
+def test_claimed_events_carry_their_source(store: Store) -> None:
+    # The router sends each event to its source's destinations: it must know the source of what it claims.
+    store.append([event(1, source="web"), event(2, source="app")])
+    assert [(e.payload, e.source) for e in store.claim_unrouted("r", 10, 30)] == [
+        (b'{"n": 1}', "web"),
+        (b'{"n": 2}', "app"),
+    ]
+
+
+def test_deliveries_of_destinations_are_apart_and_removed_ones_are_kept_until_discarded(store: Store) -> None:
+    # Deliveries are keyed by (destination, mapping): "Track" of `default`, "eu/Track" of `eu`.
+    ids = routed_deliveries(store, 3, ("Track", "eu/Track", "gone/Track"))
+    now = time.time()
+    assert store.due_mappings(now) == {"Track": 3, "eu/Track": 3, "gone/Track": 3}
+    eu = store.claim_deliveries("w", "eu/Track", 10, 30, now)
+    assert sorted(d.event_id for d in eu) == ids and {d.mapping for d in eu} == {"eu/Track"}
+    store.ack([d.id for d in eu])
+    assert store.stats(now).per_mapping["Track"]["pending"] == 3  # `default` untouched by eu's acks
+    # `gone` was removed from the config: its deliveries wait until discarded on purpose.
+    assert discard.unconfigured(store, frozenset({"Track", "eu/Track"})) == {"gone/Track": 3}
+    assert discard.discard(store, "gone/Track", owner="admin") == 3
+    letters = store.list_dead_letters(mapping="gone/Track")
+    assert [d.reason for d in letters] == [discard.REASON] * 3
+    assert discard.unconfigured(store, frozenset({"Track", "eu/Track"})) == {}
+    assert store.replay_dead_letters(mapping="gone/Track") == 3  # recoverable until purged
 
 
 def test_dedup_window(store: Store) -> None:

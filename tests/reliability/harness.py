@@ -229,6 +229,7 @@ class Load:
     accepted: set[int] = field(default_factory=set)
     statuses: Counter[str] = field(default_factory=Counter)
     sent: int = 0  # sequence numbers handed out (posted at least once)
+    key: str = WRITE_KEY
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -266,7 +267,7 @@ class Load:
 
     def _main(self) -> None:
         deadline = time.monotonic() + self.max_seconds
-        headers = urllib3.make_headers(basic_auth=f"{WRITE_KEY}:")
+        headers = urllib3.make_headers(basic_auth=f"{self.key}:")
         headers["Content-Type"] = "application/json"
         started = time.monotonic()
         while self.sent < self.events and not self._stop.is_set() and time.monotonic() < deadline:

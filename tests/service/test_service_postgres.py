@@ -41,3 +41,44 @@ async def test_ingest_node_and_delivery_node_share_the_queue_and_the_limit(
     finally:
         await ingest.stop(timeout=2)
         await deliver.stop(timeout=2)
+
+
+async def test_two_sources_two_projects_on_shared_postgres_nodes(
+    sandbox: SandboxThread, postgres_url: str, tmp_path: Path
+) -> None:
+    # Two Gleap projects: `main` (the test sandbox) and `other` (a second sandbox with its own token).
+    with SandboxThread(api_token="other-project-token") as other:
+        document = {
+            "server": {"host": "127.0.0.1", "port": 0},
+            "storage": {"url": postgres_url, "data_dir": str(tmp_path / "data")},
+            "delivery": {"linger": 0.05},
+            "sources": [
+                {"name": "web", "write_keys": ["wk-web"], "destinations": ["main", "other"]},
+                {"name": "app", "write_keys": ["wk-app"], "destinations": ["other"]},
+            ],
+            "destinations": [
+                {"name": "main", "gleap": {"api_token": TOKEN, "base_url": sandbox.url}},
+                {"name": "other", "gleap": {"api_token": "other-project-token", "base_url": other.url}},
+            ],
+        }
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(document))
+        config = load_config(path)
+        # PostgreSQL routes in the delivering node: the source stored with each event decides.
+        ingest, deliver = Service(config, role="ingest"), Service(config, role="deliver")
+        await ingest.start()
+        await deliver.start()
+        try:
+            web = {"batch": [{"type": "track", "userId": f"w{i}", "event": "Web"} for i in range(5)]}
+            app = {"batch": [{"type": "track", "userId": f"a{i}", "event": "App"} for i in range(3)]}
+            assert (await post(ingest.url, "/v1/batch", web, key="wk-web"))[0] == 200
+            assert (await post(ingest.url, "/v1/batch", app, key="wk-app"))[0] == 200
+            await wait_for(lambda: other.state.event_count() == 8 and sandbox.state.event_count() == 5)
+            assert {e["name"] for e in sandbox.state.events()} == {"Web"}
+            with psycopg.connect(postgres_url) as conn:
+                keys = {row[0] for row in conn.execute("SELECT key FROM rate_limits")}
+            # Each project has its own budget.
+            assert keys == {project_key(TOKEN), project_key("other-project-token")}
+        finally:
+            await ingest.stop(timeout=2)
+            await deliver.stop(timeout=2)

@@ -1,13 +1,19 @@
 """The admin API under `/admin/`, protected by its own token (`Authorization: Bearer <token>`).
 
-- `GET  /admin/stats`                        queue depth and age, per-mapping delivery state counts (and
-                                             `delivered`: acknowledged by Gleap since this process started)
+- `GET  /admin/stats`                        queue depth and age, delivery state counts per delivery key
+                                             (`mappings`, with `delivered`: acknowledged by Gleap since
+                                             this process started), per destination and mapping
+                                             (`destinations`), and deliveries no configured mapping
+                                             delivers (`unconfigured`)
 - `GET  /admin/dead-letters[?mapping=&limit=&after=]`, `GET /admin/dead-letters/{id}`
 - `POST /admin/dead-letters/replay`, `POST /admin/dead-letters/purge`  body `{"ids": [...]}`,
   `{"mapping": "..."}` or `{"all": true}`
-- `POST /admin/preview[?batch=true]`        body: one Segment event, a JSON list of them, or JSON lines
-- `POST /admin/users/{userId}/delete`       Gleap deletion + the user's queued events dropped
-- `POST /admin/reload`                      re-read the config (e.g. a fixed Gleap token) and resume
+- `POST /admin/preview[?batch=true&destination=]`  body: one Segment event, a JSON list of them, or JSON lines
+- `POST /admin/users/{userId}/delete[?destination=...]`  Gleap deletion in every destination a source
+                                             feeds (or those named) + the user's queued events dropped
+- `POST /admin/deliveries/discard`          body `{"mapping": "<delivery key>"}`: waiting deliveries no
+                                             configured mapping delivers -> dead letters
+- `POST /admin/reload`                      re-read the config (tokens, sources, destinations, mappings)
 - `GET /admin/audiences`, `GET /admin/audiences/{key}`, `POST /admin/audiences/preview`: see
   `admin/audiences.py`
 
@@ -29,8 +35,10 @@ from gleap_actions.queue.render import dead_letter_json
 from gleap_actions.queue.store import Store
 
 Run = Callable[..., Awaitable[Any]]
-Preview = Callable[[bytes, bool], Iterator[bytes]]
-DeleteUser = Callable[[str], Awaitable[dict[str, Any]]]
+Preview = Callable[[bytes, bool, str | None], Iterator[bytes]]  # body, batch, destination
+DeleteUser = Callable[[str, tuple[str, ...]], Awaitable[dict[str, Any]]]
+Discard = Callable[[str], Awaitable[int]]
+Topology = Callable[[dict[str, dict[str, int]]], Awaitable[dict[str, Any]]]
 Reload = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -62,9 +70,13 @@ class AdminAPI:
         delete_user: DeleteUser,
         reload: Reload,
         on_replay: Callable[[], None] = lambda: None,
+        discard: Discard | None = None,
+        topology: Topology | None = None,
         audiences: AudienceRoutes | None = None,
         delivered: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
+        self._discard = discard
+        self._topology = topology
         self._store = store
         self._token = token.encode() if token else None
         self._run = run
@@ -86,6 +98,7 @@ class AdminAPI:
             ("POST", "/admin/preview", self._preview_route),
             ("POST", "/admin/users/{user_id}/delete", self._delete_user_route),
             ("POST", "/admin/reload", self._reload_route),
+            ("POST", "/admin/deliveries/discard", self._discard_route),
             *(self._audiences.routes() if self._audiences is not None else []),
         ]
         for method, path, handler in routes:
@@ -112,8 +125,10 @@ class AdminAPI:
         zero = {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 0}
         for name, count in self._delivered().items():
             mappings.setdefault(name, {**zero})["delivered"] = count
+        extra = await self._topology(mappings) if self._topology is not None else {}
         return web.json_response(
-            {
+            extra
+            | {
                 "unrouted": stats.unrouted,
                 "pending": stats.pending,
                 "retrying": stats.retrying,
@@ -186,16 +201,34 @@ class AdminAPI:
     async def _preview_route(self, request: web.Request) -> web.Response:
         raw = await request.read()
         batch = request.query.get("batch", "false").lower() in ("1", "true", "yes")
-        results = [orjson.loads(line) for line in self._preview(raw, batch)]
+        try:
+            results = [
+                orjson.loads(line) for line in self._preview(raw, batch, request.query.get("destination"))
+            ]
+        except KeyError as exc:
+            return _error(400, "unknown_destination", f"no destination {exc.args[0]!r} is configured")
         return web.json_response({"results": results})
 
     async def _delete_user_route(self, request: web.Request) -> web.Response:
         user_id = request.match_info["user_id"]
         if not user_id.strip():
             return _error(400, "bad_user_id", "the user id is empty")
-        result = await self._delete_user(user_id)
+        result = await self._delete_user(user_id, tuple(request.query.getall("destination", [])))
         return web.json_response(result, status=200 if result.get("ok") else 502)
 
     async def _reload_route(self, _request: web.Request) -> web.Response:
         result = await self._reload()
         return web.json_response(result, status=200 if result.get("ok") else 400)
+
+    async def _discard_route(self, request: web.Request) -> web.Response:
+        selection = await self._selection(request)
+        if isinstance(selection, web.Response):
+            return selection
+        _, mapping = selection
+        if mapping is None or self._discard is None:
+            return _error(400, "bad_selection", 'send {"mapping": "<delivery key>"}')
+        try:
+            count = await self._discard(mapping)
+        except ValueError as exc:
+            return _error(409, "configured", str(exc))
+        return web.json_response({"discarded": count})

@@ -79,6 +79,29 @@ def with_storage(config: Config, data_dir: str | None, store_url: str | None) ->
     return storage
 
 
+def destination_option(function: _F) -> _F:
+    """`--destination NAME`: only this configured destination (default: the first, or as the command says)."""
+    option = click.option(
+        "--destination",
+        "destination",
+        metavar="NAME",
+        help="A destination of the config's `destinations:` (default: the first one).",
+    )
+    return option(function)
+
+
+def for_destination(config: Config, name: str | None) -> Config:
+    """`config` narrowed to the destination `name` (None: unchanged), or exit 2 naming the known ones."""
+    if name is None:
+        return config
+    try:
+        return config.only(name)
+    except KeyError:
+        known = ", ".join(d.name for d in config.destinations)
+        click.echo(f"No destination {name!r} in the config (configured: {known}).", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
 def open_existing_queue(config: Config, data_dir: str | None, store_url: str | None) -> Backend:
     """The queue the options name, never created: a command run from another directory must not quietly
     work on a fresh, empty queue. Exit 2 naming the place when there is none."""

@@ -1,4 +1,8 @@
-"""`gleap-actions dlq list|show|replay|purge`: dead letters, read and changed in the store directly.
+"""`gleap-actions dlq list|show|replay|purge|waiting|discard`: dead letters, read and changed in the
+store directly, and the deliveries no configured mapping delivers (a destination or mapping removed).
+
+A mapping of a destination other than `default` is stored as `destination/mapping` (its delivery key):
+`--destination D --mapping M` says the same as `--mapping D/M`.
 
 Works whether or not the service is running (SQLite in WAL mode and PostgreSQL both allow it); a running
 service picks replayed deliveries up at its next poll.
@@ -19,12 +23,26 @@ from gleap_actions.cli.common import (
     open_existing_queue,
     storage_options,
 )
+from gleap_actions.config import Config
+from gleap_actions.deliver import discard
+from gleap_actions.queue.owners import owner_name
 from gleap_actions.queue.render import dead_letter_json
 from gleap_actions.queue.store import Store
+from gleap_actions.route import delivery_key
 
 
 def _open(config_path: str | None, data_dir: str | None, store_url: str | None) -> Store:
     return open_existing_queue(load_or_exit(config_path), data_dir, store_url).store
+
+
+def _key(destination: str | None, mapping: str | None) -> str | None:
+    """The delivery key of `--destination` and `--mapping`."""
+    if destination is None or mapping is None:
+        return mapping
+    return delivery_key(destination, mapping)
+
+
+_DESTINATION = click.option("--destination", metavar="NAME", help="The destination --mapping belongs to.")
 
 
 def _selection(ids: tuple[int, ...], mapping: str | None, all_: bool) -> list[int] | None:
@@ -42,16 +60,19 @@ def dlq_group() -> None:
 @dlq_group.command("list")
 @storage_options
 @click.option("--mapping", help="Only this mapping's dead letters.")
+@_DESTINATION
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--after", type=int, default=0, help="Only ids greater than this (paging).")
 def list_command(
-    config_path: str | None, data_dir: str | None, store_url: str | None, mapping: str | None, limit: int,
-    after: int,
+    config_path: str | None, data_dir: str | None, store_url: str | None, mapping: str | None,
+    destination: str | None, limit: int, after: int,
 ) -> None:  # fmt: skip
-    """One JSON line per dead letter: id, mapping, reason, status, attempts, created_at."""
+    """One JSON line per dead letter: id, mapping (its delivery key), reason, status, attempts, created_at."""
     store = _open(config_path, data_dir, store_url)
     try:
-        for letter in store.list_dead_letters(mapping=mapping, limit=limit, after_id=after):
+        for letter in store.list_dead_letters(
+            mapping=_key(destination, mapping), limit=limit, after_id=after
+        ):
             click.echo(orjson.dumps(dead_letter_json(letter, full=False)))
     finally:
         store.close()
@@ -84,11 +105,13 @@ def _selection_command(
     @storage_options
     @click.argument("ids", nargs=-1, type=int)
     @click.option("--mapping", help="Every dead letter of this mapping.")
+    @_DESTINATION
     @click.option("--all", "all_", is_flag=True, help="Every dead letter.")
     def command(
         config_path: str | None, data_dir: str | None, store_url: str | None, ids: tuple[int, ...],
-        mapping: str | None, all_: bool,
+        mapping: str | None, destination: str | None, all_: bool,
     ) -> None:  # fmt: skip
+        mapping = _key(destination, mapping)
         selection = _selection(ids, mapping, all_)
         store = _open(config_path, data_dir, store_url)
         try:
@@ -110,3 +133,42 @@ _selection_command(
     "Delete dead letters for good.",
     lambda store, ids, mapping: store.purge_dead_letters(ids, mapping=mapping),
 )
+
+
+def _configured(config: Config) -> frozenset[str]:
+    return frozenset(
+        delivery_key(d.name, s.name) for d in config.destinations for s in d.subscriptions if s.enabled
+    )
+
+
+@dlq_group.command("waiting")
+@storage_options
+def waiting_command(config_path: str | None, data_dir: str | None, store_url: str | None) -> None:
+    """Deliveries waiting for a destination or mapping the config no longer has (or disables): one
+    JSON line per delivery key with its count. They are kept until `dlq discard`."""
+    config = load_or_exit(config_path)
+    backend = open_existing_queue(config, data_dir, store_url)
+    try:
+        waiting = discard.unconfigured(backend.store, _configured(config))
+    finally:
+        backend.close()
+    for key, count in waiting.items():
+        click.echo(orjson.dumps({"mapping": key, "waiting": count}))
+
+
+@dlq_group.command("discard")
+@storage_options
+@click.argument("key", metavar="MAPPING")
+def discard_command(config_path: str | None, data_dir: str | None, store_url: str | None, key: str) -> None:
+    """Move the waiting deliveries of MAPPING (a delivery key from `dlq waiting`), which the config no
+    longer delivers, to the dead letters (reason `unconfigured`): then `dlq replay` or `dlq purge`."""
+    config = load_or_exit(config_path)
+    if key in _configured(config):
+        click.echo(f"{key!r} is delivered by a configured mapping: nothing discarded.", err=True)
+        sys.exit(EXIT_CONFIG)
+    backend = open_existing_queue(config, data_dir, store_url)
+    try:
+        count = discard.discard(backend.store, key, owner=owner_name())
+    finally:
+        backend.close()
+    click.echo(f"Discarded {count} delivery(ies) into the dead letters.")

@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 import click
 
-from gleap_actions.cli.common import config_option, load_or_exit
+from gleap_actions.cli.common import config_option, destination_option, for_destination, load_or_exit
 from gleap_actions.preview import preview
 
 _CHUNK = 1000  # lines per write: one write per line costs more than the preview itself
@@ -21,13 +21,15 @@ _CHUNK = 1000  # lines per write: one write per line costs more than the preview
     help="Group events into batch requests for mappings whose batching is on, as delivery does.",
 )
 @config_option
-def preview_command(events: BinaryIO, batch: bool, config_path: str | None) -> None:
+@destination_option
+def preview_command(events: BinaryIO, batch: bool, config_path: str | None, destination: str | None) -> None:
     """Dry run: print one JSON line per request that would be sent to Gleap for EVENTS.
 
     EVENTS holds one Segment event per line (`-` reads stdin). Rejected, filtered and unmatched events and
     invalid lines get a line each, with their event_index. Tokens are shown as ***. No network is used.
+    With several destinations: the first one's mappings, or those of --destination.
     """
-    config = load_or_exit(config_path)
+    config = for_destination(load_or_exit(config_path), destination)
     out = sys.stdout.buffer
     chunk: list[bytes] = []
     for line in preview(events, config, batch=batch):

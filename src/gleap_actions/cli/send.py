@@ -34,6 +34,8 @@ from gleap_actions.cli.common import (
     EXIT_FAILED,
     EXIT_TEMPORARY,
     config_option,
+    destination_option,
+    for_destination,
     load_or_exit,
 )
 from gleap_actions.cli.send_summary import SendReport
@@ -55,6 +57,7 @@ EXIT_INTERRUPTED = 130
 @click.command("send")
 @click.argument("events_file", metavar="EVENTS.jsonl", type=click.File("rb"))
 @config_option
+@destination_option
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False),
@@ -85,6 +88,7 @@ EXIT_INTERRUPTED = 130
 def send_command(
     events_file: BinaryIO,
     config_path: str | None,
+    destination: str | None,
     data_dir: str | None,
     sandbox: bool,
     give_up_after: float,
@@ -96,9 +100,10 @@ def send_command(
     Events keep their own timestamp and receivedAt. A re-run of the same file sends only what was not
     delivered yet. Exit 0 when every event was delivered or filtered by choice (integrations object, no
     matching mapping); 1 when a line was invalid, an event was rejected or the token was refused; 3 when
-    Gleap could not be reached in time (run again later); 130 on Ctrl+C.
+    Gleap could not be reached in time (run again later); 130 on Ctrl+C. With several destinations:
+    to the first one, or to --destination.
     """
-    config = load_or_exit(config_path)
+    config = for_destination(load_or_exit(config_path), destination)
     if not sandbox and config.uses_sandbox:
         click.echo(
             "No Gleap API token is configured (GLEAP_API_TOKEN or gleap.api_token); "

@@ -7,6 +7,7 @@ token, a database URL) are never echoed: not in messages, not in the reprs of th
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -19,6 +20,13 @@ from gleap_actions.config.mappings import read_mappings
 from gleap_actions.config.origins import read_origins
 from gleap_actions.config.problems import EnvStr, Problems, describe
 from gleap_actions.config.reader import Section
+from gleap_actions.config.topology import (
+    DEFAULT,
+    DestinationConfig,
+    SourceConfig,
+    read_destinations,
+    read_sources,
+)
 from gleap_actions.config.yamlfile import read_yaml
 from gleap_actions.destinations.gleap.actions import ACTIONS
 from gleap_actions.destinations.gleap.presets import PRESETS
@@ -32,7 +40,9 @@ __all__ = [
     "Config",
     "ConfigError",
     "DeliveryConfig",
+    "DestinationConfig",
     "ServerConfig",
+    "SourceConfig",
     "StorageConfig",
     "load_config",
 ]
@@ -105,7 +115,12 @@ class DeliveryConfig:
 
 @dataclass(frozen=True, repr=False)
 class Config(_RedactedRepr):
-    """A loaded, validated configuration. `uses_sandbox`: no Gleap token was configured."""
+    """A loaded, validated configuration.
+
+    `destinations` and `sources`: the Gleap projects and the write keys feeding them (the
+    single-destination form is one of each, named `default`); `gleap`, `subscriptions` and `delivery` are
+    the first destination's. `uses_sandbox`: some destination has no Gleap token configured.
+    """
 
     gleap: GleapSettings
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -119,6 +134,43 @@ class Config(_RedactedRepr):
     audiences_on_removal: str = "keep"  # "keep" or "unset": what Gleap gets when a definition goes
     # Values read from the environment: whatever prints the config shows them as `***`.
     env_values: frozenset[str] = field(default=frozenset(), metadata=_SECRET)
+    destinations: tuple[DestinationConfig, ...] = ()
+    sources: tuple[SourceConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Built by hand (tests, embedders) with the single-destination fields only: one of each.
+        if not self.destinations:
+            only = DestinationConfig(
+                DEFAULT, self.gleap, self.subscriptions, self.delivery, self.uses_sandbox
+            )
+            object.__setattr__(self, "destinations", (only,))
+        if not self.sources:
+            source = SourceConfig(DEFAULT, self.server.write_keys, tuple(d.name for d in self.destinations))
+            object.__setattr__(self, "sources", (source,))
+
+    def destination(self, name: str) -> DestinationConfig:
+        """The destination called `name`; KeyError when there is none."""
+        for destination in self.destinations:
+            if destination.name == name:
+                return destination
+        raise KeyError(name)
+
+    def only(self, name: str) -> Config:
+        """This configuration narrowed to the destination `name` (its settings become the top-level
+        `gleap`, `subscriptions` and `delivery`); KeyError when there is none."""
+        d = self.destination(name)
+        sources = tuple(
+            dataclasses.replace(s, destinations=(name,)) for s in self.sources if name in s.destinations
+        )
+        return dataclasses.replace(
+            self,
+            gleap=d.gleap,
+            subscriptions=d.subscriptions,
+            delivery=d.delivery,
+            uses_sandbox=d.uses_sandbox,
+            destinations=(d,),
+            sources=sources,
+        )
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:
@@ -137,22 +189,28 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
     overrides = _environment_overrides(env, problems)
     base_dir = file.parent if file is not None else Path()
 
-    gleap, uses_sandbox = _read_gleap(root.section("gleap"), overrides)
+    single = None if root.has("destinations") else _read_gleap(root.section("gleap"), overrides)
     server = _read_server(root.section("server"), overrides)
     storage = _read_storage(root.section("storage"), overrides, base_dir)
-    delivery = _read_delivery(root.section("delivery"))
-    mappings = root.raw("mappings")
-    if mappings is None:
-        subscriptions = read_mappings(list(PRESETS), "presets", problems, ACTIONS)
-    else:
-        subscriptions = read_mappings(mappings, "mappings", problems, ACTIONS)
+    delivery = _read_delivery(root.section("delivery"), DeliveryConfig())
+    destinations = _read_destinations(root, single, delivery, problems)
+    sources = _read_sources(root, server, destinations, problems)
+    if root.has("sources"):
+        keys = tuple(key for source in sources for key in source.write_keys)
+        server = dataclasses.replace(server, write_keys=keys)
     audiences, computed_traits = read_computations(root)
     on_removal = read_on_removal(root)
     root.finish()
+    first = (
+        destinations[0]
+        if destinations
+        else DestinationConfig(DEFAULT, GleapSettings(SANDBOX_API_TOKEN), (), delivery, True)
+    )
+    gleap, subscriptions = first.gleap, first.subscriptions
 
     if problems.items:
         secrets = (
-            gleap.api_token if not uses_sandbox else None,
+            *(d.gleap.api_token for d in destinations if not d.uses_sandbox),
             *server.write_keys,
             server.admin_token,
             storage.url,
@@ -165,13 +223,58 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         storage,
         delivery,
         subscriptions,
-        uses_sandbox,
+        any(d.uses_sandbox for d in destinations),
         file,
         audiences=audiences,
         computed_traits=computed_traits,
         audiences_on_removal=on_removal,
         env_values=frozenset(problems.env_values),
+        destinations=destinations,
+        sources=sources,
     )
+
+
+def _read_destinations(
+    root: Section,
+    single: tuple[GleapSettings, bool] | None,
+    delivery: DeliveryConfig,
+    problems: Problems,
+) -> tuple[DestinationConfig, ...]:
+    """`destinations:`, or the single destination of top-level `gleap:` (read: `single`) and `mappings:`."""
+
+    def mappings(value: Any, location: str) -> tuple[Subscription, ...]:
+        if value is None:
+            return read_mappings(list(PRESETS), "presets", problems, ACTIONS)
+        return read_mappings(value, location, problems, ACTIONS)
+
+    if single is not None:
+        gleap, uses_sandbox = single
+        subscriptions = mappings(root.raw("mappings"), "mappings")
+        return (DestinationConfig(DEFAULT, gleap, subscriptions, delivery, uses_sandbox),)
+    for key in ("gleap", "mappings"):
+        if root.has(key):
+            problems.add(key, "with `destinations:`, each destination has its own (move it into one)")
+    no_overrides = Section({}, "", problems)  # GLEAP_API_TOKEN and GLEAP_BASE_URL: single form only
+    return read_destinations(
+        root.raw("destinations"),
+        "destinations",
+        problems,
+        read_gleap=lambda section: _read_gleap(section, no_overrides),
+        read_delivery=lambda section: _read_delivery(section, delivery),
+        read_mappings=mappings,
+    )
+
+
+def _read_sources(
+    root: Section, server: ServerConfig, destinations: tuple[DestinationConfig, ...], problems: Problems
+) -> tuple[SourceConfig, ...]:
+    """`sources:`, or one source with `server.write_keys` feeding every destination."""
+    names = tuple(d.name for d in destinations)
+    if not root.has("sources"):
+        return (SourceConfig(DEFAULT, server.write_keys, names),)
+    if server.write_keys:
+        problems.add("server.write_keys", "with `sources:`, each source lists its own write keys")
+    return read_sources(root.raw("sources"), "sources", problems, names)
 
 
 def _redacted(messages: list[str], secrets: Iterable[str | None]) -> list[str]:
@@ -270,22 +373,18 @@ def _read_storage(section: Section, overrides: Section, base_dir: Path) -> Stora
     return StorageConfig(data_dir=data_dir, url=url, dedup_window=dedup_window, retention=retention)
 
 
-def _read_delivery(section: Section) -> DeliveryConfig:
-    initial_backoff = section.duration("initial_backoff", DeliveryConfig.initial_backoff, positive=True)
-    max_backoff = section.duration("max_backoff", DeliveryConfig.max_backoff, positive=True)
+def _read_delivery(section: Section, defaults: DeliveryConfig) -> DeliveryConfig:
+    initial_backoff = section.duration("initial_backoff", defaults.initial_backoff, positive=True)
+    max_backoff = section.duration("max_backoff", defaults.max_backoff, positive=True)
     if max_backoff < initial_backoff:
         section.problems.add(
             section.at("max_backoff"), f"must be at least initial_backoff ({initial_backoff:g}s)"
         )
     config = DeliveryConfig(
-        retry_window=section.duration("retry_window", DeliveryConfig.retry_window),
-        max_concurrency=section.integer(
-            "max_concurrency", DeliveryConfig.max_concurrency, minimum=1, maximum=1024
-        ),
-        requests_per_minute=section.integer(
-            "requests_per_minute", DeliveryConfig.requests_per_minute, minimum=1
-        ),
-        linger=section.duration("linger", DeliveryConfig.linger),
+        retry_window=section.duration("retry_window", defaults.retry_window),
+        max_concurrency=section.integer("max_concurrency", defaults.max_concurrency, minimum=1, maximum=1024),
+        requests_per_minute=section.integer("requests_per_minute", defaults.requests_per_minute, minimum=1),
+        linger=section.duration("linger", defaults.linger),
         initial_backoff=initial_backoff,
         max_backoff=max_backoff,
     )

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from gleap_actions.config.topology import DEFAULT
+from gleap_actions.route import delivery_key
+
 STATES = ("delivered", "retrying", "failed", "dead_lettered", "filtered")
 FILTERED = ""  # the "mapping" filtered events are counted under
 
@@ -64,24 +67,31 @@ def read_counters(registry: CollectorRegistry) -> Counter[Key]:
     for metric in registry.collect():
         for sample in metric.samples:
             labels = sample.labels
-            if sample.name == "gleap_actions_delivered_total":
-                out[labels["mapping"], "delivered"] += int(sample.value)
-            elif sample.name == "gleap_actions_failed_attempts_total":
-                out[labels["mapping"], _FAILED_KINDS.get(labels["kind"], "failed")] += int(sample.value)
-            elif sample.name == "gleap_actions_dead_lettered_total":
-                out[labels["mapping"], "dead_lettered"] += int(sample.value)
-            elif sample.name == "gleap_actions_filtered_events_total":
+            if sample.name == "gleap_actions_filtered_events_total":
                 out[FILTERED, "filtered"] += int(sample.value)
+                continue
+            if "mapping" not in labels:
+                continue
+            # As the queue names it: `destination/mapping`, or the mapping alone for `default`.
+            key = delivery_key(labels.get("destination", DEFAULT), labels["mapping"])
+            if sample.name == "gleap_actions_delivered_total":
+                out[key, "delivered"] += int(sample.value)
+            elif sample.name == "gleap_actions_failed_attempts_total":
+                out[key, _FAILED_KINDS.get(labels["kind"], "failed")] += int(sample.value)
+            elif sample.name == "gleap_actions_dead_lettered_total":
+                out[key, "dead_lettered"] += int(sample.value)
             elif sample.name == "gleap_actions_request_seconds_sum":
-                out[labels["mapping"], "latency_ms"] += round(sample.value * 1000)
+                out[key, "latency_ms"] += round(sample.value * 1000)
             elif sample.name == "gleap_actions_request_seconds_count":
-                out[labels["mapping"], "latency_count"] += int(sample.value)
+                out[key, "latency_count"] += int(sample.value)
     return out
 
 
 def read_gauge(registry: CollectorRegistry, name: str) -> float | None:
-    """A label-less gauge's value, or None when it is not registered (an ingest-only node)."""
-    return registry.get_sample_value(name)
+    """A gauge's value summed over its labels (every destination), or None when it has no sample (an
+    ingest-only node)."""
+    values = [s.value for m in registry.collect() for s in m.samples if s.name == name]
+    return sum(values) if values else None
 
 
 class Activity:

@@ -60,8 +60,8 @@ class DeliveryParts:
 class MappingDelivery:
     """The delivery loop of one mapping (`Subscription`)."""
 
-    def __init__(self, subscription: Subscription, parts: DeliveryParts) -> None:
-        self.name = subscription.name
+    def __init__(self, subscription: Subscription, parts: DeliveryParts, *, key: str | None = None) -> None:
+        self.name = key or subscription.name  # the delivery key (`route.delivery_key`)
         self._parts = parts
         self._sender = parts.sender
         self._tasks: set[asyncio.Task[None]] = set()
@@ -91,6 +91,7 @@ class MappingDelivery:
             outcomes=parts.outcomes,
             lease=parts.lease,
             stopping=self._stopping,
+            labels=(parts.sender.destination.name, subscription.name),
             observe=parts.observe,
         )
 

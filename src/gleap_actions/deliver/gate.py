@@ -1,4 +1,4 @@
-"""The credentials gate: delivery pauses while Gleap rejects the API token (401/403).
+"""The credentials gate, one per destination: its delivery pauses while Gleap rejects its token (401/403).
 
 Events are never burnt on bad credentials: the work is released and nothing is sent until the gate
 reopens, either on `resume()` (after a config reload) or by itself every `probe_interval` seconds, when
@@ -18,8 +18,11 @@ log = logging.getLogger(__name__)
 class CredentialsGate:
     """Open while delivery may send; closed (paused) after a credentials failure."""
 
-    def __init__(self, metrics: PipelineMetrics, *, probe_interval: float = 30.0) -> None:
-        self._metrics = metrics
+    def __init__(
+        self, metrics: PipelineMetrics, *, probe_interval: float = 30.0, destination: str = "default"
+    ) -> None:
+        self._destination = destination
+        self._paused_gauge = metrics.credentials_paused.labels(destination)
         self._probe_interval = probe_interval
         self._open = asyncio.Event()
         self._open.set()
@@ -35,12 +38,13 @@ class CredentialsGate:
         """A request was answered 401/403: stop sending, raise the alert, schedule a probe."""
         if not self._alert:
             log.error(
-                "event=delivery_paused reason=invalid_credentials status=%s probe_interval=%s",
+                "event=delivery_paused reason=invalid_credentials status=%s probe_interval=%s destination=%s",
                 status,
                 self._probe_interval,
+                self._destination,
             )
         self._alert = True
-        self._metrics.credentials_paused.set(1)
+        self._paused_gauge.set(1)
         if self._open.is_set():
             self._open.clear()
             loop = asyncio.get_running_loop()
@@ -54,8 +58,8 @@ class CredentialsGate:
         """A request went through: credentials are good, clear the alert."""
         if self._alert:
             self._alert = False
-            self._metrics.credentials_paused.set(0)
-            log.info("event=delivery_resumed reason=credentials_accepted")
+            self._paused_gauge.set(0)
+            log.info("event=delivery_resumed reason=credentials_accepted destination=%s", self._destination)
 
     def close(self) -> None:
         """Cancel a pending probe (shutdown)."""
@@ -66,5 +70,5 @@ class CredentialsGate:
     def _reopen(self, why: str) -> None:
         self.close()
         if not self._open.is_set():
-            log.info("event=delivery_reopened reason=%s", why)
+            log.info("event=delivery_reopened reason=%s destination=%s", why, self._destination)
             self._open.set()

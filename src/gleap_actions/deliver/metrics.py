@@ -1,6 +1,7 @@
 """Prometheus metrics of delivery, one registry per Pipeline so tests and embedders stay independent.
 
-Counters are per mapping; queue gauges are refreshed from `Store.stats`. No label ever holds a secret
+Counters are per destination and mapping (the `destination` label: `default` in the single-destination
+form); queue gauges are refreshed from `Store.stats`. No label ever holds a secret
 or an event value (mapping names and fixed reason words only).
 """
 
@@ -30,27 +31,33 @@ class PipelineMetrics:
             registry=r,
         )
         self.delivered = Counter(
-            "gleap_actions_delivered", "Deliveries acknowledged by Gleap", ["mapping"], registry=r
+            "gleap_actions_delivered",
+            "Deliveries acknowledged by Gleap",
+            ["destination", "mapping"],
+            registry=r,
         )
         self.failed = Counter(
             "gleap_actions_failed_attempts",
             "Delivery attempts that failed (each event counted), by kind",
-            ["mapping", "kind"],
+            ["destination", "mapping", "kind"],
             registry=r,
         )
         self.dead_lettered = Counter(
             "gleap_actions_dead_lettered",
             "Deliveries moved to dead letters",
-            ["mapping", "reason"],
+            ["destination", "mapping", "reason"],
             registry=r,
         )
         self.requests = Counter(
-            "gleap_actions_requests", "Requests sent to Gleap, by outcome", ["mapping", "outcome"], registry=r
+            "gleap_actions_requests",
+            "Requests sent to Gleap, by outcome",
+            ["destination", "mapping", "outcome"],
+            registry=r,
         )
         self.latency = Histogram(
             "gleap_actions_request_seconds",
             "Gleap request latency",
-            ["mapping"],
+            ["destination", "mapping"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -62,11 +69,15 @@ class PipelineMetrics:
             registry=r,
         )
         self.concurrency = Gauge(
-            "gleap_actions_concurrency_limit", "Current adaptive limit on requests in flight", registry=r
+            "gleap_actions_concurrency_limit",
+            "Current adaptive limit on requests in flight",
+            ["destination"],
+            registry=r,
         )
         self.credentials_paused = Gauge(
             "gleap_actions_credentials_paused",
             "1 while delivery is paused because Gleap rejected the API token (401/403)",
+            ["destination"],
             registry=r,
         )
         self.queue = Gauge("gleap_actions_queue", "Queue depth by state", ["state"], registry=r)

@@ -1,4 +1,5 @@
-"""The delivery pipeline: router, one delivery loop per mapping, retention and queue metrics.
+"""The delivery pipeline: router, one lane per destination (a delivery loop per mapping), retention and
+queue metrics; `reconfigure` applies a reloaded configuration.
 
 `Pipeline` is what `serve` (and a future `send`) runs: `await start()`, `await stop(timeout)`.
 Store calls are synchronous; they run in a small dedicated thread pool so the loop never blocks.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -21,23 +23,23 @@ from prometheus_client import CollectorRegistry
 
 from gleap_actions import events
 from gleap_actions.config import DeliveryConfig
-from gleap_actions.deliver.ackcommit import AckCommit
+from gleap_actions.config.topology import DEFAULT, DestinationConfig, SourceConfig
+from gleap_actions.deliver import discard
 from gleap_actions.deliver.concurrency import AdaptiveConcurrency
-from gleap_actions.deliver.delivery import DeliveryParts, MappingDelivery
 from gleap_actions.deliver.gate import CredentialsGate
+from gleap_actions.deliver.lane import Lane
 from gleap_actions.deliver.metrics import PipelineMetrics
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
-from gleap_actions.deliver.ratelimit import Limiter, RateLimiter
+from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.deliver.record import Observe
-from gleap_actions.deliver.retry import RetryPolicy
-from gleap_actions.deliver.sender import Destination, Sender, SendFn
+from gleap_actions.deliver.sender import SendFn
 from gleap_actions.deliver.store_calls import StoreCalls
 from gleap_actions.destinations.gleap import client
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.queue.owners import owner_alive, owner_name
 from gleap_actions.queue.store import DEFAULT_LEASE, DEFAULT_RETENTION, NewEvent, QueueStats, Store
-from gleap_actions.route import Router, RouteResult
+from gleap_actions.route import Router, RouteResult, Routing
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +65,14 @@ class Tuning:
 
 
 class Pipeline:
-    """Routes stored events to mappings and delivers them to the destination.
+    """Routes stored events to destinations' mappings and delivers them, one `Lane` per destination.
 
+    Built with `subscriptions`, `settings` and `delivery_config`, it is the single destination `default`;
+    with `destinations` (and `sources`), those are ignored and each destination gets its own lane.
     `send` (default `destinations.gleap.client.send`) and `delivery_enabled` (the integrations object)
-    can be replaced by embedders; `registry` receives the metrics (a fresh one by default); `rate`
-    replaces the in-process limit (e.g. one shared by every node of a queue: `Backend.shared_limiter`);
+    can be replaced by embedders; `registry` receives the metrics (a fresh one by default); `rate` (or
+    `rates`, per destination) replaces the in-process limit (e.g. one shared by every node of a queue:
+    `Backend.shared_limiter`);
     `observe` sees every request's outcome (the console's live view).
     """
 
@@ -85,46 +90,80 @@ class Pipeline:
         registry: CollectorRegistry | None = None,
         rate: Limiter | None = None,
         observe: Observe | None = None,
+        destinations: Sequence[DestinationConfig] = (),
+        sources: Sequence[SourceConfig] = (),
+        rates: Callable[[DestinationConfig], Limiter | None] | None = None,
     ) -> None:
         self.store = store
-        self.subscriptions = tuple(s for s in subscriptions if s.enabled)
-        self.config = delivery_config
         self.tuning = tuning
         self.metrics = PipelineMetrics(registry)
         self.outcomes = DeliveryOutcomes()
         self.owner = tuning.owner or owner_name()
-        self._initial_settings = settings
         self._send = send
         self._observe = observe
         self._session = session
         self._own_session = session is None
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gleap-store")
+        if not destinations:
+            destinations = (DestinationConfig(DEFAULT, settings, tuple(subscriptions), delivery_config),)
+            rates = rates or (lambda _: rate)
+        if not sources:
+            sources = (SourceConfig(DEFAULT, (), tuple(d.name for d in destinations)),)
+        self._rates = rates or (lambda _: None)
+        self.lanes: dict[str, Lane] = {d.name: self._lane(d) for d in destinations}
         self.router = Router(
             store,
-            self.subscriptions,
+            Routing.of(sources, destinations),
             delivery_enabled,
             owner=self.owner,
             batch=tuning.route_batch,
             lease=tuning.lease,
         )
-        self.concurrency = AdaptiveConcurrency(max(1, delivery_config.max_concurrency))
-        self.rate = rate or RateLimiter(delivery_config.requests_per_minute)
-        self.policy = RetryPolicy(
-            initial_backoff=delivery_config.initial_backoff,
-            max_backoff=delivery_config.max_backoff,
-            window=delivery_config.retry_window,
-        )
-        self.gate: CredentialsGate | None = None
-        self._destination: Destination | None = None
-        self._workers: list[MappingDelivery] = []
         self._loops: list[asyncio.Task[None]] = []
         self._route_wake: asyncio.Event | None = None
+        self._started = False
         self._stopping = False
+
+    def _lane(self, config: DestinationConfig) -> Lane:
+        return Lane(
+            config,
+            rate=self._rates(config),
+            metrics=self.metrics,
+            outcomes=self.outcomes,
+            probe_interval=self.tuning.probe_interval,
+            observe=self._observe,
+        )
+
+    @property
+    def first(self) -> Lane:
+        """The first destination's lane (the only one in the single-destination form)."""
+        return next(iter(self.lanes.values()))
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        """The first destination's enabled mappings."""
+        return self.first.subscriptions
 
     @property
     def settings(self) -> GleapSettings:
-        """The destination's settings in use."""
-        return self._destination.settings if self._destination else self._initial_settings
+        """The first destination's settings in use."""
+        lane = self.first
+        return lane.destination.settings if lane.destination else lane.config.gleap
+
+    @property
+    def gate(self) -> CredentialsGate:
+        """The first destination's credentials gate."""
+        return self.first.gate
+
+    @property
+    def concurrency(self) -> AdaptiveConcurrency:
+        """The first destination's adaptive concurrency."""
+        return self.first.concurrency
+
+    @property
+    def rate(self) -> Limiter:
+        """The first destination's rate limit."""
+        return self.first.rate
 
     @property
     def run(self) -> StoreCalls:
@@ -137,55 +176,96 @@ class Pipeline:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         self._route_wake = asyncio.Event()
-        tuning = self.tuning
-        self.gate = CredentialsGate(self.metrics, probe_interval=tuning.probe_interval)
-        self._destination = Destination(self._initial_settings, self._session, self._send)
-        run = self.run
-        sender = Sender(
-            self._destination,
-            rate=self.rate,
-            concurrency=self.concurrency,
-            gate=self.gate,
-            metrics=self.metrics,
-            lease=tuning.lease,
-        )
-        parts = DeliveryParts(
-            store=self.store,
-            run=run,
-            ack=AckCommit(lambda ids: run(self.store.ack, ids)),
-            sender=sender,
-            policy=self.policy,
-            metrics=self.metrics,
-            outcomes=self.outcomes,
-            owner=self.owner,
-            linger=self.config.linger,
-            lease=tuning.lease,
-            claim_limit=tuning.claim_limit,
-            poll_interval=tuning.poll_interval,
-            observe=self._observe,
-        )
-        self._workers = [MappingDelivery(sub, parts) for sub in self.subscriptions]
-        self.metrics.concurrency.set(self.concurrency.limit)
         # Work held by a killed process of this host is due again now, not when its lease expires.
         released = await self.run(self.store.release_orphans, owner_alive)
         if released:
             log.warning("event=orphaned_work_released count=%d", released)
-        due = await self.run(self.store.due_mappings, time.time())
-        for name in sorted(set(due) - {w.name for w in self._workers}):
-            # Routed under a mapping that is now disabled or gone: they wait until it is back.
-            log.warning("event=deliveries_without_mapping mapping=%s due=%d", name, due[name])
+        for lane in self.lanes.values():
+            self._start_lane(lane)
+        self._started = True
+        await self.report_unconfigured()
         self._spawn(self._route_loop(), "router")
-        for worker in self._workers:
-            self._spawn(worker.run(), f"delivery:{worker.name}")
         self._spawn(self._stats_loop(), "stats")
         self._spawn(self._retention_loop(), "retention")
         log.info(
-            "event=pipeline_started owner=%s mappings=%d max_concurrency=%d requests_per_minute=%d",
+            "event=pipeline_started owner=%s destinations=%d mappings=%d",
             self.owner,
-            len(self._workers),
-            self.concurrency.max_limit,
-            self.config.requests_per_minute,
+            len(self.lanes),
+            sum(len(lane.workers) for lane in self.lanes.values()),
         )
+
+    def _start_lane(self, lane: Lane) -> None:
+        assert self._session is not None
+        lane.start(
+            store=self.store,
+            run=self.run,
+            session=self._session,
+            send=self._send,
+            owner=self.owner,
+            lease=self.tuning.lease,
+            claim_limit=self.tuning.claim_limit,
+            poll_interval=self.tuning.poll_interval,
+        )
+
+    @property
+    def configured(self) -> frozenset[str]:
+        """The delivery keys the lanes deliver."""
+        return frozenset().union(*(lane.keys for lane in self.lanes.values()))
+
+    async def unconfigured(self) -> dict[str, int]:
+        """Delivery keys with deliveries waiting that no configured mapping delivers (a destination
+        or mapping removed or disabled), with their counts: kept until discarded on purpose."""
+        return await self.run(discard.unconfigured, self.store, self.configured)
+
+    async def discard(self, key: str) -> int:
+        """Move every waiting delivery of `key`, which no configured mapping delivers, to the dead letters
+        (`deliver/discard.py`). Returns how many; ValueError when a configured mapping delivers `key`."""
+        if key in self.configured:
+            raise ValueError(f"{key!r} is delivered by a configured mapping")
+        return await self.run(
+            functools.partial(discard.discard, self.store, key, owner=self.owner, lease=self.tuning.lease)
+        )
+
+    async def report_unconfigured(self) -> dict[str, int]:
+        """`unconfigured`, each logged as a warning."""
+        waiting = await self.unconfigured()
+        for key, count in waiting.items():
+            log.warning("event=deliveries_without_mapping mapping=%s waiting=%d", key, count)
+        return waiting
+
+    async def reconfigure(
+        self, destinations: Sequence[DestinationConfig], sources: Sequence[SourceConfig]
+    ) -> dict[str, int]:
+        """Apply a reloaded configuration without a restart: new routing for events routed from now on,
+        a lane started for each new or changed destination (the old one stops claiming first and gives
+        back what it has not sent, so nothing is lost or sent twice), settings updated in place for
+        destinations whose mappings and delivery settings did not change. Returns `unconfigured()`."""
+        fresh_routing = Routing.of(sources, destinations)
+        # Events accepted with a write key this reload removes may still be unrouted (an ingest-only node
+        # stored them): they go where that key's source fed before, never nowhere.
+        before = self.router.routing.by_source
+        self.router.routing = dataclasses.replace(
+            fresh_routing, by_source={**before, **fresh_routing.by_source}
+        )
+        fresh = {d.name: d for d in destinations}
+        deadline = time.monotonic() + self.tuning.lease / 4
+        for name in list(self.lanes):
+            lane = self.lanes[name]
+            config = fresh.get(name)
+            if config is not None and _same_delivery(lane.config, config):
+                lane.config = config
+                lane.resume(config)
+                continue
+            del self.lanes[name]
+            await lane.stop(deadline)
+        for name, config in fresh.items():
+            if name not in self.lanes:
+                lane = self._lane(config)
+                self.lanes[name] = lane
+                if self._started:
+                    self._start_lane(lane)
+        self.notify()
+        return await self.report_unconfigured()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._loops.append(asyncio.create_task(coro, name=name))
@@ -204,14 +284,14 @@ class Pipeline:
             self._route_wake.set()
 
     def resume(self, settings: GleapSettings | None = None) -> None:
-        """Resume delivery paused by a credentials failure, with the reloaded `settings` if given."""
-        if settings is not None:
-            if self._destination is not None:
-                self._destination.settings = settings
+        """Resume delivery paused by a credentials failure (every destination), with the reloaded
+        `settings` of the first destination if given."""
+        for lane in self.lanes.values():
+            if settings is not None and lane is self.first:
+                lane.config = dataclasses.replace(lane.config, gleap=settings)
+                lane.resume(lane.config)
             else:
-                self._initial_settings = settings
-        if self.gate is not None:
-            self.gate.resume()
+                lane.resume()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Graceful stop: claim nothing more, let requests in flight finish for up to `timeout`
@@ -220,17 +300,12 @@ class Pipeline:
             return
         self._stopping = True
         deadline = time.monotonic() + timeout
-        for worker in self._workers:
-            worker.stop_claiming()
-            worker.wake()
         self.notify()
         background = [t for t in self._loops if t.get_name() in ("stats", "retention")]
         for task in background:
             task.cancel()
+        await asyncio.gather(*(lane.stop(deadline) for lane in self.lanes.values()))
         await asyncio.gather(*self._loops, return_exceptions=True)
-        await asyncio.gather(*(w.finish(deadline - time.monotonic()) for w in self._workers))
-        if self.gate is not None:
-            self.gate.close()
         if self._own_session and self._session is not None:
             await self._session.close()
         self._executor.shutdown(wait=True)
@@ -276,8 +351,8 @@ class Pipeline:
             self.metrics.filtered.labels("no_matching_mapping").inc(result.filtered_no_match)
             self.outcomes.record_filtered("no_matching_mapping", result.filtered_no_match)
         if result.deliveries:
-            for worker in self._workers:
-                worker.wake()
+            for lane in self.lanes.values():
+                lane.wake()
 
     async def _stats_loop(self) -> None:
         """Refresh the queue gauges every `stats_interval`, or less often when counting takes long: the
@@ -300,3 +375,14 @@ class Pipeline:
             except Exception:
                 log.exception("event=retention_failed")
             await asyncio.sleep(self.tuning.retention_interval)
+
+
+def _same_delivery(old: DestinationConfig, new: DestinationConfig) -> bool:
+    """Whether a reloaded destination delivers as before (only its Gleap settings may differ)."""
+    if old.delivery != new.delivery or len(old.subscriptions) != len(new.subscriptions):
+        return False
+    return all(
+        (a.name, a.enabled, a.trigger_text, a.mapping_config, a.batching, a.batch_size, a.batch_bytes)
+        == (b.name, b.enabled, b.trigger_text, b.mapping_config, b.batching, b.batch_size, b.batch_bytes)
+        for a, b in zip(old.subscriptions, new.subscriptions, strict=True)
+    )

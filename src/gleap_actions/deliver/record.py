@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from gleap_actions.config.topology import DEFAULT
 from gleap_actions.deliver.ackcommit import AckCommit
 from gleap_actions.deliver.batch import Claimer, Work
 from gleap_actions.deliver.gate import CredentialsGate
@@ -74,8 +75,10 @@ class Recorder:
         lease: float,
         stopping: asyncio.Event,
         observe: Observe | None = None,
+        labels: tuple[str, str] | None = None,
     ) -> None:
-        self._mapping = mapping
+        self._mapping = mapping  # the delivery key, in logs
+        self._labels = labels or (DEFAULT, mapping)  # (destination, mapping), in metrics
         self._store = store
         self._run = run
         self._ack = ack
@@ -95,14 +98,14 @@ class Recorder:
             self._observe_outcome(self._observe, outcome, request, work)
         if isinstance(outcome, Delivered):
             answered = time.monotonic()
-            self._metrics.latency.labels(self._mapping).observe(outcome.latency)
-            self._metrics.requests.labels(self._mapping, "ok").inc()
+            self._metrics.latency.labels(*self._labels).observe(outcome.latency)
+            self._metrics.requests.labels(*self._labels, "ok").inc()
             self._gate.succeeded()
             ids = work.ids
             await self._persist(self._ack, ids)
             self._metrics.ack_wait.observe(time.monotonic() - answered)
             self._claimer.done(ids)
-            self._metrics.delivered.labels(self._mapping).inc(len(ids))
+            self._metrics.delivered.labels(*self._labels).inc(len(ids))
             self._outcomes.record_delivered(self._mapping, len(ids))
         elif isinstance(outcome, Skipped):
             await self.release(work.ids)
@@ -202,8 +205,8 @@ class Recorder:
 
     def count(self, work: Work, kind: str) -> None:
         """Count a failed request of `kind` and its events."""
-        self._metrics.requests.labels(self._mapping, kind).inc()
-        self._metrics.failed.labels(self._mapping, kind).inc(len(work.deliveries))
+        self._metrics.requests.labels(*self._labels, kind).inc()
+        self._metrics.failed.labels(*self._labels, kind).inc(len(work.deliveries))
 
     async def _dead_letter(
         self,
@@ -225,7 +228,7 @@ class Recorder:
             response=response,
         )
         self._claimer.done(ids)
-        self._metrics.dead_lettered.labels(self._mapping, kind).inc(len(ids))
+        self._metrics.dead_lettered.labels(*self._labels, kind).inc(len(ids))
         self._outcomes.record_dead_letter(self._mapping, reason, len(ids))
         log.warning(
             "event=dead_lettered mapping=%s kind=%s events=%d status=%s reason=%r",

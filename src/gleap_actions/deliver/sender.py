@@ -36,11 +36,12 @@ class Destination:
     settings: GleapSettings
     session: aiohttp.ClientSession
     send: SendFn
+    name: str = "default"  # the configured destination's name
 
 
 class Sender:
-    """Sends requests to the destination within the shared budget: one rate limit, one concurrency
-    limit and one credentials gate for every mapping."""
+    """Sends requests to one destination within its budget: one rate limit, one concurrency limit and
+    one credentials gate for every mapping of that destination."""
 
     def __init__(
         self,
@@ -56,14 +57,14 @@ class Sender:
         self.rate = rate
         self.concurrency = concurrency
         self.gate = gate
-        self._metrics = metrics
+        self._limit_gauge = metrics.concurrency.labels(destination.name)
         self._lease = lease
 
     async def send(self, request: Request, *, claimed_at: float, mapping: str, events: int) -> Outcome:
         """Send `request` (carrying `events` claimed at `claimed_at`, monotonic) and classify the answer."""
         await self.rate.acquire()
         permit = await self.concurrency.acquire()
-        self._metrics.concurrency.set(self.concurrency.limit)
+        self._limit_gauge.set(self.concurrency.limit)
         outcome: Outcome = Skipped()
         try:
             # Paused while we waited, or waited so long the lease may run out (a long Retry-After): give
@@ -86,4 +87,4 @@ class Sender:
         finally:
             measured, overloaded = load_signal(outcome)
             await self.concurrency.release(permit, measured=measured, overloaded=overloaded)
-            self._metrics.concurrency.set(self.concurrency.limit)
+            self._limit_gauge.set(self.concurrency.limit)

@@ -71,6 +71,10 @@ class SettingsRoute:
         self._sources = frozenset(source_id(key) for key in write_keys if key)
         self._configured = api_host_of(public_url) if public_url else None
 
+    def set_write_keys(self, write_keys: Iterable[str]) -> None:
+        """Answer for these write keys from now on (a reload); none: any key."""
+        self._sources = frozenset(source_id(key) for key in write_keys if key)
+
     def add_routes(self, app: web.Application) -> None:
         """Mount `GET /v1/projects/{writeKey}/settings` on `app`."""
         app.router.add_get(SETTINGS_PATH, self._settings)

@@ -137,7 +137,7 @@ class TrackingAPI:
         registry: CollectorRegistry | None = None,
         max_queued_events: int = 50_000,
         rate_limit: WriteKeyRateLimit | None = None,
-        route: Callable[[dict[str, Any]], Route] | None = None,
+        route: Callable[[dict[str, Any], str], Route] | None = None,
         on_commit: OnCommit | None = None,
     ) -> None:
         self.store = store
@@ -166,7 +166,7 @@ class TrackingAPI:
         storage: StorageSettings,
         *,
         registry: CollectorRegistry | None = None,
-        route: Callable[[dict[str, Any]], Route] | None = None,
+        route: Callable[[dict[str, Any], str], Route] | None = None,
         on_commit: OnCommit | None = None,
     ) -> TrackingAPI:
         """The service as configured by `Config.server` and `Config.storage`; `route` and `on_commit`
@@ -220,6 +220,10 @@ class TrackingAPI:
             return response
 
         return handle
+
+    def set_write_keys(self, write_keys: Iterable[str]) -> None:
+        """Accept these write keys from now on (a reload); none: any key."""
+        self._sources = frozenset(source_id(key) for key in write_keys if key)
 
     def _source(self, key: object) -> str:
         """The source id for a write key, or Unauthorized."""
@@ -322,7 +326,7 @@ class TrackingAPI:
         if len(payload) > limit and len(orjson.dumps(raw)) > limit:
             where = "" if index is None else f" (batch item {index})"
             raise BadRequest("event_too_large", f"an event{where} exceeds the limit of {limit} bytes")
-        route = self.route(event) if self.route is not None else None
+        route = self.route(event, source) if self.route is not None else None
         return NewEvent.from_event(
             event, source=source, received_at=received_at, payload=payload, route=route
         )

@@ -66,8 +66,10 @@ def deliveries_from_rows(mapping: str, rows: Iterable[Sequence[Any]]) -> list[De
 
 
 def stored_events_from_rows(rows: Iterable[Sequence[Any]]) -> list[StoredEvent]:
-    """Claimed events from `(id, received_at, payload)` rows, in id order."""
-    events = [StoredEvent(id=row[0], received_at=row[1], payload=bytes(row[2])) for row in rows]
+    """Claimed events from `(id, received_at, payload, source)` rows, in id order."""
+    events = [
+        StoredEvent(id=row[0], received_at=row[1], payload=bytes(row[2]), source=row[3]) for row in rows
+    ]
     events.sort(key=lambda e: e.id)
     return events
 

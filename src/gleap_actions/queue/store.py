@@ -78,6 +78,7 @@ class StoredEvent:
     id: int
     received_at: float
     payload: bytes
+    source: str = ""  # the source id it was appended with (`NewEvent.source`): routing depends on it
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,10 @@ from gleap_actions.admin.audiences import AudienceRoutes
 from gleap_actions.compute import Computer
 from gleap_actions.compute.metrics import ComputeMetrics
 from gleap_actions.config import Config, StorageConfig, load_config
+from gleap_actions.config.load import SANDBOX_API_TOKEN
+from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.console.app import Console
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
-from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.destinations.gleap import account as gleap_account
 from gleap_actions.destinations.gleap.client import send
 from gleap_actions.destinations.gleap.settings import GleapSettings
@@ -41,8 +42,9 @@ from gleap_actions.preview import preview_body
 from gleap_actions.queue.factory import Backend, open_store
 from gleap_actions.queue.owners import owner_name
 from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent
+from gleap_actions.route import delivery_key, split_key
 from gleap_actions.sandbox import Sandbox
-from gleap_actions.service.destination import SANDBOX_DESTINATION, Backlog, claim_queue
+from gleap_actions.service.destination import Backlog, claim_queues, recorded_value
 from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
 from gleap_actions.service.ops import add_ops_routes
 
@@ -75,8 +77,10 @@ class Service:
         self.backend = backend or open_configured_store(config.storage)
         self.store = self.backend.store
         self.sandbox: Sandbox | None = None
-        self.settings: GleapSettings = config.gleap
+        self.settings: GleapSettings = config.gleap  # the first destination's
+        self.destinations: tuple[DestinationConfig, ...] = config.destinations
         self.ingest: TrackingAPI | None = None
+        self._settings_route: SettingsRoute | None = None
         self.pipeline: Pipeline | None = None
         self.computer: Computer | None = None
         self.console = Console(
@@ -88,7 +92,6 @@ class Service:
             reload=self.reload,
             on_replay=lambda: self.pipeline.notify() if self.pipeline else None,
         )
-        self._rate: Limiter | None = None
         self._runner: HTTPRunner | None = None
         self._site: web.BaseSite | None = None
         self._stopping = False
@@ -97,20 +100,17 @@ class Service:
     async def start(self) -> None:
         """Start the sandbox (if no token), the pipeline and the HTTP server."""
         if self.role != "ingest":
-            destination = SANDBOX_DESTINATION if self.config.uses_sandbox else self.settings.destination
             discarded = await asyncio.to_thread(
-                claim_queue, self.store, destination, self.backlog, self.backend.description
+                claim_queues, self.store, self.config.destinations, self.backlog, self.backend.description
             )
             if discarded:
                 log.warning("event=backlog_discarded items=%d", discarded)
         if self.config.uses_sandbox and self.role != "ingest":
-            self.sandbox = Sandbox(api_token=self.settings.api_token)
+            self.sandbox = Sandbox(api_token=SANDBOX_API_TOKEN)
             await self.sandbox.start()
-            self.settings = dataclasses.replace(self.settings, base_url=self.sandbox.url)
+        self.destinations = self._resolved(self.config)
+        self.settings = self.destinations[0].gleap
         if self.role != "ingest":
-            self._rate = self.backend.shared_limiter(
-                self.config.delivery.requests_per_minute, self.settings.api_token
-            )
             self.pipeline = Pipeline(
                 self.store,
                 self.config.subscriptions,
@@ -120,7 +120,12 @@ class Service:
                 delivery_enabled=events.delivery_enabled,
                 registry=self.registry,
                 tuning=Tuning(retention=self.config.storage.retention, lease=self.lease),
-                rate=self._rate,
+                destinations=self.destinations,
+                sources=self.config.sources,
+                # Each destination's budget is its Gleap project's, shared by every node of a queue.
+                rates=lambda d: self.backend.shared_limiter(
+                    d.delivery.requests_per_minute, d.gleap.api_token
+                ),
                 observe=self.console.observe,
             )
             self.console.live.decide = self.pipeline.router.decide
@@ -171,7 +176,8 @@ class Service:
         app = web.Application(middlewares=[cors_middleware(CorsPolicy(server.cors_origins)), json_errors])
         if self.ingest is not None:
             self.ingest.add_routes(app)
-            SettingsRoute(server.write_keys, server.public_url).add_routes(app)
+            self._settings_route = SettingsRoute(server.write_keys, server.public_url)
+            self._settings_route.add_routes(app)
         AdminAPI(
             self.store,
             server.admin_token,
@@ -180,6 +186,8 @@ class Service:
             delete_user=self.delete_user,
             reload=self.reload,
             on_replay=self.pipeline.notify if self.pipeline else lambda: None,
+            discard=self.pipeline.discard if self.pipeline else None,
+            topology=self.topology,
             audiences=AudienceRoutes(
                 self.store, (*self.config.audiences, *self.config.computed_traits), asyncio.to_thread
             ),
@@ -203,35 +211,110 @@ class Service:
             return "ingest is overloaded"
         return None
 
-    def _preview(self, body: bytes, batch: bool) -> Iterator[bytes]:
-        config = dataclasses.replace(self.config, gleap=self.settings)
+    def _preview(self, body: bytes, batch: bool, destination: str | None = None) -> Iterator[bytes]:
+        """What the destination `destination` (None: the first) would be sent; KeyError when unknown."""
+        chosen = self.destinations[0] if destination is None else self._destination(destination)
+        config = dataclasses.replace(self.config, gleap=chosen.gleap, subscriptions=chosen.subscriptions)
         return preview_body(body, config, batch=batch)
 
-    async def delete_user(self, user_id: str) -> dict[str, Any]:
-        """Drop the user's queued events, then ask Gleap to delete the contact."""
+    def _destination(self, name: str) -> DestinationConfig:
+        for destination in self.destinations:
+            if destination.name == name:
+                return destination
+        raise KeyError(name)
+
+    def _resolved(self, config: Config) -> tuple[DestinationConfig, ...]:
+        """`config.destinations`, those without a token pointed at this node's sandbox."""
+        if self.sandbox is None:
+            return config.destinations
+        url = self.sandbox.url
+        return tuple(
+            dataclasses.replace(d, gleap=dataclasses.replace(d.gleap, base_url=url)) if d.uses_sandbox else d
+            for d in config.destinations
+        )
+
+    async def topology(self, per_key: dict[str, dict[str, int]]) -> dict[str, Any]:
+        """The admin stats by destination and mapping, and the delivery keys no mapping delivers."""
+        names = [d.name for d in self.destinations]
+        by_destination: dict[str, dict[str, dict[str, int]]] = {name: {} for name in names}
+        configured = {delivery_key(d.name, s.name) for d in self.destinations for s in d.subscriptions}
+        unconfigured: dict[str, dict[str, int]] = {}
+        for key, counts in per_key.items():
+            if key not in configured:
+                unconfigured[key] = counts
+                continue
+            destination, mapping = split_key(key, names)
+            by_destination.setdefault(destination, {})[mapping] = counts
+        return {"destinations": by_destination, "unconfigured": unconfigured}
+
+    async def delete_user(self, user_id: str, destinations: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Drop the user's queued events, then ask each destination a source feeds (or those named) to
+        delete the contact."""
+        fed = {name for source in self.config.sources for name in source.destinations}
+        known = [d for d in self.destinations if d.name in (destinations or fed)]
+        unknown = sorted(set(destinations) - {d.name for d in known})
+        if unknown:
+            return {"ok": False, "message": f"unknown destination(s): {', '.join(unknown)}", "status": None}
         dropped = await asyncio.to_thread(self.store.drop_user, user_id)
-        if self.config.uses_sandbox and self.sandbox is None:
-            # An ingest-only node without a token has no Gleap to ask (and must not ask the real one).
-            outcome = gleap_account.Outcome(False, "no Gleap API token is configured on this node")
-        else:
-            outcome = await gleap_account.delete_user(self.settings, user_id)
-        log.info("event=user_deleted dropped=%d ok=%s status=%s", dropped, outcome.ok, outcome.status)
-        return {"ok": outcome.ok, "message": outcome.message, "status": outcome.status, "dropped": dropped}
+        results: dict[str, dict[str, Any]] = {}
+        for destination in known:
+            if destination.uses_sandbox and self.sandbox is None:
+                # An ingest-only node without a token has no Gleap to ask (and must not ask the real one).
+                outcome = gleap_account.Outcome(False, "no Gleap API token is configured on this node")
+            else:
+                outcome = await gleap_account.delete_user(destination.gleap, user_id)
+            log.info(
+                "event=user_deleted destination=%s dropped=%d ok=%s status=%s",
+                destination.name,
+                dropped,
+                outcome.ok,
+                outcome.status,
+            )
+            results[destination.name] = {
+                "ok": outcome.ok,
+                "message": outcome.message,
+                "status": outcome.status,
+            }
+        first = next(iter(results.values()))
+        return {
+            "ok": all(r["ok"] for r in results.values()),
+            "message": first["message"]
+            if len(results) == 1
+            else "; ".join(f"{name}: {r['message']}" for name, r in results.items()),
+            "status": first["status"],
+            "dropped": dropped,
+            "destinations": results,
+        }
 
     async def reload(self) -> dict[str, Any]:
-        """Re-read the config file's Gleap settings (e.g. a fixed token) and resume paused delivery."""
+        """Re-read the config file: Gleap settings (e.g. a fixed token), sources, destinations and their
+        mappings, without a restart; paused delivery resumes. Queued events are kept; those routed to a
+        destination or mapping no longer configured are reported (`unconfigured`)."""
         try:
             fresh = load_config(self.config.path)
         except ConfigError as exc:
             return {"ok": False, "errors": exc.errors}
-        if not fresh.uses_sandbox:
-            self.settings = fresh.gleap
+        if fresh.uses_sandbox and self.sandbox is None and self.role != "ingest":
+            self.sandbox = Sandbox(api_token=SANDBOX_API_TOKEN)
+            await self.sandbox.start()
+        self.config = dataclasses.replace(self.config, destinations=fresh.destinations, sources=fresh.sources)
+        self.destinations = self._resolved(fresh)
+        self.settings = self.destinations[0].gleap
+        keys = [key for source in fresh.sources for key in source.write_keys]
+        if self.ingest is not None:
+            self.ingest.set_write_keys(keys)
+        if self._settings_route is not None:
+            self._settings_route.set_write_keys(keys)
+        if self.role != "ingest":
             # The operator changed the settings on purpose: pending work now goes there.
-            await asyncio.to_thread(self.store.set_destination, self.settings.destination)
+            await asyncio.to_thread(self.store.set_destination, recorded_value(fresh.destinations))
+        unconfigured: dict[str, int] = {}
         if self.pipeline is not None:
-            self.pipeline.resume(self.settings)
-        log.info("event=config_reloaded")
-        return {"ok": True}
+            unconfigured = await self.pipeline.reconfigure(self.destinations, fresh.sources)
+        log.info(
+            "event=config_reloaded destinations=%d unconfigured=%d", len(self.destinations), len(unconfigured)
+        )
+        return {"ok": True, "destinations": [d.name for d in self.destinations], "unconfigured": unconfigured}
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Graceful stop; idempotent."""
@@ -245,8 +328,6 @@ class Service:
             await self.computer.stop()
         if self.pipeline is not None:
             await self.pipeline.stop(timeout)
-        if self._rate is not None:
-            self._rate.close()
         if self._runner is not None:
             await self._runner.cleanup()  # also stops ingest's committer after it committed its queue
         if self.sandbox is not None:

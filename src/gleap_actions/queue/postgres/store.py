@@ -264,7 +264,7 @@ class PostgresStore:
             " ORDER BY u.event_id LIMIT %s FOR UPDATE OF u SKIP LOCKED)"
             " UPDATE unrouted u SET owner = %s, lease_until = clock.now + %s"
             " FROM free, clock, events e WHERE u.event_id = free.event_id AND e.id = u.event_id"
-            " RETURNING e.id, e.received_at, e.payload",
+            " RETURNING e.id, e.received_at, e.payload, e.source",
             (limit, owner, lease),
         )
         return base.stored_events_from_rows(rows)

@@ -294,7 +294,7 @@ class SQLiteStore:
             rows = conn.execute(
                 "UPDATE events SET owner = ?, lease_until = ? WHERE id IN ("
                 " SELECT id FROM events WHERE routed = 0 AND (lease_until IS NULL OR lease_until <= ?)"
-                " ORDER BY id LIMIT ?) RETURNING id, received_at, payload",
+                " ORDER BY id LIMIT ?) RETURNING id, received_at, payload, source",
                 (owner, now + lease, now, limit),
             ).fetchall()
             return stored_events_from_rows(rows)
