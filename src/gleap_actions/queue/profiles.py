@@ -1,3 +1,4 @@
+# Over 400 lines: the profile store's whole SQL for both backends, kept in one place so they cannot drift.
 """The profile store of audiences and computed traits, written once for both backends.
 
 Each backend hands `ProfileStore` a `transact(body)` that runs `body(tx)` in one of its write transactions;
