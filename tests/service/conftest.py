@@ -99,7 +99,7 @@ async def admin(url: str, method: str, path: str, body: Any = None, token: str |
         return r.status, await r.json(content_type=None)
 
 
-async def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
     """Poll `check` until it is true; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not check():
