@@ -87,3 +87,17 @@ def test_a_new_environment_is_configured_like_segments_liquidjs() -> None:
     for name in DISABLED_FILTERS:
         with pytest.raises(LiquidError, match=f'filter "{name}" is disabled'):
             env.from_string(f"{{{{ a | {name} }}}}").render(a=[1])
+
+
+@pytest.mark.parametrize(
+    ("items", "template", "expected"),
+    [
+        (["a", None, "b"], "{{ properties.items | join: ',' }}", "a,,b"),  # liquidjs: null prints as nothing
+        (["a", 1.0, 2.5, True], "{{ properties.items | join }}", "a 1 2.5 true"),  # JS numbers, space default
+        ([["x", "y"], "z"], "{{ properties.items | join: ',' }}", "x,y,z"),  # nested arrays as JS prints them
+        ("abc", "{{ properties.items | join: '-' }}", "abc"),  # not an array: python-liquid's join, as before
+    ],
+)
+def test_join_is_javascripts_array_join(items: Any, template: str, expected: str) -> None:
+    event = {"properties": {"items": items}}
+    assert transform({"text": {"@liquid": template}}, event) == {"text": expected}

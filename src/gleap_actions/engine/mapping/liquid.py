@@ -101,6 +101,19 @@ def _disabled_filter(filter_name: str) -> Callable[..., Any]:
     return disabled
 
 
+def _js_join(builtin: Callable[..., Any], environment: Environment) -> Callable[..., Any]:
+    """liquidjs's `join`: JavaScript's `Array.join`, so null items print as nothing, numbers and booleans as
+    JavaScript prints them (`1`, `true`), and the separator defaults to a space."""
+
+    def join(value: Any, separator: Any = " ") -> Any:
+        if not isinstance(value, list):
+            return builtin(value, separator, environment=environment)  # python-liquid's, as before
+        glue = " " if separator is None or separator is MISSING else _output_text(separator)
+        return glue.join("" if item is None or item is MISSING else js_string(item) for item in value)
+
+    return join
+
+
 class SegmentLiquidEnvironment(Environment):
     """python-liquid configured like Segment's liquidjs engine (no loops, bounded memory)."""
 
@@ -115,6 +128,7 @@ class SegmentLiquidEnvironment(Environment):
             self.add_tag(_disabled_tag(tag))
         for name in DISABLED_FILTERS:
             self.add_filter(name, _disabled_filter(name))
+        self.add_filter("join", _js_join(self.filters["join"], self))
 
 
 _ENVIRONMENT = SegmentLiquidEnvironment()
