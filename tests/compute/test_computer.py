@@ -74,6 +74,17 @@ def test_an_order_enters_the_audience_and_its_window_expiry_exits(store: Store) 
     assert computer.profiles.members() == {"revenue": 1}
 
 
+def test_events_stored_between_start_and_the_first_round_are_read(store: Store) -> None:
+    # The service opens the cursor before ingest starts; a first round that runs late (a loaded machine)
+    # must still see what was accepted meanwhile, not start after it.
+    clock = Clock()
+    computer = _computer(store, clock, BUYERS)
+    computer.profiles.open_cursor()
+    append(store, {"type": "track", "event": "Order Completed", "userId": "early"}, at=clock.now)
+    _run(computer, clock)
+    assert [(e["userId"], e["traits"]) for e in identifies(store)] == [("early", {"recent_buyers": True})]
+
+
 def test_anonymous_events_join_the_user_and_anonymous_profiles_are_never_sent(store: Store) -> None:
     clock = Clock()
     computer = _computer(store, clock, BUYERS)

@@ -82,7 +82,8 @@ class Computer:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the loop."""
+        """Place the event cursor (before ingest accepts anything), then start the loop."""
+        await asyncio.to_thread(self.profiles.open_cursor)
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:

@@ -321,15 +321,16 @@ class ProfileStore:
 
     # -- the events queue --------------------------------------------------------------------------
 
+    def open_cursor(self) -> None:
+        """Place the cursor at the end of the queue unless it is already placed: events stored from now
+        on are read. Called before ingest starts, so that no event accepted meanwhile is skipped."""
+        self.transact(_open_cursor)
+
     def lease(self, owner: str, lease: float, now: float) -> int | None:
         """Take or renew the lease on reading events; the cursor position, or None (another holds it)."""
 
         def body(tx: Tx) -> int | None:
-            tx.execute(
-                "INSERT INTO profile_cursor (name, position) VALUES (%s, "
-                "(SELECT coalesce(max(id), 0) FROM events)) ON CONFLICT (name) DO NOTHING",
-                (_CURSOR,),
-            )
+            _open_cursor(tx)
             taken = tx.execute(
                 "UPDATE profile_cursor SET owner = %s, lease_until = %s WHERE name = %s"
                 " AND (owner IS NULL OR owner = %s OR lease_until < %s)",
@@ -510,3 +511,11 @@ def erase_user(tx: Tx, user_id: str) -> int:
         tx.execute("DELETE FROM profile_ids WHERE profile_id = %s", (profile,))
         tx.execute("DELETE FROM profiles WHERE id = %s", (profile,))
     return len(rows)
+
+
+def _open_cursor(tx: Tx) -> None:
+    tx.execute(
+        "INSERT INTO profile_cursor (name, position) VALUES (%s, "
+        "(SELECT coalesce(max(id), 0) FROM events)) ON CONFLICT (name) DO NOTHING",
+        (_CURSOR,),
+    )
