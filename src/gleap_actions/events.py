@@ -74,14 +74,15 @@ def parse_time(value: object, field: str) -> float:
     """An ISO 8601 date string as Unix seconds (naive means UTC); EventError otherwise."""
     if not isinstance(value, str):
         raise EventError("invalid_timestamp", f"{field} must be an ISO 8601 date string")
-    seconds = _iso_seconds(value)
+    seconds = iso_seconds(value)
     if seconds is None:
         raise EventError("invalid_timestamp", f"{field} is not an ISO 8601 date: {value[:64]!r}")
     return seconds
 
 
 @lru_cache(maxsize=1024)  # a batch's sentAt is parsed once, not once per event
-def _iso_seconds(value: str) -> float | None:
+def iso_seconds(value: str) -> float | None:
+    """An ISO 8601 date string as Unix seconds (naive means UTC), or None when it is not one."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

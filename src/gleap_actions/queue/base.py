@@ -6,7 +6,8 @@ values, or walks the events for retention, is written once here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from gleap_actions.queue.store import DeadLetter, Delivery, QueueStats, StoredEvent
@@ -20,6 +21,14 @@ STATES = ("pending", "retrying", "in_flight", "dead_letters")
 DEAD_LETTER_INDEXES = (
     "CREATE INDEX dead_letters_event ON dead_letters (event_id);\n"
     "    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);"
+)
+
+# The indexes of per-user order (`plan_claim`): one user's queue of a mapping in event order, and its
+# parked deliveries (`{parked}`: the backend's "is parked" condition).
+DELIVERY_ORDER_INDEXES = (
+    "CREATE INDEX deliveries_user ON deliveries (mapping, user_key, ordered_at, message_id)"
+    " WHERE user_key IS NOT NULL;\n"
+    "    CREATE INDEX deliveries_parked ON deliveries (mapping, user_key) WHERE {parked}"
 )
 
 # The columns of a dead letter row, as `dead_letter_from_row` reads them (`dl`: dead_letters, `e`: events).
@@ -46,23 +55,85 @@ def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:
     )
 
 
-def deliveries_from_rows(mapping: str, rows: Iterable[Sequence[Any]]) -> list[Delivery]:
+# A claim whose due range held only blocked users' work parks it and reads the next range, this many
+# times at most (each round moves `limit` rows out of the way, so a blocked backlog is soon out of it).
+CLAIM_ROUNDS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPlan:
+    """What one claim takes (`claim`: delivery ids in the order they are handed out) and what it parks
+    (`park`: delivery id -> until when: the due work of users that must wait for an earlier delivery)."""
+
+    claim: list[int]
+    park: dict[int, float]
+
+
+def plan_claim(
+    candidates: Sequence[tuple[int, str | None]],
+    queues: Mapping[str, Sequence[tuple[int, float, bool]]],
+    *,
+    now: float,
+    limit: int,
+    users: int | None = None,
+) -> ClaimPlan:
+    """Per-user order for one mapping's claim, the same in both stores.
+
+    `candidates`: `(id, user)` of due deliveries in due order (the claim's index range). `queues`: for
+    each candidate's user, the head of its queue in event order as `(id, next_at, parked)` rows.
+
+    A user is blocked while one of its deliveries is neither due nor parked (leased, or waiting for a
+    retry): nothing of it is claimed, and its due deliveries are parked until the earliest such delivery
+    may change, so they leave the claim's range instead of filling it (a failing user never crowds out
+    the others). Otherwise its queue is claimed from the head, parked deliveries included, as far as
+    `limit` allows: always a prefix, so a later event never goes out before an earlier one. Deliveries
+    without a user are claimed as they come. With `users`, at most that many users are claimed (a
+    delivery without a user counts as one)."""
+    claim: list[int] = []
+    park: dict[int, float] = {}
+    blocked: dict[str, float] = {}  # user -> until when
+    seen: set[str] = set()
+    claimed_users = 0
+    for delivery_id, user in candidates:
+        if len(claim) >= limit or (users is not None and claimed_users >= users):
+            break
+        if user is None:
+            claim.append(delivery_id)
+            claimed_users += 1
+        elif user in blocked:
+            park[delivery_id] = blocked[user]  # a due delivery beyond the head read
+        elif user not in seen:
+            seen.add(user)
+            queue = queues.get(user, ())
+            blockers = [next_at for _, next_at, parked in queue if next_at > now and not parked]
+            if blockers:
+                blocked[user] = until = min(blockers)
+                park.update((row_id, until) for row_id, next_at, _ in queue if next_at <= now)
+                park[delivery_id] = until
+            elif queue:
+                claim.extend(row_id for row_id, _, _ in queue[: limit - len(claim)])
+                claimed_users += 1
+    return ClaimPlan(claim, park)
+
+
+def deliveries_from_rows(mapping: str, rows: Iterable[Sequence[Any]], order: Sequence[int]) -> list[Delivery]:
     """Claimed deliveries of `mapping` from `(id, event_id, attempts, first_attempt_at, received_at,
-    payload)` rows, oldest event first (the order `claim_deliveries` promises)."""
-    deliveries = [
-        Delivery(
-            id=id_,
-            event_id=event_id,
+    user, payload)` rows, in the claim's `order` of ids (rows of ids not in it, gone meanwhile, are
+    left out)."""
+    by_id = {
+        row[0]: Delivery(
+            id=row[0],
+            event_id=row[1],
             mapping=mapping,
-            attempts=attempts,
-            first_attempt_at=first_attempt_at,
-            received_at=received_at,
-            payload=bytes(payload),
+            attempts=row[2],
+            first_attempt_at=row[3],
+            received_at=row[4],
+            user=row[5],
+            payload=bytes(row[6]),
         )
-        for id_, event_id, attempts, first_attempt_at, received_at, payload in rows
-    ]
-    deliveries.sort(key=lambda d: (d.event_id, d.id))
-    return deliveries
+        for row in rows
+    }
+    return [by_id[i] for i in order if i in by_id]
 
 
 def stored_events_from_rows(rows: Iterable[Sequence[Any]]) -> list[StoredEvent]:
