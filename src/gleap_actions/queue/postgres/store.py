@@ -337,9 +337,7 @@ class PostgresStore:
             queues: dict[str, list[tuple[int, float, bool]]] = {}
             if keys:
                 # Locked first, read after (a new snapshot): a claim that held a lock is seen committed.
-                locked = [
-                    row[0] for row in conn.execute(_LOCK_USERS, {"users": keys, "mapping": mapping})
-                ]
+                locked = [row[0] for row in conn.execute(_LOCK_USERS, {"users": keys, "mapping": mapping})]
                 params = {"users": locked, "mapping": mapping, "limit": limit}
                 for user, row_id, next_at, parked in conn.execute(_USER_QUEUES, params).fetchall():
                     queues.setdefault(user, []).append((row_id, next_at, parked))

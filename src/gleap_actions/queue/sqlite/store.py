@@ -35,8 +35,8 @@ import orjson
 
 from gleap_actions.queue.base import (
     CLAIM_ROUNDS,
-    ClaimPlan,
     DEAD_LETTER_COLUMNS,
+    ClaimPlan,
     RetentionScan,
     dead_letter_from_row,
     deliveries_from_rows,
