@@ -71,7 +71,7 @@ class ClaimPlan:
 
 def plan_claim(
     candidates: Sequence[tuple[int, str | None]],
-    queues: Mapping[str, Sequence[tuple[int, float, bool]]],
+    queues: Mapping[str, Sequence[tuple[int, float, bool, bool]]],
     *,
     now: float,
     limit: int,
@@ -80,18 +80,21 @@ def plan_claim(
     """Per-user order for one mapping's claim, the same in both stores.
 
     `candidates`: `(id, user)` of due deliveries in due order (the claim's index range). `queues`: for
-    each candidate's user, the head of its queue in event order as `(id, next_at, parked)` rows.
+    each candidate's user, the head of its queue in event order as `(id, next_at, parked, leased)` rows.
 
     A user is blocked while one of its deliveries is neither due nor parked (leased, or waiting for a
     retry): nothing of it is claimed, and its due deliveries are parked until the earliest such delivery
     may change, so they leave the claim's range instead of filling it (a failing user never crowds out
-    the others). Otherwise its queue is claimed from the head, parked deliveries included, as far as
-    `limit` allows: always a prefix, so a later event never goes out before an earlier one. Deliveries
-    without a user are claimed as they come. With `users`, at most that many users are claimed (a
-    delivery without a user counts as one)."""
+    the others). A user blocked only by work in flight, which is usually answered within a second, is
+    parked only when nothing else could be claimed: a claim that found work leaves it be, and saves the
+    writes. Otherwise its queue is claimed from the head, parked deliveries included, as far as `limit`
+    allows: always a prefix, so a later event never goes out before an earlier one. Deliveries without a
+    user are claimed as they come. With `users`, at most that many users are claimed (a delivery
+    without a user counts as one)."""
     claim: list[int] = []
     park: dict[int, float] = {}
-    blocked: dict[str, float] = {}  # user -> until when
+    in_flight: dict[int, float] = {}  # parked only if nothing is claimed
+    blocked: dict[str, tuple[float, bool]] = {}  # user -> (until when, only by work in flight)
     seen: set[str] = set()
     claimed_users = 0
     for delivery_id, user in candidates:
@@ -101,18 +104,25 @@ def plan_claim(
             claim.append(delivery_id)
             claimed_users += 1
         elif user in blocked:
-            park[delivery_id] = blocked[user]  # a due delivery beyond the head read
+            until, leased = blocked[user]  # a due delivery beyond the head read
+            (in_flight if leased else park)[delivery_id] = until
         elif user not in seen:
             seen.add(user)
             queue = queues.get(user, ())
-            blockers = [next_at for _, next_at, parked in queue if next_at > now and not parked]
+            blockers = [
+                (next_at, leased) for _, next_at, parked, leased in queue if next_at > now and not parked
+            ]
             if blockers:
-                blocked[user] = until = min(blockers)
-                park.update((row_id, until) for row_id, next_at, _ in queue if next_at <= now)
-                park[delivery_id] = until
+                until, leased = min(b[0] for b in blockers), all(b[1] for b in blockers)
+                blocked[user] = (until, leased)
+                target = in_flight if leased else park
+                target.update((row[0], until) for row in queue if row[1] <= now)
+                target[delivery_id] = until
             elif queue:
-                claim.extend(row_id for row_id, _, _ in queue[: limit - len(claim)])
+                claim.extend(row[0] for row in queue[: limit - len(claim)])
                 claimed_users += 1
+    if not claim:
+        park.update(in_flight)
     return ClaimPlan(claim, park)
 
 

@@ -109,8 +109,10 @@ _LOCK_USERS: LiteralString = (
 # The head of each user's queue of one mapping, in event order (`base.plan_claim`): `limit` rows a user
 # at most, through `deliveries_user`.
 _USER_QUEUES: LiteralString = (
-    "SELECT u.key, d.id, d.next_at, d.parked FROM unnest(%(users)s::text[]) WITH ORDINALITY AS u(key, n)"
-    " CROSS JOIN LATERAL (SELECT x.id, x.next_at, x.parked, x.ordered_at, x.message_id FROM deliveries x"
+    "SELECT u.key, d.id, d.next_at, d.parked, d.owner IS NOT NULL"
+    " FROM unnest(%(users)s::text[]) WITH ORDINALITY AS u(key, n)"
+    " CROSS JOIN LATERAL (SELECT x.id, x.next_at, x.parked, x.owner, x.ordered_at, x.message_id"
+    " FROM deliveries x"
     " WHERE x.mapping = %(mapping)s AND x.user_key = u.key ORDER BY x.ordered_at, x.message_id"
     " LIMIT %(limit)s) d ORDER BY u.n, d.ordered_at, d.message_id"
 )
@@ -334,13 +336,13 @@ class PostgresStore:
                 (mapping, now, limit),
             ).fetchall()
             keys = list(dict.fromkeys(user for _, user in candidates if user is not None))
-            queues: dict[str, list[tuple[int, float, bool]]] = {}
+            queues: dict[str, list[tuple[int, float, bool, bool]]] = {}
             if keys:
                 # Locked first, read after (a new snapshot): a claim that held a lock is seen committed.
                 locked = [row[0] for row in conn.execute(_LOCK_USERS, {"users": keys, "mapping": mapping})]
                 params = {"users": locked, "mapping": mapping, "limit": limit}
-                for user, row_id, next_at, parked in conn.execute(_USER_QUEUES, params).fetchall():
-                    queues.setdefault(user, []).append((row_id, next_at, parked))
+                for user, row_id, next_at, parked, leased in conn.execute(_USER_QUEUES, params).fetchall():
+                    queues.setdefault(user, []).append((row_id, next_at, parked, leased))
                 # Users another claim holds are skipped, as if absent from the range.
                 held = set(locked)
                 candidates = [(i, u) for i, u in candidates if u is None or u in held]

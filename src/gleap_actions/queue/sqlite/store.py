@@ -85,7 +85,7 @@ _INSERT_DELIVERY = (
 # The head of each user's queue of one mapping, in event order (`queue.base.plan_claim`): a correlated
 # LIMIT per user walks `deliveries_user`, so a user with a long backlog costs no more than `limit` rows.
 _USER_QUEUES = (
-    "SELECT d.user_key, d.id, d.next_at, d.parked FROM json_each(?1) u JOIN deliveries d"
+    "SELECT d.user_key, d.id, d.next_at, d.parked, d.owner IS NOT NULL FROM json_each(?1) u JOIN deliveries d"
     " ON d.id IN (SELECT x.id FROM deliveries x WHERE x.mapping = ?2 AND x.user_key = u.value"
     " ORDER BY x.ordered_at, x.message_id LIMIT ?3)"
     " ORDER BY u.key, d.ordered_at, d.message_id"
@@ -365,10 +365,11 @@ class SQLiteStore:
                 (mapping, now, limit),
             ).fetchall()
             keys = list(dict.fromkeys(user for _, user in candidates if user is not None))
-            queues: dict[str, list[tuple[int, float, bool]]] = {}
+            queues: dict[str, list[tuple[int, float, bool, bool]]] = {}
             if keys:
-                for user, row_id, next_at, parked in conn.execute(_USER_QUEUES, (_ids(keys), mapping, limit)):
-                    queues.setdefault(user, []).append((row_id, next_at, bool(parked)))
+                rows = conn.execute(_USER_QUEUES, (_ids(keys), mapping, limit))
+                for user, row_id, next_at, parked, leased in rows:
+                    queues.setdefault(user, []).append((row_id, next_at, bool(parked), bool(leased)))
             planned = plan_claim(candidates, queues, now=now, limit=limit, users=users)
             if planned.park:
                 conn.executemany(
