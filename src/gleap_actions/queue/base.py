@@ -24,9 +24,12 @@ DEAD_LETTER_INDEXES = (
 )
 
 # The indexes of per-user order (`plan_claim`): one user's queue of a mapping in event order, and its
-# parked deliveries (`{parked}`: the backend's "is parked" condition).
+# parked deliveries (`{parked}`: the backend's "is parked" condition). The message id, which orders
+# events of equal timestamps (rare), is left out of `deliveries_user` and sorted as read: entries of
+# that index are spread by user, so every ack writes as many of its pages as users, and small entries
+# mean fewer pages.
 DELIVERY_ORDER_INDEXES = (
-    "CREATE INDEX deliveries_user ON deliveries (mapping, user_key, ordered_at, message_id)"
+    "CREATE INDEX deliveries_user ON deliveries (mapping, user_key, ordered_at)"
     " WHERE user_key IS NOT NULL;\n"
     "    CREATE INDEX deliveries_parked ON deliveries (mapping, user_key) WHERE {parked}"
 )
@@ -55,18 +58,29 @@ def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:
     )
 
 
-# A claim whose due range held only blocked users' work parks it and reads the next range, this many
-# times at most (each round moves `limit` rows out of the way, so a blocked backlog is soon out of it).
+# A claim whose due range held only the work of users waiting for a retry parks it and reads the next
+# range, this many times at most (each round moves `limit` rows out of the way, so a blocked backlog is
+# soon out of it).
 CLAIM_ROUNDS = 8
+
+
+def queue_depth(limit: int, users_in_range: int, users: int | None) -> int:
+    """How much of each user's queue a claim reads: its share of `limit` (of `users` users when the
+    claim is bounded in users, else of those in the due range), so that a claim reads about as many
+    rows as it can take. Reading less of a long queue only takes a shorter prefix of it."""
+    return max(1, -(-limit // max(1, min(users_in_range, users or users_in_range))))
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimPlan:
     """What one claim takes (`claim`: delivery ids in the order they are handed out) and what it parks
-    (`park`: delivery id -> until when: the due work of users that must wait for an earlier delivery)."""
+    (`park`: delivery id -> until when: the due work of users that must wait for an earlier delivery);
+    `look_further`: nothing was claimed and users waiting for a retry were parked, so the next range
+    may hold claimable work."""
 
     claim: list[int]
     park: dict[int, float]
+    look_further: bool = False
 
 
 def plan_claim(
@@ -121,9 +135,10 @@ def plan_claim(
             elif queue:
                 claim.extend(row[0] for row in queue[: limit - len(claim)])
                 claimed_users += 1
+    look_further = not claim and bool(park)
     if not claim:
         park.update(in_flight)
-    return ClaimPlan(claim, park)
+    return ClaimPlan(claim, park, look_further)
 
 
 def deliveries_from_rows(mapping: str, rows: Iterable[Sequence[Any]], order: Sequence[int]) -> list[Delivery]:

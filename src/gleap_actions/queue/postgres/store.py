@@ -107,7 +107,7 @@ _LOCK_USERS: LiteralString = (
     " WHERE pg_try_advisory_xact_lock(hashtext('gleap_actions.claim:' || %(mapping)s), hashtext(u.key))"
 )
 # The head of each user's queue of one mapping, in event order (`base.plan_claim`): `limit` rows a user
-# at most, through `deliveries_user`.
+# at most (its share of the claim), through `deliveries_user`.
 _USER_QUEUES: LiteralString = (
     "SELECT u.key, d.id, d.next_at, d.parked, d.owner IS NOT NULL"
     " FROM unnest(%(users)s::text[]) WITH ORDINALITY AS u(key, n)"
@@ -340,7 +340,8 @@ class PostgresStore:
             if keys:
                 # Locked first, read after (a new snapshot): a claim that held a lock is seen committed.
                 locked = [row[0] for row in conn.execute(_LOCK_USERS, {"users": keys, "mapping": mapping})]
-                params = {"users": locked, "mapping": mapping, "limit": limit}
+                depth = base.queue_depth(limit, len(keys), users)
+                params = {"users": locked, "mapping": mapping, "limit": depth}
                 for user, row_id, next_at, parked, leased in conn.execute(_USER_QUEUES, params).fetchall():
                     queues.setdefault(user, []).append((row_id, next_at, parked, leased))
                 # Users another claim holds are skipped, as if absent from the range.
@@ -358,7 +359,7 @@ class PostgresStore:
         def body(conn: Connection) -> list[Delivery]:
             for _ in range(base.CLAIM_ROUNDS):
                 planned = plan(conn)
-                if planned.claim or not planned.park:
+                if not planned.look_further:
                     break
             if not planned.claim:
                 return []

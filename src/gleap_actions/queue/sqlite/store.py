@@ -41,6 +41,7 @@ from gleap_actions.queue.base import (
     dead_letter_from_row,
     deliveries_from_rows,
     plan_claim,
+    queue_depth,
     queue_stats,
     retention_candidates,
     stored_events_from_rows,
@@ -83,7 +84,7 @@ _INSERT_DELIVERY = (
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 # The head of each user's queue of one mapping, in event order (`queue.base.plan_claim`): a correlated
-# LIMIT per user walks `deliveries_user`, so a user with a long backlog costs no more than `limit` rows.
+# LIMIT per user walks `deliveries_user`, so a user with a long backlog costs no more than its share.
 _USER_QUEUES = (
     "SELECT d.user_key, d.id, d.next_at, d.parked, d.owner IS NOT NULL FROM json_each(?1) u JOIN deliveries d"
     " ON d.id IN (SELECT x.id FROM deliveries x WHERE x.mapping = ?2 AND x.user_key = u.value"
@@ -91,6 +92,7 @@ _USER_QUEUES = (
     " ORDER BY u.key, d.ordered_at, d.message_id"
 )
 
+_ANY_PARKED = "SELECT 1 FROM deliveries WHERE parked = 1 LIMIT 1"
 _CLAIMABLE_UNROUTED = (
     "SELECT 1 FROM events WHERE routed = 0 AND (lease_until IS NULL OR lease_until <= ?) LIMIT 1"
 )
@@ -367,7 +369,8 @@ class SQLiteStore:
             keys = list(dict.fromkeys(user for _, user in candidates if user is not None))
             queues: dict[str, list[tuple[int, float, bool, bool]]] = {}
             if keys:
-                rows = conn.execute(_USER_QUEUES, (_ids(keys), mapping, limit))
+                depth = queue_depth(limit, len(keys), users)
+                rows = conn.execute(_USER_QUEUES, (_ids(keys), mapping, depth))
                 for user, row_id, next_at, parked, leased in rows:
                     queues.setdefault(user, []).append((row_id, next_at, bool(parked), bool(leased)))
             planned = plan_claim(candidates, queues, now=now, limit=limit, users=users)
@@ -381,15 +384,22 @@ class SQLiteStore:
         def body(conn: sqlite3.Connection) -> list[Delivery]:
             for _ in range(CLAIM_ROUNDS):
                 planned = plan(conn)
-                if planned.claim or not planned.park:
+                if not planned.look_further:
                     break
             if not planned.claim:
                 return []
+            claim = _ids(planned.claim)
+            # Apart, and only where set: writing `parked` costs an index check on every row.
+            conn.execute(
+                "UPDATE deliveries SET parked = 0"
+                " WHERE parked = 1 AND id IN (SELECT value FROM json_each(?))",
+                (claim,),
+            )
             claimed = conn.execute(
-                "UPDATE deliveries SET owner = ?, lease_until = ?, next_at = ?, parked = 0"
+                "UPDATE deliveries SET owner = ?, lease_until = ?, next_at = ?"
                 " WHERE id IN (SELECT value FROM json_each(?))"
                 " RETURNING id, event_id, attempts, first_attempt_at, received_at, user_key",
-                (owner, now + lease, now + lease, _ids(planned.claim)),
+                (owner, now + lease, now + lease, claim),
             ).fetchall()
             payloads = dict(
                 conn.execute(
@@ -437,6 +447,8 @@ class SQLiteStore:
     @staticmethod
     def _unpark(conn: sqlite3.Connection, ids: bytes) -> None:
         """Make the parked deliveries of the users of `ids` (about to leave the queue) due again."""
+        if conn.execute(_ANY_PARKED).fetchone() is None:
+            return  # the common case, answered by the (empty) partial index
         conn.execute(
             "UPDATE deliveries SET next_at = received_at, parked = 0 WHERE parked = 1"
             " AND (mapping, user_key) IN (SELECT mapping, user_key FROM deliveries"
