@@ -18,7 +18,7 @@ holding its latest identify and every page view received (drain), and whether bo
 same contacts. Gleap documents 1,000 requests a minute; --limit defaults to 6,000 so a run takes about
 two minutes (the request counts do not depend on it; the drain times scale with it).
 
-    .venv/bin/python bench/bench_identify.py [--users 1000] [--rounds 5] [--limit 6000]
+    .venv/bin/python bench/bench_identify.py [--users 1000] [--rounds 10] [--limit 6000]
 
 Prints a table and writes bench/results/identify.json.
 """
@@ -132,7 +132,7 @@ def main() -> None:
         description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--users", type=int, default=1000, help="users in the trace")
-    parser.add_argument("--rounds", type=int, default=5, help="page views (page + identify) per user")
+    parser.add_argument("--rounds", type=int, default=10, help="page views (page + identify) per user")
     parser.add_argument(
         "--limit", type=int, default=6000, help="requests a minute per endpoint (Gleap: 1000)"
     )

@@ -109,3 +109,17 @@ def test_destinations_benchmark_runs(tmp_path: Path) -> None:
     assert "per event routed" in stdout
     report = json.loads(output.read_text())
     assert report["several"]["destinations"] == 2 and report["several"]["complete"]
+
+
+@pytest.mark.timeout(180)
+def test_identify_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "identify.json"
+    _run("bench_identify.py", "--users", "10", "--rounds", "2", "--output", str(output), timeout=170)
+    report = json.loads(output.read_text())
+    assert [(r["scenario"], r["coalesce"]) for r in report["runs"]] == [
+        ("live", False),
+        ("live", True),
+        ("backlog", False),
+        ("backlog", True),
+    ]
+    assert all(s["same_contacts"] for s in report["summary"].values())
