@@ -7,7 +7,7 @@ values, or walks the events for retention, is written once here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gleap_actions.queue.store import DeadLetter, Delivery, QueueStats, StoredEvent
@@ -76,11 +76,12 @@ class ClaimPlan:
     """What one claim takes (`claim`: delivery ids in the order they are handed out) and what it parks
     (`park`: delivery id -> until when: the due work of users that must wait for an earlier delivery);
     `look_further`: nothing was claimed and users waiting for a retry were parked, so the next range
-    may hold claimable work."""
+    may hold claimable work; `unpark`: the claimed deliveries that were parked."""
 
     claim: list[int]
     park: dict[int, float]
     look_further: bool = False
+    unpark: list[int] = field(default_factory=list)
 
 
 def plan_claim(
@@ -106,6 +107,7 @@ def plan_claim(
     user are claimed as they come. With `users`, at most that many users are claimed (a delivery
     without a user counts as one)."""
     claim: list[int] = []
+    unpark: list[int] = []
     park: dict[int, float] = {}
     in_flight: dict[int, float] = {}  # parked only if nothing is claimed
     blocked: dict[str, tuple[float, bool]] = {}  # user -> (until when, only by work in flight)
@@ -133,12 +135,14 @@ def plan_claim(
                 target.update((row[0], until) for row in queue if row[1] <= now)
                 target[delivery_id] = until
             elif queue:
-                claim.extend(row[0] for row in queue[: limit - len(claim)])
+                taken = queue[: limit - len(claim)]
+                claim.extend(row[0] for row in taken)
+                unpark.extend(row[0] for row in taken if row[2])
                 claimed_users += 1
     look_further = not claim and bool(park)
     if not claim:
         park.update(in_flight)
-    return ClaimPlan(claim, park, look_further)
+    return ClaimPlan(claim, park, look_further, unpark)
 
 
 def deliveries_from_rows(mapping: str, rows: Iterable[Sequence[Any]], order: Sequence[int]) -> list[Delivery]:

@@ -388,18 +388,16 @@ class SQLiteStore:
                     break
             if not planned.claim:
                 return []
-            claim = _ids(planned.claim)
-            # Apart, and only where set: writing `parked` costs an index check on every row.
-            conn.execute(
-                "UPDATE deliveries SET parked = 0"
-                " WHERE parked = 1 AND id IN (SELECT value FROM json_each(?))",
-                (claim,),
-            )
+            if planned.unpark:  # apart, and only where set: writing `parked` costs an index check a row
+                conn.execute(
+                    "UPDATE deliveries SET parked = 0 WHERE id IN (SELECT value FROM json_each(?))",
+                    (_ids(planned.unpark),),
+                )
             claimed = conn.execute(
                 "UPDATE deliveries SET owner = ?, lease_until = ?, next_at = ?"
                 " WHERE id IN (SELECT value FROM json_each(?))"
                 " RETURNING id, event_id, attempts, first_attempt_at, received_at, user_key",
-                (owner, now + lease, now + lease, claim),
+                (owner, now + lease, now + lease, _ids(planned.claim)),
             ).fetchall()
             payloads = dict(
                 conn.execute(
