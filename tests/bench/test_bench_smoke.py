@@ -123,3 +123,10 @@ def test_identify_benchmark_runs(tmp_path: Path) -> None:
         ("backlog", True),
     ]
     assert all(s["same_contacts"] for s in report["summary"].values())
+
+
+def test_claims_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "claims.json"
+    _run("bench_claims.py", "--events", "300", "--users", "10", "--output", str(output))
+    results = json.loads(output.read_text())["results"]
+    assert results["1"]["claim_ack_per_cpu_s"] > 0 and results["10"]["append_per_cpu_s"] > 0
