@@ -360,7 +360,8 @@ class Pipeline:
         while True:
             started = time.monotonic()
             try:
-                self.metrics.observe_stats(await self.run(self.store.stats, time.time()))
+                stats = await self.run(self.store.stats, time.time())
+                self.metrics.observe_stats(stats, self.lanes)
             except Exception:
                 log.exception("event=stats_failed")
             await asyncio.sleep(max(self.tuning.stats_interval, 50 * (time.monotonic() - started)))
