@@ -20,6 +20,7 @@ import yaml
 from markupsafe import Markup
 
 from gleap_actions.config import load_config
+from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.console.html import banner, code, csrf_field, empty, join, layout, pretty
 from gleap_actions.console.live import LiveEvent
 from gleap_actions.engine.errors import ConfigError
@@ -86,8 +87,16 @@ def as_yaml(sub: Subscription) -> str:
     return yaml.safe_dump([entry], sort_keys=False, allow_unicode=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """The configured destinations and the one whose mappings the page shows and tests."""
+
+    destinations: Sequence[DestinationConfig]
+    chosen: DestinationConfig
+
+
 def page(
-    subs: Sequence[Subscription],
+    shown: Shown,
     problems: FileProblems | None,
     recent: Sequence[LiveEvent],
     tester_input: str,
@@ -96,6 +105,7 @@ def page(
     config_path: str | None,
 ) -> Markup:
     """The whole page. `problems`: the config file's problems now (None when it loads cleanly)."""
+    subs = shown.chosen.subscriptions
     by_name, others = problems_by_mapping(problems) if problems else ({}, 0)
     running = {sub.name for sub in subs}
     parts: list[Markup] = []
@@ -123,7 +133,7 @@ def page(
                     "</h2>{}</section>"
                 ).format(name, _problem_list(by_name[name]))
             )
-    parts.append(_tester(recent, tester_input, tester_output, csrf))
+    parts.append(_tester(recent, tester_input, tester_output, csrf, shown.chosen.name))
     if not subs:
         parts.append(
             empty(
@@ -137,7 +147,28 @@ def page(
         "ready to copy) and reload: <code>POST /admin/reload</code> or restart. The console does not "
         "write the file.</p>"
     ).format(f" ({config_path})" if config_path else "")
-    return layout("Mappings", "mappings", join([note, *parts]), csrf=csrf)
+    return layout("Mappings", "mappings", join([_picker(shown), note, *parts]), csrf=csrf)
+
+
+def _picker(shown: Shown) -> Markup:
+    """With several destinations: which one's mappings the page shows (and the tester runs)."""
+    if len(shown.destinations) < 2:
+        return Markup("")
+    choices = join(
+        Markup('<option value="{}"{}>{}</option>').format(
+            d.name, Markup(" selected") if d is shown.chosen else "", d.name
+        )
+        for d in shown.destinations
+    )
+    return Markup(
+        '<form method="get" action="/console/mappings" class="filters" aria-label="Destination">'
+        '<label>Destination <select name="destination" data-testid="destination-pick">{}</select></label>'
+        '<button type="submit">Show its mappings</button></form>'
+        '<p class="meta" data-testid="destination-shown">Mappings of destination <strong>{}</strong> '
+        "({} of {} destinations).</p>"
+    ).format(
+        choices, shown.chosen.name, 1 + list(shown.destinations).index(shown.chosen), len(shown.destinations)
+    )
 
 
 def _mapping(sub: Subscription, problems: list[str]) -> Markup:
@@ -178,7 +209,9 @@ def _problem_list(problems: list[str]) -> Markup:
     )
 
 
-def _tester(recent: Sequence[LiveEvent], text: str, output: Markup | None, csrf: str) -> Markup:
+def _tester(
+    recent: Sequence[LiveEvent], text: str, output: Markup | None, csrf: str, destination: str
+) -> Markup:
     options = join(
         Markup('<option value="{}">{} {} {}</option>').format(
             e.seq, e.type, e.name, f"({e.user_id})" if e.user_id else ""
@@ -188,9 +221,10 @@ def _tester(recent: Sequence[LiveEvent], text: str, output: Markup | None, csrf:
     pick = (
         Markup(
             '<form method="get" action="/console/mappings#tester" class="inline">'
+            '<input type="hidden" name="destination" value="{}">'
             '<label>Recent event <select name="event" data-testid="tester-pick">{}</select></label>'
             '<button type="submit">Use it</button></form>'
-        ).format(options)
+        ).format(destination, options)
         if recent
         else Markup('<p class="hint">Recent events will be offered here once some arrive.</p>')
     )
@@ -198,15 +232,16 @@ def _tester(recent: Sequence[LiveEvent], text: str, output: Markup | None, csrf:
     return Markup(
         '<section id="tester" aria-labelledby="t"><h2 id="t">Test an event</h2>'
         "<p>Paste a Segment event (or a JSON array or JSON lines of them), or pick a recent one, and see the "
-        "exact Gleap request each mapping would send, or why it would not: the same code as "
-        "<code>gleap-actions preview</code>. Nothing is sent.</p>{}"
+        "exact Gleap request each mapping of destination <strong>{}</strong> would send, or why it would "
+        "not: the same code as <code>gleap-actions preview</code>. Nothing is sent.</p>{}"
         '<form method="post" action="/console/mappings/test#tester">{}'
+        '<input type="hidden" name="destination" value="{}">'
         '<label for="tester-input">Event JSON</label>'
         '<textarea id="tester-input" name="event" rows="10" spellcheck="false" '
         'data-testid="tester-input">{}</textarea>'
         '<button type="submit" data-testid="tester-run">Run the mappings</button></form>'
         '<div class="tester-output" data-testid="tester-output" aria-live="polite">{}</div></section>'
-    ).format(pick, csrf_field(csrf), text, result)
+    ).format(destination, pick, csrf_field(csrf), destination, text, result)
 
 
 def tester_output(results: Sequence[dict[str, Any]]) -> Markup:
