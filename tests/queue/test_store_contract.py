@@ -157,6 +157,14 @@ def test_dead_letters_and_stats_by_destination(store: Store) -> None:
     assert store.stats(now).per_destination["eu"].pending == 2
 
 
+def test_user_sources_are_those_of_the_users_stored_events(store: Store) -> None:
+    store.append([event(1, source="web"), event(2, source="app"), event(3, source="web"), event(4, user="x")])
+    assert store.user_sources("u1") == ["app", "web"]
+    assert store.user_sources("nobody") == []
+    store.drop_user("u1")
+    assert store.user_sources("u1") == []
+
+
 def test_dedup_window(store: Store) -> None:
     t0 = time.time()
     assert store.append([event(1, at=t0)], dedup_window=10) == [True]
