@@ -13,8 +13,19 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from playwright.async_api import expect
 
-from console.conftest import ADMIN_TOKEN, TOKEN, csrf_of, http_sign_in, post, sign_in, track, wait_for
+from console.conftest import (
+    ADMIN_TOKEN,
+    TOKEN,
+    csrf_of,
+    http_sign_in,
+    post,
+    screenshots,
+    sign_in,
+    track,
+    wait_for,
+)
 from gleap_actions.config import load_config
 from gleap_actions.queue.store import NewEvent, Route
 from gleap_actions.sandbox import SandboxThread
@@ -132,12 +143,19 @@ def _dead_letter(service: Service, key: str) -> None:
     raise AssertionError(f"no delivery of {key} could be claimed")
 
 
-async def test_destinations_are_side_by_side_in_the_browser(service: Service, page: Any) -> None:
+async def test_destinations_are_side_by_side_in_the_browser(
+    service: Service, page: Any, tmp_path: Path
+) -> None:
     await sign_in(page, service.url)
-    prod, staging = page.get_by_test_id("destination-prod"), page.get_by_test_id("destination-staging")
-    await staging.wait_for()
-    a, b = await prod.bounding_box(), await staging.bounding_box()
-    assert a["y"] == b["y"] and a["x"] + a["width"] <= b["x"]  # one row, prod left of staging
+    await expect(page.get_by_test_id("destination-state-staging")).to_have_text("paused: token refused")
+    await screenshots(page, tmp_path / "screenshots", "overview")
+    # Measured in one script: the live part of the page is replaced every few seconds.
+    boxes = await page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('section.destination')].map("
+        "e => { const r = e.getBoundingClientRect(); return [e.dataset.testid, [r.x, r.y, r.width]]; }))"
+    )
+    (ax, ay, aw), (bx, by, _) = boxes["destination-prod"], boxes["destination-staging"]
+    assert ay == by and ax + aw <= bx  # one row, prod left of staging
     await page.get_by_test_id("destination-dead-letters-staging").click()
     await page.wait_for_url("**/console/dead-letters?destination=staging")
     assert await page.get_by_test_id("filter-destination").input_value() == "staging"

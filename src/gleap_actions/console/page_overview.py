@@ -92,9 +92,9 @@ def _destinations(ov: Overview) -> Markup:
     )
     return Markup(
         '<section aria-labelledby="d"><h2 id="d">Destinations</h2><div class="destinations">{}</div>'
-        '<p class="hint">Delivered, failed attempts and latency: this process since it started (latency: '
-        "mean over the last minute with requests). Pending, retrying, in flight, dead letters: the queue "
-        "now. {}</p></section>"
+        '<p class="hint">Delivered, failed attempts and Gleap latency: this process since it started '
+        "(latency: mean over the last minute with requests). Waiting, in flight, pending, retrying, dead "
+        "letters: the queue now. {}</p></section>"
     ).format(join(_destination(view, ov) for view in ov.destinations), note)
 
 
@@ -124,9 +124,9 @@ def _destination(view: DestinationView, ov: Overview) -> Markup:
     table = (
         Markup(
             '<div class="scroll"><table><thead><tr><th scope="col">Mapping</th><th scope="col">Delivered</th>'
-            '<th scope="col">Pending</th><th scope="col">Retrying</th><th scope="col">In flight</th>'
-            '<th scope="col">Failed attempts</th><th scope="col">Dead letters</th>'
-            '<th scope="col">Gleap latency</th></tr></thead><tbody>{}</tbody></table></div>'
+            '<th scope="col">Pending</th><th scope="col">Retrying</th><th scope="col">Failed</th>'
+            '<th scope="col">Dead letters</th><th scope="col">Latency</th></tr></thead>'
+            "<tbody>{}</tbody></table></div>"
         ).format(rows)
         if view.mappings
         else Markup('<p class="hint">No mappings.</p>')
@@ -143,7 +143,7 @@ def _mapping_row(key: str, name: str, ov: Overview) -> Markup:
     latency = ov.latency.get(key)
     return Markup(
         '<tr><th scope="row">{}</th><td data-testid="delivered-{}">{:,}</td><td>{:,}</td>'
-        '<td data-testid="retrying-{}">{:,}</td><td>{:,}</td><td data-testid="failed-{}">{:,}</td>'
+        '<td data-testid="retrying-{}">{:,}</td><td data-testid="failed-{}">{:,}</td>'
         '<td><a data-testid="dead-letters-{}" href="/console/dead-letters?{}">{:,}</a></td>'
         "<td>{}</td></tr>"
     ).format(
@@ -153,7 +153,6 @@ def _mapping_row(key: str, name: str, ov: Overview) -> Markup:
         counts.get("pending", 0),
         key,
         counts.get("retrying", 0),
-        counts.get("in_flight", 0),
         key,
         ov.totals[key, "failed"],
         key,
