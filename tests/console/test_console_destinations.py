@@ -159,3 +159,18 @@ async def test_destinations_are_side_by_side_in_the_browser(
     await page.get_by_test_id("destination-dead-letters-staging").click()
     await page.wait_for_url("**/console/dead-letters?destination=staging")
     assert await page.get_by_test_id("filter-destination").input_value() == "staging"
+
+
+async def test_problems_in_the_file_show_under_the_destinations_mapping(
+    service: Service, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["destinations"][1]["mappings"][0]["trigger"] = "type = "
+    path.write_text(yaml.safe_dump(document))
+    await http_sign_in(http, service.url)
+    staging = await _page(http, service.url + "/console/mappings?destination=staging")
+    section = staging[staging.index('data-testid="mapping-Staging Track"') :]
+    assert "destinations[1].mappings[0].trigger" in section[: section.index("</section>")]
+    prod = await _page(http, service.url + "/console/mappings?destination=prod")
+    assert '<ul class="problems"' not in prod and "1 more outside these mappings" in prod

@@ -26,15 +26,17 @@ from gleap_actions.console.live import LiveEvent
 from gleap_actions.engine.errors import ConfigError
 from gleap_actions.engine.subscription import Subscription
 
-_AT_MAPPING = re.compile(r"^mappings\[(\d+)\]")
+_AT_MAPPING = re.compile(r"^((?:destinations\[\d+\]\.)?mappings\[\d+\])")
 
 
 @dataclass(frozen=True, slots=True)
 class FileProblems:
-    """The config file's problems now. `names`: the file's mapping name at each `mappings[i]`."""
+    """The config file's problems now. `names`: the file's mapping name at each mapping's location
+    (`mappings[i]`, or `destinations[j].mappings[i]`); `destinations`: each destination's location by name."""
 
     errors: list[str]
-    names: dict[int, str]
+    names: dict[str, str]
+    destinations: dict[str, str]
 
 
 def file_problems(path: Path) -> FileProblems | None:
@@ -42,35 +44,50 @@ def file_problems(path: Path) -> FileProblems | None:
     try:
         load_config(path)
     except ConfigError as exc:
-        return FileProblems(exc.errors, _mapping_names(path))
+        return FileProblems(exc.errors, *_mapping_names(path))
     return None
 
 
-def _mapping_names(path: Path) -> dict[int, str]:
+def _mapping_names(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     try:
         document = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError):
-        return {}
-    entries = document.get("mappings") if isinstance(document, dict) else None
+        return {}, {}
+    if not isinstance(document, dict):
+        return {}, {}
+    names = _names(document.get("mappings"), "mappings")
+    destinations: dict[str, str] = {}
+    entries = document.get("destinations")
+    for j, entry in enumerate(entries if isinstance(entries, list) else []):
+        if isinstance(entry, dict):
+            if isinstance(entry.get("name"), str):
+                destinations[entry["name"]] = f"destinations[{j}]"
+            names |= _names(entry.get("mappings"), f"destinations[{j}].mappings")
+    return names, destinations
+
+
+def _names(entries: object, location: str) -> dict[str, str]:
     if not isinstance(entries, list):
         return {}
     return {
-        i: entry["name"]
+        f"{location}[{i}]": entry["name"]
         for i, entry in enumerate(entries)
         if isinstance(entry, dict) and isinstance(entry.get("name"), str)
     }
 
 
-def problems_by_mapping(problems: FileProblems) -> tuple[dict[str, list[str]], int]:
-    """The mappings' problems by the mapping's name in the file (`mappings[i]` when it has none), and how
-    many problems are outside the mappings."""
+def problems_by_mapping(problems: FileProblems, destination: str) -> tuple[dict[str, list[str]], int]:
+    """The problems of the mappings of `destination` (top-level `mappings` in the single form) by the
+    mapping's name in the file (its location when it has none), and how many problems are elsewhere."""
+    within = problems.destinations.get(destination, "")
     by_name: dict[str, list[str]] = {}
     others = 0
     for error in problems.errors:
         found = _AT_MAPPING.match(error)
-        if found:
-            index = int(found.group(1))
-            by_name.setdefault(problems.names.get(index, f"mappings[{index}]"), []).append(error)
+        location = found.group(1) if found else None
+        # `destinations[j].mappings[i]` belongs to `destinations[j]`, `mappings[i]` to the single form.
+        if location is not None and location.rpartition(".mappings[")[0] == within:
+            by_name.setdefault(problems.names.get(location, location), []).append(error)
         else:
             others += 1
     return by_name, others
@@ -106,7 +123,7 @@ def page(
 ) -> Markup:
     """The whole page. `problems`: the config file's problems now (None when it loads cleanly)."""
     subs = shown.chosen.subscriptions
-    by_name, others = problems_by_mapping(problems) if problems else ({}, 0)
+    by_name, others = problems_by_mapping(problems, shown.chosen.name) if problems else ({}, 0)
     running = {sub.name for sub in subs}
     parts: list[Markup] = []
     if problems:
@@ -122,8 +139,8 @@ def page(
             # (a token, a write key).
             parts.append(
                 Markup(
-                    "<p>{} more outside the mappings: <code>gleap-actions config validate {}</code> lists "
-                    "them.</p>"
+                    "<p>{} more outside these mappings: <code>gleap-actions config validate {}</code> "
+                    "lists them.</p>"
                 ).format(others, config_path or "FILE")
             )
         for name in sorted(set(by_name) - running):
