@@ -146,6 +146,7 @@ def test_dead_letters_and_stats_by_destination(store: Store) -> None:
 
     assert chosen(destination="eu") == ["eu/Track"] * 2 + ["eu/Page"] * 2
     assert chosen(destination="eu", reason="rejected") == ["eu/Track"] * 2
+    assert chosen(reason="REJ") == ["eu/Track"] * 2 + ["Track"] * 2  # contained, any case
     assert chosen(destination="default", status=400) == ["Track"] * 2
     assert chosen(destination="eu", mapping="eu/Page", reason="timeout") == ["eu/Page"] * 2
     assert chosen(destination="default", mapping="eu/Page") == []

@@ -44,7 +44,7 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
 
     @click.option("--destination", metavar="NAME", help="Only this destination's dead letters.")
     @click.option("--mapping", help="Only this mapping's (of --destination, or a delivery key).")
-    @click.option("--reason", help="Only dead letters of this reason (e.g. unauthorized, rejected).")
+    @click.option("--reason", help="Only those whose reason contains this (e.g. 'HTTP 400', unconfigured).")
     @click.option(
         "--status", type=click.IntRange(100, 599), help="Only those Gleap answered with this status."
     )

@@ -113,11 +113,12 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterFilter:
-    """Which dead letters: of one destination, one delivery key, one reason, one HTTP status (None: any)."""
+    """Which dead letters: of one destination, one delivery key, with a reason containing a text
+    (case-insensitive), one HTTP status (None: any)."""
 
     destination: str | None = None
     mapping: str | None = None  # a delivery key (`route.delivery_key`)
-    reason: str | None = None
+    reason: str | None = None  # e.g. "HTTP 400", "unconfigured"
     status: int | None = None
 
 

@@ -106,7 +106,7 @@ _DEAD_LETTER_WHERE = (
     " WHERE (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))"
     " AND (%(destination)s::text IS NULL OR destination = %(destination)s::text)"
     " AND (%(mapping)s::text IS NULL OR mapping = %(mapping)s::text)"
-    " AND (%(reason)s::text IS NULL OR reason = %(reason)s::text)"
+    " AND (%(reason)s::text IS NULL OR strpos(lower(reason), lower(%(reason)s::text)) > 0)"
     " AND (%(status)s::integer IS NULL OR status = %(status)s::integer)"
 )
 # A page of the chosen dead letters after id %(after)s, with their events.

@@ -487,11 +487,15 @@ class SQLiteStore:
     @staticmethod
     def _conditions(where: DeadLetterFilter, prefix: str = "") -> tuple[list[str], list[object]]:
         """The conditions (on columns named with `prefix`) and parameters of `where`."""
-        chosen = [
-            (column, getattr(where, column)) for column in ("destination", "mapping", "reason", "status")
-        ]
+        tests = {
+            "destination": f"{prefix}destination = ?",
+            "mapping": f"{prefix}mapping = ?",
+            "reason": f"instr(lower({prefix}reason), lower(?)) > 0",
+            "status": f"{prefix}status = ?",
+        }
+        chosen = [(test, getattr(where, column)) for column, test in tests.items()]
         return (
-            [f"{prefix}{column} = ?" for column, value in chosen if value is not None],
+            [test for test, value in chosen if value is not None],
             [value for _, value in chosen if value is not None],
         )
 
