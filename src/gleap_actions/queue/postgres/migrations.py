@@ -21,8 +21,8 @@ Tables (hot, frequently updated state is kept apart from the large immutable pay
   failure, and the lease expiry while claimed.
 - `dead_letters`: deliveries that failed for good; the event row is kept for replay.
 - `dedup`: (source, message_id) seen within the window; the primary key makes dedup hold across nodes.
-- `rate_limits`: shared token buckets (`queue/postgres/ratelimit.py`), one row per limited destination
-  project.
+- `rate_limits`: shared token buckets (`queue/postgres/ratelimit.py`), one row per Gleap endpoint of a
+  limited destination project, with its adaptive rate.
 - `destination`: one row, where the queued work is meant to go (base URL and token fingerprint).
 - `profiles`, `profile_ids`, `profile_events`, `profile_values`, `computations`, `profile_cursor`: the
   profile store of audiences and computed traits (see `queue/profiles.py`).
@@ -155,6 +155,11 @@ MIGRATIONS: list[LiteralString] = [
     """,
     # 5: the profile store (audiences and computed traits; see queue/profiles.py).
     profile_tables("BIGSERIAL PRIMARY KEY", "BIGINT", "DOUBLE PRECISION"),
+    # 6: the adaptive rate of each bucket: the share of the configured rate after the last 429 and when.
+    """
+    ALTER TABLE rate_limits ADD COLUMN factor DOUBLE PRECISION NOT NULL DEFAULT 1;
+    ALTER TABLE rate_limits ADD COLUMN factor_at DOUBLE PRECISION NOT NULL DEFAULT 0;
+    """,
 ]
 
 _LOCK = "SELECT pg_advisory_lock(hashtext('gleap_actions.migrate:' || current_schema()))"
