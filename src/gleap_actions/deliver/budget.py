@@ -69,21 +69,28 @@ class FairBucket:
                 waiter.set_result(None)
 
     def _waiting(self) -> bool:
-        return any(w for queues in self._queues for q in queues.values() for w in q if not w.done())
-
-    def _next(self) -> asyncio.Future[None] | None:
+        """Whether a waiter is left (dropping flows whose waiters all gave up)."""
         for queues in self._queues:
             for flow in list(queues):
-                queue = queues.pop(flow)
+                queue = queues[flow]
                 while queue and queue[0].done():
                     queue.popleft()
-                if not queue:
-                    continue
-                waiter = queue.popleft()
                 if queue:
-                    queues[flow] = queue  # to the end of the round
-                return waiter
-        return None
+                    return True
+                del queues[flow]
+        return False
+
+    def _next(self) -> asyncio.Future[None] | None:
+        """The first waiter of the next flow in turn, priority flows first."""
+        if not self._waiting():
+            return None
+        queues = next(q for q in self._queues if q)
+        flow = next(iter(queues))
+        queue = queues.pop(flow)
+        waiter = queue.popleft()
+        if queue:
+            queues[flow] = queue  # to the end of the round
+        return waiter
 
     def close(self) -> None:
         """Stop serving and release the limiter."""
