@@ -14,6 +14,7 @@ computed-trait identifies are served before the others.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -114,6 +115,12 @@ class Budget:
             endpoint: shared.setdefault(id(limiter), FairBucket(limiter))
             for endpoint, limiter in limiters.items()
         }
+
+    @property
+    def tokens_per_second(self) -> int:
+        """The most requests a second the fastest limited bucket allows now (0 when none is limited)."""
+        rates = [b.limiter.requests_per_minute for b in self.buckets.values() if not b.limiter.unlimited]
+        return math.ceil(max(rates, default=0.0) / 60)
 
     def bucket(self, request: Request) -> FairBucket:
         """The bucket `request` counts against."""

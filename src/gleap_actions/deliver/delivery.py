@@ -128,7 +128,7 @@ class MappingDelivery:
         if self._sender.gate.paused:
             await self._idle(parts.poll_interval)
             return
-        free = max(1, self._sender.concurrency.limit - len(self._tasks))
+        free = max(1, self._room() - len(self._tasks))
         limit = min(parts.claim_limit, free * self._builder.per_request)
         claimed = await self._claimer.claim(limit, batch=self._builder.batch)
         if not claimed:
@@ -154,9 +154,15 @@ class MappingDelivery:
         if self._claimer.held:
             await self._recorder.release(list(self._claimer.held))
 
+    def _room(self) -> int:
+        """How many requests this mapping may have under way: those in flight (the concurrency limit)
+        and about a second's worth waiting for tokens, so that a round trip (record, claim, plan) never
+        leaves the rate budget unused while the concurrency limit is low."""
+        return self._sender.concurrency.limit + self._sender.budget.tokens_per_second
+
     async def _wait_for_room(self) -> None:
         """Claim no more than can be sent soon: leases must not expire in a local queue."""
-        while len(self._tasks) >= self._sender.concurrency.limit and not self._stopping.is_set():
+        while len(self._tasks) >= self._room() and not self._stopping.is_set():
             stop = asyncio.ensure_future(self._stopping.wait())
             try:
                 await asyncio.wait({*self._tasks, stop}, return_when=asyncio.FIRST_COMPLETED)
