@@ -29,6 +29,7 @@ from gleap_actions.config import Config, StorageConfig, load_config
 from gleap_actions.config.load import SANDBOX_API_TOKEN
 from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.console.app import Console
+from gleap_actions.deliver.budget import ENDPOINTS
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.destinations.gleap import account as gleap_account
 from gleap_actions.destinations.gleap.client import send
@@ -123,10 +124,12 @@ class Service:
                 tuning=Tuning(retention=self.config.storage.retention, lease=self.lease),
                 destinations=self.destinations,
                 sources=self.config.sources,
-                # Each destination's budget is its Gleap project's, shared by every node of a queue.
-                rates=lambda d: self.backend.shared_limiter(
-                    d.delivery.requests_per_minute, d.gleap.api_token
-                ),
+                # Each destination's budgets are its Gleap project's (one per endpoint), shared by every
+                # node of a queue.
+                rates=lambda d: {
+                    e: self.backend.shared_limiter(d.delivery.rate_for(e), d.gleap.api_token, e)
+                    for e in ENDPOINTS
+                },
                 observe=self.console.observe,
             )
             self.console.live.decide = self.pipeline.router.decide
