@@ -130,3 +130,12 @@ def test_claims_benchmark_runs(tmp_path: Path) -> None:
     _run("bench_claims.py", "--events", "300", "--users", "10", "--output", str(output))
     results = json.loads(output.read_text())["results"]
     assert results["1"]["claim_ack_per_cpu_s"] > 0 and results["10"]["append_per_cpu_s"] > 0
+
+
+def test_budget_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "budget.json"
+    args = ["--per-minute", "600", "--seconds", "1", "--runs", "1", "--drain-events", "2000"]
+    stdout = _run("bench_budget.py", *args, "--output", str(output), timeout=170)
+    assert "per_endpoint" in stdout and "track drain" in stdout
+    report = json.loads(output.read_text())
+    assert report["drain"][0]["events"] == 2000 and report["budgets"]["summary"]["shared"]

@@ -11,7 +11,7 @@ from dataclasses import replace
 import orjson
 
 from gleap_actions.deliver.batch import Work
-from gleap_actions.deliver.bodylimit import BodyLimit
+from gleap_actions.deliver.batchlimit import BatchLimit
 from gleap_actions.deliver.sender import Destination
 from gleap_actions.engine.action import Plan, PlannedRequest, Rejection
 from gleap_actions.engine.subscription import Subscription
@@ -19,8 +19,8 @@ from gleap_actions.queue.store import Delivery
 
 
 class RequestBuilder:
-    """Plans the requests of one mapping with the destination's current settings, batch bodies no
-    larger than the destination is known to accept (`body_limit`).
+    """Plans the requests of one mapping with the destination's current settings, batches no larger
+    than the destination is known to accept (`size_limit` events, `body_limit` bytes).
 
     Claims hand out each user's deliveries together, in event order (`Store.claim_deliveries`). With
     coalescing, a user's events are merged into one request (`Subscription.plan` with `merge`); with
@@ -33,7 +33,8 @@ class RequestBuilder:
         self.batch = subscription.batching
         self.merge = subscription.coalesce and subscription.action.perform_merged is not None
         self.per_request = max(1, subscription.batch_size) if self.batch or self.merge else 1
-        self.body_limit = BodyLimit(subscription.batch_bytes)
+        self.size_limit = BatchLimit(self.per_request)
+        self.body_limit = BatchLimit(subscription.batch_bytes)
 
     def build(self, claimed: Sequence[Delivery], claimed_at: float) -> tuple[Work, Plan]:
         """Parse the payloads and plan their requests."""
@@ -52,11 +53,16 @@ class RequestBuilder:
             return subscription.plan(work.events, settings, False, merge=True)
         if not batch or subscription.action.perform_batch is None:
             return subscription.plan(work.events, settings, batch)
+        size = self.size_limit.current
         requests: list[PlannedRequest] = []
         rejections: list[Rejection] = []
-        for chunk in user_chunks([d.user for d in work.deliveries], self.per_request):
+        for chunk in user_chunks([d.user for d in work.deliveries], size):
             plan = subscription.plan(
-                [work.events[i] for i in chunk], settings, True, batch_bytes=self.body_limit.current
+                [work.events[i] for i in chunk],
+                settings,
+                True,
+                batch_size=size,
+                batch_bytes=self.body_limit.current,
             )
             requests.extend(PlannedRequest(p.request, [chunk[i] for i in p.indices]) for p in plan.requests)
             rejections.extend(replace(r, index=chunk[r.index]) for r in plan.rejections)

@@ -91,14 +91,15 @@ class Subscription:
         settings: Any,
         batch: bool,
         *,
+        batch_size: int | None = None,
         batch_bytes: int | None = None,
         merge: bool = False,
     ) -> Plan:
         """Map, validate and build the requests for `events` (already selected by the trigger).
 
         With `batch` and an action that has `perform_batch`, valid events share requests of at most
-        `batch_size` events and `batch_bytes` bytes of body (the argument, when given, else the
-        configured one; a single larger event still gets its own request). With `merge` (and an action
+        `batch_size` events and `batch_bytes` bytes of body (the arguments, when given, else the
+        configured ones; a single larger event still gets its own request). With `merge` (and an action
         that has `perform_merged`), consecutive valid events of one record (the same `Action.merge_key`
         value) share one merged request, `batch_size` events at most: callers pass one user's events
         together, in event order. Otherwise each valid event is one request. Invalid events become
@@ -135,8 +136,9 @@ class Subscription:
             self._add_merged(perform_merged, settings, payloads, indices, requests)
         elif perform_batch is not None:
             limit = self.batch_bytes if batch_bytes is None else batch_bytes
-            for start in range(0, len(payloads), self.batch_size):
-                end = start + self.batch_size
+            size = self.batch_size if batch_size is None else max(1, batch_size)
+            for start in range(0, len(payloads), size):
+                end = start + size
                 batch_payloads, batch_indices = payloads[start:end], indices[start:end]
                 self._add_batch(perform_batch, settings, batch_payloads, batch_indices, limit, requests)
         return Plan(requests, rejections)
