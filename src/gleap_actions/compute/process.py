@@ -153,6 +153,7 @@ class ComputeProcess:
             process.kill()
             await asyncio.to_thread(process.join)
         self._detach()
+        log.info("event=compute_process_stopped pid=%d exit_code=%s", process.pid, process.exitcode)
 
     def _spawn(self) -> None:
         assert self._loop is not None
