@@ -109,9 +109,10 @@ def latency(box: SandboxProcess, rate: float, seconds: float, nth: int) -> dict[
 
 
 def _settle(box: SandboxProcess) -> int:
-    """Wait until the sandbox has received no identify call for 2 s; how many it received."""
+    """Wait until the sandbox has received an identify call per user at least (the compute stage's process
+    may take seconds to start), then none for 2 s; how many it received."""
     count, still = -1, 0
-    while still < 4:
+    while still < 4 or count < USERS:
         time.sleep(0.5)
         now = box.call("identifies")
         still = still + 1 if now == count else 0
