@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import orjson
@@ -65,9 +65,8 @@ class Computer:
         *,
         owner: str,
         on_removal: OnRemoval = "keep",
-        notify: Any = lambda: None,
         metrics: ComputeObserver | None = None,
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
         interval: float = 0.2,
         batch: int = 1000,
         lease: float = DEFAULT_LEASE,
@@ -79,7 +78,6 @@ class Computer:
         self.configured = tuple(computations)
         self.owner = owner
         self.on_removal: OnRemoval = on_removal
-        self.notify = notify  # wakes delivery after identify calls were appended
         self.metrics: ComputeObserver = metrics or Silent()
         self.clock = clock
         self.interval = interval
@@ -305,7 +303,6 @@ class Computer:
     def _append(self, events: list[NewEvent]) -> None:
         if events:
             self.store.append(events, dedup_window=0)
-            self.notify()
 
     def _sync_and_remove(self, now: float) -> bool:
         busy = False
