@@ -20,9 +20,12 @@ only changes are the entries.
    from the queue into the profile store, then every profile evaluated); then a second definition over
    the same events: seconds until every profile is evaluated. The profile store's rows and its megabytes
    in the SQLite file.
+4. --compute-only: the compute stage alone in this process, the load's events of 1000 users fed in rounds
+   of 200 with the 20 definitions: events evaluated per CPU second (what one core can keep up with).
 
     .venv/bin/python bench/bench_audiences_live.py [--rate 1000] [--latency-seconds 20] [--nth 10]
-        [--seconds 10] [--sync-events 1000000] [--sync-users 100000] [--skip-serve]
+        [--seconds 10] [--sync-events 1000000] [--sync-users 100000] [--skip-serve] [--skip-sync]
+        [--compute-only]
 """
 
 from __future__ import annotations
@@ -147,6 +150,67 @@ def _megabytes(path: Path) -> float:
     return round((row[0] or 0) / 1e6, 1)
 
 
+def _definitions(nth: int) -> list[Computation]:
+    """The 20 definitions, compiled as the config loader does."""
+    out = []
+    for section, kind in (("audiences", "audience"), ("computed_traits", "computed_trait")):
+        for entry in sections(nth)[section]:
+            key = entry.get("key") or entry["name"].lower().replace(" ", "_")
+            definition = compile_definition(entry["definition"], kind=kind)  # type: ignore[arg-type]
+            out.append(Computation(entry["name"], key, definition, True, True))
+    return out
+
+
+def compute_rate(rounds: int, per_round: int, nth: int) -> dict[str, Any]:
+    """The compute stage alone, in this process: rounds of `per_round` events of the load's 1000 users
+    (after one event per user), each round run until idle; events/s of CPU time (`time.process_time`)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-rate-"))
+    store = SQLiteStore(folder / "queue.db")
+    computer = Computer(store, _definitions(nth), owner="bench")
+    computer.profiles.open_cursor()
+    seq = 0
+
+    def load(count: int) -> None:
+        nonlocal seq
+        rows = []
+        for _ in range(count):
+            event = {
+                "type": "track",
+                "event": "Order Completed",
+                "userId": f"user-{seq % USERS}",
+                "messageId": uuid.uuid4().hex,
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "properties": {"total": 20, "items": 2, "currency": "EUR", "seq": seq},
+            }
+            rows.append(
+                NewEvent.from_event(
+                    event, source="bench", received_at=time.time(), payload=orjson.dumps(event)
+                )
+            )
+            seq += 1
+        store.append(rows)
+
+    load(USERS)
+    while computer.step():
+        pass
+    spent = 0.0
+    for _ in range(rounds):
+        load(per_round)
+        started = time.process_time()
+        while computer.step():
+            pass
+        spent += time.process_time() - started
+    store.close()
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    return {
+        "events": rounds * per_round,
+        "cpu_seconds": round(spent, 2),
+        "events_per_cpu_s": round(rounds * per_round / spent),
+    }
+
+
 def _store_events(store: SQLiteStore, events: int, users: int, now: float) -> None:
     """Append `events` track calls of `users` users, spread over the last 20 days, as ingest does."""
     chunk = 5000
@@ -230,9 +294,16 @@ def main() -> None:
     parser.add_argument("--sync-users", type=int, default=100_000, help="users of the initial sync")
     parser.add_argument("--skip-serve", action="store_true", help="only the in-process initial sync")
     parser.add_argument("--skip-sync", action="store_true", help="only the serve runs")
+    parser.add_argument(
+        "--compute-only", action="store_true", help="only the compute stage's own rate, in this process"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+    if args.compute_only:
+        results["compute_rate"] = rate = compute_rate(30, 200, args.nth)
+        print(f"compute stage alone, 20 definitions: {rate['events_per_cpu_s']} events per CPU second")
+        args.skip_serve = args.skip_sync = True
     if not args.skip_serve:
         with SandboxProcess() as box:
             results["latency"] = latency(box, args.rate, args.latency_seconds, args.nth)

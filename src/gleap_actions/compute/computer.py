@@ -235,7 +235,7 @@ class Computer:
         tx.advance(rows[-1][0])
 
     def _evaluate_due(self, now: float) -> bool:
-        due = self.profiles.due(now, self.batch)
+        due = self.profiles.due(now, self.batch * max(1, len(self.active.computations)))
         if not due:
             return False
         started = time.perf_counter()

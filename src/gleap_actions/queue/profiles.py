@@ -487,27 +487,19 @@ class ProfileStore:
     # -- timers, computations, counts ----------------------------------------------------------------
 
     def due(self, now: float, limit: int) -> dict[int, dict[str, float]]:
-        """Up to `limit` profiles with keys due at `now`, soonest first, each with all its due keys and
-        when each fell due (0: an event touched it)."""
-
-        def body(tx: Tx) -> dict[int, dict[str, float]]:
-            profiles = tx.fetch(
-                "SELECT profile_id FROM profile_values WHERE next_at IS NOT NULL AND next_at <= %s"
-                " ORDER BY next_at LIMIT %s",
+        """Up to `limit` (profile, key) pairs due at `now`, soonest first, by profile: each key with when it
+        fell due (0: an event touched it). One index range; a profile's other due keys come next time."""
+        rows = self.read(
+            lambda tx: tx.fetch(
+                "SELECT profile_id, key, next_at FROM profile_values WHERE next_at IS NOT NULL"
+                " AND next_at <= %s ORDER BY next_at LIMIT %s",
                 (now, limit),
             )
-            due: dict[int, dict[str, float]] = {int(row[0]): {} for row in profiles}
-            for profile in due:
-                for key, next_at in tx.fetch(
-                    "SELECT key, next_at FROM profile_values WHERE profile_id = %s AND next_at IS NOT NULL"
-                    " AND next_at <= %s",
-                    (profile, now),
-                ):
-                    due[profile][str(key)] = float(next_at)
-            return due
-
-        result: dict[int, dict[str, float]] = self.read(body)
-        return result
+        )
+        due: dict[int, dict[str, float]] = {}
+        for profile, key, next_at in rows:
+            due.setdefault(int(profile), {})[str(key)] = float(next_at)
+        return due
 
     def pending(self, now: float) -> int:
         """How many (profile, key) evaluations are due now."""
