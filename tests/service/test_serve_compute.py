@@ -62,7 +62,11 @@ def test_sighup_syncs_an_added_audience_over_earlier_events_and_unsets_a_removed
 def _compute_child(serve_pid: int) -> int | None:
     """The pid of serve's compute child process, if one runs."""
     for task in Path(f"/proc/{serve_pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread that just ended
+            continue
+        for pid in children:
             try:
                 command = Path(f"/proc/{pid}/cmdline").read_bytes()
             except FileNotFoundError:
