@@ -135,7 +135,8 @@ class Computer:
         busy = False
         rows = self.profiles.read_events(position, self.batch, now) if self.active.computations else []
         if not self.active.computations:
-            self.profiles.run(lambda tx: tx.advance_to_end())
+            if self.profiles.read_events(position, 1, now):
+                self.profiles.run(lambda tx: tx.advance_to_end())
         elif rows:
             self.profiles.run(lambda tx: self._ingest(tx, rows, now))
             busy = True

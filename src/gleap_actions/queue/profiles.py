@@ -395,7 +395,16 @@ class ProfileStore:
 
     def lease(self, owner: str, lease: float, now: float) -> int | None:
         """Take or renew the lease on reading events; the cursor position, or None (another holds it).
-        Taken rather than renewed, the store may have been written by others: the cache is emptied."""
+        Taken rather than renewed, the store may have been written by others: the cache is emptied.
+        A lease with more than half its time left is only read: a round that finds nothing to do writes
+        nothing (with SQLite, a write waits for the service's writes and makes them wait)."""
+        rows = self.read(
+            lambda tx: tx.fetch(
+                "SELECT owner, lease_until, position FROM profile_cursor WHERE name = %s", (_CURSOR,)
+            )
+        )
+        if rows and rows[0][0] == owner and rows[0][1] is not None and rows[0][1] - now > lease / 2:
+            return int(rows[0][2])
 
         def body(tx: Tx) -> int | None:
             _open_cursor(tx)
