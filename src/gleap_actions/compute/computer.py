@@ -140,6 +140,9 @@ class Computer:
         elif rows:
             self.profiles.run(lambda tx: self._ingest(tx, rows, now))
             busy = True
+        # Evaluated at an instant after the events were read: one stored since `now` was taken would be
+        # in the future of `now`, unseen, and evaluated again by a timer an instant later.
+        now = max(now, self.clock())
         busy |= self.backfill.step(self.active, self.evaluable, self.batch, now, self.metrics)
         self.evaluable = self._evaluable()
         busy |= self._sync_and_remove(now)
