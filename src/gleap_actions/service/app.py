@@ -31,6 +31,7 @@ from gleap_actions.config.audiences import Computation
 from gleap_actions.config.load import SANDBOX_API_TOKEN
 from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.console.app import Console
+from gleap_actions.deliver.budget import ENDPOINTS
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.destinations.gleap import account as gleap_account
 from gleap_actions.destinations.gleap.client import send
@@ -44,7 +45,7 @@ from gleap_actions.preview import preview_body
 from gleap_actions.queue.factory import Backend, open_store
 from gleap_actions.queue.owners import owner_name
 from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent
-from gleap_actions.route import delivery_key, split_key
+from gleap_actions.route import delivery_key, destinations_fed, split_key
 from gleap_actions.sandbox import Sandbox
 from gleap_actions.service.destination import Backlog, claim_queues, recorded_value
 from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
@@ -113,6 +114,7 @@ class Service:
             self.sandbox = Sandbox(api_token=SANDBOX_API_TOKEN)
             await self.sandbox.start()
         self.destinations = self._resolved(self.config)
+        self.console.destinations = self.destinations
         self.settings = self.destinations[0].gleap
         if self.role != "ingest":
             self.pipeline = Pipeline(
@@ -126,10 +128,12 @@ class Service:
                 tuning=Tuning(retention=self.config.storage.retention, lease=self.lease),
                 destinations=self.destinations,
                 sources=self.config.sources,
-                # Each destination's budget is its Gleap project's, shared by every node of a queue.
-                rates=lambda d: self.backend.shared_limiter(
-                    d.delivery.requests_per_minute, d.gleap.api_token
-                ),
+                # Each destination's budgets are its Gleap project's (one per endpoint), shared by every
+                # node of a queue.
+                rates=lambda d: {
+                    e: self.backend.shared_limiter(d.delivery.rate_for(e), d.gleap.api_token, e)
+                    for e in ENDPOINTS
+                },
                 observe=self.console.observe,
             )
             self.console.live.decide = self.pipeline.router.decide
@@ -275,10 +279,13 @@ class Service:
         return {"destinations": by_destination, "unconfigured": unconfigured}
 
     async def delete_user(self, user_id: str, destinations: tuple[str, ...] = ()) -> dict[str, Any]:
-        """Drop the user's queued events, then ask each destination a source feeds (or those named) to
-        delete the contact."""
-        fed = {name for source in self.config.sources for name in source.destinations}
-        known = [d for d in self.destinations if d.name in (destinations or fed)]
+        """Drop the user's queued events, then ask each destination the user's sources feed (or those
+        named) to delete the contact (`route.destinations_fed`)."""
+        names = tuple(d.name for d in self.destinations)
+        if not destinations:
+            sources = await asyncio.to_thread(self.store.user_sources, user_id)
+            destinations = destinations_fed(self.config.sources, names, sources)
+        known = [d for d in self.destinations if d.name in destinations]
         unknown = sorted(set(destinations) - {d.name for d in known})
         if unknown:
             return {"ok": False, "message": f"unknown destination(s): {', '.join(unknown)}", "status": None}
@@ -339,6 +346,7 @@ class Service:
         if self.pipeline is not None:
             await self._compute(computations)
         self.destinations = self._resolved(fresh)
+        self.console.destinations = self.destinations
         self.settings = self.destinations[0].gleap
         keys = [key for source in fresh.sources for key in source.write_keys]
         if self.ingest is not None:
