@@ -51,7 +51,6 @@ DESTINATION = "Gleap (Action)"
 # The deepest nesting the JSON writer accepts (objects and arrays in one another, the event itself included).
 MAX_DEPTH = 254
 # Top-level strings stored as text columns or used as keys: no NUL (U+0000) allowed in them.
-# In this order: `_normalize_recorded` unpacks it.
 _TEXT_FIELDS = ("userId", "anonymousId", "messageId", "groupId", "previousId", "event", "name")
 # Unix seconds of the first and last instant a date may denote (years 1-9999 UTC).
 _MIN_SECONDS = datetime(1, 1, 1, tzinfo=UTC).timestamp()
@@ -116,9 +115,10 @@ def within_depth(text: bytes | str) -> bool:
     larger). orjson writes back anything it parsed except what is too deep, and `normalize` adds no level
     to an event without a batch envelope, so such an event needs no trial `encode`.
     """
+    # Counting reads every character; finding none (most events have no array) is much faster.
     if isinstance(text, bytes):
-        return text.count(b"{") + text.count(b"[") <= MAX_DEPTH
-    return text.count("{") + text.count("[") <= MAX_DEPTH
+        return text.count(b"{") + (text.count(b"[") if b"[" in text else 0) <= MAX_DEPTH
+    return text.count("{") + (text.count("[") if "[" in text else 0) <= MAX_DEPTH
 
 
 def _is_date(value: object) -> bool:
@@ -179,7 +179,6 @@ def normalize(
 
 # The call types whose requirements `_normalize_recorded` checks (group and alias take the general path).
 _COMMON_TYPES = frozenset({"track", "identify", "page", "screen"})
-_DATE_FIELDS = ("receivedAt", "sentAt", "originalTimestamp", "timestamp")
 
 
 def _normalize_recorded(raw: object, read_at: float) -> dict[str, Any] | None:
@@ -187,8 +186,7 @@ def _normalize_recorded(raw: object, read_at: float) -> dict[str, Any] | None:
     else (a refusal too): then the general path decides, and words the error. `raw` is not modified.
 
     Same rules as the general path, but only for string ids and names, object fields that are objects or
-    null, no `writeKey` and no batch envelope, so each is one test. The fields are read with `map` (no
-    call per field): this runs for every line of a backfill.
+    null, no `writeKey` and no batch envelope, so each is one test.
     """
     if type(raw) is not dict:
         return None
@@ -197,35 +195,44 @@ def _normalize_recorded(raw: object, read_at: float) -> dict[str, Any] | None:
     call_type = get("type")
     if call_type.__class__ is not str or call_type not in _COMMON_TYPES or "writeKey" in event:
         return None
-    for value in map(get, _OBJECT_FIELDS):
+    for key in _OBJECT_FIELDS:
+        value = get(key)
         if value is not None and value.__class__ is not dict:
             return None
-    texts = user_id, anonymous_id, message_id, _, _, track_name, name = tuple(map(get, _TEXT_FIELDS))
+    user_id = get("userId")
     if user_id.__class__ is not str or not user_id:
         if user_id is not None and user_id != "":
             return None
-        if anonymous_id.__class__ is not str or not anonymous_id:  # only read (and coerced) without userId
+        anonymous_id = get("anonymousId")  # only read (and coerced) without a userId
+        if anonymous_id.__class__ is not str or not anonymous_id:
             return None
     if call_type == "track":
-        if track_name.__class__ is not str or not track_name:
+        name = get("event")
+        if name.__class__ is not str or not name:
             return None
-    elif call_type != "identify" and name is not None and name.__class__ is not str:  # page, screen
-        return None
-    for value in texts:
+    elif call_type != "identify":  # page, screen
+        name = get("name")
+        if name is not None and name.__class__ is not str:
+            return None
+    for key in _TEXT_FIELDS:
+        value = get(key)
         if value.__class__ is str and "\x00" in value:
             return None
+    message_id = get("messageId")
     if message_id is None or message_id == "":
         event["messageId"] = str(uuid.uuid4())
     elif message_id.__class__ is not str or len(message_id) > MAX_MESSAGE_ID_LENGTH:
         return None
     # _keep_timestamps, with the dates checked by `_is_date`.
-    received, sent, original, timestamp = map(get, _DATE_FIELDS)
+    received = get("receivedAt")
     if received is None:
         received = event["receivedAt"] = format_time(read_at)
     elif not _is_date(received):
         return None
+    sent, original = get("sentAt"), get("originalTimestamp")
     if (sent is not None and not _is_date(sent)) or (original is not None and not _is_date(original)):
         return None
+    timestamp = get("timestamp")
     if timestamp is None:
         event["timestamp"] = original if original is not None else received
     elif not _is_date(timestamp):
