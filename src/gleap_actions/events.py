@@ -21,9 +21,9 @@ Dates must be ISO 8601 strings (a date without an offset is taken as UTC) within
 the skew-corrected `timestamp` must stay within them too; anything else rejects the event.
 
 The common shape of a recorded event (a track, identify, page or screen call with string ids and names,
-object fields that are objects and dates Python reads directly) is checked by a fast path
-(`_normalize_recorded`) before the general one: a backfill runs every line through here. Anything it does
-not check itself is left to the general path, which also words every refusal.
+object fields that are objects or null, no write key and no batch envelope) is checked by a fast path
+(`_normalize_recorded`) before the general one: a backfill runs every line through here. Anything else,
+and every refusal with its wording, is left to the general path.
 
 Stored text: a NUL character (U+0000) in an id or name (`userId`, `anonymousId`, `messageId`, `groupId`,
 `previousId`, `event`, `name`) rejects the event naming the field: these are stored as text columns, and
