@@ -82,3 +82,35 @@ async def test_two_sources_two_projects_on_shared_postgres_nodes(
         finally:
             await ingest.stop(timeout=2)
             await deliver.stop(timeout=2)
+
+
+async def test_a_reload_that_changes_only_a_token_budgets_the_new_project(
+    sandbox: SandboxThread, postgres_url: str, tmp_path: Path
+) -> None:
+    # A shared limiter is keyed by the token: after the token changes, requests count against the new
+    # project's bucket, not the old one's.
+    document = {
+        "server": {"host": "127.0.0.1", "port": 0},
+        "storage": {"url": postgres_url, "data_dir": str(tmp_path / "data")},
+        "delivery": {"linger": 0.05},
+        "destinations": [
+            {"name": "main", "gleap": {"api_token": "old-project-token", "base_url": sandbox.url}},
+        ],
+        "sources": [{"name": "web", "write_keys": ["wk-web"]}],
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(document))
+    service = Service(load_config(path))
+    await service.start()
+    try:
+        document["destinations"][0]["gleap"]["api_token"] = TOKEN  # the sandbox's: the old one was refused
+        path.write_text(yaml.safe_dump(document))
+        assert (await service.reload())["ok"]
+        event = {"type": "track", "userId": "u1", "event": "After"}
+        assert (await post(service.url, "/v1/track", event, key="wk-web"))[0] == 200
+        await wait_for(lambda: sandbox.state.event_count() == 1)
+        with psycopg.connect(postgres_url) as conn:
+            keys = {row[0] for row in conn.execute("SELECT key FROM rate_limits")}
+        assert project_key(TOKEN) in keys
+    finally:
+        await service.stop(timeout=2)

@@ -360,7 +360,8 @@ class Pipeline:
         while True:
             started = time.monotonic()
             try:
-                self.metrics.observe_stats(await self.run(self.store.stats, time.time()))
+                stats = await self.run(self.store.stats, time.time())
+                self.metrics.observe_stats(stats, self.lanes)
             except Exception:
                 log.exception("event=stats_failed")
             await asyncio.sleep(max(self.tuning.stats_interval, 50 * (time.monotonic() - started)))
@@ -378,8 +379,12 @@ class Pipeline:
 
 
 def _same_delivery(old: DestinationConfig, new: DestinationConfig) -> bool:
-    """Whether a reloaded destination delivers as before (only its Gleap settings may differ)."""
+    """Whether a reloaded destination delivers as before (only its Gleap settings other than the token may
+    differ). A new token may be another Gleap project, whose rate budget is not the old one's (a shared
+    limiter is keyed by the token): the lane is replaced, with a limiter of the new token."""
     if old.delivery != new.delivery or len(old.subscriptions) != len(new.subscriptions):
+        return False
+    if old.gleap.api_token != new.gleap.api_token:
         return False
     return all(
         (a.name, a.enabled, a.trigger_text, a.mapping_config, a.batching, a.batch_size, a.batch_bytes)

@@ -42,7 +42,7 @@ from gleap_actions.preview import preview_body
 from gleap_actions.queue.factory import Backend, open_store
 from gleap_actions.queue.owners import owner_name
 from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent
-from gleap_actions.route import delivery_key, split_key
+from gleap_actions.route import delivery_key, destinations_fed, split_key
 from gleap_actions.sandbox import Sandbox
 from gleap_actions.service.destination import Backlog, claim_queues, recorded_value
 from gleap_actions.service.http import ConnectionLimits, HTTPRunner, json_errors
@@ -109,6 +109,7 @@ class Service:
             self.sandbox = Sandbox(api_token=SANDBOX_API_TOKEN)
             await self.sandbox.start()
         self.destinations = self._resolved(self.config)
+        self.console.destinations = self.destinations
         self.settings = self.destinations[0].gleap
         if self.role != "ingest":
             self.pipeline = Pipeline(
@@ -248,10 +249,13 @@ class Service:
         return {"destinations": by_destination, "unconfigured": unconfigured}
 
     async def delete_user(self, user_id: str, destinations: tuple[str, ...] = ()) -> dict[str, Any]:
-        """Drop the user's queued events, then ask each destination a source feeds (or those named) to
-        delete the contact."""
-        fed = {name for source in self.config.sources for name in source.destinations}
-        known = [d for d in self.destinations if d.name in (destinations or fed)]
+        """Drop the user's queued events, then ask each destination the user's sources feed (or those
+        named) to delete the contact (`route.destinations_fed`)."""
+        names = tuple(d.name for d in self.destinations)
+        if not destinations:
+            sources = await asyncio.to_thread(self.store.user_sources, user_id)
+            destinations = destinations_fed(self.config.sources, names, sources)
+        known = [d for d in self.destinations if d.name in destinations]
         unknown = sorted(set(destinations) - {d.name for d in known})
         if unknown:
             return {"ok": False, "message": f"unknown destination(s): {', '.join(unknown)}", "status": None}
@@ -299,6 +303,7 @@ class Service:
             await self.sandbox.start()
         self.config = dataclasses.replace(self.config, destinations=fresh.destinations, sources=fresh.sources)
         self.destinations = self._resolved(fresh)
+        self.console.destinations = self.destinations
         self.settings = self.destinations[0].gleap
         keys = [key for source in fresh.sources for key in source.write_keys]
         if self.ingest is not None:
