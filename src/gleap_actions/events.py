@@ -111,14 +111,22 @@ def encode(event: Mapping[str, Any]) -> bytes:
 def within_depth(text: bytes | str) -> bool:
     """Whether the JSON document `text` certainly nests no deeper than `MAX_DEPTH`.
 
-    Every level opens with `{` or `[`, so their count bounds the depth (those inside strings only make it
-    larger). orjson writes back anything it parsed except what is too deep, and `normalize` adds no level
-    to an event without a batch envelope, so such an event needs no trial `encode`.
+    orjson writes back anything it parsed except what is too deep, and `normalize` adds no level to an
+    event without a batch envelope, so such an event needs no trial `encode`. Every level takes an opening
+    and a closing bracket, and a level of an object inside an object at least 5 characters (`{"":` and
+    `}`): a line shorter than that many per level is shallow enough without reading it (most events).
+    Otherwise the count of `{` and `[` bounds the depth (those inside strings only make it larger).
     """
-    # Counting reads every character; finding none (most events have no array) is much faster.
+    size = len(text)
+    if size <= 2 * MAX_DEPTH:
+        return True
     if isinstance(text, bytes):
-        return text.count(b"{") + (text.count(b"[") if b"[" in text else 0) <= MAX_DEPTH
-    return text.count("{") + (text.count("[") if "[" in text else 0) <= MAX_DEPTH
+        if b"[" not in text:
+            return size <= 5 * MAX_DEPTH or text.count(b"{") <= MAX_DEPTH
+        return text.count(b"{") + text.count(b"[") <= MAX_DEPTH
+    if "[" not in text:
+        return size <= 5 * MAX_DEPTH or text.count("{") <= MAX_DEPTH
+    return text.count("{") + text.count("[") <= MAX_DEPTH
 
 
 def _is_date(value: object) -> bool:

@@ -19,6 +19,7 @@ import orjson
 from gleap_actions import events as segment_events
 from gleap_actions.config import Config
 from gleap_actions.engine.action import PlannedRequest, Rejection
+from gleap_actions.engine.fql.trigger import Trigger
 from gleap_actions.engine.subscription import Subscription
 
 
@@ -93,6 +94,7 @@ def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator
     """The preview of parsed items (`_Parsed`)."""
     output = _Output()
     accepted: list[dict[str, Any]] = []
+    kinds: list[str] = []  # the call type of each accepted event (a string: `normalize` checked it)
     positions: list[int] = []  # the event_index of each accepted event
     received_at = time.time()
     normalize, encode, enabled = (
@@ -121,12 +123,17 @@ def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator
             output.add((index, -1), {"event_index": index, "filtered": True, "reason": reason})
             continue
         accepted.append(event)
+        kinds.append(event["type"])
         positions.append(index)
 
     matched_any = [False] * len(accepted)
     for order, subscription in enumerate(s for s in config.subscriptions if s.enabled):
         trigger = subscription.trigger  # `matches` without a call around it
-        matched = [k for k, event in enumerate(accepted) if trigger(event)]
+        types = trigger.types if isinstance(trigger, Trigger) else None
+        if types is not None:  # a trigger on the call type alone: the same events, without calling it
+            matched = [k for k, kind in enumerate(kinds) if kind in types]
+        else:
+            matched = [k for k, event in enumerate(accepted) if trigger(event)]
         for k in matched:
             matched_any[k] = True
         # As delivery does: batched only where the mapping's batching is on.
