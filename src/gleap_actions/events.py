@@ -140,7 +140,7 @@ def _is_date(value: object) -> bool:
     except ValueError:
         return False
     # In UTC, any year before 9999 is within the dates a stored event may hold; others take the range check.
-    return (parsed.tzinfo is UTC and parsed.year < 9999) or _iso_seconds(value) is not None
+    return (parsed.tzinfo is UTC and parsed.year < 9999) or iso_seconds(value) is not None
 
 
 def _identifier(event: dict[str, Any], field: str) -> str | None:
