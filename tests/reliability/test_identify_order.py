@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,30 @@ def assert_applied_in_order(state: SandboxState, users: list[str]) -> None:
         assert steps == sorted(steps), f"{user}: identifies applied out of order: {steps}"
 
 
+def end_outage_once_requeued(sandbox: SandboxThread, users: list[str], **faults: Any) -> None:
+    """End the outage (setting `faults`) once no request planned before now can reach a contact.
+
+    A claim takes a user's queue as it is then (an event stored after it goes out after it), and
+    requests wait a little for the rate budget, so one planned while the identifies were arriving may be
+    sent after they are all stored. A user has one claim out at a time (its later requests are given
+    back when one fails), so its second request the outage refuses from now on was claimed from now on,
+    with the user's whole queue."""
+    seen = max((r.seq for r in sandbox.state.requests()), default=0)
+    refused: Counter[str] = Counter()
+
+    def requeued() -> bool:
+        nonlocal seen
+        for request in sandbox.state.requests(endpoint="identify"):
+            body = request.json_body()
+            if request.seq > seen and request.fault == "outage" and isinstance(body, dict):
+                refused[str(body.get("userId"))] += 1
+        seen = max([seen, *(r.seq for r in sandbox.state.requests())])
+        return all(refused[user] >= 2 for user in users)
+
+    wait_until(requeued, 120, "every user's queue claimed whole in the outage")
+    sandbox.set_faults(outage=None, **faults)
+
+
 def users_named(prefix: str, count: int) -> list[str]:
     return [f"{prefix}-{n:03d}" for n in range(count)]
 
@@ -99,8 +124,7 @@ def test_backlog_after_an_outage_ends_in_order_in_about_one_request_per_user(
     client = Client(service.url)
     post_shuffled(client, users)
     wait_until(lambda: sandbox.state.request_count("identify") > 0, 60, "a delivery attempt in the outage")
-    time.sleep(1.0)  # retries meet the outage, as they would in a real one
-    sandbox.set_faults(outage=None)
+    end_outage_once_requeued(sandbox, users)  # retries met the outage meanwhile
     wait_until(client.queue_empty, 120, "backlog drained after the outage")
 
     assert client.dead_letters() == []
@@ -128,7 +152,7 @@ def test_order_holds_across_kill9_mid_drain(sandbox: SandboxThread, tmp_path: Pa
     try:
         client = Client(service.url)
         post_shuffled(client, users)
-        sandbox.set_faults(outage=None)
+        end_outage_once_requeued(sandbox, users)
         wait_until(lambda: sum(sandbox.state.identify_counts().values()) >= 100, 120, "drain under way")
         service.kill9()
         service.start()
@@ -166,7 +190,7 @@ def test_order_holds_across_two_delivery_nodes_on_postgresql(
         post_shuffled(clients[0], users[:half], seed=1)
         post_shuffled(clients[1], users[half:], seed=2)
         # Gleap fails a third of the requests: retries everywhere, both nodes claiming the same queues.
-        sandbox.set_faults(outage=None, error_rate=0.3, latency=0.02, seed=7)
+        end_outage_once_requeued(sandbox, users, error_rate=0.3, latency=0.02, seed=7)
         wait_until(clients[0].queue_empty, 300, "drained by both nodes")
         assert_contacts_final(sandbox.state, users)
         assert_applied_in_order(sandbox.state, users)
@@ -187,7 +211,7 @@ def test_a_user_gleap_keeps_refusing_does_not_hold_back_the_others(
     service = serve(sandbox.url)
     client = Client(service.url)
     post_shuffled(client, [*users, failing, rejected])
-    sandbox.set_faults(outage=None)
+    end_outage_once_requeued(sandbox, [*users, failing, rejected])
     wait_until(lambda: contacts_final(sandbox.state, users), 120, "the other users' contacts final")
     # The refused user's identifies are dead-lettered one by one (a 400 is split down to single events);
     # the failing one's keep being retried, in order, without ever reaching the contact.
