@@ -52,6 +52,10 @@ OBJECT = Field("O", "object")
 WHEN = Field("W", "datetime")
 WHEN_RULED = Field("W", "datetime", choices=("2024-01-02T03:04:05.000Z",))
 NULLABLE_STRING = Field("S", "password", allow_null=True)
+NUMBER = Field("N", "number")
+WHEN_LONG = Field("W", "datetime", minimum=30)
+WHEN_SHORT = Field("W", "datetime", maximum=10)
+WHEN_LIST = Field("W", "datetime", multiple=True)
 
 DATETIME_ERROR = "W must be a valid date and time (ISO 8601, RFC 2822, or Unix seconds or milliseconds)"
 
@@ -102,6 +106,11 @@ CASES: list[tuple[Field, Any, Any]] = [
     (WHEN, "2024-02-30T03:04:05.000Z", PayloadValidationError(DATETIME_ERROR)),
     (WHEN, "nope", PayloadValidationError(DATETIME_ERROR)),
     (WHEN, True, PayloadValidationError(DATETIME_ERROR)),  # "true": not a date
+    # a canonical datetime passes unchanged only where no other rule applies
+    (NUMBER, "2024-01-02T03:04:05.000Z", PayloadValidationError("N must be a number but it was a string.")),
+    (WHEN_LONG, "2024-01-02T03:04:05.000Z", PayloadValidationError("W must be 30 characters or more")),
+    (WHEN_SHORT, "2024-01-02T03:04:05.000Z", PayloadValidationError("W must be 10 characters or fewer")),
+    (WHEN_LIST, "2024-01-02T03:04:05.000Z", ["2024-01-02T03:04:05.000Z"]),
     (WHEN_RULED, "2024-01-02T03:04:05.000Z", "2024-01-02T03:04:05.000Z"),
     (
         WHEN_RULED,
