@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from liquid.exceptions import LiquidError
+from liquid.exceptions import LiquidError, LiquidSyntaxError
 
-from gleap_actions.engine.mapping.liquid import DISABLED_FILTERS, DISABLED_TAGS, SegmentLiquidEnvironment
+from gleap_actions.engine.mapping.liquid import (
+    DISABLED_FILTERS,
+    DISABLED_TAGS,
+    SegmentLiquidEnvironment,
+    liquid_message,
+)
 from gleap_actions.mapping import MappingRuntimeError, MappingValidationError, transform
 
 TRACK = {
@@ -101,3 +106,8 @@ def test_a_new_environment_is_configured_like_segments_liquidjs() -> None:
 def test_join_is_javascripts_array_join(items: Any, template: str, expected: str) -> None:
     event = {"properties": {"items": items}}
     assert transform({"text": {"@liquid": template}}, event) == {"text": expected}
+
+
+def test_liquid_message_is_the_bare_message_or_the_error_type() -> None:
+    assert liquid_message(LiquidSyntaxError("unexpected '}'", token=None)) == "unexpected '}'"
+    assert liquid_message(LiquidSyntaxError(token=None)) == "LiquidSyntaxError"
