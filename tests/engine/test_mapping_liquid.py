@@ -101,11 +101,15 @@ def test_a_new_environment_is_configured_like_segments_liquidjs() -> None:
         (["a", 1.0, 2.5, True], "{{ properties.items | join }}", "a 1 2.5 true"),  # JS numbers, space default
         ([["x", "y"], "z"], "{{ properties.items | join: ',' }}", "x,y,z"),  # nested arrays as JS prints them
         ("abc", "{{ properties.items | join: '-' }}", "abc"),  # not an array: python-liquid's join, as before
+        (["a", None, 1.0], "{{ properties.items | join: nil }}", "a  1"),  # a null separator: the default
+        ([1, 2], "{{ properties.items | join: 0 }}", "102"),  # a number separator as JavaScript prints it
     ],
 )
 def test_join_is_javascripts_array_join(items: Any, template: str, expected: str) -> None:
     event = {"properties": {"items": items}}
     assert transform({"text": {"@liquid": template}}, event) == {"text": expected}
+    # the filter is installed when an environment is built: a new one must have it too
+    assert SegmentLiquidEnvironment().from_string(template).render(**event) == expected
 
 
 def test_liquid_message_is_the_bare_message_or_the_error_type() -> None:
