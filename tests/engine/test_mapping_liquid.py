@@ -115,3 +115,10 @@ def test_join_is_javascripts_array_join(items: Any, template: str, expected: str
 def test_liquid_message_is_the_bare_message_or_the_error_type() -> None:
     assert liquid_message(LiquidSyntaxError("unexpected '}'", token=None)) == "unexpected '}'"
     assert liquid_message(LiquidSyntaxError(token=None)) == "LiquidSyntaxError"
+
+
+def test_echo_prints_values_as_javascript_does() -> None:
+    event = {"properties": {"n": 1.0, "none": None, "items": ["a", 2.0]}}
+    template = "{% echo properties.n %}|{% echo properties.none %}|{% echo properties.items %}"
+    assert transform({"text": {"@liquid": template}}, event) == {"text": "1||a2"}
+    assert SegmentLiquidEnvironment().from_string(template).render(**event) == "1||a2"
