@@ -256,11 +256,15 @@ def test_root_directive_inside_transform_apply_is_expanded_for_validation() -> N
     ]
 
 
-def test_deeply_nested_mapping_is_a_validation_error() -> None:
+@pytest.mark.parametrize("depth", [600, 5000])  # compiling fails first (600), or validating already does
+def test_deeply_nested_mapping_is_a_validation_error(depth: int) -> None:
     mapping: Any = "x"
-    for _ in range(5000):
+    for _ in range(depth):
         mapping = {"a": mapping}
-    assert errors(mapping) == ["/ is nested too deeply."]
+    with pytest.raises(MappingValidationError) as caught:
+        compile_mapping(mapping)
+    assert caught.value.errors == ["/ is nested too deeply."]
+    assert str(caught.value) == "/ is nested too deeply."
 
 
 @pytest.mark.parametrize(
