@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -259,7 +260,9 @@ async def test_restart_with_a_backlog_delivers_everything(gleap: Gleap, tmp_path
     assert sorted(set(gleap.delivered)) == sorted(f"e{i}" for i in range(500))
 
 
-async def test_the_observer_sees_what_became_of_each_request(gleap: Gleap, store: SQLiteStore) -> None:
+async def test_the_observer_sees_what_became_of_each_request(
+    gleap: Gleap, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
     answers = [web.json_response({"error": "busy"}, status=503)]  # the first request only
 
     def script(events: list[dict[str, Any]]) -> web.Response | None:
@@ -274,7 +277,8 @@ async def test_the_observer_sees_what_became_of_each_request(gleap: Gleap, store
     p = pipeline(store, gleap, observe=seen.append)
     await p.start()
     try:
-        await p.drain(5)
+        with caplog.at_level(logging.WARNING, logger="gleap_actions.deliver.record"):
+            await p.drain(5)
     finally:
         await p.stop()
     # a 503, then the retried batch is answered 400 and split: its good half is delivered, the bad one not
@@ -286,3 +290,9 @@ async def test_the_observer_sees_what_became_of_each_request(gleap: Gleap, store
     assert {x.mapping for x in seen} == {"Track Event"}
     assert all(orjson.loads(x.request)["headers"]["Api-Token"] == "***" for x in seen)
     assert metric(p, "gleap_actions_dead_lettered_total", reason="final_http") == 1
+    reason = "HTTP 400: 400 Bad Request"
+    assert p.outcomes.dead_lettered == {("Track Event", reason): 1}
+    assert (
+        f"event=dead_lettered mapping=Track Event kind=final_http events=1 status=400 reason={reason!r}"
+        in [r.getMessage() for r in caplog.records]
+    )
