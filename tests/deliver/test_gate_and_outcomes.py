@@ -76,6 +76,11 @@ def test_outcome_counters_add_up_and_a_refusal_without_status_is_a_401() -> None
     outcomes.record_filtered("integrations", 3)
     outcomes.record_filtered("no_matching_mapping", 1)
     assert outcomes.filtered == {"integrations": 5, "no_matching_mapping": 1}
+    started = outcomes.last_progress
+    outcomes.record_dead_letter("Track Event", "HTTP 400: 400 Bad Request", 2)
+    outcomes.record_dead_letter("Track Event", "HTTP 400: 400 Bad Request", 1)
+    assert outcomes.dead_lettered == {("Track Event", "HTTP 400: 400 Bad Request"): 3}
+    assert outcomes.last_progress >= started  # a dead letter is progress: the destination answered
     outcomes.record_refused(None)
     assert outcomes.refused_status == 401
     outcomes.record_refused(403)
