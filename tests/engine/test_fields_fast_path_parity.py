@@ -121,7 +121,7 @@ CASES: list[tuple[Field, Any, Any]] = [
 
 
 def _outcome(validator: PayloadValidator, payload: dict[str, Any], *keys: str) -> Any:
-    """The validated value at `keys` (REMOVED when left out), or the error message."""
+    """The validated value at `keys` (REMOVED when left out), or the validation error."""
     try:
         value: Any = validator(payload)
     except PayloadValidationError as error:
