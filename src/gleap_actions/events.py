@@ -20,6 +20,11 @@ years ago, so nothing is corrected: `receivedAt` and `timestamp` are kept as the
 Dates must be ISO 8601 strings (a date without an offset is taken as UTC) within years 1-9999 UTC, and
 the skew-corrected `timestamp` must stay within them too; anything else rejects the event.
 
+The common shape of a recorded event (a track, identify, page or screen call with string ids and names,
+object fields that are objects or null, no write key and no batch envelope) is checked by a fast path
+(`_normalize_recorded`) before the general one: a backfill runs every line through here. Anything else,
+and every refusal with its wording, is left to the general path.
+
 Stored text: a NUL character (U+0000) in an id or name (`userId`, `anonymousId`, `messageId`, `groupId`,
 `previousId`, `event`, `name`) rejects the event naming the field: these are stored as text columns, and
 PostgreSQL's text refuses NUL. Anywhere else (properties, traits, context) it is kept: the event is stored
@@ -106,13 +111,35 @@ def encode(event: Mapping[str, Any]) -> bytes:
 def within_depth(text: bytes | str) -> bool:
     """Whether the JSON document `text` certainly nests no deeper than `MAX_DEPTH`.
 
-    Every level opens with `{` or `[`, so their count bounds the depth (those inside strings only make it
-    larger). orjson writes back anything it parsed except what is too deep, and `normalize` adds no level
-    to an event without a batch envelope, so such an event needs no trial `encode`.
+    orjson writes back anything it parsed except what is too deep, and `normalize` adds no level to an
+    event without a batch envelope, so such an event needs no trial `encode`. Every level takes an opening
+    and a closing bracket, and a level of an object inside an object at least 5 characters (`{"":` and
+    `}`): a line shorter than that many per level is shallow enough without reading it (most events).
+    Otherwise the count of `{` and `[` bounds the depth (those inside strings only make it larger).
     """
+    size = len(text)
+    if size <= 2 * MAX_DEPTH:
+        return True
     if isinstance(text, bytes):
+        if b"[" not in text:
+            return size <= 5 * MAX_DEPTH or text.count(b"{") <= MAX_DEPTH
         return text.count(b"{") + text.count(b"[") <= MAX_DEPTH
+    if "[" not in text:
+        return size <= 5 * MAX_DEPTH or text.count("{") <= MAX_DEPTH
     return text.count("{") + text.count("[") <= MAX_DEPTH
+
+
+def _is_date(value: object) -> bool:
+    """Whether `parse_time` accepts `value`, without its cache for the common UTC form (every recorded
+    event has its own dates, so the cache would mostly miss)."""
+    if type(value) is not str:
+        return False
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    # In UTC, any year before 9999 is within the dates a stored event may hold; others take the range check.
+    return (parsed.tzinfo is UTC and parsed.year < 9999) or _iso_seconds(value) is not None
 
 
 def _identifier(event: dict[str, Any], field: str) -> str | None:
@@ -151,6 +178,84 @@ def normalize(
     item). `received_at` is the server's Unix time of arrival (or of reading, when not `live`). `live` is
     False for events that were received before (a file replayed): their dates are kept (module docstring).
     """
+    if not live and call_type is None and not batch_context:
+        recorded = _normalize_recorded(raw, received_at)
+        if recorded is not None:
+            return recorded
+    return _normalize(raw, call_type, received_at, batch_context, live)
+
+
+# The call types whose requirements `_normalize_recorded` checks (group and alias take the general path).
+_COMMON_TYPES = frozenset({"track", "identify", "page", "screen"})
+
+
+def _normalize_recorded(raw: object, read_at: float) -> dict[str, Any] | None:
+    """`normalize(raw, None, received_at=read_at, live=False)` for the common shape, or None for anything
+    else (a refusal too): then the general path decides, and words the error. `raw` is not modified.
+
+    Same rules as the general path, but only for string ids and names, object fields that are objects or
+    null, no `writeKey` and no batch envelope, so each is one test.
+    """
+    if type(raw) is not dict:
+        return None
+    event: dict[str, Any] = raw.copy()
+    get = event.get
+    call_type = get("type")
+    if call_type.__class__ is not str or call_type not in _COMMON_TYPES or "writeKey" in event:
+        return None
+    for key in _OBJECT_FIELDS:
+        value = get(key)
+        if value is not None and value.__class__ is not dict:
+            return None
+    user_id = get("userId")
+    if user_id.__class__ is not str or not user_id:
+        if user_id is not None and user_id != "":
+            return None
+        anonymous_id = get("anonymousId")  # only read (and coerced) without a userId
+        if anonymous_id.__class__ is not str or not anonymous_id:
+            return None
+    if call_type == "track":
+        name = get("event")
+        if name.__class__ is not str or not name:
+            return None
+    elif call_type != "identify":  # page, screen
+        name = get("name")
+        if name is not None and name.__class__ is not str:
+            return None
+    for key in _TEXT_FIELDS:
+        value = get(key)
+        if value.__class__ is str and "\x00" in value:
+            return None
+    message_id = get("messageId")
+    if message_id is None or message_id == "":
+        event["messageId"] = str(uuid.uuid4())
+    elif message_id.__class__ is not str or len(message_id) > MAX_MESSAGE_ID_LENGTH:
+        return None
+    # _keep_timestamps, with the dates checked by `_is_date`.
+    received = get("receivedAt")
+    if received is None:
+        received = event["receivedAt"] = format_time(read_at)
+    elif not _is_date(received):
+        return None
+    sent, original = get("sentAt"), get("originalTimestamp")
+    if (sent is not None and not _is_date(sent)) or (original is not None and not _is_date(original)):
+        return None
+    timestamp = get("timestamp")
+    if timestamp is None:
+        event["timestamp"] = original if original is not None else received
+    elif not _is_date(timestamp):
+        return None
+    return event
+
+
+def _normalize(
+    raw: object,
+    call_type: str | None,
+    received_at: float,
+    batch_context: Mapping[str, Any] | None,
+    live: bool,
+) -> dict[str, Any]:
+    """The general path of `normalize`: every shape, every refusal with its code and message."""
     if not isinstance(raw, dict):
         raise EventError("invalid_event", "an event must be a JSON object")
     event: dict[str, Any] = dict(raw)

@@ -19,6 +19,7 @@ import orjson
 from gleap_actions import events as segment_events
 from gleap_actions.config import Config
 from gleap_actions.engine.action import PlannedRequest, Rejection
+from gleap_actions.engine.fql.trigger import Trigger
 from gleap_actions.engine.subscription import Subscription
 
 
@@ -93,22 +94,46 @@ def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator
     """The preview of parsed items (`_Parsed`)."""
     output = _Output()
     accepted: list[dict[str, Any]] = []
+    kinds: list[str] = []  # the call type of each accepted event (a string: `normalize` checked it)
     positions: list[int] = []  # the event_index of each accepted event
     received_at = time.time()
+    normalize, encode, enabled = (
+        segment_events.normalize,
+        segment_events.encode,
+        segment_events.delivery_enabled,
+    )
     for index, (line_number, raw, error, shallow) in enumerate(parsed):
-        event = _read_event(index, line_number, raw, error, shallow, received_at, output)
-        if event is None:
+        # The event as ingest would store it, or the reason there is none (one loop: this runs per line).
+        if error is None:
+            try:
+                # Like an item of a /v1/batch call: the event's own `type` says what it is.
+                event = normalize(raw, None, received_at=received_at, live=False)
+                if not shallow:  # encoding the event costs as much as parsing it: only when it may fail
+                    encode(event)  # as ingest stores it: too deep for JSON is rejected there
+            except segment_events.EventError as exc:
+                error = str(exc)
+        if error is not None:
+            output.add(
+                (index, -1), {"event_index": index, "line": line_number, "error": error, "status": 400}
+            )
             continue
-        if not segment_events.delivery_enabled(event):
+        # An absent or empty integrations object enables every destination: no call needed.
+        if event.get("integrations") and not enabled(event):
             reason = "the event's integrations object disables this destination"
             output.add((index, -1), {"event_index": index, "filtered": True, "reason": reason})
             continue
         accepted.append(event)
+        kinds.append(event["type"])
         positions.append(index)
 
     matched_any = [False] * len(accepted)
     for order, subscription in enumerate(s for s in config.subscriptions if s.enabled):
-        matched = [k for k, event in enumerate(accepted) if subscription.matches(event)]
+        trigger = subscription.trigger  # `matches` without a call around it
+        types = trigger.types if isinstance(trigger, Trigger) else None
+        if types is not None:  # a trigger on the call type alone: the same events, without calling it
+            matched = [k for k, kind in enumerate(kinds) if kind in types]
+        else:
+            matched = [k for k, event in enumerate(accepted) if trigger(event)]
         for k in matched:
             matched_any[k] = True
         # As delivery does: batched only where the mapping's batching is on.
@@ -127,30 +152,6 @@ def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator
 
     output.lines.sort(key=lambda item: item[0])
     return (line for _, line in output.lines)
-
-
-def _read_event(
-    index: int,
-    line_number: int,
-    raw: object,
-    error: str | None,
-    shallow: bool,
-    received_at: float,
-    output: _Output,
-) -> dict[str, Any] | None:
-    """The normalised Segment event, or None after reporting why there is none."""
-    if error is None:
-        try:
-            # Like an item of a /v1/batch call: the event's own `type` says what it is.
-            event = segment_events.normalize(raw, None, received_at=received_at, live=False)
-            if not shallow:  # encoding the event costs as much as parsing it: only when it may fail
-                segment_events.encode(event)  # as ingest stores it: too deep for JSON is rejected there
-            return event
-        except segment_events.EventError as exc:
-            error = str(exc)
-    record = {"event_index": index, "line": line_number, "error": error, "status": 400}
-    output.add((index, -1), record)
-    return None
 
 
 def _add_request(

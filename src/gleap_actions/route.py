@@ -51,6 +51,30 @@ def split_key(key: str, destinations: Iterable[str]) -> tuple[str, str]:
     return DEFAULT, key
 
 
+def destinations_fed(
+    sources: Sequence[SourceConfig], destinations: Sequence[str], source_ids: Iterable[str]
+) -> tuple[str, ...]:
+    """The destinations (of `destinations`, in their order) the events of `source_ids` were routed to.
+    Every destination a source feeds when the sources cannot tell: no source id known (the user's events
+    are past retention), or one no configured source has (a write key since removed). Computed events
+    (audiences) go to every destination, as routing sends them."""
+    fed = {name for source in sources for name in source.destinations}
+    everywhere = tuple(name for name in destinations if name in fed)
+    ids = set(source_ids)
+    by_id = {source_id(key): source.destinations for source in sources for key in source.write_keys}
+    chosen: set[str] = set()
+    for sid in ids:
+        if sid == COMPUTED_SOURCE:
+            chosen.update(destinations)
+        elif sid in by_id:
+            chosen.update(by_id[sid])
+        elif len(sources) == 1:  # the single-source form: every write key's events are its own
+            chosen.update(sources[0].destinations)
+        else:
+            return everywhere
+    return tuple(name for name in destinations if name in chosen) if ids else everywhere
+
+
 Targets = tuple[tuple[str, Subscription], ...]  # (delivery key, enabled subscription)
 
 

@@ -86,7 +86,9 @@ async def start_admin(store: SQLiteStore) -> AsyncIterator[StartAdmin]:
         await runner.cleanup()
 
 
-def dead_letters(store: SQLiteStore, mapping: str, count: int) -> list[int]:
+def dead_letters(
+    store: SQLiteStore, mapping: str, count: int, *, reason: str = "HTTP 400: bad", status: int | None = 400
+) -> list[int]:
     """Store `count` events routed to `mapping` and dead-letter their deliveries; returns the events' ids."""
     now = time.time()
     events = [
@@ -98,7 +100,7 @@ def dead_letters(store: SQLiteStore, mapping: str, count: int) -> list[int]:
     store.route([(event.id, [mapping]) for event in claimed])
     deliveries = store.claim_deliveries("test", mapping, 100, 60.0, time.time())
     store.dead_letter(
-        [d.id for d in deliveries], reason="HTTP 400: bad", status=400, request='{"a":1}', response="nope"
+        [d.id for d in deliveries], reason=reason, status=status, request='{"a":1}', response="nope"
     )
     return [event.id for event in claimed]
 
@@ -167,6 +169,40 @@ async def test_replay_and_purge_by_selection(start_admin: StartAdmin, store: SQL
     assert (status, body) == (200, {"purged": 2})
     assert [d.mapping for d in store.list_dead_letters()] == ["a"]
     assert (await admin.call("POST", "/admin/dead-letters/purge", {"all": True}))[1] == {"purged": 1}
+
+
+async def test_dead_letters_by_destination_mapping_reason_and_status(
+    start_admin: StartAdmin, store: SQLiteStore
+) -> None:
+    admin = await start_admin()
+    dead_letters(store, "eu/Track", 2)
+    dead_letters(store, "eu/Page", 1, reason="timeout", status=None)
+    dead_letters(store, "Track", 1)
+
+    async def listed(query: str) -> list[tuple[str, str]]:
+        status, body = await admin.call("GET", "/admin/dead-letters?" + query)
+        assert status == 200, body
+        return [(d["destination"], d["mapping"]) for d in body["dead_letters"]]
+
+    assert await listed("destination=eu") == [("eu", "eu/Track")] * 2 + [("eu", "eu/Page")]
+    assert await listed("destination=eu&mapping=Track") == [("eu", "eu/Track")] * 2  # named within eu
+    assert await listed("destination=eu&reason=timeout") == [("eu", "eu/Page")]
+    assert await listed("destination=default&status=400") == [("default", "Track")]
+    assert await listed("mapping=eu/Page") == [("eu", "eu/Page")]  # a delivery key alone, as before
+    status, body = await admin.call("GET", "/admin/dead-letters?status=abc")
+    assert (status, body["code"]) == (400, "bad_query") and "status" in body["message"]
+    status, body = await admin.call(
+        "POST", "/admin/dead-letters/replay", {"destination": "eu", "status": 400}
+    )
+    assert (status, body) == (200, {"replayed": 2})
+    status, body = await admin.call(
+        "POST", "/admin/dead-letters/purge", {"destination": "eu", "mapping": "Page"}
+    )
+    assert (status, body) == (200, {"purged": 1})
+    assert [d.mapping for d in store.list_dead_letters()] == ["Track"]
+    _, stats = await admin.call("GET", "/admin/stats")
+    assert stats["destination_queues"]["eu"]["pending"] == 2
+    assert stats["destination_queues"]["default"]["dead_letters"] == 1
 
 
 @pytest.mark.parametrize("body", [{}, [], {"ids": ["1"]}, {"ids": [-1]}, {"mapping": 3}, {"all": False}])

@@ -138,7 +138,7 @@ async def test_problems_in_the_edited_file_show_under_their_mapping(
     assert '<ul class="problems"' not in sections["Identify Contact"]
     new = page[page.index("Brand New") :]
     assert "mappings[1].trigger" in new[: new.index("</section>")]  # under its name, not running yet
-    assert "1 more outside the mappings" in page and "SECRET-91" not in page
+    assert "1 more outside these mappings" in page and "SECRET-91" not in page
 
 
 async def test_the_tester_says_what_is_wrong_with_its_input(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -9,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gleap_actions.engine.datetimes import InvalidDatetime, format_iso, normalize_datetime, parse_datetime
+from gleap_actions.engine.datetimes import (
+    InvalidDatetime,
+    canonical_datetime,
+    format_iso,
+    normalize_datetime,
+    parse_datetime,
+)
 from gleap_actions.engine.errors import PayloadValidationError
 from gleap_actions.engine.fields import Field, compile_fields
 
@@ -151,3 +158,45 @@ def test_rejected_datetimes_say_why(value: Any, reason: str) -> None:
 def test_format_iso_converts_to_utc() -> None:
     moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
     assert format_iso(moment) == "2024-01-02T01:04:05.000Z"
+
+
+# The output form as a regular expression: `canonical_datetime` checks it without one, and must agree.
+_CANONICAL_FORM = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_CANONICAL = "2024-01-02T03:04:05.678Z"
+# Every ASCII character, and some that are digits or separators elsewhere in Unicode.
+_CHARACTERS = [chr(code) for code in range(128)] + ["é", "٣", "２", "\u2028", "\U0001f600"]
+
+
+def _expected_canonical(text: str) -> str | None:
+    if _CANONICAL_FORM.fullmatch(text) is None:
+        return None
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return text
+
+
+def _near_canonical() -> list[str]:
+    """The canonical form with one character replaced, inserted or removed, anywhere; and odd dates."""
+    texts = ["2024-02-29T00:00:00.000Z", "2023-02-29T00:00:00.000Z", "0000-01-01T00:00:00.000Z"]
+    texts += ["2024-W01-1T03:04:05.678Z", "2024-01-02T03:04:05,678Z", "9999-12-31T23:59:59.999Z"]
+    for place in range(len(_CANONICAL) + 1):
+        texts.append(_CANONICAL[:place] + _CANONICAL[place + 1 :])
+        for char in _CHARACTERS:
+            texts.append(_CANONICAL[:place] + char + _CANONICAL[place + 1 :])
+            texts.append(_CANONICAL[:place] + char + _CANONICAL[place:])
+    return texts
+
+
+def test_canonical_check_agrees_with_the_output_form() -> None:
+    texts = _near_canonical()
+    accepted = [text for text in texts if canonical_datetime(text) is not None]
+    assert [canonical_datetime(text) for text in texts] == [_expected_canonical(text) for text in texts]
+    assert _CANONICAL in accepted and "2024-02-29T00:00:00.000Z" in accepted
+
+
+@settings(max_examples=300)
+@given(st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", fullmatch=True))
+def test_canonical_check_agrees_on_any_digits(text: str) -> None:
+    assert canonical_datetime(text) == _expected_canonical(text)

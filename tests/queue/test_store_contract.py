@@ -20,7 +20,7 @@ import pytest
 from gleap_actions.deliver import discard
 from gleap_actions.queue.factory import open_store
 from gleap_actions.queue.sqlite.store import SQLiteStore
-from gleap_actions.queue.store import NewEvent, Route, Store, StoreFullError
+from gleap_actions.queue.store import DeadLetterFilter, NewEvent, Route, Store, StoreFullError
 
 StoreFactory = Callable[[], Store]
 
@@ -111,10 +111,59 @@ def test_deliveries_of_destinations_are_apart_and_removed_ones_are_kept_until_di
     # `gone` was removed from the config: its deliveries wait until discarded on purpose.
     assert discard.unconfigured(store, frozenset({"Track", "eu/Track"})) == {"gone/Track": 3}
     assert discard.discard(store, "gone/Track", owner="admin") == 3
-    letters = store.list_dead_letters(mapping="gone/Track")
+    letters = store.list_dead_letters(DeadLetterFilter(mapping="gone/Track"))
     assert [d.reason for d in letters] == [discard.REASON] * 3
     assert discard.unconfigured(store, frozenset({"Track", "eu/Track"})) == {}
-    assert store.replay_dead_letters(mapping="gone/Track") == 3  # recoverable until purged
+    assert (
+        store.replay_dead_letters(where=DeadLetterFilter(mapping="gone/Track")) == 3
+    )  # recoverable until purged
+
+
+def test_dead_letters_and_stats_by_destination(store: Store) -> None:
+    # The destination is a column of its own: "Track" and "a b/x" are `default`'s, "eu/..." are eu's.
+    routed_deliveries(store, 2, ("Track", "eu/Track", "eu/Page", "a b/x"))
+    now = time.time()
+    queues = store.stats(now).per_destination
+    assert {name: (q.pending, q.in_flight, q.dead_letters) for name, q in queues.items()} == {
+        "default": (4, 0, 0),
+        "eu": (4, 0, 0),
+    }
+    assert queues["eu"].oldest_age >= 0
+    for key, reason, status in (
+        ("eu/Track", "rejected", 400),
+        ("eu/Page", "timeout", None),
+        ("Track", "rejected", 400),
+    ):
+        claimed = store.claim_deliveries("w", key, 10, 30, now)
+        store.dead_letter([d.id for d in claimed], reason=reason, status=status, request="{}", response="")
+    letters = store.list_dead_letters()
+    assert [(x.destination, x.mapping) for x in letters] == [("eu", "eu/Track")] * 2 + [
+        ("eu", "eu/Page")
+    ] * 2 + [("default", "Track")] * 2
+
+    def chosen(**where: object) -> list[str]:
+        return [x.mapping for x in store.list_dead_letters(DeadLetterFilter(**where))]  # type: ignore[arg-type]
+
+    assert chosen(destination="eu") == ["eu/Track"] * 2 + ["eu/Page"] * 2
+    assert chosen(destination="eu", reason="rejected") == ["eu/Track"] * 2
+    assert chosen(reason="REJ") == ["eu/Track"] * 2 + ["Track"] * 2  # contained, any case
+    assert chosen(destination="default", status=400) == ["Track"] * 2
+    assert chosen(destination="eu", mapping="eu/Page", reason="timeout") == ["eu/Page"] * 2
+    assert chosen(destination="default", mapping="eu/Page") == []
+    stats = store.stats(now).per_destination
+    assert (stats["eu"].pending, stats["eu"].dead_letters, stats["default"].pending) == (0, 4, 2)
+    assert store.replay_dead_letters(where=DeadLetterFilter(destination="eu", status=400)) == 2
+    assert store.purge_dead_letters(where=DeadLetterFilter(destination="default")) == 2
+    assert chosen() == ["eu/Page"] * 2
+    assert store.stats(now).per_destination["eu"].pending == 2
+
+
+def test_user_sources_are_those_of_the_users_stored_events(store: Store) -> None:
+    store.append([event(1, source="web"), event(2, source="app"), event(3, source="web"), event(4, user="x")])
+    assert store.user_sources("u1") == ["app", "web"]
+    assert store.user_sources("nobody") == []
+    store.drop_user("u1")
+    assert store.user_sources("u1") == []
 
 
 def test_dedup_window(store: Store) -> None:
@@ -299,7 +348,7 @@ def test_dead_letters_list_get_replay_purge(store: Store) -> None:
     ]
     assert letters[0].attempts == 2 and letters[0].payload == b'{"n": 0}'
     assert letters[0].request == '{"url": "..."}' and letters[0].response == "no"
-    assert [x.mapping for x in store.list_dead_letters(mapping="B")] == ["B"]
+    assert [x.mapping for x in store.list_dead_letters(DeadLetterFilter(mapping="B"))] == ["B"]
     assert [x.id for x in store.list_dead_letters(after_id=letters[0].id, limit=1)] == [letters[1].id]
     assert store.get_dead_letter(letters[2].id) == letters[2]
     assert store.get_dead_letter(10**9) is None
@@ -307,9 +356,9 @@ def test_dead_letters_list_get_replay_purge(store: Store) -> None:
     assert store.replay_dead_letters([letters[0].id]) == 1
     [replayed] = store.claim_deliveries("w", "A", 10, 30, time.time() + 1)
     assert (replayed.event_id, replayed.attempts, replayed.first_attempt_at) == (letters[0].event_id, 0, None)
-    assert store.replay_dead_letters(mapping="B") == 1
+    assert store.replay_dead_letters(where=DeadLetterFilter(mapping="B")) == 1
     assert [x.id for x in store.list_dead_letters()] == [letters[1].id]
-    assert store.purge_dead_letters(mapping="B") == 0
+    assert store.purge_dead_letters(where=DeadLetterFilter(mapping="B")) == 0
     assert store.purge_dead_letters() == 1
     assert store.list_dead_letters() == []
     assert store.stats(time.time()).dead_letters == 0

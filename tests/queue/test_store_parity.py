@@ -22,7 +22,7 @@ import pytest
 
 from gleap_actions.queue.postgres.store import PostgresStore
 from gleap_actions.queue.sqlite.store import SQLiteStore
-from gleap_actions.queue.store import NewEvent, Store
+from gleap_actions.queue.store import DeadLetterFilter, NewEvent, Store
 
 pytestmark = pytest.mark.postgres
 
@@ -119,9 +119,9 @@ class Driver:
                 store.dead_letter(ids, reason="400", status=400, request="{}", response="bad")
             return None
         if name == "replay":
-            return store.replay_dead_letters(mapping=args[0])
+            return store.replay_dead_letters(where=DeadLetterFilter(mapping=args[0]))
         if name == "purge_dead":
-            return store.purge_dead_letters(mapping=args[0])
+            return store.purge_dead_letters(where=DeadLetterFilter(mapping=args[0]))
         if name == "drop_user":
             # Handles of deleted events and deliveries are forgotten: SQLite reuses the largest id after a
             # delete, so a stale handle could name a newer row there (PostgreSQL never reuses ids).

@@ -10,12 +10,14 @@ from typing import Any
 import orjson
 
 from gleap_actions import events
+from gleap_actions.compute.identify import SOURCE as COMPUTED_SOURCE
 from gleap_actions.config import load_config
+from gleap_actions.config.topology import SourceConfig
 from gleap_actions.deliver.pipeline import Pipeline
 from gleap_actions.ingest.tracking import source_id
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent, Route
-from gleap_actions.route import Router, RouteResult, Routing, delivery_key, split_key
+from gleap_actions.route import Router, RouteResult, Routing, delivery_key, destinations_fed, split_key
 
 TRACK = {"type": "track", "event": "Signed Up", "userId": "u1", "messageId": "m1"}
 
@@ -113,3 +115,23 @@ async def test_a_reload_keeps_routing_events_of_a_removed_write_key(
         assert sorted(pipeline.lanes) == ["default", "eu"]
     finally:
         await pipeline.stop()
+
+
+def test_the_destinations_a_users_sources_fed() -> None:
+    sources = [
+        SourceConfig("web", ("wk-web",), ("prod", "staging")),
+        SourceConfig("app", ("wk-app",), ("audit",)),
+    ]
+    names = ("prod", "staging", "audit", "unfed")
+    assert destinations_fed(sources, names, [source_id("wk-app")]) == ("audit",)
+    assert destinations_fed(sources, names, [source_id("wk-web"), source_id("wk-app")]) == (
+        "prod",
+        "staging",
+        "audit",
+    )
+    # Audiences' events went everywhere; unknown sources (past retention, a removed key): every fed one.
+    assert destinations_fed(sources, names, [COMPUTED_SOURCE]) == names
+    assert destinations_fed(sources, names, []) == ("prod", "staging", "audit")
+    assert destinations_fed(sources, names, [source_id("wk-app"), "removed"]) == ("prod", "staging", "audit")
+    # The single-source form: any write key's events are the one source's.
+    assert destinations_fed(sources[1:], names, ["anything"]) == ("audit",)

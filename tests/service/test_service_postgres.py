@@ -31,13 +31,16 @@ async def test_ingest_node_and_delivery_node_share_the_queue_and_the_limit(
     await deliver.start()
     try:
         assert ingest.pipeline is None and deliver.ingest is None
-        assert deliver.pipeline is not None and isinstance(deliver.pipeline.rate, PostgresRateLimiter)
+        assert deliver.pipeline is not None and isinstance(
+            deliver.pipeline.budget.limiter("track"), PostgresRateLimiter
+        )
         batch = {"batch": [{"type": "track", "userId": f"u{i}", "event": "E"} for i in range(20)]}
         assert (await post(ingest.url, "/v1/batch", batch))[0] == 200
         await wait_for(lambda: sandbox.state.event_count() == 20)
         with psycopg.connect(postgres_url) as conn:
             keys = conn.execute("SELECT key FROM rate_limits").fetchall()
-        assert keys == [(project_key(TOKEN),)]  # the bucket is the project's, the token is not stored
+        # The bucket is the project's track endpoint's (identify has its own); the token is not stored.
+        assert keys == [(f"{project_key(TOKEN)}:track",)]
     finally:
         await ingest.stop(timeout=2)
         await deliver.stop(timeout=2)
@@ -78,7 +81,39 @@ async def test_two_sources_two_projects_on_shared_postgres_nodes(
             with psycopg.connect(postgres_url) as conn:
                 keys = {row[0] for row in conn.execute("SELECT key FROM rate_limits")}
             # Each project has its own budget.
-            assert keys == {project_key(TOKEN), project_key("other-project-token")}
+            assert keys == {f"{project_key(TOKEN)}:track", f"{project_key('other-project-token')}:track"}
         finally:
             await ingest.stop(timeout=2)
             await deliver.stop(timeout=2)
+
+
+async def test_a_reload_that_changes_only_a_token_budgets_the_new_project(
+    sandbox: SandboxThread, postgres_url: str, tmp_path: Path
+) -> None:
+    # A shared limiter is keyed by the token: after the token changes, requests count against the new
+    # project's bucket, not the old one's.
+    document = {
+        "server": {"host": "127.0.0.1", "port": 0},
+        "storage": {"url": postgres_url, "data_dir": str(tmp_path / "data")},
+        "delivery": {"linger": 0.05},
+        "destinations": [
+            {"name": "main", "gleap": {"api_token": "old-project-token", "base_url": sandbox.url}},
+        ],
+        "sources": [{"name": "web", "write_keys": ["wk-web"]}],
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(document))
+    service = Service(load_config(path))
+    await service.start()
+    try:
+        document["destinations"][0]["gleap"]["api_token"] = TOKEN  # the sandbox's: the old one was refused
+        path.write_text(yaml.safe_dump(document))
+        assert (await service.reload())["ok"]
+        event = {"type": "track", "userId": "u1", "event": "After"}
+        assert (await post(service.url, "/v1/track", event, key="wk-web"))[0] == 200
+        await wait_for(lambda: sandbox.state.event_count() == 1)
+        with psycopg.connect(postgres_url) as conn:
+            keys = {row[0] for row in conn.execute("SELECT key FROM rate_limits")}
+        assert keys == {f"{project_key(TOKEN)}:track"}  # the old project's bucket was never used
+    finally:
+        await service.stop(timeout=2)

@@ -22,6 +22,7 @@ Without a configured admin token every admin route answers 403: the API is off, 
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -31,8 +32,9 @@ import orjson
 from aiohttp import web
 
 from gleap_actions.admin.audiences import AudienceRoutes
+from gleap_actions.admin.selection import parse_filter
 from gleap_actions.queue.render import dead_letter_json
-from gleap_actions.queue.store import Store
+from gleap_actions.queue.store import ALL_DEAD_LETTERS, DeadLetterFilter, DestinationQueue, Store
 
 Run = Callable[..., Awaitable[Any]]
 Preview = Callable[[bytes, bool, str | None], Iterator[bytes]]  # body, batch, destination
@@ -126,6 +128,7 @@ class AdminAPI:
         for name, count in self._delivered().items():
             mappings.setdefault(name, {**zero})["delivered"] = count
         extra = await self._topology(mappings) if self._topology is not None else {}
+        queues = {name: DestinationQueue() for name in extra.get("destinations", {})} | stats.per_destination
         return web.json_response(
             extra
             | {
@@ -136,6 +139,7 @@ class AdminAPI:
                 "dead_letters": stats.dead_letters,
                 "oldest_pending_age": stats.oldest_pending_age,
                 "mappings": mappings,
+                "destination_queues": {name: dataclasses.asdict(queue) for name, queue in queues.items()},
             }
         )
 
@@ -147,10 +151,11 @@ class AdminAPI:
             return _error(400, "bad_query", "limit and after must be whole numbers")
         if not 1 <= limit <= 1000:
             return _error(400, "bad_query", "limit must be between 1 and 1000")
-        mapping = request.query.get("mapping")
-        letters = await self._run(
-            lambda: self._store.list_dead_letters(mapping=mapping, limit=limit, after_id=after)
-        )
+        try:
+            where = parse_filter(request.query)
+        except ValueError as exc:
+            return _error(400, "bad_query", str(exc))
+        letters = await self._run(lambda: self._store.list_dead_letters(where, limit=limit, after_id=after))
         return web.json_response({"dead_letters": [dead_letter_json(d, full=False) for d in letters]})
 
     async def _show(self, request: web.Request) -> web.Response:
@@ -163,30 +168,35 @@ class AdminAPI:
             return _error(404, "not_found", f"no dead letter {letter_id}")
         return web.json_response(dead_letter_json(letter, full=True))
 
-    async def _selection(self, request: web.Request) -> tuple[list[int] | None, str | None] | web.Response:
+    async def _selection(
+        self, request: web.Request
+    ) -> tuple[list[int] | None, DeadLetterFilter] | web.Response:
+        usage = 'send {"ids": [...]}, any of {"destination", "mapping", "reason", "status"} or {"all": true}'
         try:
             body = orjson.loads(await request.read() or b"{}")
         except orjson.JSONDecodeError as exc:
             return _error(400, "invalid_json", f"the body is not valid JSON: {exc}")
         if not isinstance(body, dict):
-            return _error(400, "bad_selection", 'send {"ids": [...]}, {"mapping": "..."} or {"all": true}')
-        ids, mapping = body.get("ids"), body.get("mapping")
+            return _error(400, "bad_selection", usage)
+        ids = body.get("ids")
         if ids is not None and not (
             isinstance(ids, list) and all(type(i) is int and 0 <= i <= MAX_ID for i in ids)
         ):
             return _error(400, "bad_selection", "ids must be a list of whole numbers")
-        if mapping is not None and not isinstance(mapping, str):
-            return _error(400, "bad_selection", "mapping must be a string")
-        if ids is None and mapping is None and body.get("all") is not True:
-            return _error(400, "bad_selection", 'send {"ids": [...]}, {"mapping": "..."} or {"all": true}')
-        return ids, mapping
+        try:
+            where = parse_filter(body)
+        except ValueError as exc:
+            return _error(400, "bad_selection", str(exc))
+        if ids is None and where == ALL_DEAD_LETTERS and body.get("all") is not True:
+            return _error(400, "bad_selection", usage)
+        return ids, where
 
     async def _replay(self, request: web.Request) -> web.Response:
         selection = await self._selection(request)
         if isinstance(selection, web.Response):
             return selection
-        ids, mapping = selection
-        count = await self._run(lambda: self._store.replay_dead_letters(ids, mapping=mapping))
+        ids, where = selection
+        count = await self._run(lambda: self._store.replay_dead_letters(ids, where=where))
         self._on_replay()
         return web.json_response({"replayed": count})
 
@@ -194,8 +204,8 @@ class AdminAPI:
         selection = await self._selection(request)
         if isinstance(selection, web.Response):
             return selection
-        ids, mapping = selection
-        count = await self._run(lambda: self._store.purge_dead_letters(ids, mapping=mapping))
+        ids, where = selection
+        count = await self._run(lambda: self._store.purge_dead_letters(ids, where=where))
         return web.json_response({"purged": count})
 
     async def _preview_route(self, request: web.Request) -> web.Response:
@@ -224,11 +234,11 @@ class AdminAPI:
         selection = await self._selection(request)
         if isinstance(selection, web.Response):
             return selection
-        _, mapping = selection
-        if mapping is None or self._discard is None:
+        _, where = selection
+        if where.mapping is None or self._discard is None:
             return _error(400, "bad_selection", 'send {"mapping": "<delivery key>"}')
         try:
-            count = await self._discard(mapping)
+            count = await self._discard(where.mapping)
         except ValueError as exc:
             return _error(409, "configured", str(exc))
         return web.json_response({"discarded": count})

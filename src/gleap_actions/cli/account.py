@@ -19,6 +19,7 @@ from gleap_actions.cli.common import (
 from gleap_actions.config import Config
 from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.destinations.gleap.account import Outcome, check_auth, delete_user
+from gleap_actions.route import destinations_fed
 
 _DESTINATIONS = click.option(
     "--destination",
@@ -53,19 +54,23 @@ def delete_user_command(
     store_url: str | None,
     destinations: tuple[str, ...],
 ) -> None:
-    """Delete USER_ID's contact in Gleap (DELETE /admin/contacts/USER_ID), in every destination a source
-    feeds (or those named with --destination).
+    """Delete USER_ID's contact in Gleap (DELETE /admin/contacts/USER_ID), in every destination the user's
+    sources feed (or those named with --destination).
 
-    The user's events still waiting in the queue are dropped first, so none reaches Gleap after the
-    deletion. A contact Gleap does not know counts as deleted. Exit codes as for check-auth.
+    The user's sources are those of their events still stored (until retention); when none is, or one
+    is of a write key no longer configured, every destination a source feeds is asked. The user's events
+    still waiting in the queue are dropped first, so none reaches Gleap after the deletion. A contact
+    Gleap does not know counts as deleted. Exit codes as for check-auth.
     """
     config = load_or_exit(config_path)
-    fed = {name for source in config.sources for name in source.destinations}
-    chosen = _destinations(
-        config, destinations or tuple(d.name for d in config.destinations if d.name in fed)
-    )
+    names = tuple(d.name for d in config.destinations)
+    # Every destination that may be asked must have a token, before the queue is touched.
+    chosen = _destinations(config, destinations or destinations_fed(config.sources, names, ()))
     backend = open_existing_queue(config, data_dir, store_url)
     try:
+        if not destinations:
+            fed = destinations_fed(config.sources, names, backend.store.user_sources(user_id))
+            chosen = [d for d in chosen if d.name in fed]
         dropped = backend.store.drop_user(user_id)
     finally:
         backend.close()

@@ -1,7 +1,8 @@
 """`gleap-actions dlq list|show|replay|purge|waiting|discard`: dead letters, read and changed in the
 store directly, and the deliveries no configured mapping delivers (a destination or mapping removed).
 
-A mapping of a destination other than `default` is stored as `destination/mapping` (its delivery key):
+`--destination`, `--mapping`, `--reason` and `--status` choose dead letters (together: all must hold). A
+mapping of a destination other than `default` is stored as `destination/mapping` (its delivery key):
 `--destination D --mapping M` says the same as `--mapping D/M`.
 
 Works whether or not the service is running (SQLite in WAL mode and PostgreSQL both allow it); a running
@@ -10,12 +11,15 @@ service picks replayed deliveries up at its next poll.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import click
 import orjson
 
+from gleap_actions.admin.selection import dead_letter_filter
 from gleap_actions.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -27,7 +31,7 @@ from gleap_actions.config import Config
 from gleap_actions.deliver import discard
 from gleap_actions.queue.owners import owner_name
 from gleap_actions.queue.render import dead_letter_json
-from gleap_actions.queue.store import Store
+from gleap_actions.queue.store import ALL_DEAD_LETTERS, DeadLetterFilter, Store
 from gleap_actions.route import delivery_key
 
 
@@ -35,19 +39,29 @@ def _open(config_path: str | None, data_dir: str | None, store_url: str | None) 
     return open_existing_queue(load_or_exit(config_path), data_dir, store_url).store
 
 
-def _key(destination: str | None, mapping: str | None) -> str | None:
-    """The delivery key of `--destination` and `--mapping`."""
-    if destination is None or mapping is None:
-        return mapping
-    return delivery_key(destination, mapping)
+def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`--destination`, `--mapping`, `--reason` and `--status`, given to `command` as `where`."""
+
+    @click.option("--destination", metavar="NAME", help="Only this destination's dead letters.")
+    @click.option("--mapping", help="Only this mapping's (of --destination, or a delivery key).")
+    @click.option("--reason", help="Only those whose reason contains this (e.g. 'HTTP 400', unconfigured).")
+    @click.option(
+        "--status", type=click.IntRange(100, 599), help="Only those Gleap answered with this status."
+    )
+    @functools.wraps(command)
+    def with_filter(
+        destination: str | None, mapping: str | None, reason: str | None, status: int | None, **kwargs: Any
+    ) -> None:
+        command(where=dead_letter_filter(destination, mapping, reason, status), **kwargs)
+
+    return with_filter
 
 
-_DESTINATION = click.option("--destination", metavar="NAME", help="The destination --mapping belongs to.")
-
-
-def _selection(ids: tuple[int, ...], mapping: str | None, all_: bool) -> list[int] | None:
-    if not ids and mapping is None and not all_:
-        click.echo("Say which dead letters: IDs, --mapping NAME, or --all.", err=True)
+def _selection(ids: tuple[int, ...], where: DeadLetterFilter, all_: bool) -> list[int] | None:
+    if not ids and where == ALL_DEAD_LETTERS and not all_:
+        click.echo(
+            "Say which dead letters: IDs, --destination/--mapping/--reason/--status, or --all.", err=True
+        )
         sys.exit(EXIT_CONFIG)
     return list(ids) if ids else None
 
@@ -59,20 +73,18 @@ def dlq_group() -> None:
 
 @dlq_group.command("list")
 @storage_options
-@click.option("--mapping", help="Only this mapping's dead letters.")
-@_DESTINATION
+@_filter_options
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--after", type=int, default=0, help="Only ids greater than this (paging).")
 def list_command(
-    config_path: str | None, data_dir: str | None, store_url: str | None, mapping: str | None,
-    destination: str | None, limit: int, after: int,
+    config_path: str | None, data_dir: str | None, store_url: str | None, where: DeadLetterFilter,
+    limit: int, after: int,
 ) -> None:  # fmt: skip
-    """One JSON line per dead letter: id, mapping (its delivery key), reason, status, attempts, created_at."""
+    """One JSON line per dead letter: id, destination, mapping (its delivery key), reason, status, attempts,
+    created_at."""
     store = _open(config_path, data_dir, store_url)
     try:
-        for letter in store.list_dead_letters(
-            mapping=_key(destination, mapping), limit=limit, after_id=after
-        ):
+        for letter in store.list_dead_letters(where, limit=limit, after_id=after):
             click.echo(orjson.dumps(dead_letter_json(letter, full=False)))
     finally:
         store.close()
@@ -97,25 +109,23 @@ def show_command(
 
 
 def _selection_command(
-    name: str, verb: str, help_text: str, act: Callable[[Store, list[int] | None, str | None], int]
+    name: str, verb: str, help_text: str, act: Callable[[Store, list[int] | None, DeadLetterFilter], int]
 ) -> None:
-    """Register `dlq NAME [IDS...] [--mapping M] [--all]`, which applies `act(store, ids, mapping)`."""
+    """Register `dlq NAME [IDS...] [filters] [--all]`, which applies `act(store, ids, where)`."""
 
     @dlq_group.command(name, help=help_text)
     @storage_options
     @click.argument("ids", nargs=-1, type=int)
-    @click.option("--mapping", help="Every dead letter of this mapping.")
-    @_DESTINATION
+    @_filter_options
     @click.option("--all", "all_", is_flag=True, help="Every dead letter.")
     def command(
         config_path: str | None, data_dir: str | None, store_url: str | None, ids: tuple[int, ...],
-        mapping: str | None, destination: str | None, all_: bool,
+        where: DeadLetterFilter, all_: bool,
     ) -> None:  # fmt: skip
-        mapping = _key(destination, mapping)
-        selection = _selection(ids, mapping, all_)
+        selection = _selection(ids, where, all_)
         store = _open(config_path, data_dir, store_url)
         try:
-            count = act(store, selection, mapping)
+            count = act(store, selection, where)
         finally:
             store.close()
         click.echo(f"{verb} {count} dead letter(s).")
@@ -125,13 +135,13 @@ _selection_command(
     "replay",
     "Replayed",
     "Queue dead letters for delivery again, with a fresh retry window.",
-    lambda store, ids, mapping: store.replay_dead_letters(ids, mapping=mapping),
+    lambda store, ids, where: store.replay_dead_letters(ids, where=where),
 )
 _selection_command(
     "purge",
     "Purged",
     "Delete dead letters for good.",
-    lambda store, ids, mapping: store.purge_dead_letters(ids, mapping=mapping),
+    lambda store, ids, where: store.purge_dead_letters(ids, where=where),
 )
 
 

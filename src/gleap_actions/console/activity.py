@@ -94,6 +94,16 @@ def read_gauge(registry: CollectorRegistry, name: str) -> float | None:
     return sum(values) if values else None
 
 
+def read_gauges(registry: CollectorRegistry, name: str) -> dict[str, float]:
+    """A gauge's value per destination (its `destination` label); empty when it has no sample."""
+    return {
+        s.labels["destination"]: s.value
+        for m in registry.collect()
+        for s in m.samples
+        if s.name == name and "destination" in s.labels
+    }
+
+
 class Activity:
     """Rings of per-mapping outcome counts, fed by sampling `registry`."""
 

@@ -7,6 +7,7 @@ token the console is off: every console URL answers 403 saying so. Blocking stor
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -18,7 +19,10 @@ from aiohttp import web
 from markupsafe import Markup
 from prometheus_client import CollectorRegistry
 
+from gleap_actions.compute.status import sync_states
 from gleap_actions.config import Config
+from gleap_actions.config.audiences import Computation
+from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.console import (
     data,
     page_audiences,
@@ -34,10 +38,13 @@ from gleap_actions.console.html import banner, layout
 from gleap_actions.console.live import LiveEvents
 from gleap_actions.deliver.record import Exchange
 from gleap_actions.queue.store import NewEvent, Store
+from gleap_actions.route import delivery_key, split_key
 
 STATIC = Path(__file__).parent / "static"
 Run = Callable[..., Awaitable[Any]]
-Preview = Callable[[bytes, bool], Iterator[bytes]]  # a body as `POST /admin/preview` takes it
+Preview = Callable[
+    [bytes, bool, str | None], Iterator[bytes]
+]  # as `POST /admin/preview`: body, batch, destination
 Reload = Callable[[], Awaitable[dict[str, Any]]]
 Handler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
 MAX_IDS = 1000  # most dead letters one console action selects
@@ -79,12 +86,13 @@ class Console:
         self.computing = False  # set by the service when this process runs the compute stage
         self._store = store
         self._config = config
+        self.destinations: tuple[DestinationConfig, ...] = config.destinations  # the service's, after reloads
         self._registry = registry
         self._run = run
         self._preview = preview
         self._reload = reload
         self._on_replay = on_replay
-        self._paused: data.Paused | None = None
+        self._paused: dict[str, data.Paused] = {}  # the last refusal seen, per destination
         self._stats = data.StatsCache(lambda now: run(store.stats, now))
         self._replays: OrderedDict[int, list[page_dead_letters.Replayed]] = OrderedDict()
         self._replay_seq = 0
@@ -102,7 +110,8 @@ class Console:
             return
         self.live.observe(exchange)
         if exchange.outcome == "paused":
-            self._paused = data.Paused(exchange.status, exchange.response, time.time())
+            destination = split_key(exchange.mapping, [d.name for d in self.destinations])[0]
+            self._paused[destination] = data.Paused(exchange.status, exchange.response, time.time())
 
     # -- wiring ----------------------------------------------------------------------------------
 
@@ -210,9 +219,8 @@ class Console:
     # -- overview --------------------------------------------------------------------------------
 
     async def _read_overview(self) -> data.Overview:
-        names = [s.name for s in self._config.subscriptions]
         stats, read_at = await self._stats.get()
-        return data.overview(stats, read_at, self._registry, self.activity, names, self._paused)
+        return data.overview(stats, read_at, self._registry, self.activity, self.destinations, self._paused)
 
     async def _overview(self, request: web.Request, session: Session) -> web.StreamResponse:
         notice = Markup("")
@@ -234,7 +242,7 @@ class Console:
                 ),
                 400,
             )
-        self._paused = None
+        self._paused = {}
         raise web.HTTPSeeOther("/console/overview?resumed=1")
 
     # -- live events -----------------------------------------------------------------------------
@@ -262,6 +270,10 @@ class Console:
 
     # -- mappings --------------------------------------------------------------------------------
 
+    def _destination(self, name: object) -> DestinationConfig:
+        """The destination named `name`, or the first (an unknown or missing name)."""
+        return next((d for d in self.destinations if d.name == name), self.destinations[0])
+
     async def _mappings(self, request: web.Request, session: Session) -> web.StreamResponse:
         text = ""
         seq = request.query.get("event", "")
@@ -269,15 +281,18 @@ class Console:
             picked = self.live.get(int(seq))
             if picked is not None:
                 text = orjson.dumps(picked.event, option=orjson.OPT_INDENT_2).decode()
-        return await self._mappings_page(session, text, None)
+        chosen = self._destination(request.query.get("destination"))
+        return await self._mappings_page(session, chosen, text, None)
 
-    async def _mappings_page(self, session: Session, text: str, output: Markup | None) -> web.Response:
+    async def _mappings_page(
+        self, session: Session, chosen: DestinationConfig, text: str, output: Markup | None
+    ) -> web.Response:
         path = self._config.path
         problems = await self._run(page_mappings.file_problems, path) if path is not None else None
         recent = self.live.recent(limit=20)
         return _html(
             page_mappings.page(
-                self._config.subscriptions,
+                page_mappings.Shown(self.destinations, chosen),
                 problems,
                 recent,
                 text,
@@ -291,9 +306,10 @@ class Console:
         form = await request.post()
         text = form.get("event")
         text = text if isinstance(text, str) else ""
+        chosen = self._destination(form.get("destination"))
         # One event, a JSON array or JSON lines; a line that is not JSON comes back as an error line.
-        lines = [orjson.loads(line) for line in self._preview(text.encode(), False)]
-        return await self._mappings_page(session, text, page_mappings.tester_output(lines))
+        lines = [orjson.loads(line) for line in self._preview(text.encode(), False, chosen.name)]
+        return await self._mappings_page(session, chosen, text, page_mappings.tester_output(lines))
 
     # -- dead letters ----------------------------------------------------------------------------
 
@@ -301,17 +317,27 @@ class Console:
         q = request.query
         after = q.get("after", "0")
         flt = data.LetterFilter(
-            q.get("mapping", ""),
-            q.get("status", "").strip(),
-            q.get("reason", "").strip(),
-            int(after) if after.isdigit() and len(after) < 19 else 0,
+            destination=q.get("destination", ""),
+            mapping=q.get("mapping", ""),
+            status=q.get("status", "").strip(),
+            reason=q.get("reason", "").strip(),
+            after=int(after) if after.isdigit() and len(after) < 19 else 0,
         )
         letters, next_after = await self._run(data.dead_letters, self._store, flt)
         notice = Markup("")
         if "purged" in q:
             notice = banner(f"{q['purged']} dead letter(s) purged.", "ok")
-        names = sorted({s.name for s in self._config.subscriptions} | {flt.mapping} - {""})
-        return _html(page_dead_letters.page(letters, next_after, flt, names, session.csrf, notice))
+        destinations = [d.name for d in self.destinations]
+        keys = [
+            delivery_key(d.name, s.name)
+            for d in self.destinations
+            if flt.destination in ("", d.name)
+            for s in d.subscriptions
+        ]
+        keys += sorted({flt.mapping} - set(keys) - {""})
+        return _html(
+            page_dead_letters.page(letters, next_after, flt, destinations, keys, session.csrf, notice)
+        )
 
     async def _dead_letter(self, request: web.Request, session: Session) -> web.StreamResponse:
         letter_id = int(request.match_info["id"])
@@ -381,14 +407,20 @@ class Console:
 
     # -- audiences -------------------------------------------------------------------------------
 
+    def use_computations(
+        self, audiences: tuple[Computation, ...], computed_traits: tuple[Computation, ...]
+    ) -> None:
+        """Show these definitions from now on (a config reload)."""
+        self._config = dataclasses.replace(self._config, audiences=audiences, computed_traits=computed_traits)
+
     async def _audiences(self, _request: web.Request, session: Session) -> web.StreamResponse:
         computations = (*self._config.audiences, *self._config.computed_traits)
         now = time.time()
-        # One row per remembered key (the `computations` table, by its primary key): never the profiles.
-        stored = await self._run(self._store.profiles.computations) if computations else {}
+        # One row per remembered key; while one syncs, a count of the profiles it has left to evaluate.
+        states = await self._run(sync_states, self._store.profiles) if computations else {}
         view = page_audiences.AudiencesView(
             computations=computations,
-            states={key: row.state for key, row in stored.items()},
+            states=states,
             members=self.audiences.sample(now),
             computing=self.computing,
             series=self.audiences.series([c.key for c in computations], now),

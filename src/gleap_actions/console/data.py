@@ -16,13 +16,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
-from gleap_actions.console.activity import DAY, HOUR, Activity, Key, Series, read_counters, read_gauge
-from gleap_actions.queue.store import DeadLetter, QueueStats, Store
+from gleap_actions.config.topology import DestinationConfig
+from gleap_actions.console.activity import (
+    DAY,
+    HOUR,
+    Activity,
+    Key,
+    Series,
+    read_counters,
+    read_gauge,
+    read_gauges,
+)
+from gleap_actions.queue.store import DeadLetter, DeadLetterFilter, DestinationQueue, QueueStats, Store
+from gleap_actions.route import delivery_key, split_key
 
 QUEUE_STATES = ("pending", "retrying", "in_flight", "dead_letters")
 
@@ -70,20 +81,36 @@ class Paused:
     since: float
 
 
+@dataclass(frozen=True, slots=True)
+class DestinationView:
+    """One destination on the overview: its mappings, its share of the queue, its paused state."""
+
+    name: str
+    mappings: list[str]  # delivery keys: configured ones first, then any only the store knows
+    queue: DestinationQueue
+    paused: Paused | None
+    configured: bool  # False: only queued work knows it (removed from the config)
+
+
 @dataclass(slots=True)
 class Overview:
     """Everything on the overview page."""
 
     stats: QueueStats
-    mappings: list[str]  # configured ones first, then any only the store knows
+    destinations: list[DestinationView]
+    mappings: list[str]  # every destination's delivery keys, in destination order
     totals: Counter[Key]
     hour: Series
     day: Series
     latency: dict[str, float | None]
     concurrency: float | None
-    paused: Paused | None
     delivering: bool  # this node runs delivery
     at: float  # when the queue figures were read
+
+    @property
+    def paused(self) -> list[DestinationView]:
+        """The destinations whose delivery is paused."""
+        return [d for d in self.destinations if d.paused is not None]
 
 
 def overview(
@@ -91,32 +118,52 @@ def overview(
     read_at: float,
     registry: CollectorRegistry,
     activity: Activity,
-    configured: list[str],
-    paused: Paused | None,
+    destinations: Sequence[DestinationConfig],
+    paused: Mapping[str, Paused],
 ) -> Overview:
-    """The overview from `stats` (read at `read_at`) and the process's metrics."""
+    """The overview from `stats` (read at `read_at`) and the process's metrics: each destination of
+    `destinations` (then any only the queue knows) with its mappings; `paused`: the last refusal seen per
+    destination (shown while the destination's paused gauge says so)."""
     now = time.time()
-    mappings = configured + sorted(set(stats.per_mapping) - set(configured))
-    alerting = read_gauge(registry, "gleap_actions_credentials_paused")
+    names = [d.name for d in destinations]
+    keys = {d.name: [delivery_key(d.name, s.name) for s in d.subscriptions] for d in destinations}
+    configured = {key for listed in keys.values() for key in listed}
+    queued = names + sorted(set(stats.per_destination) - set(names))
+    for key in sorted(set(stats.per_mapping) - configured):
+        keys.setdefault(split_key(key, queued)[0], []).append(key)
+    alerting = read_gauges(registry, "gleap_actions_credentials_paused")
+    views = [
+        DestinationView(
+            name,
+            listed,
+            stats.per_destination.get(name, DestinationQueue()),
+            paused.get(name) if alerting.get(name) else None,
+            name in names,
+        )
+        for name, listed in keys.items()
+    ]
+    mappings = [key for view in views for key in view.mappings]
     return Overview(
         stats=stats,
+        destinations=views,
         mappings=mappings,
         totals=read_counters(registry),
         hour=activity.series(HOUR, mappings, now),
         day=activity.series(DAY, mappings, now),
         latency={m: activity.latency(m) for m in mappings},
         concurrency=read_gauge(registry, "gleap_actions_concurrency_limit"),
-        paused=paused if alerting else None,
-        delivering=alerting is not None,
+        delivering=bool(alerting),
         at=read_at,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class LetterFilter:
-    """Dead-letter filters: mapping (by the store's index), status and reason text (on the page read)."""
+    """Dead-letter filters: destination and mapping (by the store's indexes), status and reason text (on
+    the page read)."""
 
-    mapping: str = ""
+    destination: str = ""
+    mapping: str = ""  # a delivery key (`route.delivery_key`)
     status: str = ""  # an HTTP status, or "none" for letters without one
     reason: str = ""  # words the reason contains (case-insensitive)
     after: int = 0
@@ -137,7 +184,8 @@ SCAN = 1000  # most letters read for one page when filtering by status or reason
 def dead_letters(store: Store, flt: LetterFilter) -> tuple[list[DeadLetter], int | None]:
     """One page of dead letters matching `flt`, and the id to continue after (None at the end)."""
     limit = SCAN if flt.status or flt.reason else PAGE
-    letters = store.list_dead_letters(mapping=flt.mapping or None, limit=limit, after_id=flt.after)
+    where = DeadLetterFilter(destination=flt.destination or None, mapping=flt.mapping or None)
+    letters = store.list_dead_letters(where, limit=limit, after_id=flt.after)
     kept: list[DeadLetter] = []
     for letter in letters:
         if flt.keeps(letter):

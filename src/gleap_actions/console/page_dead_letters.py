@@ -35,20 +35,22 @@ def page(
     letters: Sequence[DeadLetter],
     next_after: int | None,
     flt: LetterFilter,
+    destinations: Sequence[str],
     mappings: Sequence[str],
     csrf: str,
     notice: Markup | None = None,
 ) -> Markup:
-    """The list."""
+    """The list. `mappings`: delivery keys (`destination/mapping`, the name alone for `default`)."""
     filters = Markup(
         '<form method="get" class="filters" role="search" aria-label="Filter dead letters">'
-        '<label>Mapping <select name="mapping">{}</select></label>'
+        '<label>Destination <select name="destination" data-testid="filter-destination">{}</select></label>'
+        '<label>Mapping <select name="mapping" data-testid="filter-mapping">{}</select></label>'
         '<label>Status <input name="status" value="{}" size="5" placeholder="e.g. 400"></label>'
         '<label>Reason contains <input name="reason" value="{}"></label>'
         '<button type="submit">Filter</button></form>'
-    ).format(options(mappings, flt.mapping), flt.status, flt.reason)
+    ).format(options(destinations, flt.destination), options(mappings, flt.mapping), flt.status, flt.reason)
     if not letters:
-        filtered = flt.mapping or flt.status or flt.reason or flt.after
+        filtered = flt.destination or flt.mapping or flt.status or flt.reason or flt.after
         listing = empty(
             "No dead letters"
             + (
@@ -64,7 +66,13 @@ def page(
         more = (
             Markup('<p><a href="/console/dead-letters?{}">Next page</a></p>').format(
                 urlencode(
-                    {"mapping": flt.mapping, "status": flt.status, "reason": flt.reason, "after": next_after}
+                    {
+                        "destination": flt.destination,
+                        "mapping": flt.mapping,
+                        "status": flt.status,
+                        "reason": flt.reason,
+                        "after": next_after,
+                    }
                 )
             )
             if next_after is not None
@@ -77,7 +85,8 @@ def page(
             '<button type="submit" formaction="/console/dead-letters/purge" class="danger" '
             'data-testid="purge-selected">Purge selected</button></div>'
             '<div class="scroll"><table><thead><tr><th scope="col"><span class="sr">Select</span></th>'
-            '<th scope="col">Id</th><th scope="col">Mapping</th><th scope="col">Status</th>'
+            '<th scope="col">Id</th><th scope="col">Destination</th><th scope="col">Mapping</th>'
+            '<th scope="col">Status</th>'
             '<th scope="col">Reason</th><th scope="col">Attempts</th><th scope="col">When</th>'
             '<th scope="col"><span class="sr">Actions</span></th>'
             "</tr></thead><tbody>{}</tbody></table></div></form>{}"
@@ -88,7 +97,8 @@ def page(
 def _row(letter: DeadLetter) -> Markup:
     return Markup(
         '<tr><td><input type="checkbox" name="ids" value="{}" aria-label="Select dead letter {}"></td>'
-        '<td><a href="/console/dead-letters/{}">{}</a></td><td>{}</td><td>{}</td><td class="reason">{}</td>'
+        '<td><a href="/console/dead-letters/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
+        '<td class="reason">{}</td>'
         "<td>{}</td><td>{}</td>"
         '<td><button type="submit" name="only" value="{}" data-testid="replay-{}">Replay</button></td></tr>'
     ).format(
@@ -96,6 +106,7 @@ def _row(letter: DeadLetter) -> Markup:
         letter.id,
         letter.id,
         letter.id,
+        letter.destination,
         letter.mapping,
         letter.status if letter.status is not None else "–",
         letter.reason,
@@ -115,9 +126,10 @@ def detail(letter: DeadLetter, csrf: str) -> Markup:
         '<button type="submit" formaction="/console/dead-letters/purge" class="danger">Purge</button></form>'
     ).format(csrf_field(csrf), letter.id, letter.id)
     facts = Markup(
-        "<dl><dt>Mapping</dt><dd>{}</dd><dt>Reason</dt><dd>{}</dd><dt>Status</dt><dd>{}</dd>"
+        "<dl><dt>Destination</dt><dd>{}</dd><dt>Mapping</dt><dd>{}</dd><dt>Reason</dt><dd>{}</dd><dt>Status</dt><dd>{}</dd>"
         "<dt>Attempts</dt><dd>{}</dd><dt>Dead-lettered</dt><dd>{}</dd></dl>"
     ).format(
+        letter.destination,
         letter.mapping,
         letter.reason,
         letter.status if letter.status is not None else "–",

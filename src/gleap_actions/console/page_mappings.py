@@ -20,20 +20,23 @@ import yaml
 from markupsafe import Markup
 
 from gleap_actions.config import load_config
+from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.console.html import banner, code, csrf_field, empty, join, layout, pretty
 from gleap_actions.console.live import LiveEvent
 from gleap_actions.engine.errors import ConfigError
 from gleap_actions.engine.subscription import Subscription
 
-_AT_MAPPING = re.compile(r"^mappings\[(\d+)\]")
+_AT_MAPPING = re.compile(r"^((?:destinations\[\d+\]\.)?mappings\[\d+\])")
 
 
 @dataclass(frozen=True, slots=True)
 class FileProblems:
-    """The config file's problems now. `names`: the file's mapping name at each `mappings[i]`."""
+    """The config file's problems now. `names`: the file's mapping name at each mapping's location
+    (`mappings[i]`, or `destinations[j].mappings[i]`); `destinations`: each destination's location by name."""
 
     errors: list[str]
-    names: dict[int, str]
+    names: dict[str, str]
+    destinations: dict[str, str]
 
 
 def file_problems(path: Path) -> FileProblems | None:
@@ -41,35 +44,50 @@ def file_problems(path: Path) -> FileProblems | None:
     try:
         load_config(path)
     except ConfigError as exc:
-        return FileProblems(exc.errors, _mapping_names(path))
+        return FileProblems(exc.errors, *_mapping_names(path))
     return None
 
 
-def _mapping_names(path: Path) -> dict[int, str]:
+def _mapping_names(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     try:
         document = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError):
-        return {}
-    entries = document.get("mappings") if isinstance(document, dict) else None
+        return {}, {}
+    if not isinstance(document, dict):
+        return {}, {}
+    names = _names(document.get("mappings"), "mappings")
+    destinations: dict[str, str] = {}
+    entries = document.get("destinations")
+    for j, entry in enumerate(entries if isinstance(entries, list) else []):
+        if isinstance(entry, dict):
+            if isinstance(entry.get("name"), str):
+                destinations[entry["name"]] = f"destinations[{j}]"
+            names |= _names(entry.get("mappings"), f"destinations[{j}].mappings")
+    return names, destinations
+
+
+def _names(entries: object, location: str) -> dict[str, str]:
     if not isinstance(entries, list):
         return {}
     return {
-        i: entry["name"]
+        f"{location}[{i}]": entry["name"]
         for i, entry in enumerate(entries)
         if isinstance(entry, dict) and isinstance(entry.get("name"), str)
     }
 
 
-def problems_by_mapping(problems: FileProblems) -> tuple[dict[str, list[str]], int]:
-    """The mappings' problems by the mapping's name in the file (`mappings[i]` when it has none), and how
-    many problems are outside the mappings."""
+def problems_by_mapping(problems: FileProblems, destination: str) -> tuple[dict[str, list[str]], int]:
+    """The problems of the mappings of `destination` (top-level `mappings` in the single form) by the
+    mapping's name in the file (its location when it has none), and how many problems are elsewhere."""
+    within = problems.destinations.get(destination, "")
     by_name: dict[str, list[str]] = {}
     others = 0
     for error in problems.errors:
         found = _AT_MAPPING.match(error)
-        if found:
-            index = int(found.group(1))
-            by_name.setdefault(problems.names.get(index, f"mappings[{index}]"), []).append(error)
+        location = found.group(1) if found else None
+        # `destinations[j].mappings[i]` belongs to `destinations[j]`, `mappings[i]` to the single form.
+        if location is not None and location.rpartition(".mappings[")[0] == within:
+            by_name.setdefault(problems.names.get(location, location), []).append(error)
         else:
             others += 1
     return by_name, others
@@ -86,8 +104,16 @@ def as_yaml(sub: Subscription) -> str:
     return yaml.safe_dump([entry], sort_keys=False, allow_unicode=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """The configured destinations and the one whose mappings the page shows and tests."""
+
+    destinations: Sequence[DestinationConfig]
+    chosen: DestinationConfig
+
+
 def page(
-    subs: Sequence[Subscription],
+    shown: Shown,
     problems: FileProblems | None,
     recent: Sequence[LiveEvent],
     tester_input: str,
@@ -96,7 +122,8 @@ def page(
     config_path: str | None,
 ) -> Markup:
     """The whole page. `problems`: the config file's problems now (None when it loads cleanly)."""
-    by_name, others = problems_by_mapping(problems) if problems else ({}, 0)
+    subs = shown.chosen.subscriptions
+    by_name, others = problems_by_mapping(problems, shown.chosen.name) if problems else ({}, 0)
     running = {sub.name for sub in subs}
     parts: list[Markup] = []
     if problems:
@@ -112,8 +139,8 @@ def page(
             # (a token, a write key).
             parts.append(
                 Markup(
-                    "<p>{} more outside the mappings: <code>gleap-actions config validate {}</code> lists "
-                    "them.</p>"
+                    "<p>{} more outside these mappings: <code>gleap-actions config validate {}</code> "
+                    "lists them.</p>"
                 ).format(others, config_path or "FILE")
             )
         for name in sorted(set(by_name) - running):
@@ -123,7 +150,7 @@ def page(
                     "</h2>{}</section>"
                 ).format(name, _problem_list(by_name[name]))
             )
-    parts.append(_tester(recent, tester_input, tester_output, csrf))
+    parts.append(_tester(recent, tester_input, tester_output, csrf, shown.chosen.name))
     if not subs:
         parts.append(
             empty(
@@ -137,7 +164,28 @@ def page(
         "ready to copy) and reload: <code>POST /admin/reload</code> or restart. The console does not "
         "write the file.</p>"
     ).format(f" ({config_path})" if config_path else "")
-    return layout("Mappings", "mappings", join([note, *parts]), csrf=csrf)
+    return layout("Mappings", "mappings", join([_picker(shown), note, *parts]), csrf=csrf)
+
+
+def _picker(shown: Shown) -> Markup:
+    """With several destinations: which one's mappings the page shows (and the tester runs)."""
+    if len(shown.destinations) < 2:
+        return Markup("")
+    choices = join(
+        Markup('<option value="{}"{}>{}</option>').format(
+            d.name, Markup(" selected") if d is shown.chosen else "", d.name
+        )
+        for d in shown.destinations
+    )
+    return Markup(
+        '<form method="get" action="/console/mappings" class="filters" aria-label="Destination">'
+        '<label>Destination <select name="destination" data-testid="destination-pick">{}</select></label>'
+        '<button type="submit">Show its mappings</button></form>'
+        '<p class="meta" data-testid="destination-shown">Mappings of destination <strong>{}</strong> '
+        "({} of {} destinations).</p>"
+    ).format(
+        choices, shown.chosen.name, 1 + list(shown.destinations).index(shown.chosen), len(shown.destinations)
+    )
 
 
 def _mapping(sub: Subscription, problems: list[str]) -> Markup:
@@ -178,7 +226,9 @@ def _problem_list(problems: list[str]) -> Markup:
     )
 
 
-def _tester(recent: Sequence[LiveEvent], text: str, output: Markup | None, csrf: str) -> Markup:
+def _tester(
+    recent: Sequence[LiveEvent], text: str, output: Markup | None, csrf: str, destination: str
+) -> Markup:
     options = join(
         Markup('<option value="{}">{} {} {}</option>').format(
             e.seq, e.type, e.name, f"({e.user_id})" if e.user_id else ""
@@ -188,9 +238,10 @@ def _tester(recent: Sequence[LiveEvent], text: str, output: Markup | None, csrf:
     pick = (
         Markup(
             '<form method="get" action="/console/mappings#tester" class="inline">'
+            '<input type="hidden" name="destination" value="{}">'
             '<label>Recent event <select name="event" data-testid="tester-pick">{}</select></label>'
             '<button type="submit">Use it</button></form>'
-        ).format(options)
+        ).format(destination, options)
         if recent
         else Markup('<p class="hint">Recent events will be offered here once some arrive.</p>')
     )
@@ -198,15 +249,16 @@ def _tester(recent: Sequence[LiveEvent], text: str, output: Markup | None, csrf:
     return Markup(
         '<section id="tester" aria-labelledby="t"><h2 id="t">Test an event</h2>'
         "<p>Paste a Segment event (or a JSON array or JSON lines of them), or pick a recent one, and see the "
-        "exact Gleap request each mapping would send, or why it would not: the same code as "
-        "<code>gleap-actions preview</code>. Nothing is sent.</p>{}"
+        "exact Gleap request each mapping of destination <strong>{}</strong> would send, or why it would "
+        "not: the same code as <code>gleap-actions preview</code>. Nothing is sent.</p>{}"
         '<form method="post" action="/console/mappings/test#tester">{}'
+        '<input type="hidden" name="destination" value="{}">'
         '<label for="tester-input">Event JSON</label>'
         '<textarea id="tester-input" name="event" rows="10" spellcheck="false" '
         'data-testid="tester-input">{}</textarea>'
         '<button type="submit" data-testid="tester-run">Run the mappings</button></form>'
         '<div class="tester-output" data-testid="tester-output" aria-live="polite">{}</div></section>'
-    ).format(pick, csrf_field(csrf), text, result)
+    ).format(destination, pick, csrf_field(csrf), destination, text, result)
 
 
 def tester_output(results: Sequence[dict[str, Any]]) -> Markup:

@@ -23,6 +23,8 @@ class CredentialsGate:
     ) -> None:
         self._destination = destination
         self._paused_gauge = metrics.credentials_paused.labels(destination)
+        # A new gate (a lane started, or replaced by a reload with a new token) has refused nothing yet.
+        self._paused_gauge.set(0)
         self._probe_interval = probe_interval
         self._open = asyncio.Event()
         self._open.set()

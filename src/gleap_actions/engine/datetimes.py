@@ -19,8 +19,10 @@ from datetime import UTC, datetime, timedelta, timezone
 _MS_THRESHOLD = 1e11
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# The form Segment's libraries send; already canonical when valid, so it is returned as is.
-_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+# The form Segment's libraries send (`2024-01-02T03:04:05.000Z`): already canonical when valid, so it is
+# returned as is. Its punctuation, at every third place from the fifth (`-`, `-`, `T`, `:`, `:`, `.`).
+_CANONICAL_LENGTH = 24
+_CANONICAL_MARKS = "--T::."
 _ISO = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)"
     r"(?:[Tt ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?"
@@ -128,11 +130,19 @@ def parse_datetime(value: object) -> datetime:
 
 
 def canonical_datetime(text: str) -> str | None:
-    """`text` when it is already in the output form and a real date (the common, cheap case), else None."""
-    if _CANONICAL.fullmatch(text) is None:
+    """`text` when it is already in the output form and a real date (the common, cheap case), else None.
+
+    The output form is `YYYY-MM-DDTHH:MM:SS.mmmZ` in ASCII digits. Its length, punctuation and `Z` are
+    checked here; given those, `fromisoformat` accepts only an ASCII digit in each other place, and checks
+    the calendar: a third of the time of a regular expression. An impossible date is explained by the
+    parser.
+    """
+    if len(text) != _CANONICAL_LENGTH or text[4:20:3] != _CANONICAL_MARKS or text[23] != "Z":
+        return None
+    if not text.isascii():
         return None
     try:
-        datetime.fromisoformat(text)  # C-speed calendar check; an impossible date is explained by the parser
+        datetime.fromisoformat(text)
     except ValueError:
         return None
     return text

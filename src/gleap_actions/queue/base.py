@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from gleap_actions.queue.store import DeadLetter, Delivery, QueueStats, StoredEvent
+from gleap_actions.queue.store import DeadLetter, Delivery, DestinationQueue, QueueStats, StoredEvent
 
 RETENTION_MAX_SCAN = 50_000  # rows looked at per purge_delivered call
 
@@ -22,16 +22,42 @@ DEAD_LETTER_INDEXES = (
     "    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);"
 )
 
+# The destination of a stored delivery key (`route.delivery_key`): the text before the first '/' when it is
+# a destination name, else `default`. Both backends keep it as a generated column of `deliveries` and
+# `dead_letters`, so it can never disagree with the key the lanes claim by (and existing rows get it too).
+SQLITE_DESTINATION = (
+    "CASE WHEN instr(mapping, '/') BETWEEN 2 AND 65"
+    " AND substr(mapping, 1, 1) GLOB '[A-Za-z0-9]'"
+    " AND substr(mapping, 1, instr(mapping, '/') - 1) NOT GLOB '*[^A-Za-z0-9_.-]*'"
+    " THEN substr(mapping, 1, instr(mapping, '/') - 1) ELSE 'default' END"
+)
+POSTGRES_DESTINATION = (
+    "CASE WHEN mapping ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/'"
+    " THEN split_part(mapping, '/', 1) ELSE 'default' END"
+)
+
 # The columns of a dead letter row, as `dead_letter_from_row` reads them (`dl`: dead_letters, `e`: events).
 DEAD_LETTER_COLUMNS = (
     "dl.id, dl.event_id, dl.mapping, dl.reason, dl.status, dl.request, dl.response, dl.created_at,"
-    " dl.attempts, e.payload"
+    " dl.attempts, e.payload, dl.destination"
 )
 
 
 def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:
     """A `DeadLetter` from a row of `DEAD_LETTER_COLUMNS`."""
-    (id_, event_id, mapping, reason, status, request, response, created_at, attempts, payload) = row
+    (
+        id_,
+        event_id,
+        mapping,
+        reason,
+        status,
+        request,
+        response,
+        created_at,
+        attempts,
+        payload,
+        destination,
+    ) = row
     return DeadLetter(
         id=int(id_),
         event_id=int(event_id),
@@ -43,6 +69,7 @@ def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:
         created_at=float(created_at),
         attempts=int(attempts),
         payload=bytes(payload),
+        destination=str(destination),
     )
 
 
@@ -82,14 +109,26 @@ def queue_stats(
     dead_letters: Iterable[Sequence[Any]],
     oldest: float | None,
 ) -> QueueStats:
-    """`QueueStats` from per-mapping rows: `(mapping, in_flight, pending, retrying)` of the deliveries,
-    `(mapping, count)` of the dead letters, and the receipt time of the oldest waiting event."""
+    """`QueueStats` from per-mapping rows: `(destination, mapping, in_flight, pending, retrying, oldest
+    receipt time)` of the deliveries, `(destination, mapping, count)` of the dead letters, and the receipt
+    time of the oldest waiting event."""
     per_mapping: dict[str, dict[str, int]] = {}
-    for mapping, in_flight, pending, retrying in deliveries:
+    queues: dict[str, dict[str, float]] = {}
+    for destination, mapping, in_flight, pending, retrying, received_at in deliveries:
         counts = per_mapping.setdefault(mapping, dict.fromkeys(STATES, 0))
         counts.update(pending=int(pending), retrying=int(retrying), in_flight=int(in_flight))
-    for mapping, count in dead_letters:
+        queue = queues.setdefault(
+            destination, {"pending": 0, "in_flight": 0, "dead_letters": 0, "oldest": now}
+        )
+        queue["pending"] += int(pending)
+        queue["in_flight"] += int(in_flight)
+        queue["oldest"] = min(queue["oldest"], float(received_at))
+    for destination, mapping, count in dead_letters:
         per_mapping.setdefault(mapping, dict.fromkeys(STATES, 0))["dead_letters"] = int(count)
+        queue = queues.setdefault(
+            destination, {"pending": 0, "in_flight": 0, "dead_letters": 0, "oldest": now}
+        )
+        queue["dead_letters"] += int(count)
     totals = {state: sum(counts[state] for counts in per_mapping.values()) for state in STATES}
     return QueueStats(
         unrouted=unrouted,
@@ -99,6 +138,15 @@ def queue_stats(
         dead_letters=totals["dead_letters"],
         oldest_pending_age=max(0.0, now - oldest) if oldest is not None else 0.0,
         per_mapping=per_mapping,
+        per_destination={
+            name: DestinationQueue(
+                pending=int(q["pending"]),
+                in_flight=int(q["in_flight"]),
+                dead_letters=int(q["dead_letters"]),
+                oldest_age=max(0.0, now - q["oldest"]),
+            )
+            for name, q in queues.items()
+        },
     )
 
 

@@ -26,6 +26,7 @@ def dead_letter_json(letter: DeadLetter, *, full: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": letter.id,
         "event_id": letter.event_id,
+        "destination": letter.destination,
         "mapping": letter.mapping,
         "reason": letter.reason,
         "status": letter.status,

@@ -108,6 +108,31 @@ class DeadLetter:
     created_at: float
     attempts: int
     payload: bytes
+    destination: str = "default"  # the destination part of `mapping` (a delivery key)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterFilter:
+    """Which dead letters: of one destination, one delivery key, with a reason containing a text
+    (case-insensitive), one HTTP status (None: any)."""
+
+    destination: str | None = None
+    mapping: str | None = None  # a delivery key (`route.delivery_key`)
+    reason: str | None = None  # e.g. "HTTP 400", "unconfigured"
+    status: int | None = None
+
+
+ALL_DEAD_LETTERS = DeadLetterFilter()
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationQueue:
+    """One destination's share of the queue: what waits, and since when."""
+
+    pending: int = 0  # deliveries waiting (including retries), in flight excluded
+    in_flight: int = 0
+    dead_letters: int = 0
+    oldest_age: float = 0.0  # seconds the oldest waiting or in-flight delivery's event has been queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +146,7 @@ class QueueStats:
     dead_letters: int
     oldest_pending_age: float  # seconds, 0 when empty
     per_mapping: dict[str, dict[str, int]] = field(default_factory=dict)  # mapping -> state -> count
+    per_destination: dict[str, DestinationQueue] = field(default_factory=dict)
 
 
 class StoreFullError(Exception):
@@ -189,27 +215,37 @@ class Store(Protocol):
         ...
 
     def list_dead_letters(
-        self, *, mapping: str | None = None, limit: int = 100, after_id: int = 0
+        self, where: DeadLetterFilter = ALL_DEAD_LETTERS, *, limit: int = 100, after_id: int = 0
     ) -> list[DeadLetter]:
-        """Dead letters in id order, optionally of one mapping."""
+        """Dead letters in id order, those `where` chooses (through an index on destination or key)."""
         ...
 
     def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
         """One dead letter, or None."""
         ...
 
-    def replay_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
-        """Turn dead letters (the given ids, or all, or all of `mapping`) back into pending deliveries
-        with a fresh retry window. Returns how many."""
+    def replay_dead_letters(
+        self, ids: Sequence[int] | None = None, *, where: DeadLetterFilter = ALL_DEAD_LETTERS
+    ) -> int:
+        """Turn dead letters (the given ids and those `where` chooses; all by default) back into pending
+        deliveries with a fresh retry window. Returns how many."""
         ...
 
-    def purge_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
-        """Delete dead letters (the given ids, or all, or all of `mapping`). Returns how many."""
+    def purge_dead_letters(
+        self, ids: Sequence[int] | None = None, *, where: DeadLetterFilter = ALL_DEAD_LETTERS
+    ) -> int:
+        """Delete dead letters (the given ids and those `where` chooses; all by default). Returns how
+        many."""
         ...
 
     @property
     def profiles(self) -> ProfileStore:
         """The profile store of audiences and computed traits (`queue/profiles.py`), in the same database."""
+        ...
+
+    def user_sources(self, user_id: str) -> list[str]:
+        """The source ids (`NewEvent.source`) of the user's stored events (kept until retention), sorted.
+        Read through the index on user ids; nothing is written at ingest for it."""
         ...
 
     def drop_user(self, user_id: str) -> int:
@@ -218,7 +254,7 @@ class Store(Protocol):
         ...
 
     def stats(self, now: float) -> QueueStats:
-        """Queue depth and age, per mapping."""
+        """Queue depth and age, per mapping (delivery key) and per destination."""
         ...
 
     def destination(self) -> str | None:

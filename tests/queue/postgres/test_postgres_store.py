@@ -39,6 +39,42 @@ def test_migrations_are_versioned_and_idempotent(postgres_url: str) -> None:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
 
 
+def test_existing_deliveries_and_dead_letters_get_their_destination(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    store.append([new("m1")])
+    [stored] = store.claim_unrouted("r", 10, 30)
+    store.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # back to what version 5 left
+        conn.execute("UPDATE schema_version SET version = 5")
+        conn.execute("ALTER TABLE deliveries DROP COLUMN destination")
+        conn.execute("ALTER TABLE dead_letters DROP COLUMN destination")
+        conn.execute("ALTER TABLE rate_limits DROP COLUMN factor, DROP COLUMN factor_at")  # version 7's
+        for key in ("Track", "eu/Track", "a b/c"):
+            conn.execute(
+                "INSERT INTO deliveries (event_id, mapping, received_at, next_at) VALUES (%s, %s, 1, 1)",
+                (stored.id, key),
+            )
+            conn.execute(
+                "INSERT INTO dead_letters (event_id, mapping, reason, status, request, response, created_at,"
+                " attempts) VALUES (%s, %s, 'rejected', 400, '{}', '', 1, 1)",
+                (stored.id, key),
+            )
+    store = PostgresStore(postgres_url)
+    try:
+        letters = store.list_dead_letters()
+        assert [(x.destination, x.mapping) for x in letters] == [
+            ("default", "Track"),
+            ("eu", "eu/Track"),
+            ("default", "a b/c"),
+        ]
+        assert {name: q.pending for name, q in store.stats(2).per_destination.items()} == {
+            "default": 2,
+            "eu": 1,
+        }
+    finally:
+        store.close()
+
+
 def test_an_older_schema_is_upgraded_in_place(postgres_url: str) -> None:
     with psycopg.connect(postgres_url, autocommit=True) as conn:  # as a node of version 1 left it
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")

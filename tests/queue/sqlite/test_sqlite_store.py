@@ -48,6 +48,8 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
          "deliveries_due"),
         ("SELECT id FROM events WHERE user_id = 'x'", "events_user"),
         ("SELECT seen_at FROM dedup WHERE source = 's' AND message_id = 'm'", "dedup_key"),
+        ("SELECT id FROM dead_letters WHERE destination = 'eu' AND id > 5 ORDER BY id LIMIT 50",
+         "dead_letters_destination"),
     ],
 )  # fmt: skip
 def test_claim_and_lookup_queries_use_indexes(tmp_path: Path, query: str, index: str) -> None:
@@ -55,6 +57,44 @@ def test_claim_and_lookup_queries_use_indexes(tmp_path: Path, query: str, index:
     with sqlite3.connect(tmp_path / "q.db") as db:
         plan = " ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + query))
     assert index in plan
+
+
+def test_existing_deliveries_and_dead_letters_get_their_destination(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:  # as version 4 left it
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for script in MIGRATIONS[:4]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        db.execute("INSERT INTO schema_version VALUES (4)")
+        db.execute(
+            "INSERT INTO events (source, message_id, type, received_at, payload, routed)"
+            " VALUES ('s', 'm1', 'track', 1, CAST('{}' AS BLOB), 1)"
+        )
+        for key in ("Track", "eu/Track", "a b/c"):
+            db.execute(
+                "INSERT INTO deliveries (event_id, mapping, received_at, next_at) VALUES (1, ?, 1, 1)", (key,)
+            )
+            db.execute(
+                "INSERT INTO dead_letters (event_id, mapping, reason, status, request, response, created_at,"
+                " attempts) VALUES (1, ?, 'rejected', 400, '{}', '', 1, 1)",
+                (key,),
+            )
+    store = SQLiteStore(path)
+    try:
+        letters = store.list_dead_letters()
+        assert [(x.destination, x.mapping) for x in letters] == [
+            ("default", "Track"),
+            ("eu", "eu/Track"),
+            ("default", "a b/c"),
+        ]
+        assert {name: q.pending for name, q in store.stats(2).per_destination.items()} == {
+            "default": 2,
+            "eu": 1,
+        }
+    finally:
+        store.close()
 
 
 def test_unwritable_location_is_store_full(tmp_path: Path) -> None:

@@ -7,21 +7,27 @@ from functools import lru_cache
 from typing import Any
 
 from gleap_actions.engine.fql.compiler import compile_tree
-from gleap_actions.engine.fql.nodes import Node
+from gleap_actions.engine.fql.nodes import Comparison, Node, Or
 from gleap_actions.engine.fql.parser import parse_tree
 
 CACHE_SIZE = 1024
 
 
 class Trigger:
-    """A compiled FQL trigger: `trigger(event) -> bool`. `.text` is the source, `.tree` its syntax tree."""
+    """A compiled FQL trigger: `trigger(event) -> bool`. `.text` is the source, `.tree` its syntax tree.
 
-    __slots__ = ("_predicate", "text", "tree")
+    `.types` is set when the trigger only says which call types it selects (`type = "track" or type =
+    "page"`): then an event whose `type` is a string matches exactly when that string is in `.types`, so
+    events already sorted by type need no call. None for every other trigger.
+    """
+
+    __slots__ = ("_predicate", "text", "tree", "types")
 
     def __init__(self, text: str, tree: Node) -> None:
         self.text = text
         self.tree = tree
         self._predicate = compile_tree(tree)
+        self.types = _selected_types(tree)
 
     def __call__(self, event: Any) -> bool:
         """Whether the event matches. Anything but a JSON object (dict) matches nothing; never raises."""
@@ -33,6 +39,22 @@ class Trigger:
     def __reduce__(self) -> tuple[Callable[[str], Trigger], tuple[str]]:
         # Closures do not pickle; the text recompiles to the same trigger (e.g. in a worker process).
         return (parse, (self.text,))
+
+
+def _selected_types(tree: Node) -> frozenset[str] | None:
+    """The strings `type` is compared with when `tree` is `type = "a"` or an `or` of such, else None."""
+    children = tree.children if isinstance(tree, Or) else (tree,)
+    types: set[str] = set()
+    for child in children:
+        if not (
+            isinstance(child, Comparison)
+            and child.path == ("type",)
+            and child.operator == "="
+            and isinstance(child.value, str)
+        ):
+            return None
+        types.add(child.value)
+    return frozenset(types)
 
 
 def parse(text: str) -> Trigger:

@@ -19,10 +19,11 @@ Tables (hot, frequently updated state is kept apart from the large immutable pay
 - `deliveries`: pending (event, mapping) work, small rows. Delivered work is deleted. `next_at` is when it can
   be claimed: the event's receipt time when new (claims go oldest event first), the retry time after a
   failure, and the lease expiry while claimed.
-- `dead_letters`: deliveries that failed for good; the event row is kept for replay.
+- `dead_letters`: deliveries that failed for good; the event row is kept for replay. In both, `mapping` is
+  the delivery key (`route.delivery_key`) and `destination` its destination part (a generated column).
 - `dedup`: (source, message_id) seen within the window; the primary key makes dedup hold across nodes.
-- `rate_limits`: shared token buckets (`queue/postgres/ratelimit.py`), one row per limited destination
-  project.
+- `rate_limits`: shared token buckets (`queue/postgres/ratelimit.py`), one row per Gleap endpoint of a
+  limited destination project, with its adaptive rate.
 - `destination`: one row, where the queued work is meant to go (base URL and token fingerprint).
 - `profiles`, `profile_ids`, `profile_events`, `profile_values`, `computations`, `profile_cursor`: the
   profile store of audiences and computed traits (see `queue/profiles.py`).
@@ -38,7 +39,7 @@ from typing import LiteralString
 
 import psycopg
 
-from gleap_actions.queue.base import DEAD_LETTER_INDEXES
+from gleap_actions.queue.base import DEAD_LETTER_INDEXES, POSTGRES_DESTINATION
 from gleap_actions.queue.profiles import profile_tables
 
 MIGRATIONS: list[LiteralString] = [
@@ -155,6 +156,18 @@ MIGRATIONS: list[LiteralString] = [
     """,
     # 5: the profile store (audiences and computed traits; see queue/profiles.py).
     profile_tables("BIGSERIAL PRIMARY KEY", "BIGINT", "DOUBLE PRECISION"),
+    # 6: the destination of deliveries and dead letters as a column of its own, derived from the delivery
+    # key (existing rows included); dead letters are listed by destination through an index.
+    f"""
+    ALTER TABLE deliveries ADD COLUMN destination TEXT GENERATED ALWAYS AS ({POSTGRES_DESTINATION}) STORED;
+    ALTER TABLE dead_letters ADD COLUMN destination TEXT GENERATED ALWAYS AS ({POSTGRES_DESTINATION}) STORED;
+    CREATE INDEX dead_letters_destination ON dead_letters (destination, id);
+    """,
+    # 7: the adaptive rate of each bucket: the share of the configured rate after the last 429 and when.
+    """
+    ALTER TABLE rate_limits ADD COLUMN factor DOUBLE PRECISION NOT NULL DEFAULT 1;
+    ALTER TABLE rate_limits ADD COLUMN factor_at DOUBLE PRECISION NOT NULL DEFAULT 0;
+    """,
 ]
 
 _LOCK = "SELECT pg_advisory_lock(hashtext('gleap_actions.migrate:' || current_schema()))"

@@ -42,8 +42,10 @@ from gleap_actions.queue.postgres.migrations import migrate
 from gleap_actions.queue.postgres.pool import Connection, ConnectionPool
 from gleap_actions.queue.profiles import ProfileStore, erase_user
 from gleap_actions.queue.store import (
+    ALL_DEAD_LETTERS,
     DEFAULT_DEDUP_WINDOW,
     DeadLetter,
+    DeadLetterFilter,
     Delivery,
     NewEvent,
     QueueStats,
@@ -99,10 +101,18 @@ _APPEND: LiteralString = f"WITH {_INPUT}, {_FRESH}, {_QUEUE.format(rows='kept')}
 _DEDUP: LiteralString = f"WITH {_INPUT}, {_FRESH} SELECT n FROM kept"
 _STORE: LiteralString = f"WITH {_INPUT}, {_QUEUE.format(rows='input')} SELECT count(*) FROM new"
 
-# Dead letters chosen by id (NULL: all) and mapping (NULL: all).
+# Dead letters chosen by id, destination, delivery key, reason and status (each NULL: any).
 _DEAD_LETTER_WHERE = (
     " WHERE (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))"
+    " AND (%(destination)s::text IS NULL OR destination = %(destination)s::text)"
     " AND (%(mapping)s::text IS NULL OR mapping = %(mapping)s::text)"
+    " AND (%(reason)s::text IS NULL OR strpos(lower(reason), lower(%(reason)s::text)) > 0)"
+    " AND (%(status)s::integer IS NULL OR status = %(status)s::integer)"
+)
+# A page of the chosen dead letters after id %(after)s, with their events.
+_DEAD_LETTER_PAGE: LiteralString = (
+    f"SELECT {base.DEAD_LETTER_COLUMNS} FROM (SELECT * FROM dead_letters{_DEAD_LETTER_WHERE}"
+    " AND id > %(after)s ORDER BY id LIMIT %(limit)s) dl JOIN events e ON e.id = dl.event_id ORDER BY dl.id"
 )
 _DEAD_LETTER_SELECT: LiteralString = (
     f"SELECT {base.DEAD_LETTER_COLUMNS} FROM dead_letters dl JOIN events e ON e.id = dl.event_id"
@@ -369,14 +379,11 @@ class PostgresStore:
     # -- dead letters ---------------------------------------------------------------------------------
 
     def list_dead_letters(
-        self, *, mapping: str | None = None, limit: int = 100, after_id: int = 0
+        self, where: DeadLetterFilter = ALL_DEAD_LETTERS, *, limit: int = 100, after_id: int = 0
     ) -> list[DeadLetter]:
-        """Dead letters in id order, optionally of one mapping."""
-        rows = self._query(
-            _DEAD_LETTER_SELECT + " WHERE dl.id > %s AND (%s::text IS NULL OR dl.mapping = %s::text)"
-            " ORDER BY dl.id LIMIT %s",
-            (after_id, mapping, mapping, limit),
-        )
+        """Dead letters in id order, those `where` chooses."""
+        params = {**_filter_params(None, where), "after": after_id, "limit": limit}
+        rows = self._read(lambda conn: conn.execute(_DEAD_LETTER_PAGE, params).fetchall())
         return [base.dead_letter_from_row(row) for row in rows]
 
     def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
@@ -384,7 +391,9 @@ class PostgresStore:
         rows = self._query(_DEAD_LETTER_SELECT + " WHERE dl.id = %s", (dead_letter_id,))
         return base.dead_letter_from_row(rows[0]) if rows else None
 
-    def replay_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
+    def replay_dead_letters(
+        self, ids: Sequence[int] | None = None, *, where: DeadLetterFilter = ALL_DEAD_LETTERS
+    ) -> int:
         """Turn dead letters back into pending deliveries (0 attempts, fresh retry window), due now."""
 
         def body(conn: Connection) -> int:
@@ -396,19 +405,26 @@ class PostgresStore:
                 " SELECT c.event_id, c.mapping, e.received_at, %(now)s"
                 " FROM chosen c JOIN events e ON e.id = c.event_id ORDER BY c.id)"
                 " SELECT count(*) FROM chosen",
-                {"ids": _list(ids), "mapping": mapping, "now": time.time()},
+                {**_filter_params(ids, where), "now": time.time()},
             ).fetchone()
             return int(row[0]) if row else 0
 
         return self._write(body)
 
-    def purge_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
-        """Delete dead letters (the given ids, or all, or all of `mapping`)."""
-        return self._execute(
-            "DELETE FROM dead_letters" + _DEAD_LETTER_WHERE, {"ids": _list(ids), "mapping": mapping}
-        )
+    def purge_dead_letters(
+        self, ids: Sequence[int] | None = None, *, where: DeadLetterFilter = ALL_DEAD_LETTERS
+    ) -> int:
+        """Delete dead letters (the given ids and those `where` chooses, or all)."""
+        return self._execute("DELETE FROM dead_letters" + _DEAD_LETTER_WHERE, _filter_params(ids, where))
 
     # -- privacy, stats, retention --------------------------------------------------------------------
+
+    def user_sources(self, user_id: str) -> list[str]:
+        """The source ids of the user's stored events."""
+        rows = self._query(
+            "SELECT DISTINCT source FROM events WHERE user_id = %s ORDER BY source", (user_id,)
+        )
+        return [str(row[0]) for row in rows]
 
     def drop_user(self, user_id: str) -> int:
         """Delete every stored event of `user_id` with its deliveries and dead letters, and their profile
@@ -463,14 +479,17 @@ class PostgresStore:
         def body(conn: Connection) -> QueueStats:
             unrouted_row = conn.execute("SELECT count(*) FROM unrouted").fetchone()
             deliveries = conn.execute(
-                "SELECT mapping,"
+                "SELECT destination, mapping,"
                 " count(*) FILTER (WHERE owner IS NOT NULL AND lease_until > %(now)s),"
                 " count(*) FILTER (WHERE owner IS NULL OR lease_until <= %(now)s),"
-                " count(*) FILTER (WHERE (owner IS NULL OR lease_until <= %(now)s) AND attempts > 0)"
-                " FROM deliveries GROUP BY mapping",
+                " count(*) FILTER (WHERE (owner IS NULL OR lease_until <= %(now)s) AND attempts > 0),"
+                " min(received_at)"
+                " FROM deliveries GROUP BY destination, mapping",
                 {"now": now},
             ).fetchall()
-            dead = conn.execute("SELECT mapping, count(*) FROM dead_letters GROUP BY mapping").fetchall()
+            dead = conn.execute(
+                "SELECT destination, mapping, count(*) FROM dead_letters GROUP BY destination, mapping"
+            ).fetchall()
             oldest_row = conn.execute(
                 "SELECT least("
                 " (SELECT e.received_at FROM unrouted u JOIN events e ON e.id = u.event_id"
@@ -718,6 +737,17 @@ def _append_params(events: Sequence[NewEvent], window: float) -> dict[str, objec
         "received": [e.received_at for e in events],
         "payloads": [e.payload for e in events],
         "window": window,
+    }
+
+
+def _filter_params(ids: Sequence[int] | None, where: DeadLetterFilter) -> dict[str, object]:
+    """The parameters of `_DEAD_LETTER_WHERE`."""
+    return {
+        "ids": _list(ids),
+        "destination": where.destination,
+        "mapping": where.mapping,
+        "reason": where.reason,
+        "status": where.status,
     }
 
 

@@ -5,10 +5,12 @@ edit a released one); `migrate` applies the missing ones in one transaction and 
 
 Tables:
 - `events`: accepted events. `routed` 0 = waiting for the router (claimable when its lease is free).
-- `deliveries`: pending (event, mapping) work. Delivered work is deleted. `next_at` is when it can be claimed:
-  the event's receipt time when new (so claims go oldest event first), the retry time after a failure, and
-  the lease expiry while claimed.
-- `dead_letters`: deliveries that failed for good; the event row is kept for replay.
+- `deliveries`: pending (event, mapping) work; `mapping` is the delivery key (`route.delivery_key`),
+  `destination` the destination part of it (a generated column). Delivered work is deleted. `next_at` is
+  when it can be claimed: the event's receipt time when new (so claims go oldest event first), the retry
+  time after a failure, and the lease expiry while claimed.
+- `dead_letters`: deliveries that failed for good (with `mapping` and `destination` as in `deliveries`); the
+  event row is kept for replay.
 - `dedup`: (source, message_id) seen recently, kept `dedup_window` seconds (rowid order = insertion order,
   so expired entries are deleted from the front).
 - `destination`: one row, where the queued work is meant to go (base URL and token fingerprint).
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from gleap_actions.queue.base import DEAD_LETTER_INDEXES
+from gleap_actions.queue.base import DEAD_LETTER_INDEXES, SQLITE_DESTINATION
 from gleap_actions.queue.profiles import profile_tables
 
 MIGRATIONS: list[str] = [
@@ -142,6 +144,13 @@ MIGRATIONS: list[str] = [
     """,
     # 4: the profile store (audiences and computed traits).
     profile_tables("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "REAL"),
+    # 5: the destination of deliveries and dead letters as a column of its own, derived from the delivery
+    # key (existing rows included); dead letters are listed by destination through an index.
+    f"""
+    ALTER TABLE deliveries ADD COLUMN destination TEXT GENERATED ALWAYS AS ({SQLITE_DESTINATION}) VIRTUAL;
+    ALTER TABLE dead_letters ADD COLUMN destination TEXT GENERATED ALWAYS AS ({SQLITE_DESTINATION}) VIRTUAL;
+    CREATE INDEX dead_letters_destination ON dead_letters (destination, id);
+    """,
 ]
 
 

@@ -47,8 +47,10 @@ from gleap_actions.queue.profiles import ProfileStore, erase_user
 from gleap_actions.queue.sqlite.files import create_private, warn_if_readable_by_others
 from gleap_actions.queue.sqlite.schema import migrate
 from gleap_actions.queue.store import (
+    ALL_DEAD_LETTERS,
     DEFAULT_DEDUP_WINDOW,
     DeadLetter,
+    DeadLetterFilter,
     Delivery,
     NewEvent,
     QueueStats,
@@ -466,17 +468,14 @@ class SQLiteStore:
     # -- dead letters ---------------------------------------------------------------------------------
 
     def list_dead_letters(
-        self, *, mapping: str | None = None, limit: int = 100, after_id: int = 0
+        self, where: DeadLetterFilter = ALL_DEAD_LETTERS, *, limit: int = 100, after_id: int = 0
     ) -> list[DeadLetter]:
-        """Dead letters in id order, optionally of one mapping."""
-        sql = _DEAD_LETTERS + " WHERE dl.id > ?"
-        params: list[object] = [after_id]
-        if mapping is not None:
-            sql += " AND dl.mapping = ?"
-            params.append(mapping)
-        sql += " ORDER BY dl.id LIMIT ?"
-        params.append(limit)
-        return self._read(lambda conn: [dead_letter_from_row(row) for row in conn.execute(sql, params)])
+        """Dead letters in id order, those `where` chooses."""
+        clauses, params = self._conditions(where, "dl.")
+        sql = _DEAD_LETTERS + " WHERE " + " AND ".join(["dl.id > ?", *clauses]) + " ORDER BY dl.id LIMIT ?"
+        return self._read(
+            lambda conn: [dead_letter_from_row(row) for row in conn.execute(sql, [after_id, *params, limit])]
+        )
 
     def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
         """One dead letter, or None."""
@@ -486,21 +485,34 @@ class SQLiteStore:
         return None if row is None else dead_letter_from_row(row)
 
     @staticmethod
-    def _selection(ids: Sequence[int] | None, mapping: str | None) -> tuple[str, list[object]]:
-        """The WHERE clause choosing dead letters: the given ids and/or one mapping, or all."""
-        clauses: list[str] = []
-        params: list[object] = []
+    def _conditions(where: DeadLetterFilter, prefix: str = "") -> tuple[list[str], list[object]]:
+        """The conditions (on columns named with `prefix`) and parameters of `where`."""
+        tests = {
+            "destination": f"{prefix}destination = ?",
+            "mapping": f"{prefix}mapping = ?",
+            "reason": f"instr(lower({prefix}reason), lower(?)) > 0",
+            "status": f"{prefix}status = ?",
+        }
+        chosen = [(test, getattr(where, column)) for column, test in tests.items()]
+        return (
+            [test for test, value in chosen if value is not None],
+            [value for _, value in chosen if value is not None],
+        )
+
+    @classmethod
+    def _selection(cls, ids: Sequence[int] | None, where: DeadLetterFilter) -> tuple[str, list[object]]:
+        """The WHERE clause choosing dead letters: the given ids and those `where` chooses, or all."""
+        clauses, params = cls._conditions(where)
         if ids is not None:
             clauses.append("id IN (SELECT value FROM json_each(?))")
             params.append(_ids(ids))
-        if mapping is not None:
-            clauses.append("mapping = ?")
-            params.append(mapping)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
-    def replay_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
+    def replay_dead_letters(
+        self, ids: Sequence[int] | None = None, *, where: DeadLetterFilter = ALL_DEAD_LETTERS
+    ) -> int:
         """Turn dead letters back into pending deliveries (0 attempts, fresh retry window), due now."""
-        where, params = self._selection(ids, mapping)
+        clause, params = self._selection(ids, where)
         now = time.time()
 
         def body(conn: sqlite3.Connection) -> int:
@@ -508,19 +520,32 @@ class SQLiteStore:
                 "INSERT INTO deliveries (event_id, mapping, received_at, next_at)"
                 " SELECT dl.event_id, dl.mapping, e.received_at, ? FROM dead_letters dl"
                 " JOIN events e ON e.id = dl.event_id"
-                f" WHERE dl.id IN (SELECT id FROM dead_letters{where}) ORDER BY dl.id",
+                f" WHERE dl.id IN (SELECT id FROM dead_letters{clause}) ORDER BY dl.id",
                 [now, *params],
             )
-            return conn.execute(f"DELETE FROM dead_letters{where}", params).rowcount
+            return conn.execute(f"DELETE FROM dead_letters{clause}", params).rowcount
 
         return self._write(body)
 
-    def purge_dead_letters(self, ids: Sequence[int] | None = None, *, mapping: str | None = None) -> int:
-        """Delete dead letters (the given ids, or all, or all of `mapping`)."""
-        where, params = self._selection(ids, mapping)
-        return self._write(lambda conn: conn.execute(f"DELETE FROM dead_letters{where}", params).rowcount)
+    def purge_dead_letters(
+        self, ids: Sequence[int] | None = None, *, where: DeadLetterFilter = ALL_DEAD_LETTERS
+    ) -> int:
+        """Delete dead letters (the given ids and those `where` chooses, or all)."""
+        clause, params = self._selection(ids, where)
+        return self._write(lambda conn: conn.execute(f"DELETE FROM dead_letters{clause}", params).rowcount)
 
     # -- privacy, stats, retention --------------------------------------------------------------------
+
+    def user_sources(self, user_id: str) -> list[str]:
+        """The source ids of the user's stored events."""
+        return self._read(
+            lambda conn: [
+                str(row[0])
+                for row in conn.execute(
+                    "SELECT DISTINCT source FROM events WHERE user_id = ? ORDER BY source", (user_id,)
+                )
+            ]
+        )
 
     def drop_user(self, user_id: str) -> int:
         """Delete every stored event of `user_id` with its deliveries and dead letters, and their profile
@@ -584,14 +609,17 @@ class SQLiteStore:
         def body(conn: sqlite3.Connection) -> QueueStats:
             unrouted = conn.execute("SELECT count(*) FROM events WHERE routed = 0").fetchone()[0]
             deliveries = conn.execute(
-                "SELECT mapping,"
+                "SELECT destination, mapping,"
                 " sum(owner IS NOT NULL AND lease_until > :now),"
                 " sum(owner IS NULL OR lease_until <= :now),"
-                " sum((owner IS NULL OR lease_until <= :now) AND attempts > 0)"
+                " sum((owner IS NULL OR lease_until <= :now) AND attempts > 0),"
+                " min(received_at)"
                 " FROM deliveries GROUP BY mapping",
                 {"now": now},
             ).fetchall()
-            dead = conn.execute("SELECT mapping, count(*) FROM dead_letters GROUP BY mapping").fetchall()
+            dead = conn.execute(
+                "SELECT destination, mapping, count(*) FROM dead_letters GROUP BY mapping"
+            ).fetchall()
             oldest = [
                 row[0]
                 for row in (
