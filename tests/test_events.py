@@ -227,7 +227,8 @@ def test_within_depth_counts_every_bracket_so_it_never_says_yes_wrongly() -> Non
     deepest = "[" * MAX_DEPTH + "]" * MAX_DEPTH
     assert within_depth(deepest) and within_depth(deepest.encode())
     assert not within_depth("[" + deepest + "]") and not within_depth(("[" + deepest + "]").encode())
-    in_string = '{"a": "' + "{" * MAX_DEPTH + '"}'  # brackets in strings count too
+    # brackets in strings count too (a line long enough to be looked at)
+    in_string = '{"a": "' + "[" * MAX_DEPTH + '", "b": "' + " " * 2 * MAX_DEPTH + '"}'
     assert not within_depth(in_string) and not within_depth(in_string.encode())
     encode(orjson.loads(deepest))  # what it says yes to can be written back
 
