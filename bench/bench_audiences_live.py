@@ -15,13 +15,17 @@ only changes are the entries.
    has none here; at the first second each new user makes about 10 identify calls).
 2. throughput: saturation (as bench_e2e.py) without definitions, then with the 20: delivered track
    events/s, and the ratio (target >= 0.7).
-3. initial sync, in-process: --sync-events events of --sync-users users go through the computer with one
-   definition (that run's events/s is the compute stage's own ingest rate); then a second definition over
-   the same events is added and synced: seconds until every profile is evaluated. The profile store's
-   rows and its megabytes in the SQLite file.
+3. initial sync, in-process: --sync-events events of --sync-users users are stored in the queue before
+   any definition exists; then one definition is added: seconds until it is live (its events read back
+   from the queue into the profile store, then every profile evaluated); then a second definition over
+   the same events: seconds until every profile is evaluated. The profile store's rows and its megabytes
+   in the SQLite file.
+4. --compute-only: the compute stage alone in this process, the load's events of 1000 users fed in rounds
+   of 200 with the 20 definitions: events evaluated per CPU second (what one core can keep up with).
 
     .venv/bin/python bench/bench_audiences_live.py [--rate 1000] [--latency-seconds 20] [--nth 10]
-        [--seconds 10] [--sync-events 1000000] [--sync-users 100000] [--skip-serve]
+        [--seconds 10] [--sync-events 1000000] [--sync-users 100000] [--skip-serve] [--skip-sync]
+        [--compute-only]
 """
 
 from __future__ import annotations
@@ -108,9 +112,10 @@ def latency(box: SandboxProcess, rate: float, seconds: float, nth: int) -> dict[
 
 
 def _settle(box: SandboxProcess) -> int:
-    """Wait until the sandbox has received no identify call for 2 s; how many it received."""
+    """Wait until the sandbox has received an identify call per user at least (the compute stage's process
+    may take seconds to start), then none for 2 s; how many it received."""
     count, still = -1, 0
-    while still < 4:
+    while still < 4 or count < USERS:
         time.sleep(0.5)
         now = box.call("identifies")
         still = still + 1 if now == count else 0
@@ -145,16 +150,69 @@ def _megabytes(path: Path) -> float:
     return round((row[0] or 0) / 1e6, 1)
 
 
-def initial_sync(events: int, users: int) -> dict[str, Any]:
-    """Ingest `events` of `users` through the computer with one definition, then sync a second one."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-sync-"))
-    store = SQLiteStore(folder / "queue.db", synchronous="NORMAL")
-    first = _computation("buyers", f"{E}.within(30 days).count() >= 1")
-    second = _computation("big_spenders", f"{E}.within(30 days).sum(property('total')) > 50")
-    now = time.time()
-    computer = Computer(store, [first], owner="bench", clock=lambda: now, batch=5000)
-    computer.step()
-    started = time.perf_counter()
+def _definitions(nth: int) -> list[Computation]:
+    """The 20 definitions, compiled as the config loader does."""
+    out = []
+    for section, kind in (("audiences", "audience"), ("computed_traits", "computed_trait")):
+        for entry in sections(nth)[section]:
+            key = entry.get("key") or entry["name"].lower().replace(" ", "_")
+            definition = compile_definition(entry["definition"], kind=kind)  # type: ignore[arg-type]
+            out.append(Computation(entry["name"], key, definition, True, True))
+    return out
+
+
+def compute_rate(rounds: int, per_round: int, nth: int) -> dict[str, Any]:
+    """The compute stage alone, in this process: rounds of `per_round` events of the load's 1000 users
+    (after one event per user), each round run until idle; events/s of CPU time (`time.process_time`)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-rate-"))
+    store = SQLiteStore(folder / "queue.db")
+    computer = Computer(store, _definitions(nth), owner="bench")
+    computer.profiles.open_cursor()
+    seq = 0
+
+    def load(count: int) -> None:
+        nonlocal seq
+        rows = []
+        for _ in range(count):
+            event = {
+                "type": "track",
+                "event": "Order Completed",
+                "userId": f"user-{seq % USERS}",
+                "messageId": uuid.uuid4().hex,
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "properties": {"total": 20, "items": 2, "currency": "EUR", "seq": seq},
+            }
+            rows.append(
+                NewEvent.from_event(
+                    event, source="bench", received_at=time.time(), payload=orjson.dumps(event)
+                )
+            )
+            seq += 1
+        store.append(rows)
+
+    load(USERS)
+    while computer.step():
+        pass
+    spent = 0.0
+    for _ in range(rounds):
+        load(per_round)
+        started = time.process_time()
+        while computer.step():
+            pass
+        spent += time.process_time() - started
+    store.close()
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    return {
+        "events": rounds * per_round,
+        "cpu_seconds": round(spent, 2),
+        "events_per_cpu_s": round(rounds * per_round / spent),
+    }
+
+
+def _store_events(store: SQLiteStore, events: int, users: int, now: float) -> None:
+    """Append `events` track calls of `users` users, spread over the last 20 days, as ingest does."""
     chunk = 5000
     for start in range(0, events, chunk):
         rows = []
@@ -170,17 +228,36 @@ def initial_sync(events: int, users: int) -> dict[str, Any]:
             rows.append(
                 NewEvent.from_event(event, source="bench", received_at=now, payload=orjson.dumps(event))
             )
-        store.append(rows)
-        while computer.step():
-            pass
-    ingest_s = time.perf_counter() - started
-    size_before = _megabytes(folder / "queue.db")
-    rows_before = computer.profiles.size()
-    computer = Computer(store, [first, second], owner="bench", clock=lambda: now, batch=5000)
+        store.append(rows, dedup_window=0)
+
+
+def _until_idle(computer: Computer) -> float:
     started = time.perf_counter()
     while computer.step():
         pass
-    sync_s = time.perf_counter() - started
+    return time.perf_counter() - started
+
+
+def initial_sync(events: int, users: int) -> dict[str, Any]:
+    """`events` of `users` stored in the queue before any definition; then one definition is synced over
+    them (read back from the queue, then every profile evaluated), then a second one over the same
+    event name (evaluation only: the profile store holds the events already)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    store = SQLiteStore(folder / "queue.db", synchronous="NORMAL")
+    first = _computation("buyers", f"{E}.within(30 days).count() >= 1")
+    second = _computation("big_spenders", f"{E}.within(30 days).sum(property('total')) > 50")
+    now = time.time()
+    started = time.perf_counter()
+    _store_events(store, events, users, now)
+    store_s = time.perf_counter() - started
+    computer = Computer(store, [first], owner="bench", clock=lambda: now)
+    computer.profiles.open_cursor()  # as serve does: placed at the end of the queue
+    sync_s = _until_idle(computer)
+    first_state = computer.profiles.computations()["buyers"].state
+    size_first = _megabytes(folder / "queue.db")
+    rows_first = computer.profiles.size()
+    computer = Computer(store, [first, second], owner="bench", clock=lambda: now)
+    second_s = _until_idle(computer)
     state = computer.profiles.computations()["big_spenders"].state
     members = computer.profiles.members()
     store.close()
@@ -191,14 +268,16 @@ def initial_sync(events: int, users: int) -> dict[str, Any]:
     return {
         "events": events,
         "users": users,
-        "ingest_seconds": round(ingest_s, 2),
-        "ingest_events_per_s": round(events / ingest_s),
-        "sync_seconds": round(sync_s, 2),
-        "sync_profiles_per_s": round(users / sync_s),
-        "sync_state": state,
+        "queue_append_seconds": round(store_s, 2),
+        "first_sync_seconds": round(sync_s, 2),
+        "first_sync_events_per_s": round(events / sync_s),
+        "first_sync_state": first_state,
+        "second_sync_seconds": round(second_s, 2),
+        "second_sync_profiles_per_s": round(users / second_s),
+        "second_sync_state": state,
         "members": members,
-        "profile_rows": rows_before,
-        "profile_store_mb": {"after_ingest": size_before, "after_sync": size_after},
+        "profile_rows": rows_first,
+        "profile_store_mb": {"after_first": size_first, "after_second": size_after},
     }
 
 
@@ -214,9 +293,17 @@ def main() -> None:
     parser.add_argument("--sync-events", type=int, default=1_000_000, help="events of the initial sync")
     parser.add_argument("--sync-users", type=int, default=100_000, help="users of the initial sync")
     parser.add_argument("--skip-serve", action="store_true", help="only the in-process initial sync")
+    parser.add_argument("--skip-sync", action="store_true", help="only the serve runs")
+    parser.add_argument(
+        "--compute-only", action="store_true", help="only the compute stage's own rate, in this process"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+    if args.compute_only:
+        results["compute_rate"] = rate = compute_rate(30, 200, args.nth)
+        print(f"compute stage alone, 20 definitions: {rate['events_per_cpu_s']} events per CPU second")
+        args.skip_serve = args.skip_sync = True
     if not args.skip_serve:
         with SandboxProcess() as box:
             results["latency"] = latency(box, args.rate, args.latency_seconds, args.nth)
@@ -237,14 +324,15 @@ def main() -> None:
             f"throughput: without {tp['without']['events_per_s']:.0f} events/s, with 20 "
             f"{tp['with_20']['events_per_s']:.0f} events/s, ratio {tp['ratio']}"
         )
-    sync = initial_sync(args.sync_events, args.sync_users)
-    results["initial_sync"] = sync
-    print(
-        f"initial sync: {sync['events']} events of {sync['users']} users: ingest {sync['ingest_seconds']} s "
-        f"({sync['ingest_events_per_s']} events/s), sync {sync['sync_seconds']} s "
-        f"({sync['sync_profiles_per_s']} profiles/s); store rows {sync['profile_rows']}, "
-        f"profile store MB {sync['profile_store_mb']}"
-    )
+    if not args.skip_sync:
+        results["initial_sync"] = sync = initial_sync(args.sync_events, args.sync_users)
+        print(
+            f"initial sync: {sync['events']} stored events of {sync['users']} users: first definition "
+            f"{sync['first_sync_seconds']} s ({sync['first_sync_events_per_s']} events/s, read back and "
+            f"evaluated), second over the same events {sync['second_sync_seconds']} s "
+            f"({sync['second_sync_profiles_per_s']} profiles/s); rows {sync['profile_rows']}, "
+            f"profile store MB {sync['profile_store_mb']}"
+        )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
 

@@ -109,3 +109,13 @@ def test_destinations_benchmark_runs(tmp_path: Path) -> None:
     assert "per event routed" in stdout
     report = json.loads(output.read_text())
     assert report["several"]["destinations"] == 2 and report["several"]["complete"]
+
+
+@pytest.mark.timeout(180)
+def test_budget_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "budget.json"
+    args = ["--per-minute", "600", "--seconds", "1", "--runs", "1", "--drain-events", "2000"]
+    stdout = _run("bench_budget.py", *args, "--output", str(output), timeout=170)
+    assert "per_endpoint" in stdout and "track drain" in stdout
+    report = json.loads(output.read_text())
+    assert report["drain"][0]["events"] == 2000 and report["budgets"]["summary"]["shared"]

@@ -33,6 +33,7 @@ mappings:
         '    trigger: type = "identify" and traits.email != null\n'
         "  - Off: trackEvent, disabled, one request per event\n"
         '    trigger: type = "track" or type = "page" or type = "screen"\n'
+        "Gleap budget: requests/min identify 1000, track 1000\n"
         "Gleap: https://api.gleap.io (API token configured)\n"
     )
     result = CliRunner().invoke(cli, ["config", "validate", str(path)], env={"TOKEN": ""})
@@ -124,3 +125,17 @@ mappings:
     assert "  - ***: trackEvent" in good.stdout and "Gleap: https://***@gleap.example.com" in good.stdout
     for value in env.values():
         assert value not in bad.stdout + bad.stderr + good.stdout + good.stderr
+
+
+def test_the_summary_shows_each_gleap_endpoints_budget(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "delivery: {requests_per_minute: 600, track_requests_per_minute: 900, audience_priority: true}\n"
+    )
+    result = CliRunner().invoke(cli, ["config", "validate", str(path)])
+    assert result.exit_code == 0
+    assert "Gleap budget: requests/min identify 600, track 900, audience identifies first\n" in result.output
+    path.write_text("delivery: {identify_requests_per_minute: 0}\n")
+    result = CliRunner().invoke(cli, ["config", "validate", str(path)])
+    assert result.exit_code == 1
+    assert "delivery.identify_requests_per_minute: must be at least 1, got 0" in result.output

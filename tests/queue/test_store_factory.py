@@ -34,7 +34,7 @@ def test_unknown_schemes_are_refused() -> None:
 def test_open_store_picks_the_backend(tmp_path: Path) -> None:
     backend = open_store(None, data_dir=tmp_path / "d")
     assert isinstance(backend.store, SQLiteStore) and backend.description == str(tmp_path / "d" / "queue.db")
-    assert backend.routes_on_append and backend.shared_limiter(60, "token") is None
+    assert backend.routes_on_append and backend.shared_limiter(60, "token", "identify") is None
     backend.close()
     backend = open_store(f"sqlite://{tmp_path}/x.db")
     assert isinstance(backend.store, SQLiteStore) and backend.store.location == str(tmp_path / "x.db")
@@ -47,7 +47,7 @@ def test_open_store_postgres(postgres_url: str, scheme: str) -> None:
     backend = open_store(postgres_url.replace("postgresql", scheme, 1))
     assert isinstance(backend.store, PostgresStore) and not backend.routes_on_append
     assert backend.store.location == backend.description
-    limiter = backend.shared_limiter(60, "token")
+    limiter = backend.shared_limiter(60, "token", "track")
     assert limiter is not None
     limiter.close()
     backend.close()

@@ -93,6 +93,17 @@ def test_cli_fault_options_apply_at_start_and_faults_change_at_run_time(run_sand
     assert SECRET not in out
 
 
+def test_cli_identify_and_track_rate_limits_apart(run_sandbox: Any) -> None:
+    proc, url = run_sandbox("--api-token", SECRET, "--identify-rate-limit", "1", "--track-rate-limit", "0")
+    assert call("POST", url + "/admin/identify", SECRET, {"userId": "u1"})[0] == 200
+    assert call("POST", url + "/admin/identify", SECRET, {"userId": "u1"})[0] == 429
+    event = {"name": "signup", "date": "2024-01-01T00:00:00.000Z", "userId": "u1"}
+    assert all(call("POST", url + "/admin/track", SECRET, {"events": [event]})[0] == 200 for _ in range(3))
+    proc.send_signal(signal.SIGINT)
+    out, _ = finish(proc)
+    assert "faults: rate limit 1000/60s, identify 1/60s, track unlimited" in out
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

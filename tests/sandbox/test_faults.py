@@ -84,6 +84,34 @@ async def test_rate_limit_at_run_time(sandbox: SandboxThread, client: aiohttp.Cl
     assert 29 <= int(statuses[2].headers["Retry-After"]) <= 30
 
 
+async def test_identify_and_track_have_their_own_configurable_limits(
+    sandbox: SandboxThread, client: aiohttp.ClientSession
+) -> None:
+    spec = {"rate_limit": 5, "rate_limit_window": 30, "endpoint_rate_limits": {"identify": 2, "track": 3}}
+    status, faults = await set_faults(client, sandbox, spec)
+    assert (status, faults["endpoint_rate_limits"]) == (200, {"identify": 2, "track": 3})
+
+    async def identify() -> aiohttp.ClientResponse:
+        async with client.post(sandbox.url + "/admin/identify", json={"userId": "u1"}) as resp:
+            await resp.read()
+            return resp
+
+    identifies = [await identify() for _ in range(3)]
+    assert [r.status for r in identifies] == [200, 200, 429]
+    assert 29 <= int(identifies[2].headers["Retry-After"]) <= 30
+    # Identify's budget spent takes nothing from track's, which has its own.
+    assert [(await track(client, sandbox)).status for _ in range(4)] == [200, 200, 200, 429]
+    async with client.get(sandbox.url + "/admin/auth") as resp:
+        assert resp.status == 200  # the others keep `rate_limit`
+    status, body = await set_faults(client, sandbox, {"endpoint_rate_limits": {"identify": 0}})
+    assert (status, body["errors"]) == (
+        400,
+        ["endpoint_rate_limits: identify must be a positive integer or null, got 0"],
+    )
+    status, body = await set_faults(client, sandbox, {"endpoint_rate_limits": {"identify": None}})
+    assert status == 200 and (await identify()).status == 200  # null: unlimited
+
+
 # Injected errors.
 
 
@@ -288,8 +316,8 @@ async def test_a_bad_fault_spec_is_a_400_listing_every_problem(
     status, body = await set_faults(client, sandbox, spec)
     assert status == 400
     assert body["errors"] == [
-        "bogus: unknown fault (known: error_rate, error_status, latency, max_batch, max_body_bytes, outage, "
-        "rate_limit, rate_limit_window, seed, timeout_rate)",
+        "bogus: unknown fault (known: endpoint_rate_limits, error_rate, error_status, latency, max_batch, "
+        "max_body_bytes, outage, rate_limit, rate_limit_window, seed, timeout_rate)",
         "error_rate: must be between 0 and 1, got 2",
         "error_status: must be one of 500, 502, 503, got 404",
         "outage: duration is required, mode must be one of 503, refuse, got 'down'",

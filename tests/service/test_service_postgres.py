@@ -31,13 +31,16 @@ async def test_ingest_node_and_delivery_node_share_the_queue_and_the_limit(
     await deliver.start()
     try:
         assert ingest.pipeline is None and deliver.ingest is None
-        assert deliver.pipeline is not None and isinstance(deliver.pipeline.rate, PostgresRateLimiter)
+        assert deliver.pipeline is not None and isinstance(
+            deliver.pipeline.budget.limiter("track"), PostgresRateLimiter
+        )
         batch = {"batch": [{"type": "track", "userId": f"u{i}", "event": "E"} for i in range(20)]}
         assert (await post(ingest.url, "/v1/batch", batch))[0] == 200
         await wait_for(lambda: sandbox.state.event_count() == 20)
         with psycopg.connect(postgres_url) as conn:
             keys = conn.execute("SELECT key FROM rate_limits").fetchall()
-        assert keys == [(project_key(TOKEN),)]  # the bucket is the project's, the token is not stored
+        # The bucket is the project's track endpoint's (identify has its own); the token is not stored.
+        assert keys == [(f"{project_key(TOKEN)}:track",)]
     finally:
         await ingest.stop(timeout=2)
         await deliver.stop(timeout=2)
@@ -78,7 +81,7 @@ async def test_two_sources_two_projects_on_shared_postgres_nodes(
             with psycopg.connect(postgres_url) as conn:
                 keys = {row[0] for row in conn.execute("SELECT key FROM rate_limits")}
             # Each project has its own budget.
-            assert keys == {project_key(TOKEN), project_key("other-project-token")}
+            assert keys == {f"{project_key(TOKEN)}:track", f"{project_key('other-project-token')}:track"}
         finally:
             await ingest.stop(timeout=2)
             await deliver.stop(timeout=2)
@@ -111,6 +114,6 @@ async def test_a_reload_that_changes_only_a_token_budgets_the_new_project(
         await wait_for(lambda: sandbox.state.event_count() == 1)
         with psycopg.connect(postgres_url) as conn:
             keys = {row[0] for row in conn.execute("SELECT key FROM rate_limits")}
-        assert project_key(TOKEN) in keys
+        assert keys == {f"{project_key(TOKEN)}:track"}  # the old project's bucket was never used
     finally:
         await service.stop(timeout=2)

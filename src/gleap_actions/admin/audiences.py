@@ -32,7 +32,7 @@ class AudienceRoutes:
 
     def __init__(self, store: Store, computations: Sequence[Computation], run: Run) -> None:
         self._store = store
-        self._computations = tuple(computations)
+        self.computations = tuple(computations)  # replaced by a config reload
         self._run = run
 
     def routes(self) -> list[tuple[str, str, Handler]]:
@@ -44,12 +44,12 @@ class AudienceRoutes:
         ]
 
     async def _list(self, _request: web.Request) -> web.Response:
-        documents = await self._run(lambda: status(self._computations, self._store.profiles))
+        documents = await self._run(lambda: status(self.computations, self._store.profiles))
         return web.json_response({"audiences": documents})
 
     async def _show(self, request: web.Request) -> web.Response:
         wanted = request.match_info["key"]
-        chosen = [c for c in self._computations if wanted in (c.key, c.name)]
+        chosen = [c for c in self.computations if wanted in (c.key, c.name)]
         if not chosen:
             return _error(404, "not_found", f"no audience or computed trait named {wanted!r}")
         documents = await self._run(lambda: status(chosen, self._store.profiles))
@@ -77,7 +77,7 @@ class AudienceRoutes:
     def _definition(self, body: dict[str, Any]) -> Any:
         key = body.get("key")
         if key is not None:
-            for computation in self._computations:
+            for computation in self.computations:
                 if key in (computation.key, computation.name):
                     return computation.definition
             raise ValueError(f"no audience or computed trait named {key!r}")

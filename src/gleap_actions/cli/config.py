@@ -7,8 +7,9 @@ import sys
 import click
 
 from gleap_actions.cli.common import EXIT_FAILED
-from gleap_actions.config import Config, ConfigError, load_config
+from gleap_actions.config import Config, ConfigError, DeliveryConfig, load_config
 from gleap_actions.config.topology import DEFAULT
+from gleap_actions.deliver.budget import ENDPOINTS
 from gleap_actions.destinations.gleap.settings import shown_url
 from gleap_actions.engine.subscription import Subscription
 
@@ -59,9 +60,7 @@ def summary(config: Config, path: str) -> list[str]:
                 if d.uses_sandbox
                 else f"{shown_url(d.gleap.base_url)} (API token configured)"
             )
-            lines.append(
-                f"destination {d.name}: Gleap at {where}, {d.delivery.requests_per_minute} requests/min"
-            )
+            lines.append(f"destination {d.name}: Gleap at {where}, {_budget(d.delivery)}")
             lines.extend(_mapping_lines(d.subscriptions, "  ", "  "))
     kinds = (("audience(s)", config.audiences), ("computed trait(s)", config.computed_traits))
     for label, computations in kinds:
@@ -71,16 +70,24 @@ def summary(config: Config, path: str) -> list[str]:
             lines.append(f"{len(computations)} {label}, {enabled} enabled: {keys}")
     if several:
         pass  # each destination's Gleap is on its line
-    elif config.uses_sandbox:
-        lines.append("Gleap: no API token configured: deliveries go to the built-in sandbox")
     else:
-        lines.append(f"Gleap: {shown_url(config.gleap.base_url)} (API token configured)")
+        lines.append(f"Gleap budget: {_budget(config.delivery)}")
+        if config.uses_sandbox:
+            lines.append("Gleap: no API token configured: deliveries go to the built-in sandbox")
+        else:
+            lines.append(f"Gleap: {shown_url(config.gleap.base_url)} (API token configured)")
     # A name or trigger may hold a value from the environment (maybe a secret): never printed.
     actions = {s.action.name for d in config.destinations for s in d.subscriptions}
     hidden = (v for v in config.env_values if len(v) >= 4 and v not in actions)  # action names are public
     for value in sorted(hidden, key=len, reverse=True):
         lines = [line.replace(value, "***") for line in lines]
     return lines
+
+
+def _budget(delivery: DeliveryConfig) -> str:
+    """Each Gleap endpoint's requests per minute, and whether audience identifies go first."""
+    rates = ", ".join(f"{e} {delivery.rate_for(e)}" for e in ENDPOINTS)
+    return f"requests/min {rates}" + (", audience identifies first" if delivery.audience_priority else "")
 
 
 def _mapping_lines(subscriptions: tuple[Subscription, ...], head: str, indent: str) -> list[str]:

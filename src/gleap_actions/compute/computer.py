@@ -8,18 +8,27 @@ what is due, never all profiles), appends an Engage-shaped identify to the queue
 that changed, then records the values and each pair's next possible change. The identify calls are stored
 before the values: a crash between the two sends a change twice, never loses one.
 
-A key enabled for the first time (or again, or with a changed definition) is synced: its profiles are
-marked due a chunk at a time, the position kept in the store, so a restart resumes where it stopped. A key
-no longer enabled is either kept (`on_removal: keep`, Segment's behaviour: Gleap keeps the last values) or
-unset (`on_removal: unset`: false for audience members, null for traits with a value) a chunk at a time.
+A key enabled for the first time (or again, or with a changed definition) is synced in two phases, each
+a chunk per round with its position kept in the store, so a restart resumes where it stopped:
+1. backfill (`backfill.py`): the events still retained in the queue up to the cursor are read back, newest
+   first, for the event names no live key kept until now; identities and traits come along (older traits
+   never overwrite newer ones). This also covers events accepted before the stage first ran.
+2. its profiles are marked due. Until both are done the key is neither marked nor evaluated by events, so
+   it never sends values computed from half its history.
+A key no longer enabled is either kept (`on_removal: keep`, Segment's behaviour: Gleap keeps the last
+values) or unset (`on_removal: unset`: false for audience members, null for traits with a value) a chunk
+at a time. `reconfigure` swaps the definitions between two rounds (a config reload).
+
+The stage is the only writer of the profile store while it holds the lease, so it keeps hot profiles
+parsed in memory (`ProfileStore.keep_in_memory`) and counts members by the changes it records (recounted
+from the store when its cache was emptied and every `RECOUNT` seconds).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,9 +38,10 @@ import orjson
 
 from gleap_actions.audiences.profile import event_name
 from gleap_actions.compute.active import Active
-from gleap_actions.compute.evaluate import Outcome, default, evaluate, event_time
+from gleap_actions.compute.backfill import Backfill
+from gleap_actions.compute.evaluate import Outcome, default, evaluate, event_ids, event_time
 from gleap_actions.compute.identify import SOURCE, engage_identify, is_engage
-from gleap_actions.compute.metrics import ComputeMetrics
+from gleap_actions.compute.metrics import ComputeObserver, Silent
 from gleap_actions.config.audiences import Computation
 from gleap_actions.queue.profiles import ProfileStore, ProfileTx, StoredComputation, StoredProfile
 from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent, Store, StoreFullError
@@ -40,10 +50,13 @@ log = logging.getLogger(__name__)
 
 OnRemoval = Literal["keep", "unset"]
 _PREFIXES = {"audience": "aud_", "computed_trait": "tra_"}
+RECOUNT = 600.0  # seconds between two member counts from the store (changes are counted in between)
+CACHE_PROFILES = 20_000  # profiles kept parsed in memory
 
 
 class Computer:
-    """Runs `step` in a worker thread every `interval` seconds (sooner after a busy round)."""
+    """One `step` is one round; `round` is a step that logs its failure. compute/process.py runs rounds
+    every `interval` seconds (at once after a busy one) in a child process of the service."""
 
     def __init__(
         self,
@@ -52,89 +65,96 @@ class Computer:
         *,
         owner: str,
         on_removal: OnRemoval = "keep",
-        notify: Callable[[], None] = lambda: None,
-        metrics: ComputeMetrics | None = None,
-        changed: Callable[[str | None, str, Any], None] = lambda _user, _key, _value: None,
+        metrics: ComputeObserver | None = None,
         clock: Callable[[], float] = time.time,
         interval: float = 0.2,
         batch: int = 1000,
         lease: float = DEFAULT_LEASE,
+        cache_profiles: int = CACHE_PROFILES,
     ) -> None:
         self.store = store
         self.profiles: ProfileStore = store.profiles
+        self.profiles.keep_in_memory(cache_profiles)
         self.configured = tuple(computations)
         self.owner = owner
-        self.on_removal = on_removal
-        self.notify = notify
-        self.metrics = metrics
-        self.changed = changed  # told (user, key, value) of each delivered change, after it is recorded
+        self.on_removal: OnRemoval = on_removal
+        self.metrics: ComputeObserver = metrics or Silent()
         self.clock = clock
         self.interval = interval
         self.batch = batch
         self.lease = lease
         self.active = Active.of(())
+        self.backfill = Backfill(self.profiles)
+        self.evaluable: frozenset[str] = frozenset()  # keys events mark due (not those still backfilling)
+        self.members: dict[str, int] = {}
+        self._counted_at = -RECOUNT
+        self._cache_epoch = -1
         self._prepared = False
+        self._pending: tuple[tuple[Computation, ...], OnRemoval] | None = None
+        self._lock = threading.Lock()
         self._pruned_at = 0.0
         self._observed_at = 0.0
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Place the event cursor (before ingest accepts anything), then start the loop."""
-        await asyncio.to_thread(self.profiles.open_cursor)
-        self._task = asyncio.create_task(self._loop())
+    def reconfigure(self, computations: Sequence[Computation], on_removal: OnRemoval) -> None:
+        """Use these definitions from the next round on (thread-safe): new ones are synced, removed ones
+        kept or unset as `on_removal` says."""
+        with self._lock:
+            self._pending = (tuple(computations), on_removal)
 
-    async def stop(self) -> None:
-        """Finish the round in progress and give the lease back."""
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await asyncio.to_thread(self.profiles.release, self.owner)
-
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                busy = await asyncio.to_thread(self.step)
-            except StoreFullError as exc:
-                log.warning("event=audiences_paused reason=%s", exc)
-                busy = False
-            except Exception:
-                log.exception("event=audiences_round_failed")
-                busy = False
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.interval)
+    def round(self) -> bool:
+        """`step`, logging a failure instead of raising it (what was cached may be wrong then: forgotten)."""
+        try:
+            return self.step()
+        except StoreFullError as exc:
+            log.warning("event=audiences_paused reason=%s", exc)
+        except Exception:
+            log.exception("event=audiences_round_failed")
+            if self.profiles.cache is not None:
+                self.profiles.cache.clear()
+        return False
 
     # -- one round ---------------------------------------------------------------------------------
 
     def step(self) -> bool:
-        """One round: read new events, sync, unset, evaluate what is due. Whether there was work."""
+        """One round: read new events, backfill, sync, unset, evaluate what is due. Whether there was
+        work."""
         now = self.clock()
         position = self.profiles.lease(self.owner, self.lease, now)
         if position is None:
             return False
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self.configured, self.on_removal = pending
+            self._prepared = False
         if not self._prepared:
-            self._prepare()
+            self._prepare(position)
+        self._recount(now)
         busy = False
         rows = self.profiles.read_events(position, self.batch, now) if self.active.computations else []
         if not self.active.computations:
-            self.profiles.run(lambda tx: tx.advance_to_end())
+            if self.profiles.read_events(position, 1, now):
+                self.profiles.run(lambda tx: tx.advance_to_end())
         elif rows:
             self.profiles.run(lambda tx: self._ingest(tx, rows, now))
             busy = True
+        # Evaluated at an instant after the events were read: one stored since `now` was taken would be
+        # in the future of `now`, unseen, and evaluated again by a timer an instant later.
+        now = max(now, self.clock())
+        busy |= self.backfill.step(self.active, self.evaluable, self.batch, now, self.metrics)
+        self.evaluable = self._evaluable()
         busy |= self._sync_and_remove(now)
         busy |= self._evaluate_due(now)
         if now - self._pruned_at > 60:
             self._prune(now)
-        if self.metrics is not None and now - self._observed_at > 5:
+        if now - self._observed_at > 5:
             self._observed_at = now
-            self.metrics.observe_store(self.profiles.members(), self.profiles.pending(now))
+            self.metrics.stored(dict(self.members), self.profiles.pending(now))
         return busy
 
-    def _prepare(self) -> None:
+    def _prepare(self, position: int) -> None:
         """Reconcile the configured computations with the remembered ones (see the module docstring)."""
         stored = self.profiles.computations()
         by_name = {row.name: row for row in stored.values()}
@@ -147,10 +167,12 @@ class Computer:
                 computation = dataclasses.replace(computation, key=row.key)
             chosen.append(computation)
         self.active = Active.of(chosen)
+        stayed: list[str] = []
         for key, computation in self.active.computations.items():
             row = stored.get(key)
             text = computation.definition.text
             if row is not None and row.state in ("syncing", "live") and row.definition == text:
+                stayed.append(key)
                 continue
             computation_id = row.computation_id if row else _PREFIXES[computation.kind] + uuid.uuid4().hex
             self.profiles.put_computation(
@@ -162,11 +184,34 @@ class Computer:
                 self.profiles.put_computation(dataclasses.replace(row, state=state))
                 if state == "removed":
                     self.profiles.forget_key(key)
+                    self.members.pop(key, None)
         self.profiles.run(lambda tx: tx.drop_names(self.active.horizons))
+        self.backfill.plan(self.active, stayed, position)
+        self.evaluable = self._evaluable()
         self._prepared = True
+        log.info(
+            "event=audiences_configured enabled=%d synced=%d", len(self.active.computations), len(stayed)
+        )
+
+    def _evaluable(self) -> frozenset[str]:
+        if not self.backfill.running:
+            return frozenset(self.active.computations)
+        syncing = {k for k, row in self.profiles.computations().items() if row.state == "syncing"}
+        return frozenset(self.active.computations.keys() - syncing)
+
+    def _recount(self, now: float) -> None:
+        """Members from the store when the cache was emptied (others may have written) or now and then."""
+        cache = self.profiles.cache
+        epoch = cache.epoch if cache is not None else 0
+        if epoch != self._cache_epoch or now - self._counted_at > RECOUNT:
+            self._cache_epoch = epoch
+            self._counted_at = now
+            counted = self.profiles.members()
+            self.members = {key: counted.get(key, 0) for key in self.active.computations}
 
     def _ingest(self, tx: ProfileTx, rows: Sequence[tuple[int, bytes]], now: float) -> None:
         active = self.active
+        evaluable = self.evaluable
         for _, payload in rows:
             try:
                 event = orjson.loads(payload)
@@ -174,8 +219,7 @@ class Computer:
                 continue
             if not isinstance(event, dict) or is_engage(event):
                 continue
-            user_id = _id(event.get("userId"))
-            anonymous = [a for a in (_id(event.get("anonymousId")), _id(event.get("previousId"))) if a]
+            user_id, anonymous = event_ids(event)
             if user_id is None and not anonymous:
                 continue
             profile, changed = tx.resolve(user_id, anonymous)
@@ -189,13 +233,13 @@ class Computer:
                 ts = event_time(event)
                 bound = active.horizons[name]
                 if ts is not None and (bound is None or ts > now - bound.total_seconds()):
-                    tx.add_event(profile, name, ts, payload.decode())
+                    tx.add_event(profile, name, ts, payload.decode(), event)
                     keys |= active.by_event[name]
-            tx.mark_due(profile, keys)
+            tx.mark_due(profile, keys & evaluable)
         tx.advance(rows[-1][0])
 
     def _evaluate_due(self, now: float) -> bool:
-        due = self.profiles.due(now, self.batch)
+        due = self.profiles.due(now, self.batch * max(1, len(self.active.computations)))
         if not due:
             return False
         started = time.perf_counter()
@@ -206,10 +250,9 @@ class Computer:
             if stored is None:
                 gone.append(profile_id)
                 continue
-            keys = due[profile_id] & self.active.computations.keys()
+            keys = {k: at for k, at in due[profile_id].items() if k in self.evaluable}
             results.append((stored, evaluate(self.active, stored, keys, now)))
-        if self.metrics is not None:
-            self.metrics.evaluation.observe(time.perf_counter() - started)
+        self.metrics.evaluated(time.perf_counter() - started)
         computations = self.profiles.computations()
         events = [
             self._identify(stored, computations[outcome.key], outcome.value, now)
@@ -217,26 +260,35 @@ class Computer:
             for outcome in outcomes
             if outcome.send
         ]
-        self._append(events, now)
+        self._append(events)
 
         def record(tx: ProfileTx) -> None:
             rows: list[tuple[int, str, Any, float | None, bool]] = []
             for stored, outcomes in results:
-                unknown = due[stored.id] - {o.key for o in outcomes}  # keys no longer enabled
+                # Keys no longer enabled, or waiting for their sync: their values stay, not due any more.
+                unknown = due[stored.id].keys() - {o.key for o in outcomes}
                 rows += [(stored.id, k, stored.values.get(k), None, k in stored.values) for k in unknown]
                 rows += [(stored.id, o.key, o.value, o.next_at, o.known) for o in outcomes]
             tx.save_values(rows)
             tx.delete_values(gone)
 
         self.profiles.run(record)
-        if self.metrics is not None:
-            for _, outcomes in results:
-                self.metrics.count(self.active, outcomes)
         for stored, outcomes in results:
             for outcome in outcomes:
+                self._count(outcome)
                 if outcome.send:
-                    self.changed(stored.user_id or stored.anonymous_id, outcome.key, outcome.value)
+                    kind = self.active.computations[outcome.key].kind
+                    self.metrics.changed(
+                        stored.user_id or stored.anonymous_id, outcome.key, kind, outcome.value
+                    )
         return True
+
+    def _count(self, outcome: Outcome) -> None:
+        """Keep the member count of `outcome.key` (profiles with a delivered value other than false/null)."""
+        was = _member(outcome.previous)
+        now = outcome.known and _member(outcome.value)
+        if was != now:
+            self.members[outcome.key] = self.members.get(outcome.key, 0) + (1 if now else -1)
 
     @staticmethod
     def _identify(stored: StoredProfile, row: StoredComputation, value: Any, now: float) -> NewEvent:
@@ -252,19 +304,17 @@ class Computer:
         )
         return NewEvent.from_event(event, source=SOURCE, received_at=now)
 
-    def _append(self, events: list[NewEvent], now: float) -> None:
+    def _append(self, events: list[NewEvent]) -> None:
         if events:
             self.store.append(events, dedup_window=0)
-            self.notify()
 
     def _sync_and_remove(self, now: float) -> bool:
         busy = False
         for row in self.profiles.computations().values():
-            if row.state == "syncing":
+            if row.state == "syncing" and not self.backfill.running:
                 last, left = self.profiles.sync_chunk(row.key, row.sync_after, self.batch)
                 log.info("event=audience_sync key=%s profiles_marked_up_to=%d left=%d", row.key, last, left)
-                if self.metrics is not None:
-                    self.metrics.sync_left.labels(row.key).set(left)
+                self.metrics.sync_left(row.key, left)
                 if left == 0:
                     self.profiles.put_computation(dataclasses.replace(row, state="live", sync_after=last))
                 busy = True
@@ -276,6 +326,7 @@ class Computer:
         values = self.profiles.values_of(row.key, self.batch)
         if not values:
             self.profiles.put_computation(dataclasses.replace(row, state="removed"))
+            self.members.pop(row.key, None)
             return False
         cleared = default(row.kind)
         loaded = self.profiles.view(lambda tx: [tx.load(p) for p, _, _ in values])
@@ -284,7 +335,7 @@ class Computer:
             for stored, (_, user_id, value) in zip(loaded, values, strict=True)
             if stored is not None and user_id is not None and value != cleared
         ]
-        self._append(events, now)
+        self._append(events)
         self.profiles.forget(row.key, [p for p, _, _ in values])
         return True
 
@@ -300,7 +351,5 @@ class Computer:
             log.info("event=audience_events_pruned deleted=%d", deleted)
 
 
-def _id(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        return None
-    return str(value)
+def _member(value: Any) -> bool:
+    return value is not None and value is not False

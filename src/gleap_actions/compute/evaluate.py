@@ -14,9 +14,13 @@ from gleap_actions.compute.active import Active
 from gleap_actions.queue.profiles import StoredProfile
 
 _EPOCH = "1970-01-01T00:00:00Z"
-# Candidate instants `next_change` tries per definition and evaluation. Past them the profile is looked at
-# again at the next candidate: a few early wake-ups instead of a cost growing with the profile's events.
+# Candidate instants `next_change` tries per definition and timer evaluation. Past them the profile is
+# looked at again at the next candidate: a few early wake-ups instead of a cost growing with its events.
 BUDGET = 4
+# An evaluation an event caused tries none: it wakes up at the first instant its result could change, and
+# that timer evaluation looks further. Events are the hot path (each candidate costs a whole evaluation);
+# timers are spread out in time.
+EVENT_BUDGET = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,19 @@ def event_time(event: Mapping[str, Any]) -> float | None:
     return None
 
 
+def event_ids(event: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """The userId and the anonymous ids (`anonymousId`, an alias's `previousId`) of `event`, as the profile
+    store keeps them: non-empty strings, or numbers as strings."""
+    anonymous = [a for a in (_id(event.get("anonymousId")), _id(event.get("previousId"))) if a]
+    return _id(event.get("userId")), anonymous
+
+
+def _id(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        return None
+    return str(value)
+
+
 def as_profile(stored: StoredProfile) -> Profile:
     """The evaluator's profile: the kept events, the latest traits as one identify, delivered values."""
     identify: dict[str, Any] = {"type": "identify", "traits": stored.traits, "timestamp": _EPOCH}
@@ -58,8 +75,9 @@ def as_profile(stored: StoredProfile) -> Profile:
     return Profile([identify, *stored.events], computed=stored.values)
 
 
-def evaluate(active: Active, stored: StoredProfile, due: set[str], now: float) -> list[Outcome]:
-    """Evaluate `due` (and the keys reading a key that changed) for `stored` at `now` (Unix seconds)."""
+def evaluate(active: Active, stored: StoredProfile, due: Mapping[str, float], now: float) -> list[Outcome]:
+    """Evaluate `due` (key -> when it fell due, 0: an event touched it) and the keys reading a key that
+    changed, for `stored` at `now` (Unix seconds)."""
     profile = as_profile(stored)
     instant = datetime.fromtimestamp(now, UTC)
     changed: set[str] = set()
@@ -69,7 +87,8 @@ def evaluate(active: Active, stored: StoredProfile, due: set[str], now: float) -
         definition = computation.definition
         if key not in due and not (definition.references.traits & changed):
             continue
-        value, upcoming = definition.evaluate_with_next_change(profile, instant, budget=BUDGET)
+        budget = BUDGET if due.get(key, 0) > 0 else EVENT_BUDGET
+        value, upcoming = definition.evaluate_with_next_change(profile, instant, budget=budget)
         fallback = default(computation.kind)
         previous = stored.values.get(key, fallback)
         differs = not same(value, previous)

@@ -1,19 +1,63 @@
-"""The metrics of audiences and computed traits, on the service's registry."""
+"""What the compute stage reports as it works (`ComputeObserver`), and its metrics on the service's
+registry (`ComputeMetrics`). The stage may run in a child process: it reports through the same calls,
+forwarded (compute/process.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gleap_actions.compute.active import Active
-from gleap_actions.compute.evaluate import Outcome
+
+class ComputeObserver(Protocol):
+    """Told what the compute stage did in a round."""
+
+    def changed(self, user: str | None, key: str, kind: str, value: Any) -> None:
+        """A change was delivered: `user` (userId, else anonymousId) got `value` for `key`."""
+
+    def evaluated(self, seconds: float) -> None:
+        """One round of due profiles took `seconds`."""
+
+    def stored(self, members: Mapping[str, int], pending: int) -> None:
+        """Members per key, and evaluations due now."""
+
+    def sync_left(self, key: str, left: int) -> None:
+        """Profiles the sync of `key` has still to mark."""
+
+    def backfill_left(self, left: int) -> None:
+        """Events the backfills have still to read back."""
+
+
+class Silent:
+    """Tells no one."""
+
+    def changed(self, user: str | None, key: str, kind: str, value: Any) -> None:
+        """Nothing."""
+
+    def evaluated(self, seconds: float) -> None:
+        """Nothing."""
+
+    def stored(self, members: Mapping[str, int], pending: int) -> None:
+        """Nothing."""
+
+    def sync_left(self, key: str, left: int) -> None:
+        """Nothing."""
+
+    def backfill_left(self, left: int) -> None:
+        """Nothing."""
 
 
 class ComputeMetrics:
-    """Members, entries, exits, value changes, evaluation time, timer work due, initial sync left."""
+    """Members, entries, exits, value changes, evaluation time, timer work due, sync and backfill left;
+    each delivered change is also passed to `on_change` (the console's list of recent changes)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        on_change: Callable[[str | None, str, Any], None] = lambda _user, _key, _value: None,
+    ) -> None:
+        self.on_change = on_change
         self.members = Gauge(
             "gleap_actions_audience_members",
             "Profiles in each audience, or with a value of each computed trait (delivered values)",
@@ -29,7 +73,7 @@ class ComputeMetrics:
         self.exited = Counter(
             "gleap_actions_audience_exited", "Profiles that left each audience", ["key"], registry=registry
         )
-        self.changed = Counter(
+        self.changes = Counter(
             "gleap_actions_computed_trait_changes",
             "Computed trait values delivered, per key",
             ["key"],
@@ -45,25 +89,40 @@ class ComputeMetrics:
             "Profile evaluations due now (events not yet evaluated and timers expired)",
             registry=registry,
         )
-        self.sync_left = Gauge(
+        self.sync_profiles = Gauge(
             "gleap_actions_audience_sync_profiles_left",
             "Profiles the initial sync of each key has still to mark",
             ["key"],
             registry=registry,
         )
+        self.backfill_events = Gauge(
+            "gleap_actions_audience_backfill_events_left",
+            "Events of the queue the initial syncs have still to read back",
+            registry=registry,
+        )
 
-    def count(self, active: Active, outcomes: Iterable[Outcome]) -> None:
-        """Count the delivered changes of one profile."""
-        for outcome in outcomes:
-            if not outcome.send:
-                continue
-            if active.computations[outcome.key].kind == "audience":
-                (self.entered if outcome.value is True else self.exited).labels(outcome.key).inc()
-            else:
-                self.changed.labels(outcome.key).inc()
+    def changed(self, user: str | None, key: str, kind: str, value: Any) -> None:
+        """Count a delivered change and pass it on."""
+        if kind == "audience":
+            (self.entered if value is True else self.exited).labels(key).inc()
+        else:
+            self.changes.labels(key).inc()
+        self.on_change(user, key, value)
 
-    def observe_store(self, members: Mapping[str, int], pending: int) -> None:
-        """Set the gauges read from the store."""
+    def evaluated(self, seconds: float) -> None:
+        """Observe one round's evaluation time."""
+        self.evaluation.observe(seconds)
+
+    def stored(self, members: Mapping[str, int], pending: int) -> None:
+        """Set the gauges of members and pending work."""
         for key, count in members.items():
             self.members.labels(key).set(count)
         self.pending.set(pending)
+
+    def sync_left(self, key: str, left: int) -> None:
+        """Set the sync gauge of `key`."""
+        self.sync_profiles.labels(key).set(left)
+
+    def backfill_left(self, left: int) -> None:
+        """Set the backfill gauge."""
+        self.backfill_events.set(left)

@@ -103,7 +103,12 @@ class StorageConfig(_RedactedRepr):
 
 @dataclass(frozen=True)
 class DeliveryConfig:
-    """Delivery to Gleap: retry window, concurrency ceiling, rate limit, batch linger, backoff (seconds)."""
+    """Delivery to Gleap: retry window, concurrency ceiling, rate limits, batch linger, backoff (seconds).
+
+    `requests_per_minute` is the default budget of each Gleap endpoint; `identify_requests_per_minute`
+    and `track_requests_per_minute` (None: that default) set one apart. `audience_priority` serves
+    audience and computed-trait identifies before other identifies.
+    """
 
     retry_window: float = 14400.0
     max_concurrency: int = 16
@@ -111,6 +116,14 @@ class DeliveryConfig:
     linger: float = 0.2
     initial_backoff: float = 1.0
     max_backoff: float = 300.0
+    identify_requests_per_minute: int | None = None
+    track_requests_per_minute: int | None = None
+    audience_priority: bool = False
+
+    def rate_for(self, endpoint: str) -> int:
+        """The configured requests per minute of Gleap `endpoint` ("identify" or "track")."""
+        own = self.track_requests_per_minute if endpoint == "track" else self.identify_requests_per_minute
+        return self.requests_per_minute if own is None else own
 
 
 @dataclass(frozen=True, repr=False)
@@ -373,6 +386,15 @@ def _read_storage(section: Section, overrides: Section, base_dir: Path) -> Stora
     return StorageConfig(data_dir=data_dir, url=url, dedup_window=dedup_window, retention=retention)
 
 
+def _endpoint_rate(section: Section, endpoint: str, defaults: DeliveryConfig) -> int | None:
+    """`<endpoint>_requests_per_minute`, or the default's (None: `requests_per_minute` applies)."""
+    key = f"{endpoint}_requests_per_minute"
+    inherited: int | None = getattr(defaults, key)
+    if not section.has(key):
+        return inherited
+    return section.integer(key, inherited or defaults.requests_per_minute, minimum=1)
+
+
 def _read_delivery(section: Section, defaults: DeliveryConfig) -> DeliveryConfig:
     initial_backoff = section.duration("initial_backoff", defaults.initial_backoff, positive=True)
     max_backoff = section.duration("max_backoff", defaults.max_backoff, positive=True)
@@ -384,6 +406,9 @@ def _read_delivery(section: Section, defaults: DeliveryConfig) -> DeliveryConfig
         retry_window=section.duration("retry_window", defaults.retry_window),
         max_concurrency=section.integer("max_concurrency", defaults.max_concurrency, minimum=1, maximum=1024),
         requests_per_minute=section.integer("requests_per_minute", defaults.requests_per_minute, minimum=1),
+        identify_requests_per_minute=_endpoint_rate(section, "identify", defaults),
+        track_requests_per_minute=_endpoint_rate(section, "track", defaults),
+        audience_priority=section.boolean("audience_priority", defaults.audience_priority),
         linger=section.duration("linger", defaults.linger),
         initial_backoff=initial_backoff,
         max_backoff=max_backoff,

@@ -7,6 +7,7 @@ token the console is off: every console URL answers 403 saying so. Blocking stor
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -18,7 +19,9 @@ from aiohttp import web
 from markupsafe import Markup
 from prometheus_client import CollectorRegistry
 
+from gleap_actions.compute.status import sync_states
 from gleap_actions.config import Config
+from gleap_actions.config.audiences import Computation
 from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.console import (
     data,
@@ -404,14 +407,20 @@ class Console:
 
     # -- audiences -------------------------------------------------------------------------------
 
+    def use_computations(
+        self, audiences: tuple[Computation, ...], computed_traits: tuple[Computation, ...]
+    ) -> None:
+        """Show these definitions from now on (a config reload)."""
+        self._config = dataclasses.replace(self._config, audiences=audiences, computed_traits=computed_traits)
+
     async def _audiences(self, _request: web.Request, session: Session) -> web.StreamResponse:
         computations = (*self._config.audiences, *self._config.computed_traits)
         now = time.time()
-        # One row per remembered key (the `computations` table, by its primary key): never the profiles.
-        stored = await self._run(self._store.profiles.computations) if computations else {}
+        # One row per remembered key; while one syncs, a count of the profiles it has left to evaluate.
+        states = await self._run(sync_states, self._store.profiles) if computations else {}
         view = page_audiences.AudiencesView(
             computations=computations,
-            states={key: row.state for key, row in stored.items()},
+            states=states,
             members=self.audiences.sample(now),
             computing=self.computing,
             series=self.audiences.series([c.key for c in computations], now),

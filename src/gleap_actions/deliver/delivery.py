@@ -3,8 +3,11 @@
 claim and batch (`batch.Claimer`) -> build requests (`request.RequestBuilder`; per-event rejections are
 dead-lettered at once) -> for each request, a task: send and classify (`sender.Sender` -> `outcome.Outcome`)
 -> record the outcome (`record.Recorder`). A batch answered 400 (a bad event) or 413 (too large) is split
-in halves, recursively, so only the bad or oversize events are dead-lettered; the sizes a 413 refused and a
-success accepted are learned (`bodylimit.BodyLimit`) so later batches are planned small enough at once.
+in halves, recursively, so only the bad or oversize events are dead-lettered; the sizes (events and bytes)
+a 413 refused and a success accepted are learned (`batchlimit.BatchLimit`) so later batches are planned
+small enough at once and grow back when the destination takes more. A request waits for its turn at its
+Gleap endpoint's bucket as this mapping (`budget.FairBucket`), before others when it carries only audience
+identifies and the destination gives those priority.
 
 Store calls are synchronous and run in a worker thread; this module never blocks the loop.
 """
@@ -19,10 +22,11 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from gleap_actions.compute.identify import is_engage
 from gleap_actions.deliver.ackcommit import AckCommit
 from gleap_actions.deliver.batch import Claimer, Work
 from gleap_actions.deliver.metrics import PipelineMetrics
-from gleap_actions.deliver.outcome import Delivered, Rejected
+from gleap_actions.deliver.outcome import Delivered, Outcome, Rejected
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
 from gleap_actions.deliver.record import Observe, Recorder
 from gleap_actions.deliver.request import RequestBuilder
@@ -68,6 +72,13 @@ class MappingDelivery:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._builder = RequestBuilder(subscription, parts.sender.destination)
+        labels = (parts.sender.destination.name, subscription.name)
+        self._size_gauge = parts.metrics.batch_events.labels(*labels)
+        self._bytes_gauge = parts.metrics.batch_bytes.labels(*labels)
+        if self._builder.batch:
+            self._size_gauge.set(self._builder.size_limit.current)
+            self._bytes_gauge.set(self._builder.body_limit.current)
+        self._audience_priority = parts.sender.budget.audience_priority
         self._claimer = Claimer(
             parts.store,
             parts.run,
@@ -86,12 +97,12 @@ class MappingDelivery:
             claimer=self._claimer,
             policy=parts.policy,
             gate=parts.sender.gate,
-            rate=parts.sender.rate,
+            budget=parts.sender.budget,
             metrics=parts.metrics,
             outcomes=parts.outcomes,
             lease=parts.lease,
             stopping=self._stopping,
-            labels=(parts.sender.destination.name, subscription.name),
+            labels=labels,
             observe=parts.observe,
         )
 
@@ -117,7 +128,7 @@ class MappingDelivery:
         if self._sender.gate.paused:
             await self._idle(parts.poll_interval)
             return
-        free = max(1, self._sender.concurrency.limit - len(self._tasks))
+        free = max(1, self._room() - len(self._tasks))
         limit = min(parts.claim_limit, free * self._builder.per_request)
         claimed = await self._claimer.claim(limit, batch=self._builder.batch)
         if not claimed:
@@ -143,9 +154,15 @@ class MappingDelivery:
         if self._claimer.held:
             await self._recorder.release(list(self._claimer.held))
 
+    def _room(self) -> int:
+        """How many requests this mapping may have under way: those in flight (the concurrency limit)
+        and about a second's worth waiting for tokens, so that a round trip (record, claim, plan) never
+        leaves the rate budget unused while the concurrency limit is low."""
+        return self._sender.concurrency.limit + self._sender.budget.tokens_per_second
+
     async def _wait_for_room(self) -> None:
         """Claim no more than can be sent soon: leases must not expire in a local queue."""
-        while len(self._tasks) >= self._sender.concurrency.limit and not self._stopping.is_set():
+        while len(self._tasks) >= self._room() and not self._stopping.is_set():
             stop = asyncio.ensure_future(self._stopping.wait())
             try:
                 await asyncio.wait({*self._tasks, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -180,14 +197,16 @@ class MappingDelivery:
 
     async def _deliver(self, request: Request, work: Work) -> None:
         """Send one request and record its outcome (split and recurse on a batch 400 or 413)."""
+        priority = self._audience_priority and all(is_engage(e) for e in work.events)
         outcome = await self._sender.send(
-            request, claimed_at=work.claimed_at, mapping=self.name, events=len(work.deliveries)
+            request,
+            claimed_at=work.claimed_at,
+            mapping=self.name,
+            events=len(work.deliveries),
+            priority=priority,
         )
         size = len(request.body or b"")
-        if isinstance(outcome, Delivered):
-            self._builder.body_limit.accepted(size)
-        elif isinstance(outcome, Rejected) and outcome.error.status == 413:
-            self._builder.body_limit.refused(size)
+        self._learn(outcome, size, len(work.deliveries))
         if (
             isinstance(outcome, Rejected)
             and outcome.error.status in SPLIT_STATUSES
@@ -198,15 +217,33 @@ class MappingDelivery:
         else:
             await self._recorder.record(outcome, request, work)
 
+    def _learn(self, outcome: Outcome, size: int, events: int) -> None:
+        """Learn the batch limits from a batch's answer (a lone event's 413 says nothing of counts)."""
+        if not self._builder.batch:
+            return
+        builder = self._builder
+        if isinstance(outcome, Delivered):
+            builder.body_limit.accepted(size)
+            builder.size_limit.accepted(events)
+        elif isinstance(outcome, Rejected) and outcome.error.status == 413:
+            builder.body_limit.refused(size)
+            if events > 1:
+                builder.size_limit.refused(events)
+        else:
+            return
+        self._size_gauge.set(builder.size_limit.current)
+        self._bytes_gauge.set(builder.body_limit.current)
+
     async def _split(self, work: Work, status: int | None, size: int) -> None:
         """A batch answered 400 or 413: plan and send each half on its own to isolate the bad or oversize
         events (a half may be planned in more requests when the learned body limit says so)."""
         log.info(
-            "event=batch_split mapping=%s events=%d status=%s bytes=%d limit=%d",
+            "event=batch_split mapping=%s events=%d status=%s bytes=%d limit_events=%d limit_bytes=%d",
             self.name,
             len(work.deliveries),
             status,
             size,
+            self._builder.size_limit.current,
             self._builder.body_limit.current,
         )
         jobs: list[Coroutine[Any, Any, None]] = []

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import aiohttp
 
 from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.deliver.ackcommit import AckCommit
+from gleap_actions.deliver.budget import ENDPOINTS, Budget
 from gleap_actions.deliver.concurrency import AdaptiveConcurrency
 from gleap_actions.deliver.delivery import DeliveryParts, MappingDelivery
 from gleap_actions.deliver.gate import CredentialsGate
@@ -33,13 +34,18 @@ log = logging.getLogger(__name__)
 
 
 class Lane:
-    """The delivery loops of one destination's enabled mappings, with that destination's budget."""
+    """The delivery loops of one destination's enabled mappings, with that destination's budget.
+
+    `rate` is the rate limit: one `Limiter` shared by both Gleap endpoints, one per endpoint (a
+    mapping of "identify" and "track" to limiters), or None: one in-process limiter per endpoint at
+    the configured rates.
+    """
 
     def __init__(
         self,
         config: DestinationConfig,
         *,
-        rate: Limiter | None,
+        rate: Limiter | Mapping[str, Limiter | None] | None,
         metrics: PipelineMetrics,
         outcomes: DeliveryOutcomes,
         probe_interval: float,
@@ -52,7 +58,7 @@ class Lane:
         self.subscriptions = tuple(s for s in config.subscriptions if s.enabled)
         delivery = config.delivery
         self.concurrency = AdaptiveConcurrency(max(1, delivery.max_concurrency))
-        self.rate = rate or RateLimiter(delivery.requests_per_minute)
+        self.budget = Budget(_limiters(config, rate), audience_priority=delivery.audience_priority)
         self.policy = RetryPolicy(
             initial_backoff=delivery.initial_backoff,
             max_backoff=delivery.max_backoff,
@@ -85,7 +91,7 @@ class Lane:
         self.destination = Destination(self.config.gleap, session, send, self.name)
         sender = Sender(
             self.destination,
-            rate=self.rate,
+            budget=self.budget,
             concurrency=self.concurrency,
             gate=self.gate,
             metrics=self._metrics,
@@ -135,4 +141,14 @@ class Lane:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await asyncio.gather(*(w.finish(deadline - time.monotonic()) for w in self.workers))
         self.gate.close()
-        self.rate.close()
+        self.budget.close()
+
+
+def _limiters(
+    config: DestinationConfig, rate: Limiter | Mapping[str, Limiter | None] | None
+) -> dict[str, Limiter]:
+    """Each endpoint's limiter: the one given for it, else an in-process one at its configured rate."""
+    if rate is not None and not isinstance(rate, Mapping):
+        return dict.fromkeys(ENDPOINTS, rate)
+    given = rate or {}
+    return {e: given.get(e) or RateLimiter(config.delivery.rate_for(e)) for e in ENDPOINTS}

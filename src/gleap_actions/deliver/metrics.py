@@ -76,6 +76,24 @@ class PipelineMetrics:
             ["destination"],
             registry=r,
         )
+        self.rate = Gauge(
+            "gleap_actions_rate_limit_requests_per_minute",
+            "Requests per minute a Gleap endpoint's bucket allows now (lower than configured after a 429)",
+            ["destination", "endpoint"],
+            registry=r,
+        )
+        self.batch_events = Gauge(
+            "gleap_actions_batch_events_limit",
+            "Most events planned in one batch request now (lower than configured after a 413)",
+            ["destination", "mapping"],
+            registry=r,
+        )
+        self.batch_bytes = Gauge(
+            "gleap_actions_batch_bytes_limit",
+            "Largest batch body planned now, in bytes (lower than configured after a 413)",
+            ["destination", "mapping"],
+            registry=r,
+        )
         self.credentials_paused = Gauge(
             "gleap_actions_credentials_paused",
             "1 while delivery is paused because Gleap rejected the API token (401/403)",

@@ -25,6 +25,7 @@ from gleap_actions import events
 from gleap_actions.config import DeliveryConfig
 from gleap_actions.config.topology import DEFAULT, DestinationConfig, SourceConfig
 from gleap_actions.deliver import discard
+from gleap_actions.deliver.budget import Budget
 from gleap_actions.deliver.concurrency import AdaptiveConcurrency
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.lane import Lane
@@ -71,7 +72,8 @@ class Pipeline:
     with `destinations` (and `sources`), those are ignored and each destination gets its own lane.
     `send` (default `destinations.gleap.client.send`) and `delivery_enabled` (the integrations object)
     can be replaced by embedders; `registry` receives the metrics (a fresh one by default); `rate` (or
-    `rates`, per destination) replaces the in-process limit (e.g. one shared by every node of a queue:
+    `rates`, per destination) replaces the in-process limits: one limiter for both Gleap endpoints, or a
+    mapping of "identify" and "track" to limiters (e.g. ones shared by every node of a queue:
     `Backend.shared_limiter`);
     `observe` sees every request's outcome (the console's live view).
     """
@@ -88,11 +90,11 @@ class Pipeline:
         delivery_enabled: Callable[[Mapping[str, Any]], bool] = events.delivery_enabled,
         session: aiohttp.ClientSession | None = None,
         registry: CollectorRegistry | None = None,
-        rate: Limiter | None = None,
+        rate: Limiter | Mapping[str, Limiter | None] | None = None,
         observe: Observe | None = None,
         destinations: Sequence[DestinationConfig] = (),
         sources: Sequence[SourceConfig] = (),
-        rates: Callable[[DestinationConfig], Limiter | None] | None = None,
+        rates: Callable[[DestinationConfig], Limiter | Mapping[str, Limiter | None] | None] | None = None,
     ) -> None:
         self.store = store
         self.tuning = tuning
@@ -161,9 +163,9 @@ class Pipeline:
         return self.first.concurrency
 
     @property
-    def rate(self) -> Limiter:
-        """The first destination's rate limit."""
-        return self.first.rate
+    def budget(self) -> Budget:
+        """The first destination's rate budget."""
+        return self.first.budget
 
     @property
     def run(self) -> StoreCalls:

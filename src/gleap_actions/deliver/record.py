@@ -1,8 +1,9 @@
 """Recording outcomes: the store learns what happened to each claimed delivery, and the metrics count it.
 
 - `Delivered`: `ack` (concurrent acks grouped into one commit); the credentials alert clears.
-- `Retry`: `retry` after a jittered backoff, never sooner than `Retry-After` (which pauses every sender),
-  until the retry window ends; then `dead_letter` with the last error.
+- `Retry`: `retry` after a jittered backoff, never sooner than `Retry-After` (which pauses every sender
+  of the endpoint; a 429 also slows its bucket down), until the retry window ends; then `dead_letter`
+  with the last error.
 - `Rejected`: `dead_letter` with the redacted request and the response.
 - `Credentials`: `release` (no attempt counted), pause all delivery, alert.
 - `Skipped`: `release`.
@@ -24,11 +25,11 @@ import orjson
 from gleap_actions.config.topology import DEFAULT
 from gleap_actions.deliver.ackcommit import AckCommit
 from gleap_actions.deliver.batch import Claimer, Work
+from gleap_actions.deliver.budget import Budget
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
 from gleap_actions.deliver.outcome import Credentials, Delivered, Outcome, Rejected, Retry, Skipped, describe
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
-from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.deliver.retry import RetryPolicy
 from gleap_actions.deliver.store_calls import StoreCalls
 from gleap_actions.engine.action import Plan, Request
@@ -69,7 +70,7 @@ class Recorder:
         claimer: Claimer,
         policy: RetryPolicy,
         gate: CredentialsGate,
-        rate: Limiter,
+        budget: Budget,
         metrics: PipelineMetrics,
         outcomes: DeliveryOutcomes,
         lease: float,
@@ -85,7 +86,7 @@ class Recorder:
         self._claimer = claimer
         self._policy = policy
         self._gate = gate
-        self._rate = rate
+        self._budget = budget
         self._metrics = metrics
         self._outcomes = outcomes
         self._lease = lease
@@ -118,8 +119,10 @@ class Recorder:
             self.count(work, outcome.kind)
             if outcome.kind == "retryable":
                 self._outcomes.record_temporary(describe(outcome.error))
-            if outcome.retry_after:  # the destination asked everyone to wait, not just this request
-                self._rate.pause(outcome.retry_after)
+            if outcome.status == 429:  # over Gleap's limit: the endpoint's bucket slows down
+                self._budget.throttled(request, outcome.retry_after)
+            elif outcome.retry_after:  # the destination asked everyone to wait, not just this request
+                self._budget.pause(request, outcome.retry_after)
             await self.retry(request, work, outcome.error, outcome.retry_after)
         else:
             self.count(work, "final")

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from gleap_actions.deliver.batch import Work
-from gleap_actions.deliver.bodylimit import BodyLimit
+from gleap_actions.deliver.batchlimit import BatchLimit
 from gleap_actions.deliver.sender import Destination
 from gleap_actions.engine.action import Plan
 from gleap_actions.engine.subscription import Subscription
@@ -19,15 +19,16 @@ from gleap_actions.queue.store import Delivery
 
 
 class RequestBuilder:
-    """Plans the requests of one mapping with the destination's current settings, batch bodies no
-    larger than the destination is known to accept (`body_limit`)."""
+    """Plans the requests of one mapping with the destination's current settings, batches no larger
+    than the destination is known to accept (`size_limit` events, `body_limit` bytes)."""
 
     def __init__(self, subscription: Subscription, destination: Destination) -> None:
         self._subscription = subscription
         self._destination = destination
         self.batch = subscription.batching
         self.per_request = max(1, subscription.batch_size) if self.batch else 1
-        self.body_limit = BodyLimit(subscription.batch_bytes)
+        self.size_limit = BatchLimit(self.per_request)
+        self.body_limit = BatchLimit(subscription.batch_bytes)
 
     def build(self, claimed: Sequence[Delivery], claimed_at: float) -> tuple[Work, Plan]:
         """Parse the payloads and plan their requests."""
@@ -41,4 +42,6 @@ class RequestBuilder:
 
     def _plan(self, events: Sequence[dict[str, Any]], batch: bool) -> Plan:
         settings = self._destination.settings
-        return self._subscription.plan(events, settings, batch, batch_bytes=self.body_limit.current)
+        return self._subscription.plan(
+            events, settings, batch, batch_size=self.size_limit.current, batch_bytes=self.body_limit.current
+        )

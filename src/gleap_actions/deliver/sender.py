@@ -1,4 +1,4 @@
-"""Sending one request (Vector's service): rate limit, concurrency permit, send, classify.
+"""Sending one request (Vector's service): rate budget, concurrency permit, send, classify.
 
 The permit is taken and given back here and only here: whatever happens to the request, `send` returns
 an `Outcome` after releasing it, with what the adaptive concurrency should learn from the round trip.
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from gleap_actions.deliver.budget import Budget, endpoint_of
 from gleap_actions.deliver.concurrency import AdaptiveConcurrency
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
 from gleap_actions.deliver.outcome import Delivered, Outcome, Retry, Skipped, classify, load_signal
-from gleap_actions.deliver.ratelimit import Limiter
 from gleap_actions.destinations.gleap.client import Response
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.action import Request
@@ -40,29 +40,36 @@ class Destination:
 
 
 class Sender:
-    """Sends requests to one destination within its budget: one rate limit, one concurrency limit and
-    one credentials gate for every mapping of that destination."""
+    """Sends requests to one destination within its budget: one rate budget (a bucket per Gleap
+    endpoint), one concurrency limit and one credentials gate for every mapping of that destination."""
 
     def __init__(
         self,
         destination: Destination,
         *,
-        rate: Limiter,
+        budget: Budget,
         concurrency: AdaptiveConcurrency,
         gate: CredentialsGate,
         metrics: PipelineMetrics,
         lease: float,
     ) -> None:
         self.destination = destination
-        self.rate = rate
+        self.budget = budget
         self.concurrency = concurrency
         self.gate = gate
         self._limit_gauge = metrics.concurrency.labels(destination.name)
+        self._rate_gauges = {e: metrics.rate.labels(destination.name, e) for e in budget.buckets}
         self._lease = lease
 
-    async def send(self, request: Request, *, claimed_at: float, mapping: str, events: int) -> Outcome:
-        """Send `request` (carrying `events` claimed at `claimed_at`, monotonic) and classify the answer."""
-        await self.rate.acquire()
+    async def send(
+        self, request: Request, *, claimed_at: float, mapping: str, events: int, priority: bool = False
+    ) -> Outcome:
+        """Send `request` (carrying `events` claimed at `claimed_at`, monotonic) and classify the answer.
+        It waits for its turn at its endpoint's bucket as `mapping` (before others with `priority`)."""
+        endpoint = endpoint_of(request)
+        bucket = self.budget.buckets[endpoint]
+        await bucket.acquire(mapping, priority=priority)
+        self._rate_gauges[endpoint].set(bucket.limiter.requests_per_minute)
         permit = await self.concurrency.acquire()
         self._limit_gauge.set(self.concurrency.limit)
         outcome: Outcome = Skipped()

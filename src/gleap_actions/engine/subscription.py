@@ -78,13 +78,19 @@ class Subscription:
         return self.trigger(event)
 
     def plan(
-        self, events: Sequence[dict[str, Any]], settings: Any, batch: bool, *, batch_bytes: int | None = None
+        self,
+        events: Sequence[dict[str, Any]],
+        settings: Any,
+        batch: bool,
+        *,
+        batch_size: int | None = None,
+        batch_bytes: int | None = None,
     ) -> Plan:
         """Map, validate and build the requests for `events` (already selected by the trigger).
 
         With `batch` and an action that has `perform_batch`, valid events share requests of at most
-        `batch_size` events and `batch_bytes` bytes of body (the argument, when given, else the
-        configured one; a single larger event still gets its own request); otherwise each valid event
+        `batch_size` events and `batch_bytes` bytes of body (the arguments, when given, else the
+        configured ones; a single larger event still gets its own request); otherwise each valid event
         is one request. Invalid events become rejections.
         """
         requests: list[PlannedRequest] = []
@@ -114,8 +120,9 @@ class Subscription:
                 )
         if perform_batch is not None:
             limit = self.batch_bytes if batch_bytes is None else batch_bytes
-            for start in range(0, len(payloads), self.batch_size):
-                end = start + self.batch_size
+            size = self.batch_size if batch_size is None else max(1, batch_size)
+            for start in range(0, len(payloads), size):
+                end = start + size
                 batch_payloads, batch_indices = payloads[start:end], indices[start:end]
                 self._add_batch(perform_batch, settings, batch_payloads, batch_indices, limit, requests)
         return Plan(requests, rejections)

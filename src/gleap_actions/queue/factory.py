@@ -1,7 +1,7 @@
 """Open the queue a location names, with all its backend offers: the one place that tells backends apart.
 
 - `postgresql://...` or `postgres://...`: `PostgresStore`, shared by every node using the same database,
-  with a requests-per-minute limiter shared through it.
+  with requests-per-minute limiters (one per Gleap project and endpoint) shared through it.
 - `sqlite:///abs/path.db`, `sqlite:relative.db` or a bare path: `SQLiteStore` at that file.
 - None: `SQLiteStore` at `data_dir / "queue.db"` (the default).
 
@@ -86,9 +86,10 @@ class Backend:
     description: str  # where the queue is, safe to show (no credentials)
     routes_on_append: bool  # `append` stores the routes decided at ingest (see `Store`)
     schema_version: int
-    # A requests-per-minute limiter shared by every node of this queue, or None (each process limits
-    # itself): `shared_limiter(requests_per_minute, api_token)`.
-    shared_limiter: Callable[[float, str], PostgresRateLimiter | None]
+    # A requests-per-minute limiter of one Gleap endpoint ("identify" or "track") shared by every node of
+    # this queue, or None (each process limits itself): `shared_limiter(requests_per_minute, api_token,
+    # endpoint)`.
+    shared_limiter: Callable[[float, str, str], PostgresRateLimiter | None]
 
     def close(self) -> None:
         """Close the store."""
@@ -101,8 +102,8 @@ def open_store(location: str | Path | None, *, data_dir: str | Path = "data") ->
     if where.backend == "postgres":
         url = where.target
 
-        def shared_limiter(requests_per_minute: float, api_token: str) -> PostgresRateLimiter:
-            return PostgresRateLimiter(url, requests_per_minute, key=project_key(api_token))
+        def shared_limiter(requests_per_minute: float, api_token: str, endpoint: str) -> PostgresRateLimiter:
+            return PostgresRateLimiter(url, requests_per_minute, key=f"{project_key(api_token)}:{endpoint}")
 
         try:
             store = PostgresStore(url)
@@ -120,5 +121,5 @@ def open_store(location: str | Path | None, *, data_dir: str | Path = "data") ->
         description=where.description,
         routes_on_append=SQLiteStore.routes_on_append,
         schema_version=len(sqlite_schema.MIGRATIONS),
-        shared_limiter=lambda requests_per_minute, api_token: None,
+        shared_limiter=lambda requests_per_minute, api_token, endpoint: None,
     )

@@ -17,7 +17,8 @@ Tables (see each backend's migrations):
   otherwise, NULL when nothing can change it without a new event. "Due" is one index range.
 - `computations`: every key ever enabled, with its computation id, state (`syncing`, `live`, `removing`,
   `removed`) and the initial sync's position: a key, once chosen, is remembered.
-- `profile_cursor`: how far the events queue has been read, with the lease of the process reading it.
+- `profile_cursor`: how far the events queue has been read, with the lease of the process reading it; and
+  one row per backfill under way (`backfill:` and its event names): how far back it has read.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ from typing import Any, LiteralString, Protocol, TypeVar
 
 import orjson
 
+from gleap_actions.queue.profile_cache import CachedProfile, ProfileCache
+
 T = TypeVar("T")
 _CURSOR = "events"
+_BACKFILL = "backfill:"  # + the JSON list of event names: a backfill's row in `profile_cursor`
 
 
 def profile_tables(serial: LiteralString, integer: LiteralString, real: LiteralString) -> LiteralString:
@@ -129,16 +133,21 @@ def _json(value: Any) -> str:
 
 
 class ProfileTx:
-    """The profile store's operations inside one transaction."""
+    """The profile store's operations inside one transaction, through the writer's cache when it has one."""
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, cache: ProfileCache | None = None) -> None:
         self.tx = tx
+        self.cache = cache
 
     # -- identities --------------------------------------------------------------------------------
 
     def resolve(self, user_id: str | None, anonymous_ids: Sequence[str]) -> tuple[int, bool]:
         """The profile of these ids, created or joined as needed: (id, whether its identity changed)."""
         identities = ([f"u:{user_id}"] if user_id else []) + [f"a:{a}" for a in anonymous_ids if a]
+        if self.cache is not None:
+            known = self.cache.known(identities, user_id)
+            if known is not None:
+                return known, False
         found: list[int] = []
         for identity in identities:
             rows = self.tx.fetch("SELECT profile_id FROM profile_ids WHERE identity = %s", (identity,))
@@ -175,11 +184,20 @@ class ProfileTx:
                 )
                 > 0
             )
+        if self.cache is not None:
+            cached = self.cache.get(profile)
+            if cached is not None and user_id and cached.user_id is None:
+                cached.user_id = user_id
+            self.cache.remember(
+                identities, profile, has_user=bool(user_id) or profile in self.cache.with_user
+            )
         return profile, changed
 
     def _join(self, into: int, other: int) -> None:
         """Move `other`'s identities, events and traits into `into` (the older profile's traits win ties
         only where `other` has none) and delete `other`."""
+        if self.cache is not None:
+            self.cache.clear()  # rare: ids and events move between profiles
         rows = self.tx.fetch("SELECT user_id, anonymous_id, traits FROM profiles WHERE id = %s", (other,))
         if rows:
             user_id, anonymous_id, traits = rows[0]
@@ -195,20 +213,33 @@ class ProfileTx:
         self.tx.execute("DELETE FROM profile_values WHERE profile_id = %s", (other,))
         self.tx.execute("DELETE FROM profiles WHERE id = %s", (other,))
 
-    def merge_traits(self, profile: int, traits: Mapping[str, Any]) -> None:
-        """Set the profile's traits to `traits` over the ones it has (the newest value wins)."""
-        rows = self.tx.fetch("SELECT traits FROM profiles WHERE id = %s", (profile,))
-        merged = {**orjson.loads(rows[0][0]), **traits} if rows else dict(traits)
+    def merge_traits(self, profile: int, traits: Mapping[str, Any], *, keep: bool = False) -> None:
+        """Set the profile's traits to `traits` over the ones it has (the newest value wins); with `keep`,
+        only the traits it does not have yet are set (an older identify read after newer ones)."""
+        cached = self.cache.get(profile) if self.cache is not None else None
+        if cached is not None:
+            current = cached.traits
+        else:
+            rows = self.tx.fetch("SELECT traits FROM profiles WHERE id = %s", (profile,))
+            current = orjson.loads(rows[0][0]) if rows else {}
+        merged = {**traits, **current} if keep else {**current, **traits}
+        if merged == current:
+            return
         self.tx.execute("UPDATE profiles SET traits = %s WHERE id = %s", (_json(merged), profile))
+        if cached is not None:
+            cached.traits = merged
 
     # -- events and values -------------------------------------------------------------------------
 
-    def add_event(self, profile: int, name: str, ts: float, payload: str) -> None:
-        """Keep an event a definition references."""
+    def add_event(self, profile: int, name: str, ts: float, payload: str, event: dict[str, Any]) -> None:
+        """Keep an event a definition references (`event`: `payload` parsed)."""
         self.tx.execute(
             "INSERT INTO profile_events (profile_id, name, ts, payload) VALUES (%s, %s, %s, %s)",
             (profile, name, ts, payload),
         )
+        cached = self.cache.get(profile) if self.cache is not None else None
+        if cached is not None:
+            cached.events.append((name, ts, event))
 
     def mark_due(self, profile: int, keys: Iterable[str]) -> None:
         """Have `keys` re-evaluated for `profile` at once."""
@@ -222,24 +253,39 @@ class ProfileTx:
 
     def load(self, profile: int) -> StoredProfile | None:
         """The profile with its kept events and delivered values, or None when it is gone."""
-        rows = self.tx.fetch("SELECT user_id, anonymous_id, traits FROM profiles WHERE id = %s", (profile,))
-        if not rows:
-            return None
-        user_id, anonymous_id, traits = rows[0]
-        events = [
-            orjson.loads(row[0])
-            for row in self.tx.fetch(
-                "SELECT payload FROM profile_events WHERE profile_id = %s ORDER BY ts, id", (profile,)
+        cached = self.cache.get(profile) if self.cache is not None else None
+        if cached is None:
+            rows = self.tx.fetch(
+                "SELECT user_id, anonymous_id, traits FROM profiles WHERE id = %s", (profile,)
             )
-        ]
-        values = {
-            key: orjson.loads(value)
-            for key, value in self.tx.fetch(
-                "SELECT key, value FROM profile_values WHERE profile_id = %s AND value IS NOT NULL",
-                (profile,),
-            )
-        }
-        return StoredProfile(profile, user_id, anonymous_id, orjson.loads(traits), events, values)
+            if not rows:
+                return None
+            user_id, anonymous_id, traits = rows[0]
+            events = [
+                (str(name), float(ts), orjson.loads(payload))
+                for name, ts, payload in self.tx.fetch(
+                    "SELECT name, ts, payload FROM profile_events WHERE profile_id = %s ORDER BY id",
+                    (profile,),
+                )
+            ]
+            values = {
+                key: orjson.loads(value)
+                for key, value in self.tx.fetch(
+                    "SELECT key, value FROM profile_values WHERE profile_id = %s AND value IS NOT NULL",
+                    (profile,),
+                )
+            }
+            cached = CachedProfile(user_id, anonymous_id, orjson.loads(traits), events, values)
+            if self.cache is not None:
+                self.cache.put(profile, cached)
+        return StoredProfile(
+            profile,
+            cached.user_id,
+            cached.anonymous_id,
+            dict(cached.traits),
+            [event for _, _, event in cached.events],
+            dict(cached.values),
+        )
 
     def save_values(self, rows: Iterable[tuple[int, str, Any, float | None, bool]]) -> None:
         """Record, per (profile, key, value, next_at, known), the value delivered (`known` False: nothing
@@ -252,6 +298,12 @@ class ProfileTx:
                 deletes.append((profile, key))
             else:
                 upserts.append((profile, key, _json(value) if known else None, next_at))
+            cached = self.cache.get(profile) if self.cache is not None else None
+            if cached is not None:
+                if known:
+                    cached.values[key] = value
+                else:
+                    cached.values.pop(key, None)
         if deletes:
             self.tx.execute_many("DELETE FROM profile_values WHERE profile_id = %s AND key = %s", deletes)
         if upserts:
@@ -266,6 +318,10 @@ class ProfileTx:
         """The events queue has been read up to `position`."""
         self.tx.execute("UPDATE profile_cursor SET position = %s WHERE name = %s", (position, _CURSOR))
 
+    def backfilled(self, job: str, position: int) -> None:
+        """The backfill `job` has read back every event above `position`."""
+        self.tx.execute("UPDATE profile_cursor SET position = %s WHERE name = %s", (position, job))
+
     def advance_to_end(self) -> None:
         """Nothing needs the events: the cursor skips to the newest one."""
         self.tx.execute(
@@ -277,6 +333,8 @@ class ProfileTx:
         """Delete the value rows of profiles that are gone (joined into another, or erased)."""
         for profile in profiles:
             self.tx.execute("DELETE FROM profile_values WHERE profile_id = %s", (profile,))
+            if self.cache is not None:
+                self.cache.profiles.pop(profile, None)
 
     def prune(self, horizons: Mapping[str, float]) -> int:
         """Delete kept events older than their name's horizon (Unix seconds); how many."""
@@ -285,12 +343,16 @@ class ProfileTx:
             deleted += self.tx.execute(
                 "DELETE FROM profile_events WHERE name = %s AND ts < %s", (name, horizon)
             )
+        if self.cache is not None:
+            self.cache.prune(horizons)
         return deleted
 
     def drop_names(self, keep: Iterable[str]) -> int:
         """Delete the kept events of names no enabled definition references any more."""
         names = [row[0] for row in self.tx.fetch("SELECT DISTINCT name FROM profile_events")]
         wanted = set(keep)
+        if self.cache is not None:
+            self.cache.clear()
         return sum(
             self.tx.execute("DELETE FROM profile_events WHERE name = %s", (name,))
             for name in names
@@ -308,15 +370,20 @@ class ProfileStore:
         self.transact = transact
         self.read = read
         self.settle = settle
+        self.cache: ProfileCache | None = None  # the writer's (`keep_in_memory`)
+
+    def keep_in_memory(self, size: int) -> None:
+        """Keep the `size` profiles used last parsed in memory (only in the process that writes the store)."""
+        self.cache = ProfileCache(size)
 
     def run(self, body: Callable[[ProfileTx], T]) -> T:
         """`body` in one write transaction."""
-        result: T = self.transact(lambda tx: body(ProfileTx(tx)))
+        result: T = self.transact(lambda tx: body(ProfileTx(tx, self.cache)))
         return result
 
     def view(self, body: Callable[[ProfileTx], T]) -> T:
         """Read-only `body` in one snapshot."""
-        result: T = self.read(lambda tx: body(ProfileTx(tx)))
+        result: T = self.read(lambda tx: body(ProfileTx(tx, self.cache)))
         return result
 
     # -- the events queue --------------------------------------------------------------------------
@@ -327,10 +394,21 @@ class ProfileStore:
         self.transact(_open_cursor)
 
     def lease(self, owner: str, lease: float, now: float) -> int | None:
-        """Take or renew the lease on reading events; the cursor position, or None (another holds it)."""
+        """Take or renew the lease on reading events; the cursor position, or None (another holds it).
+        Taken rather than renewed, the store may have been written by others: the cache is emptied.
+        A lease with more than half its time left is only read: a round that finds nothing to do writes
+        nothing (with SQLite, a write waits for the service's writes and makes them wait)."""
+        rows = self.read(
+            lambda tx: tx.fetch(
+                "SELECT owner, lease_until, position FROM profile_cursor WHERE name = %s", (_CURSOR,)
+            )
+        )
+        if rows and rows[0][0] == owner and rows[0][1] is not None and rows[0][1] - now > lease / 2:
+            return int(rows[0][2])
 
         def body(tx: Tx) -> int | None:
             _open_cursor(tx)
+            held = tx.fetch("SELECT owner FROM profile_cursor WHERE name = %s", (_CURSOR,))[0][0] == owner
             taken = tx.execute(
                 "UPDATE profile_cursor SET owner = %s, lease_until = %s WHERE name = %s"
                 " AND (owner IS NULL OR owner = %s OR lease_until < %s)",
@@ -338,6 +416,8 @@ class ProfileStore:
             )
             if not taken:
                 return None
+            if not held and self.cache is not None:
+                self.cache.clear()
             return int(tx.fetch("SELECT position FROM profile_cursor WHERE name = %s", (_CURSOR,))[0][0])
 
         result: int | None = self.transact(body)
@@ -369,29 +449,66 @@ class ProfileStore:
             )
         )
 
+    # -- backfills: events read back from the queue for names no live key kept ------------------------
+
+    def backfills(self) -> list[tuple[str, list[str], int]]:
+        """The backfills under way: (its row, the event names it keeps, the id it reads back from)."""
+        rows = self.read(
+            lambda tx: tx.fetch(
+                "SELECT name, position FROM profile_cursor WHERE name LIKE %s ORDER BY name",
+                (_BACKFILL + "%",),
+            )
+        )
+        return [(str(n), list(orjson.loads(str(n)[len(_BACKFILL) :])), int(pos)) for n, pos in rows]
+
+    def start_backfill(self, names: Sequence[str], position: int) -> None:
+        """Read back the events up to id `position` for `names` (and every event's ids and traits)."""
+        self.transact(
+            lambda tx: tx.execute(
+                "INSERT INTO profile_cursor (name, position) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                (_BACKFILL + _json(sorted(names)), position),
+            )
+        )
+
+    def end_backfill(self, job: str) -> None:
+        """The backfill `job` is done (or no longer wanted)."""
+        self.transact(lambda tx: tx.execute("DELETE FROM profile_cursor WHERE name = %s", (job,)))
+
+    def read_back(self, upto: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to `limit` retained events with ids up to `upto`, newest first."""
+        rows = self.read(
+            lambda tx: tx.fetch(
+                "SELECT id, payload FROM events WHERE id <= %s ORDER BY id DESC LIMIT %s", (upto, limit)
+            )
+        )
+        return [(int(id_), bytes(payload)) for id_, payload in rows]
+
+    def oldest_event(self) -> int:
+        """The smallest id the queue still holds (0: none)."""
+        rows = self.read(lambda tx: tx.fetch("SELECT coalesce(min(id), 0) FROM events"))
+        return int(rows[0][0])
+
+    def profiles_after(self, profile: int) -> int:
+        """How many profiles have an id above `profile` (what a sync has still to mark)."""
+        rows = self.read(lambda tx: tx.fetch("SELECT count(*) FROM profiles WHERE id > %s", (profile,)))
+        return int(rows[0][0])
+
     # -- timers, computations, counts ----------------------------------------------------------------
 
-    def due(self, now: float, limit: int) -> dict[int, set[str]]:
-        """Up to `limit` profiles with keys due at `now`, soonest first, each with all its due keys."""
-
-        def body(tx: Tx) -> dict[int, set[str]]:
-            profiles = tx.fetch(
-                "SELECT profile_id FROM profile_values WHERE next_at IS NOT NULL AND next_at <= %s"
-                " ORDER BY next_at LIMIT %s",
+    def due(self, now: float, limit: int) -> dict[int, dict[str, float]]:
+        """Up to `limit` (profile, key) pairs due at `now`, soonest first, by profile: each key with when it
+        fell due (0: an event touched it). One index range; a profile's other due keys come next time."""
+        rows = self.read(
+            lambda tx: tx.fetch(
+                "SELECT profile_id, key, next_at FROM profile_values WHERE next_at IS NOT NULL"
+                " AND next_at <= %s ORDER BY next_at LIMIT %s",
                 (now, limit),
             )
-            due: dict[int, set[str]] = {int(row[0]): set() for row in profiles}
-            for profile in due:
-                for (key,) in tx.fetch(
-                    "SELECT key FROM profile_values WHERE profile_id = %s AND next_at IS NOT NULL"
-                    " AND next_at <= %s",
-                    (profile, now),
-                ):
-                    due[profile].add(str(key))
-            return due
-
-        result: dict[int, set[str]] = self.read(body)
-        return result
+        )
+        due: dict[int, dict[str, float]] = {}
+        for profile, key, next_at in rows:
+            due.setdefault(int(profile), {})[str(key)] = float(next_at)
+        return due
 
     def pending(self, now: float) -> int:
         """How many (profile, key) evaluations are due now."""
@@ -503,8 +620,11 @@ class ProfileStore:
 
 
 def erase_user(tx: Tx, user_id: str) -> int:
-    """Delete the profile of `user_id` (identities, traits, kept events, values); how many profiles."""
+    """Delete the profile of `user_id` (identities, traits, kept events, values); how many profiles.
+    The lease on the event cursor is given back, so that the writer forgets what it cached of them."""
     rows = tx.fetch("SELECT profile_id FROM profile_ids WHERE identity = %s", (f"u:{user_id}",))
+    if rows:
+        tx.execute("UPDATE profile_cursor SET owner = NULL WHERE name = %s", (_CURSOR,))
     for (profile,) in rows:
         tx.execute("DELETE FROM profile_events WHERE profile_id = %s", (profile,))
         tx.execute("DELETE FROM profile_values WHERE profile_id = %s", (profile,))

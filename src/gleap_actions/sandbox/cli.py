@@ -18,6 +18,11 @@ def _faults_from_options(options: dict[str, Any]) -> Faults:
     spec: dict[str, Any] = {
         "rate_limit": options["rate_limit"] or None,
         "rate_limit_window": options["rate_limit_window"],
+        "endpoint_rate_limits": {
+            endpoint: options[f"{endpoint}_rate_limit"] or None
+            for endpoint in ("identify", "track")
+            if options[f"{endpoint}_rate_limit"] is not None
+        },
         "error_rate": options["error_rate"],
         "error_status": int(options["error_status"]),
         "latency": options["latency"],
@@ -66,7 +71,13 @@ def _describe(faults: Faults) -> str:
         if faults.rate_limit
         else "no rate limit"
     )
-    extra = ", ".join(f"{key}={value}" for key, value in changed.items() if not key.startswith("rate_limit"))
+    for endpoint, limit in faults.endpoint_rate_limits.items():
+        base += f", {endpoint} {f'{limit}/{faults.rate_limit_window:g}s' if limit else 'unlimited'}"
+    extra = ", ".join(
+        f"{key}={value}"
+        for key, value in changed.items()
+        if not key.endswith(("rate_limit", "rate_limits", "window"))
+    )
     return f"{base}, {extra}" if extra else base
 
 
@@ -85,6 +96,18 @@ def _describe(faults: Faults) -> str:
     default=1000,
     show_default=True,
     help="Requests per window per endpoint before 429 (0: unlimited).",
+)
+@click.option(
+    "--identify-rate-limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Requests per window on /admin/identify alone (0: unlimited; default: --rate-limit).",
+)
+@click.option(
+    "--track-rate-limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Requests per window on /admin/track alone (0: unlimited; default: --rate-limit).",
 )
 @click.option("--rate-limit-window", type=float, default=60.0, show_default=True, help="Seconds.")
 @click.option(

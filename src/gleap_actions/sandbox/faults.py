@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from gleap_actions.engine.errors import ActionsError
@@ -20,6 +20,7 @@ OUTAGE_MODES: tuple[OutageMode, ...] = ("503", "refuse")
 # Gleap documents 1000 requests per 60 s for identify and for track.
 GLEAP_RATE_LIMIT = 1000
 GLEAP_RATE_WINDOW = 60.0
+ENDPOINTS = ("track", "identify", "auth", "delete")  # the Gleap API endpoints, each limited apart
 
 
 class FaultSpecError(ActionsError, ValueError):
@@ -52,7 +53,8 @@ class Faults:
     """How the sandbox misbehaves. The default is a well-behaved Gleap with its documented rate limit.
 
     - `rate_limit`: requests allowed per `rate_limit_window` seconds, per endpoint (None: unlimited);
-      excess requests get 429 with `Retry-After` in whole seconds.
+      excess requests get 429 with `Retry-After` in whole seconds. `endpoint_rate_limits` sets an
+      endpoint's own limit (e.g. `{"identify": 60, "track": null}`); the others keep `rate_limit`.
     - `error_rate`: fraction of requests answered with `error_status` (500, 502 or 503).
     - `latency`: seconds added before every answer.
     - `timeout_rate`: fraction of requests held without ever answering (until the client gives up).
@@ -64,6 +66,7 @@ class Faults:
 
     rate_limit: int | None = GLEAP_RATE_LIMIT
     rate_limit_window: float = GLEAP_RATE_WINDOW
+    endpoint_rate_limits: Mapping[str, int | None] = field(default_factory=dict)
     error_rate: float = 0.0
     error_status: int = 500
     latency: float = 0.0
@@ -73,9 +76,14 @@ class Faults:
     max_body_bytes: int | None = None
     seed: int | None = None
 
+    def rate_limit_of(self, endpoint: str) -> int | None:
+        """The requests `endpoint` allows per window (None: unlimited)."""
+        return self.endpoint_rate_limits.get(endpoint, self.rate_limit)
+
     def to_json(self) -> dict[str, Any]:
         """The JSON form accepted by `from_json`."""
         out = dataclasses.asdict(self)
+        out["endpoint_rate_limits"] = dict(self.endpoint_rate_limits)
         out["outage"] = self.outage.to_json() if self.outage else None
         return out
 
@@ -143,6 +151,24 @@ def _optional_positive_int(value: object) -> int | None:
     return value
 
 
+def _endpoint_rate_limits(value: object) -> dict[str, int | None]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be an object of endpoint names to limits, got {_json_type(value)}")
+    limits: dict[str, int | None] = {}
+    problems: list[str] = []
+    for endpoint, limit in value.items():
+        if endpoint not in ENDPOINTS:
+            problems.append(f"unknown endpoint {endpoint!r} (known: {', '.join(ENDPOINTS)})")
+            continue
+        try:
+            limits[endpoint] = _optional_positive_int(limit)
+        except ValueError as exc:
+            problems.append(f"{endpoint} {exc}")
+    if problems:
+        raise ValueError(", ".join(problems))
+    return limits
+
+
 def _rate(value: object) -> float:
     return _number(value, maximum=1.0)
 
@@ -188,6 +214,7 @@ def _outage(value: object) -> Outage | None:
 _PARSERS: dict[str, Callable[[object], Any]] = {
     "rate_limit": _optional_positive_int,
     "rate_limit_window": _positive_float,
+    "endpoint_rate_limits": _endpoint_rate_limits,
     "error_rate": _rate,
     "error_status": _error_status,
     "latency": _number,

@@ -52,7 +52,7 @@ class FaultInjector:
     def retry_after(self, endpoint: str, now: float) -> int | None:
         """None if the request fits the endpoint's sliding rate-limit window (and counts it), else the
         whole seconds until it would fit."""
-        limit = self._faults.rate_limit
+        limit = self._faults.rate_limit_of(endpoint)
         if limit is None:
             return None
         window = self._faults.rate_limit_window

@@ -1,8 +1,8 @@
 """`gleap-actions serve`: one process that ingests, stores and delivers.
 
 Wiring, top to bottom: config -> store -> (sandbox when no Gleap token) -> ingest (Segment HTTP API, the
-libraries' settings, CORS) -> pipeline (router + delivery) -> HTTP app (ingest, admin, console, health,
-metrics).
+libraries' settings, CORS) -> pipeline (router + delivery) -> compute stage (audiences and computed traits,
+in a child process: compute/process.py) -> HTTP app (ingest, admin, console, health, metrics).
 `stop()` is graceful: stop accepting connections, commit what ingest holds, let deliveries in flight finish
 or give them back.
 """
@@ -23,12 +23,15 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from gleap_actions import events
 from gleap_actions.admin.api import AdminAPI
 from gleap_actions.admin.audiences import AudienceRoutes
-from gleap_actions.compute import Computer
+from gleap_actions.compute.computer import OnRemoval
 from gleap_actions.compute.metrics import ComputeMetrics
+from gleap_actions.compute.process import ComputeProcess
 from gleap_actions.config import Config, StorageConfig, load_config
+from gleap_actions.config.audiences import Computation
 from gleap_actions.config.load import SANDBOX_API_TOKEN
 from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.console.app import Console
+from gleap_actions.deliver.budget import ENDPOINTS
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.destinations.gleap import account as gleap_account
 from gleap_actions.destinations.gleap.client import send
@@ -82,7 +85,8 @@ class Service:
         self.ingest: TrackingAPI | None = None
         self._settings_route: SettingsRoute | None = None
         self.pipeline: Pipeline | None = None
-        self.computer: Computer | None = None
+        self.compute: ComputeProcess | None = None
+        self._compute_metrics: ComputeMetrics | None = None
         self.console = Console(
             self.store,
             config,
@@ -92,6 +96,7 @@ class Service:
             reload=self.reload,
             on_replay=lambda: self.pipeline.notify() if self.pipeline else None,
         )
+        self._audience_routes = AudienceRoutes(self.store, self._computations(config), asyncio.to_thread)
         self._runner: HTTPRunner | None = None
         self._site: web.BaseSite | None = None
         self._stopping = False
@@ -123,10 +128,12 @@ class Service:
                 tuning=Tuning(retention=self.config.storage.retention, lease=self.lease),
                 destinations=self.destinations,
                 sources=self.config.sources,
-                # Each destination's budget is its Gleap project's, shared by every node of a queue.
-                rates=lambda d: self.backend.shared_limiter(
-                    d.delivery.requests_per_minute, d.gleap.api_token
-                ),
+                # Each destination's budgets are its Gleap project's (one per endpoint), shared by every
+                # node of a queue.
+                rates=lambda d: {
+                    e: self.backend.shared_limiter(d.delivery.rate_for(e), d.gleap.api_token, e)
+                    for e in ENDPOINTS
+                },
                 observe=self.console.observe,
             )
             self.console.live.decide = self.pipeline.router.decide
@@ -143,18 +150,10 @@ class Service:
             )
         if self.pipeline is not None:
             await self.pipeline.start()
-            self.computer = Computer(
-                self.store,
-                (*self.config.audiences, *self.config.computed_traits),
-                owner=owner_name(),
-                on_removal="unset" if self.config.audiences_on_removal == "unset" else "keep",
-                notify=self.pipeline.notify,
-                metrics=ComputeMetrics(self.registry),
-                changed=self.console.audiences.record,
-                lease=self.lease,
-            )
+            # Placed before ingest accepts anything: every event stored from now on is read.
+            await asyncio.to_thread(self.store.profiles.open_cursor)
             self.console.computing = True
-            await self.computer.start()
+            await self._compute(self._computations(self.config))
         app = self._build_app()
         limits = ConnectionLimits(self.config.server.header_timeout, self.config.server.max_connections)
         self._runner = HTTPRunner(
@@ -170,6 +169,39 @@ class Service:
         host, port = self._runner.addresses[0][:2]
         self.url = f"http://{_url_host(host)}:{port}"
         log.info("event=service_started role=%s url=%s", self.role, self.url)
+
+    @staticmethod
+    def _computations(config: Config) -> tuple[Computation, ...]:
+        return (*config.audiences, *config.computed_traits)
+
+    async def _compute(self, computations: tuple[Computation, ...]) -> None:
+        """Hand the compute stage these definitions; start its process when there is work for it (a
+        definition, or a removed one still to unset)."""
+        assert self.pipeline is not None
+        on_removal: OnRemoval = "unset" if self.config.audiences_on_removal == "unset" else "keep"
+        if self.compute is not None:
+            self.compute.reconfigure(computations, on_removal)
+            return
+        if not computations and not await asyncio.to_thread(self._remembered):
+            return
+        if self._compute_metrics is None:
+            self._compute_metrics = ComputeMetrics(self.registry, on_change=self.console.audiences.record)
+        self.compute = ComputeProcess(
+            self.config.storage.url,
+            self.config.storage.data_dir,
+            computations,
+            owner=owner_name(),
+            on_removal=on_removal,
+            lease=self.lease,
+            observer=self._compute_metrics,
+            notify=self.pipeline.notify,
+        )
+        await self.compute.start()
+
+    def _remembered(self) -> bool:
+        """Whether the store has definitions that are running or being unset."""
+        states = {row.state for row in self.store.profiles.computations().values()}
+        return bool(states & {"syncing", "live", "removing"})
 
     def _build_app(self) -> web.Application:
         server = self.config.server
@@ -189,9 +221,7 @@ class Service:
             on_replay=self.pipeline.notify if self.pipeline else lambda: None,
             discard=self.pipeline.discard if self.pipeline else None,
             topology=self.topology,
-            audiences=AudienceRoutes(
-                self.store, (*self.config.audiences, *self.config.computed_traits), asyncio.to_thread
-            ),
+            audiences=self._audience_routes,
             delivered=lambda: self.pipeline.outcomes.delivered if self.pipeline else {},
         ).add_routes(app)
         self.console.add_routes(app)
@@ -292,8 +322,9 @@ class Service:
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file: Gleap settings (e.g. a fixed token), sources, destinations and their
-        mappings, without a restart; paused delivery resumes. Queued events are kept; those routed to a
-        destination or mapping no longer configured are reported (`unconfigured`)."""
+        mappings, audiences and computed traits, without a restart; paused delivery resumes. Queued events
+        are kept; those routed to a destination or mapping no longer configured are reported
+        (`unconfigured`). New definitions are synced, removed ones kept or unset (`audiences_on_removal`)."""
         try:
             fresh = load_config(self.config.path)
         except ConfigError as exc:
@@ -301,7 +332,19 @@ class Service:
         if fresh.uses_sandbox and self.sandbox is None and self.role != "ingest":
             self.sandbox = Sandbox(api_token=SANDBOX_API_TOKEN)
             await self.sandbox.start()
-        self.config = dataclasses.replace(self.config, destinations=fresh.destinations, sources=fresh.sources)
+        self.config = dataclasses.replace(
+            self.config,
+            destinations=fresh.destinations,
+            sources=fresh.sources,
+            audiences=fresh.audiences,
+            computed_traits=fresh.computed_traits,
+            audiences_on_removal=fresh.audiences_on_removal,
+        )
+        computations = self._computations(fresh)
+        self._audience_routes.computations = computations
+        self.console.use_computations(fresh.audiences, fresh.computed_traits)
+        if self.pipeline is not None:
+            await self._compute(computations)
         self.destinations = self._resolved(fresh)
         self.console.destinations = self.destinations
         self.settings = self.destinations[0].gleap
@@ -317,7 +360,10 @@ class Service:
         if self.pipeline is not None:
             unconfigured = await self.pipeline.reconfigure(self.destinations, fresh.sources)
         log.info(
-            "event=config_reloaded destinations=%d unconfigured=%d", len(self.destinations), len(unconfigured)
+            "event=config_reloaded destinations=%d audiences=%d unconfigured=%d",
+            len(self.destinations),
+            len(computations),
+            len(unconfigured),
         )
         return {"ok": True, "destinations": [d.name for d in self.destinations], "unconfigured": unconfigured}
 
@@ -329,8 +375,8 @@ class Service:
         started = time.monotonic()
         if self._site is not None:
             await self._site.stop()
-        if self.computer is not None:
-            await self.computer.stop()
+        if self.compute is not None:
+            await self.compute.stop(timeout)
         if self.pipeline is not None:
             await self.pipeline.stop(timeout)
         if self._runner is not None:

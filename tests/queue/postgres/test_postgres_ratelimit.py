@@ -75,3 +75,21 @@ def test_project_key_names_the_project_without_the_token() -> None:
     key = project_key("secret-gleap-token")
     assert key == project_key("secret-gleap-token") != project_key("another-token")
     assert "secret" not in key and key.startswith("gleap:")
+
+
+async def test_a_429_on_one_node_slows_every_node_and_the_rate_climbs_back(postgres_url: str) -> None:
+    here, there = (
+        PostgresRateLimiter(postgres_url, 6000, key=project_key("t") + ":identify") for _ in range(2)
+    )
+    await there.acquire()
+    assert there.requests_per_minute == 6000
+    here.throttled(None)
+    here.throttled(None)  # answers to requests sent before the first: not halved again
+    await asyncio.sleep(0.2)  # written in the background
+    await there.acquire()
+    assert 3000 <= there.requests_per_minute < 3200  # halved, climbing back by 100/min a second
+    other_endpoint = PostgresRateLimiter(postgres_url, 6000, key=project_key("t") + ":track")
+    await other_endpoint.acquire()
+    assert other_endpoint.requests_per_minute == 6000  # track's bucket is apart
+    for limiter in (here, there, other_endpoint):
+        limiter.close()

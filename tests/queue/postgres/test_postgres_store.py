@@ -48,6 +48,7 @@ def test_existing_deliveries_and_dead_letters_get_their_destination(postgres_url
         conn.execute("UPDATE schema_version SET version = 5")
         conn.execute("ALTER TABLE deliveries DROP COLUMN destination")
         conn.execute("ALTER TABLE dead_letters DROP COLUMN destination")
+        conn.execute("ALTER TABLE rate_limits DROP COLUMN factor, DROP COLUMN factor_at")  # version 7's
         for key in ("Track", "eu/Track", "a b/c"):
             conn.execute(
                 "INSERT INTO deliveries (event_id, mapping, received_at, next_at) VALUES (%s, %s, 1, 1)",

@@ -22,8 +22,8 @@ Tables (hot, frequently updated state is kept apart from the large immutable pay
 - `dead_letters`: deliveries that failed for good; the event row is kept for replay. In both, `mapping` is
   the delivery key (`route.delivery_key`) and `destination` its destination part (a generated column).
 - `dedup`: (source, message_id) seen within the window; the primary key makes dedup hold across nodes.
-- `rate_limits`: shared token buckets (`queue/postgres/ratelimit.py`), one row per limited destination
-  project.
+- `rate_limits`: shared token buckets (`queue/postgres/ratelimit.py`), one row per Gleap endpoint of a
+  limited destination project, with its adaptive rate.
 - `destination`: one row, where the queued work is meant to go (base URL and token fingerprint).
 - `profiles`, `profile_ids`, `profile_events`, `profile_values`, `computations`, `profile_cursor`: the
   profile store of audiences and computed traits (see `queue/profiles.py`).
@@ -162,6 +162,11 @@ MIGRATIONS: list[LiteralString] = [
     ALTER TABLE deliveries ADD COLUMN destination TEXT GENERATED ALWAYS AS ({POSTGRES_DESTINATION}) STORED;
     ALTER TABLE dead_letters ADD COLUMN destination TEXT GENERATED ALWAYS AS ({POSTGRES_DESTINATION}) STORED;
     CREATE INDEX dead_letters_destination ON dead_letters (destination, id);
+    """,
+    # 7: the adaptive rate of each bucket: the share of the configured rate after the last 429 and when.
+    """
+    ALTER TABLE rate_limits ADD COLUMN factor DOUBLE PRECISION NOT NULL DEFAULT 1;
+    ALTER TABLE rate_limits ADD COLUMN factor_at DOUBLE PRECISION NOT NULL DEFAULT 0;
     """,
 ]
 

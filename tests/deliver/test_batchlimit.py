@@ -1,0 +1,53 @@
+"""`BatchLimit`: a binary search for the batch size the destination accepts, relaxed after successes."""
+
+from __future__ import annotations
+
+from gleap_actions.deliver.batchlimit import BatchLimit
+
+
+def test_a_413_halves_the_limit_and_successes_search_up_to_below_the_refused_size() -> None:
+    limit = BatchLimit(1_000_000, relax_after=600)
+    assert limit.current == 1_000_000
+    limit.refused(80_000)
+    assert limit.current == 40_000
+    limit.accepted(40_000)
+    assert limit.current == 60_000
+    limit.refused(60_000)
+    limit.accepted(50_000)
+    assert limit.current == 55_000
+    limit.accepted(55_000)
+    limit.accepted(57_000)  # within 1/16 of the refused size: stay at what passes
+    assert limit.current == 57_000
+
+
+def test_the_refused_size_is_forgotten_step_by_step_and_a_larger_success_forgets_it() -> None:
+    limit = BatchLimit(100, relax_after=3)
+    limit.refused(20)
+    limit.accepted(10)
+    assert limit.current == 15
+    limit.accepted(15)
+    limit.accepted(15)  # the third success since the 413: the refused bound doubles to 40
+    assert limit.current == 27
+    for _ in range(3):
+        limit.accepted(27)
+    assert limit.current == 53  # the bound doubled to 80
+    for _ in range(3):
+        limit.accepted(53)
+    assert limit.current == 100  # doubled past the configured limit: back to it
+    limit.refused(30)
+    limit.accepted(30)
+    assert limit.current == 100
+
+
+def test_a_single_large_event_never_lowers_the_limit_below_one() -> None:
+    limit = BatchLimit(1000)
+    limit.refused(1)
+    assert limit.current == 1
+
+
+def test_a_413_after_relaxing_starts_from_the_relaxed_bound() -> None:
+    limit = BatchLimit(1_000_000, relax_after=1)
+    limit.refused(20_000)
+    limit.accepted(10_000)  # the bound relaxed to 40 000
+    limit.refused(30_000)
+    assert limit.current == 20_000

@@ -1,0 +1,48 @@
+"""`Budget` and `FairBucket`: which bucket a request counts against, and the order waiters are served in."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gleap_actions.deliver.budget import Budget, FairBucket, endpoint_of
+from gleap_actions.deliver.ratelimit import RateLimiter
+from gleap_actions.engine.action import Request
+
+
+def request(path: str) -> Request:
+    return Request("POST", f"https://api.gleap.io{path}", {})
+
+
+def test_track_counts_against_track_and_everything_else_against_identify() -> None:
+    assert endpoint_of(request("/admin/track")) == "track"
+    assert endpoint_of(request("/admin/identify")) == "identify"
+    assert endpoint_of(request("/admin/contacts/u%2F1")) == "identify"  # user deletion
+    shared = RateLimiter(60)
+    budget = Budget({"identify": shared, "track": shared})
+    assert budget.bucket(request("/admin/track")) is budget.bucket(request("/admin/identify"))
+
+
+async def test_waiters_are_served_in_turn_per_flow_priority_first() -> None:
+    bucket = FairBucket(RateLimiter(6000, burst=1))  # a token every 10 ms
+    served: list[str] = []
+
+    async def wait(flow: str, priority: bool = False) -> None:
+        await bucket.acquire(flow, priority=priority)
+        served.append(flow)
+
+    # All queued before the first token is handed out: a backlog of A, two of B, one audience request.
+    waiters = [wait("A") for _ in range(6)] + [wait("B"), wait("B"), wait("audiences", priority=True)]
+    await asyncio.gather(*waiters)
+    assert served == ["audiences", "A", "B", "A", "B", "A", "A", "A", "A"]
+    bucket.close()
+
+
+async def test_a_cancelled_waiter_is_skipped() -> None:
+    bucket = FairBucket(RateLimiter(6000, burst=1))
+    gone = asyncio.create_task(bucket.acquire("A"))
+    kept = asyncio.create_task(bucket.acquire("B"))
+    await asyncio.sleep(0)
+    gone.cancel()
+    await asyncio.wait_for(kept, 5)
+    assert gone.cancelled()
+    bucket.close()
