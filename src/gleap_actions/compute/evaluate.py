@@ -4,9 +4,8 @@ again. Pure: the computer reads the profile before and writes the outcomes after
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from gleap_actions.audiences import Profile
 from gleap_actions.audiences.values import to_instant, to_micros
@@ -23,9 +22,8 @@ BUDGET = 4
 EVENT_BUDGET = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """A key evaluated for one profile."""
+class Outcome(NamedTuple):
+    """A key evaluated for one profile (a tuple: one is made per key and evaluation)."""
 
     key: str
     value: Any

@@ -307,12 +307,16 @@ class ProfileTx:
         self.flush()
         upserts: list[tuple[object, ...]] = []
         deletes: list[tuple[object, ...]] = []
+        looked_up: int | None = None
+        cached: CachedProfile | None = None
         for profile, key, value, next_at, known in rows:
             if not known and next_at is None:
                 deletes.append((profile, key))
             else:
                 upserts.append((profile, key, _json(value) if known else None, next_at))
-            cached = self.cache.get(profile) if self.cache is not None else None
+            if profile != looked_up:  # rows come a profile at a time: one cache look-up each
+                looked_up = profile
+                cached = self.cache.get(profile) if self.cache is not None else None
             if cached is not None:
                 if known:
                     cached.values[key] = value
