@@ -72,3 +72,17 @@ def test_preview_of_a_segment_export_sends_the_original_dates() -> None:
         "userId": "user-0043",
     }
     assert bodies[4]["events"][0]["date"] == "2024-03-02T08:20:00.000Z"  # no timestamp: its receivedAt
+
+
+@pytest.mark.parametrize("field", ["receivedAt", "sentAt", "originalTimestamp", "timestamp"])
+def test_a_bad_date_of_a_recorded_event_is_refused_naming_it(field: str) -> None:
+    raw = {"type": "track", "event": "E", "userId": "u", field: "nope"}
+    with pytest.raises(EventError, match=rf"^{field} is not an ISO 8601 date: 'nope'$"):
+        normalize(raw, None, received_at=0.0, live=False)
+
+
+def test_a_recorded_event_with_only_its_original_timestamp_keeps_it_as_timestamp() -> None:
+    raw = {"type": "track", "event": "E", "userId": "u", "originalTimestamp": "2024-01-02T03:04:05.000Z"}
+    event = normalize(raw, None, received_at=0.0, live=False)
+    assert event["timestamp"] == event["originalTimestamp"] == "2024-01-02T03:04:05.000Z"
+    assert event["receivedAt"] == "1970-01-01T00:00:00.000Z"  # the time of reading

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
-from gleap_actions.events import EventError, delivery_enabled, format_time, normalize, parse_time
+from gleap_actions.events import (
+    MAX_DEPTH,
+    EventError,
+    delivery_enabled,
+    encode,
+    format_time,
+    normalize,
+    parse_time,
+    within_depth,
+)
 
 NOW = parse_time("2024-05-01T12:00:00Z", "now")
 
@@ -204,3 +214,39 @@ def test_message_ids_up_to_100_characters_and_empty_ones_replaced() -> None:
     )
     generated = normalize({"userId": "u", "messageId": ""}, "identify", received_at=1.0)["messageId"]
     assert generated and generated != ""
+
+
+def test_an_event_that_cannot_be_written_as_json_is_refused_with_the_reason() -> None:
+    with pytest.raises(EventError) as caught:
+        encode({"type": "track", "event": "\ud800"})  # a lone surrogate: not UTF-8
+    assert caught.value.code == "invalid_event"
+    assert caught.value.message.startswith("the event cannot be written as JSON: ")
+
+
+def test_within_depth_counts_every_bracket_so_it_never_says_yes_wrongly() -> None:
+    deepest = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    assert within_depth(deepest) and within_depth(deepest.encode())
+    assert not within_depth("[" + deepest + "]") and not within_depth(("[" + deepest + "]").encode())
+    # brackets in strings count too (a line long enough to be looked at)
+    in_string = '{"a": "' + "[" * MAX_DEPTH + '", "b": "' + " " * 2 * MAX_DEPTH + '"}'
+    assert not within_depth(in_string) and not within_depth(in_string.encode())
+    encode(orjson.loads(deepest))  # what it says yes to can be written back
+
+
+def test_a_batch_level_object_that_is_not_an_object_is_ignored() -> None:
+    item = {"type": "track", "event": "E", "userId": "u", "context": {"ip": "1.2.3.4"}}
+    event = normalize(item, None, received_at=0.0, batch_context={"context": "abc", "integrations": 5})
+    assert event["context"] == {"ip": "1.2.3.4"} and "integrations" not in event
+
+
+def test_a_bad_original_timestamp_is_named_in_the_refusal() -> None:
+    raw = {"type": "track", "event": "E", "userId": "u", "originalTimestamp": "nope"}
+    with pytest.raises(EventError, match=r"^originalTimestamp is not an ISO 8601 date: 'nope'$"):
+        normalize(raw, None, received_at=0.0)
+
+
+@pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z"])
+def test_the_first_and_last_representable_instants_are_accepted(timestamp: str) -> None:
+    raw = {"type": "track", "event": "E", "userId": "u", "timestamp": timestamp}
+    # to the second: near year 9999 a float of Unix seconds no longer holds every millisecond
+    assert normalize(raw, None, received_at=0.0)["timestamp"][:19] == timestamp[:19]

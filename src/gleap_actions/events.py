@@ -186,6 +186,13 @@ def normalize(
     return _normalize(raw, call_type, received_at, batch_context, live)
 
 
+def normalize_recorded(raw: object, read_at: float) -> dict[str, Any]:
+    """`normalize(raw, None, received_at=read_at, live=False)`: an event of a file replayed (`preview`,
+    `send`), whose own `type` says what it is, without the keyword call around the fast path."""
+    recorded = _normalize_recorded(raw, read_at)
+    return recorded if recorded is not None else _normalize(raw, None, read_at, None, False)
+
+
 # The call types whose requirements `_normalize_recorded` checks (group and alias take the general path).
 _COMMON_TYPES = frozenset({"track", "identify", "page", "screen"})
 

@@ -98,7 +98,7 @@ def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator
     positions: list[int] = []  # the event_index of each accepted event
     received_at = time.time()
     normalize, encode, enabled = (
-        segment_events.normalize,
+        segment_events.normalize_recorded,
         segment_events.encode,
         segment_events.delivery_enabled,
     )
@@ -107,7 +107,7 @@ def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator
         if error is None:
             try:
                 # Like an item of a /v1/batch call: the event's own `type` says what it is.
-                event = normalize(raw, None, received_at=received_at, live=False)
+                event = normalize(raw, received_at)
                 if not shallow:  # encoding the event costs as much as parsing it: only when it may fail
                     encode(event)  # as ingest stores it: too deep for JSON is rejected there
             except segment_events.EventError as exc:

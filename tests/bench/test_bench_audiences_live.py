@@ -16,4 +16,5 @@ def test_initial_sync_benchmark_runs(tmp_path: Path) -> None:
     run = subprocess.run([*command, "--output", str(output)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     sync = json.loads(output.read_text())["initial_sync"]
-    assert sync["sync_state"] == "live" and sync["profile_rows"]["profiles"] == 30
+    assert sync["first_sync_state"] == sync["second_sync_state"] == "live"
+    assert sync["profile_rows"]["profiles"] == 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pipeline_support import fast, metric
 
 from gleap_actions import events
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
+from gleap_actions.deliver.record import Exchange, Observe
 from gleap_actions.destinations.gleap.actions import ACTIONS
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.subscription import Subscription
@@ -75,11 +77,13 @@ def track(name: str, **extra: Any) -> NewEvent:
     return NewEvent("src", event["messageId"], "u1", "track", now, orjson.dumps(event))
 
 
-def pipeline(store: SQLiteStore, gleap: Gleap, token: str = TOKEN, **kw: Any) -> Pipeline:
+def pipeline(
+    store: SQLiteStore, gleap: Gleap, token: str = TOKEN, observe: Observe | None = None, **kw: Any
+) -> Pipeline:
     config = kw.pop("config", fast())
     track_event = Subscription.compile("Track Event", ACTIONS["trackEvent"], batching=True, batch_size=100)
     settings = GleapSettings(token, gleap.url, timeout=2.0)
-    return Pipeline(store, [track_event], settings, config, tuning=Tuning(**kw))
+    return Pipeline(store, [track_event], settings, config, tuning=Tuning(**kw), observe=observe)
 
 
 async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap, store: SQLiteStore) -> None:
@@ -180,11 +184,15 @@ async def test_bad_credentials_pause_without_dead_letters_then_resume(
     gleap: Gleap, store: SQLiteStore
 ) -> None:
     store.append([track("a"), track("b")])
-    p = pipeline(store, gleap, token="wrong", probe_interval=0.2)
+    seen: list[Exchange] = []
+    p = pipeline(store, gleap, token="wrong", probe_interval=0.2, observe=seen.append)
     await p.start()
     try:
         await asyncio.sleep(0.6)
         assert metric(p, "gleap_actions_credentials_paused") == 1
+        assert seen and {(x.outcome, x.status, x.response) for x in seen} == {
+            ("paused", 401, "the API token was refused")
+        }
         assert 1 <= len(gleap.attempts) <= 5  # probes every 0.2 s, not a storm
         stats = store.stats(time.time())
         assert stats.dead_letters == 0 and stats.pending == 2 and stats.retrying == 0
@@ -250,3 +258,41 @@ async def test_restart_with_a_backlog_delivers_everything(gleap: Gleap, tmp_path
         await p.stop()
         second.close()
     assert sorted(set(gleap.delivered)) == sorted(f"e{i}" for i in range(500))
+
+
+async def test_the_observer_sees_what_became_of_each_request(
+    gleap: Gleap, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    answers = [web.json_response({"error": "busy"}, status=503)]  # the first request only
+
+    def script(events: list[dict[str, Any]]) -> web.Response | None:
+        if answers:
+            return answers.pop()
+        bad = any(e["name"] == "bad" for e in events)
+        return web.json_response({"error": "bad"}, status=400) if bad else None
+
+    gleap.script = script
+    seen: list[Exchange] = []
+    store.append([track("e0"), track("bad")])
+    p = pipeline(store, gleap, observe=seen.append)
+    await p.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="gleap_actions.deliver.record"):
+            await p.drain(5)
+    finally:
+        await p.stop()
+    # a 503, then the retried batch is answered 400 and split: its good half is delivered, the bad one not
+    assert sorted((x.outcome, x.status, [e["event"] for e in x.events], x.response) for x in seen) == [
+        ("dead_lettered", 400, ["bad"], '{"error": "bad"}'),
+        ("delivered", 200, ["e0"], '{"ok": true}'),
+        ("retrying", 503, ["e0", "bad"], "HTTP 503: 503 Service Unavailable"),
+    ]
+    assert {x.mapping for x in seen} == {"Track Event"}
+    assert all(orjson.loads(x.request)["headers"]["Api-Token"] == "***" for x in seen)
+    assert metric(p, "gleap_actions_dead_lettered_total", reason="final_http") == 1
+    reason = "HTTP 400: 400 Bad Request"
+    assert p.outcomes.dead_lettered == {("Track Event", reason): 1}
+    assert (
+        f"event=dead_lettered mapping=Track Event kind=final_http events=1 status=400 reason={reason!r}"
+        in [r.getMessage() for r in caplog.records]
+    )

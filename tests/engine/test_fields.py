@@ -352,3 +352,9 @@ def test_nested_text_fields_keep_empty_strings_and_an_empty_datetime_is_invalid(
     assert "must be a valid date and time" in _error(
         {"v": Field("L", "datetime", multiple=True)}, {"v": [""]}
     )
+
+
+def test_limits_apply_to_text_and_numbers_only() -> None:
+    assert _valid(Field("B", "boolean", minimum=2, maximum=3), True) is True
+    assert _valid(Field("O", "object", minimum=2), {"a": 1}) == {"a": 1}
+    assert _valid(Field("W", "datetime", minimum=2e12), 1704164645) == "2024-01-02T03:04:05.000Z"

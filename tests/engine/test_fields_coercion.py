@@ -231,6 +231,7 @@ def test_js_type_of_and_is_type() -> None:
         ),
         ("ipv4", ["1.2.3.4"], ["::1", "1.2.3", "x"]),
         ("ipv6", ["::1"], ["1.2.3.4", "x"]),
+        ("regex", ["a+b", "^x$", ""], ["(", "[a-", "*"]),
     ],
 )
 def test_formats(fmt: str, valid: list[str], invalid: list[str]) -> None:

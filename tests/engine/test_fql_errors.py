@@ -87,6 +87,9 @@ from gleap_actions.engine.fql.parser import MAX_DEPTH
         ('properties["a" = 1', 15, "expected ']', found ' '"),
         ("properties[-1] = 1", 12, "found '-'"),
         ("properties[0 = 1", 13, "expected ']'"),
+        # a path cut short inside its brackets
+        ("properties[", 12, "expected a quoted key or an index after '[', found end of trigger"),
+        ("properties[12", 14, "expected ']', found end of trigger"),
         ('properties["a = 1', 12, 'expected a closing "'),
         ("properties.x\\", 13, "expected a character after '\\', found end of trigger"),
         ("@ = 1", 1, "found '@'"),

@@ -369,3 +369,19 @@ def test_triggers_pickle_by_their_text() -> None:
 def test_parse_rejects_non_strings() -> None:
     with pytest.raises(TypeError, match="must be a string"):
         fql.parse(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        ("15", "15"),
+        ("1.50", "1.5"),
+        ("100000000000000000000", "100000000000000000000"),
+        ("1000000000000000000000", "1e+21"),  # from 10**21 on JavaScript writes an exponent
+        ("0.0000001", "1e-7"),
+    ],
+)
+def test_a_number_argument_is_matched_as_javascript_writes_it(number: str, text: str) -> None:
+    # fql.parse, not fql.matches: the latter's cache would answer for a trigger compiled before
+    assert fql.parse(f"contains(properties.s, {number})")({"properties": {"s": f"<{text}>"}})
+    assert fql.parse(f"match(properties.s, {number})")({"properties": {"s": text}})

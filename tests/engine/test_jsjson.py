@@ -127,3 +127,17 @@ _TRICKY_VALUES = st.recursive(
 @given(_TRICKY_VALUES)
 def test_integral_floats_are_fixed_in_the_text_but_never_inside_strings(value: object) -> None:
     assert dumps(value) == _slow_dumps(value).encode()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # a string that looks like an integral float's end, between two floats: the quotes before each
+        # match are counted from the previous match on, so the one inside the string is left alone
+        ([1.0, "x.0]", 2.0], b'[1,"x.0]",2]'),
+        ({"a": 1.0, "b.0": "c.0}", "d": -0.0}, b'{"a":1,"b.0":"c.0}","d":0}'),
+        (["x.0", 3.0, "y.0,", 4.0], b'["x.0",3,"y.0,",4]'),
+    ],
+)
+def test_integral_floats_after_a_string_holding_one(value: object, expected: bytes) -> None:
+    assert dumps(value) == expected

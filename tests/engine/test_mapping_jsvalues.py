@@ -138,3 +138,12 @@ def test_js_length_counts_utf16_code_units() -> None:
 )
 def test_js_number_writes_doubles_as_javascript(value: float, text: str) -> None:
     assert js_number(value) == text
+
+
+def test_missing_is_falsy_named_and_one_object_even_through_pickle() -> None:
+    import pickle
+
+    assert not MISSING
+    assert repr(MISSING) == "MISSING"
+    assert pickle.loads(pickle.dumps(MISSING)) is MISSING
+    assert type(MISSING)() is MISSING

@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from liquid.exceptions import LiquidError
+from liquid.exceptions import LiquidError, LiquidSyntaxError
 
-from gleap_actions.engine.mapping.liquid import DISABLED_FILTERS, DISABLED_TAGS, SegmentLiquidEnvironment
+from gleap_actions.engine.mapping.liquid import (
+    DISABLED_FILTERS,
+    DISABLED_TAGS,
+    SegmentLiquidEnvironment,
+    liquid_message,
+)
 from gleap_actions.mapping import MappingRuntimeError, MappingValidationError, transform
 
 TRACK = {
@@ -96,8 +101,24 @@ def test_a_new_environment_is_configured_like_segments_liquidjs() -> None:
         (["a", 1.0, 2.5, True], "{{ properties.items | join }}", "a 1 2.5 true"),  # JS numbers, space default
         ([["x", "y"], "z"], "{{ properties.items | join: ',' }}", "x,y,z"),  # nested arrays as JS prints them
         ("abc", "{{ properties.items | join: '-' }}", "abc"),  # not an array: python-liquid's join, as before
+        (["a", None, 1.0], "{{ properties.items | join: nil }}", "a  1"),  # a null separator: the default
+        ([1, 2], "{{ properties.items | join: 0 }}", "102"),  # a number separator as JavaScript prints it
     ],
 )
 def test_join_is_javascripts_array_join(items: Any, template: str, expected: str) -> None:
     event = {"properties": {"items": items}}
     assert transform({"text": {"@liquid": template}}, event) == {"text": expected}
+    # the filter is installed when an environment is built: a new one must have it too
+    assert SegmentLiquidEnvironment().from_string(template).render(**event) == expected
+
+
+def test_liquid_message_is_the_bare_message_or_the_error_type() -> None:
+    assert liquid_message(LiquidSyntaxError("unexpected '}'", token=None)) == "unexpected '}'"
+    assert liquid_message(LiquidSyntaxError(token=None)) == "LiquidSyntaxError"
+
+
+def test_echo_prints_values_as_javascript_does() -> None:
+    event = {"properties": {"n": 1.0, "none": None, "items": ["a", 2.0]}}
+    template = "{% echo properties.n %}|{% echo properties.none %}|{% echo properties.items %}"
+    assert transform({"text": {"@liquid": template}}, event) == {"text": "1||a2"}
+    assert SegmentLiquidEnvironment().from_string(template).render(**event) == "1||a2"

@@ -256,11 +256,15 @@ def test_root_directive_inside_transform_apply_is_expanded_for_validation() -> N
     ]
 
 
-def test_deeply_nested_mapping_is_a_validation_error() -> None:
+@pytest.mark.parametrize("depth", [600, 5000])  # compiling fails first (600), or validating already does
+def test_deeply_nested_mapping_is_a_validation_error(depth: int) -> None:
     mapping: Any = "x"
-    for _ in range(5000):
+    for _ in range(depth):
         mapping = {"a": mapping}
-    assert errors(mapping) == ["/ is nested too deeply."]
+    with pytest.raises(MappingValidationError) as caught:
+        compile_mapping(mapping)
+    assert caught.value.errors == ["/ is nested too deeply."]
+    assert str(caught.value) == "/ is nested too deeply."
 
 
 @pytest.mark.parametrize(
@@ -280,3 +284,64 @@ def test_deeply_nested_mapping_is_a_validation_error() -> None:
 )
 def test_the_article_before_the_type_found(mapping: Any, message: str) -> None:
     assert errors(mapping) == [message]
+
+
+_NOT_A_PATH = "should be a string or a mapping directive but it is a number."
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        # a directive's argument is itself checked, wherever it sits, and the problem named by its place
+        ({"@path": {"@path": 5}}, [f"/@path/@path {_NOT_A_PATH}"]),
+        ({"@template": {"@path": 5}}, [f"/@template/@path {_NOT_A_PATH}"]),
+        ({"@arrayPath": [{"@path": 5}]}, [f"/@arrayPath/@path {_NOT_A_PATH}"]),
+        ({"@arrayPath": ["$.a", {"x": {"@path": 5}}]}, [f"/@arrayPath/x/@path {_NOT_A_PATH}"]),
+        (
+            {"@liquid": {"@path": 5}},
+            [f"/@liquid/@path {_NOT_A_PATH}", "/@liquid should be a string but it is a directive."],
+        ),
+        ({"@transform": 5}, ["/@transform should be an object but it is a number."]),
+        (
+            {"@transform": {"apply": {}, "mapping": {"x": {"@path": 5}}}},
+            [f"/@transform/mapping/x/@path {_NOT_A_PATH}"],
+        ),
+        (
+            {"@transform": {"apply": {}, "mapping": {}, "other": {"@path": 5}}},
+            [f"/@transform/other/@path {_NOT_A_PATH}"],
+        ),
+        ({"@merge": {"direction": "left"}}, ['/@merge should have field "objects" but it doesn\'t.']),
+        ({"@json": {"value": 1, "mode": 5}}, ["/@json/mode should be a string but it is a number."]),
+        (
+            {"@json": {"value": 1, "mode": "é"}},
+            ['/@json/mode should be one of encode, decode but it is "é".'],
+        ),
+        (
+            {
+                "@replace": {
+                    "pattern": "a",
+                    "value": "x",
+                    "pattern2": "abcdefghijk",
+                    "replacement2": "abcdefghijk",
+                }
+            },
+            [
+                "/@replace/pattern2 should be a string of length 10 or less.",
+                "/@replace/replacement2 should be a string of length 10 or less.",
+            ],
+        ),
+    ],
+)
+def test_nested_arguments_are_checked_and_named_by_their_place(mapping: Any, expected: list[str]) -> None:
+    assert errors(mapping) == expected
+
+
+def test_patterns_and_replacements_of_the_longest_length_are_accepted() -> None:
+    replace = {
+        "pattern": "abcdefghij",
+        "value": {"@path": "$.text"},
+        "replacement": "0123456789",
+        "pattern2": "0123456789",
+        "replacement2": "ABCDEFGHIJ",
+    }
+    assert compile_mapping({"@replace": replace})({"text": "abcdefghij!"}) == "ABCDEFGHIJ!"

@@ -199,3 +199,13 @@ def test_compile_keeps_its_options_and_accepts_limits_of_one() -> None:
     )
     plan = sub.plan([_event(0), _event(1)], SETTINGS, batch=True)
     assert [p.indices for p in plan.requests] == [[0], [1]]
+
+
+def test_a_batch_of_exactly_the_byte_limit_is_one_request() -> None:
+    events = [_event(i) for i in range(4)]
+    whole = _subscription().plan(events, SETTINGS, batch=True)
+    size = len(whole.requests[0].request.body or b"")
+    at_limit = _subscription(batch_bytes=size).plan(events, SETTINGS, batch=True)
+    assert [p.indices for p in at_limit.requests] == [[0, 1, 2, 3]]
+    over = _subscription(batch_bytes=size - 1).plan(events, SETTINGS, batch=True)
+    assert [p.indices for p in over.requests] == [[0, 1], [2, 3]]

@@ -71,6 +71,15 @@ def test_rejected_events_are_listed_with_their_reason(sandbox: SandboxThread, tm
     assert sandbox.state.event_count("ok") == 1
 
 
+def test_an_unknown_type_is_an_invalid_line_as_in_preview(tmp_path: Path) -> None:
+    path = tmp_path / "types.jsonl"
+    path.write_text('{"type":"track","userId":"ok","event":"Fine"}\n{"type":"purchase","userId":"ok"}\n')
+    result = _send(str(path), "--data-dir", str(tmp_path / "data"), "--sandbox")
+    assert result.returncode == 1
+    assert "line 2: type must be one of track, identify, page, screen, group, alias" in result.stderr
+    assert "delivered: Track Event" in result.stderr
+
+
 def test_a_rerun_never_sends_again_what_was_delivered(sandbox: SandboxThread, tmp_path: Path) -> None:
     config = write_config(tmp_path, sandbox.url)
     events = tmp_path / "export.jsonl"

@@ -66,25 +66,31 @@ class Definition:
         """`evaluate` and `next_change` at once, evaluating at `now` only once. Past `budget` candidate
         instants without a change the next candidate is answered (an instant to look again, before which
         nothing changes): a small budget bounds the cost per call for profiles with many events."""
-        profile = _profile(events)
-        start = _micros(now)
+        value, upcoming = self.evaluate_at(_profile(events), _micros(now), budget)
+        return value, None if upcoming is None else _datetime(upcoming)
+
+    def evaluate_at(self, profile: Profile, now: int, budget: int) -> tuple[Any, int | None]:
+        """`evaluate_with_next_change` in microseconds since 1970 (the compute stage's hot path: no
+        datetimes made per definition)."""
         candidates: list[int] = []
-        base = self._at(profile, start, candidates)
+        base = self._at(profile, now, candidates)
+        if budget == 0:  # the first candidate after now, unchecked
+            return base, min((c for c in candidates if c > now), default=None)
         heapq.heapify(candidates)
         checked = 0
-        last = start
+        last = now
         while candidates:
             instant = heapq.heappop(candidates)
             if instant <= last:
                 continue
             if checked == budget:
-                return base, _datetime(instant)
+                return base, instant
             checked += 1
             last = instant
             found: list[int] = []
             value = self._at(profile, instant, found)
             if type(value) is not type(base) or value != base:
-                return base, _datetime(instant)
+                return base, instant
             for candidate in found:
                 heapq.heappush(candidates, candidate)
         return base, None

@@ -151,8 +151,8 @@ def _read(stream: BinaryIO, read_at: float, report: SendReport) -> list[NewEvent
             if isinstance(raw, dict) and not raw.get("messageId"):
                 # The same line gets the same id in every run, so a re-run does not send it again.
                 raw["messageId"] = "send-" + hashlib.sha256(line.strip()).hexdigest()[:32]
-            call_type = raw.get("type") if isinstance(raw, dict) else None
-            event = events.normalize(raw, call_type, received_at=read_at, live=False)
+            # As preview reads it: the event's own `type` says what it is (and must be a known one).
+            event = events.normalize_recorded(raw, read_at)
         except orjson.JSONDecodeError as exc:
             report.invalid.append(f"line {line_number}: not valid JSON ({exc})")
             continue

@@ -107,17 +107,18 @@ def _family(host: str) -> socket.AddressFamily:
 
 async def _serve(config: Config, role: Role, backlog: Backlog, sock: socket.socket) -> None:
     service = Service(config, role=role, backlog=backlog, sock=sock)
+    # Handlers first: a SIGTERM that arrives while starting, or just after the banner, is a graceful stop.
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
     try:
         await service.start()
     except BaseException:
         await service.stop()
         raise
-    _banner(service)
-    done = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, done.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(service.reload()))
+    _banner(service)
     await done.wait()
     click.echo("gleap-actions: stopping (finishing deliveries in flight)...", err=True)
     await service.stop()

@@ -14,13 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-import orjson
-
 from gleap_actions.audiences.profile import event_name
 from gleap_actions.compute.active import Active
-from gleap_actions.compute.evaluate import event_ids, event_time
-from gleap_actions.compute.identify import is_engage
+from gleap_actions.compute.evaluate import event_time
 from gleap_actions.compute.metrics import ComputeObserver
+from gleap_actions.compute.stream import profiled
 from gleap_actions.queue.profiles import ProfileStore, ProfileTx
 
 log = logging.getLogger(__name__)
@@ -94,17 +92,7 @@ def _keep(
     job: str,
     after: int,
 ) -> None:
-    for _, payload in rows:
-        try:
-            event = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(event, dict) or is_engage(event):
-            continue
-        user_id, anonymous = event_ids(event)
-        if user_id is None and not anonymous:
-            continue
-        profile, changed = tx.resolve(user_id, anonymous)
+    for payload, event, profile, changed in profiled(tx, rows):
         if changed:
             tx.mark_due(profile, evaluable)  # a join: the live keys look at the joined profile again
         traits = event.get("traits")

@@ -34,14 +34,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-import orjson
-
 from gleap_actions.audiences.profile import event_name
 from gleap_actions.compute.active import Active
 from gleap_actions.compute.backfill import Backfill
-from gleap_actions.compute.evaluate import Outcome, default, evaluate, event_ids, event_time
-from gleap_actions.compute.identify import SOURCE, engage_identify, is_engage
+from gleap_actions.compute.evaluate import Outcome, default, evaluate, event_time
+from gleap_actions.compute.identify import SOURCE, engage_identify
 from gleap_actions.compute.metrics import ComputeObserver, Silent
+from gleap_actions.compute.stream import profiled
 from gleap_actions.config.audiences import Computation
 from gleap_actions.queue.profiles import ProfileStore, ProfileTx, StoredComputation, StoredProfile
 from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent, Store, StoreFullError
@@ -212,17 +211,7 @@ class Computer:
     def _ingest(self, tx: ProfileTx, rows: Sequence[tuple[int, bytes]], now: float) -> None:
         active = self.active
         evaluable = self.evaluable
-        for _, payload in rows:
-            try:
-                event = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(event, dict) or is_engage(event):
-                continue
-            user_id, anonymous = event_ids(event)
-            if user_id is None and not anonymous:
-                continue
-            profile, changed = tx.resolve(user_id, anonymous)
+        for payload, event, profile, changed in profiled(tx, rows):
             keys: set[str] = set(active.computations) if changed else set()
             traits = event.get("traits")
             if event.get("type") == "identify" and isinstance(traits, dict):

@@ -4,12 +4,11 @@ again. Pure: the computer reads the profile before and writes the outcomes after
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from gleap_actions.audiences import Profile
-from gleap_actions.audiences.values import to_instant
+from gleap_actions.audiences.values import to_instant, to_micros
 from gleap_actions.compute.active import Active
 from gleap_actions.queue.profiles import StoredProfile
 
@@ -23,9 +22,8 @@ BUDGET = 4
 EVENT_BUDGET = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """A key evaluated for one profile."""
+class Outcome(NamedTuple):
+    """A key evaluated for one profile (a tuple: one is made per key and evaluation)."""
 
     key: str
     value: Any
@@ -79,7 +77,7 @@ def evaluate(active: Active, stored: StoredProfile, due: Mapping[str, float], no
     """Evaluate `due` (key -> when it fell due, 0: an event touched it) and the keys reading a key that
     changed, for `stored` at `now` (Unix seconds)."""
     profile = as_profile(stored)
-    instant = datetime.fromtimestamp(now, UTC)
+    instant = to_micros(datetime.fromtimestamp(now, UTC))
     changed: set[str] = set()
     outcomes: list[Outcome] = []
     for key in active.order:
@@ -88,7 +86,7 @@ def evaluate(active: Active, stored: StoredProfile, due: Mapping[str, float], no
         if key not in due and not (definition.references.traits & changed):
             continue
         budget = BUDGET if due.get(key, 0) > 0 else EVENT_BUDGET
-        value, upcoming = definition.evaluate_with_next_change(profile, instant, budget=budget)
+        value, upcoming = definition.evaluate_at(profile, instant, budget)
         fallback = default(computation.kind)
         previous = stored.values.get(key, fallback)
         differs = not same(value, previous)
@@ -97,6 +95,6 @@ def evaluate(active: Active, stored: StoredProfile, due: Mapping[str, float], no
         if differs:
             changed.add(key)
             profile.computed[key] = value
-        next_at = None if upcoming is None else upcoming.timestamp()
+        next_at = None if upcoming is None else upcoming / 1e6
         outcomes.append(Outcome(key, value, previous, next_at, send, known))
     return outcomes

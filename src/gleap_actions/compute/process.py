@@ -194,6 +194,8 @@ class ComputeProcess:
 
     def _ended(self) -> None:
         process = self.process
+        # The sentinel closes while the child is still exiting: reap it so that its exit code is known.
+        process.join(timeout=5)
         self._receive()
         self._detach()
         if self._stopping:

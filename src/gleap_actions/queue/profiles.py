@@ -138,6 +138,26 @@ class ProfileTx:
     def __init__(self, tx: Tx, cache: ProfileCache | None = None) -> None:
         self.tx = tx
         self.cache = cache
+        # Kept events and due marks are written in one statement each per transaction (`flush`): one
+        # statement per event and key was most of a round's store time.
+        self._events: list[tuple[int, str, float, str]] = []
+        self._due: set[tuple[int, str]] = set()
+
+    def flush(self) -> None:
+        """Write the kept events and due marks gathered so far (before anything reads or moves them)."""
+        if self._events:
+            self.tx.execute_many(
+                "INSERT INTO profile_events (profile_id, name, ts, payload) VALUES (%s, %s, %s, %s)",
+                self._events,
+            )
+            self._events = []
+        if self._due:
+            self.tx.execute_many(
+                "INSERT INTO profile_values (profile_id, key, next_at) VALUES (%s, %s, 0)"
+                " ON CONFLICT (profile_id, key) DO UPDATE SET next_at = 0",
+                sorted(self._due),
+            )
+            self._due = set()
 
     # -- identities --------------------------------------------------------------------------------
 
@@ -196,6 +216,7 @@ class ProfileTx:
     def _join(self, into: int, other: int) -> None:
         """Move `other`'s identities, events and traits into `into` (the older profile's traits win ties
         only where `other` has none) and delete `other`."""
+        self.flush()
         if self.cache is not None:
             self.cache.clear()  # rare: ids and events move between profiles
         rows = self.tx.fetch("SELECT user_id, anonymous_id, traits FROM profiles WHERE id = %s", (other,))
@@ -233,28 +254,20 @@ class ProfileTx:
 
     def add_event(self, profile: int, name: str, ts: float, payload: str, event: dict[str, Any]) -> None:
         """Keep an event a definition references (`event`: `payload` parsed)."""
-        self.tx.execute(
-            "INSERT INTO profile_events (profile_id, name, ts, payload) VALUES (%s, %s, %s, %s)",
-            (profile, name, ts, payload),
-        )
+        self._events.append((profile, name, ts, payload))
         cached = self.cache.get(profile) if self.cache is not None else None
         if cached is not None:
             cached.events.append((name, ts, event))
 
     def mark_due(self, profile: int, keys: Iterable[str]) -> None:
         """Have `keys` re-evaluated for `profile` at once."""
-        rows = [(profile, key) for key in keys]
-        if rows:
-            self.tx.execute_many(
-                "INSERT INTO profile_values (profile_id, key, next_at) VALUES (%s, %s, 0)"
-                " ON CONFLICT (profile_id, key) DO UPDATE SET next_at = 0",
-                rows,
-            )
+        self._due.update((profile, key) for key in keys)
 
     def load(self, profile: int) -> StoredProfile | None:
         """The profile with its kept events and delivered values, or None when it is gone."""
         cached = self.cache.get(profile) if self.cache is not None else None
         if cached is None:
+            self.flush()
             rows = self.tx.fetch(
                 "SELECT user_id, anonymous_id, traits FROM profiles WHERE id = %s", (profile,)
             )
@@ -291,14 +304,19 @@ class ProfileTx:
         """Record, per (profile, key, value, next_at, known), the value delivered (`known` False: nothing
         delivered) and when to look again. A pair with neither is deleted: the store holds rows only for
         profiles with something to keep."""
+        self.flush()
         upserts: list[tuple[object, ...]] = []
         deletes: list[tuple[object, ...]] = []
+        looked_up: int | None = None
+        cached: CachedProfile | None = None
         for profile, key, value, next_at, known in rows:
             if not known and next_at is None:
                 deletes.append((profile, key))
             else:
                 upserts.append((profile, key, _json(value) if known else None, next_at))
-            cached = self.cache.get(profile) if self.cache is not None else None
+            if profile != looked_up:  # rows come a profile at a time: one cache look-up each
+                looked_up = profile
+                cached = self.cache.get(profile) if self.cache is not None else None
             if cached is not None:
                 if known:
                     cached.values[key] = value
@@ -331,6 +349,7 @@ class ProfileTx:
 
     def delete_values(self, profiles: Iterable[int]) -> None:
         """Delete the value rows of profiles that are gone (joined into another, or erased)."""
+        self.flush()
         for profile in profiles:
             self.tx.execute("DELETE FROM profile_values WHERE profile_id = %s", (profile,))
             if self.cache is not None:
@@ -338,6 +357,7 @@ class ProfileTx:
 
     def prune(self, horizons: Mapping[str, float]) -> int:
         """Delete kept events older than their name's horizon (Unix seconds); how many."""
+        self.flush()
         deleted = 0
         for name, horizon in horizons.items():
             deleted += self.tx.execute(
@@ -349,6 +369,7 @@ class ProfileTx:
 
     def drop_names(self, keep: Iterable[str]) -> int:
         """Delete the kept events of names no enabled definition references any more."""
+        self.flush()
         names = [row[0] for row in self.tx.fetch("SELECT DISTINCT name FROM profile_events")]
         wanted = set(keep)
         if self.cache is not None:
@@ -378,7 +399,14 @@ class ProfileStore:
 
     def run(self, body: Callable[[ProfileTx], T]) -> T:
         """`body` in one write transaction."""
-        result: T = self.transact(lambda tx: body(ProfileTx(tx, self.cache)))
+
+        def whole(tx: Tx) -> T:
+            profile_tx = ProfileTx(tx, self.cache)
+            result = body(profile_tx)
+            profile_tx.flush()
+            return result
+
+        result: T = self.transact(whole)
         return result
 
     def view(self, body: Callable[[ProfileTx], T]) -> T:
@@ -562,6 +590,7 @@ class ProfileStore:
             marks = ProfileTx(tx)
             for profile in ids:
                 marks.mark_due(profile, (key,))
+            marks.flush()
             last = ids[-1] if ids else after
             left = int(tx.fetch("SELECT count(*) FROM profiles WHERE id > %s", (last,))[0][0])
             tx.execute("UPDATE computations SET sync_after = %s WHERE key = %s", (last, key))

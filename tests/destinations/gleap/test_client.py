@@ -129,6 +129,7 @@ async def test_final_statuses_carry_the_response_body(
         await send(session, gleap_request(_settings(gleap.url), "POST", f"/status/{status}", {}), 2.0)
     assert caught.value.status == status
     assert caught.value.body == f'{{"status":{status}}}'
+    assert caught.value.path == f"/status/{status}"  # the dead letter says which endpoint answered
     assert str(caught.value).startswith(f"{status} ")
 
 

@@ -1,0 +1,87 @@
+"""The credentials gate on a real event loop, and the outcome counters `send`'s summary reads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gleap_actions.deliver.gate import CredentialsGate
+from gleap_actions.deliver.metrics import PipelineMetrics
+from gleap_actions.deliver.outcomes import DeliveryOutcomes
+
+
+def _gate(probe_interval: float) -> tuple[CredentialsGate, CollectorRegistry]:
+    registry = CollectorRegistry()
+    return CredentialsGate(
+        PipelineMetrics(registry), probe_interval=probe_interval, destination="eu"
+    ), registry
+
+
+def _paused_gauge(registry: CollectorRegistry) -> float | None:
+    return registry.get_sample_value("gleap_actions_credentials_paused", {"destination": "eu"})
+
+
+async def _until_open(gate: CredentialsGate) -> None:
+    for _ in range(300):  # a generous deadline for a loaded machine; it usually takes one interval
+        if not gate.paused:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the gate never reopened")
+
+
+async def test_a_pause_alerts_once_and_a_probe_reopens_the_gate(caplog: pytest.LogCaptureFixture) -> None:
+    gate, registry = _gate(probe_interval=0.05)
+    with caplog.at_level(logging.INFO, logger="gleap_actions.deliver.gate"):
+        gate.pause(403)
+        gate.pause(401)  # still paused: no second alert, no second probe
+        assert gate.paused and _paused_gauge(registry) == 1
+        await _until_open(gate)
+        gate.succeeded()
+    assert _paused_gauge(registry) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "event=delivery_paused reason=invalid_credentials status=403 probe_interval=0.05 destination=eu",
+        "event=delivery_reopened reason=probe destination=eu",
+        "event=delivery_resumed reason=credentials_accepted destination=eu",
+    ]
+
+
+async def test_the_alert_stays_up_until_a_request_succeeds(caplog: pytest.LogCaptureFixture) -> None:
+    gate, registry = _gate(probe_interval=30.0)
+    with caplog.at_level(logging.INFO, logger="gleap_actions.deliver.gate"):
+        gate.pause(None)
+        gate.resume()  # open again (a reloaded token), but not known to be good yet
+        assert not gate.paused and _paused_gauge(registry) == 1
+        gate.pause(401)  # refused again: the alert was never cleared, so it is not raised twice
+        gate.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        "event=delivery_paused reason=invalid_credentials status=None probe_interval=30.0 destination=eu",
+        "event=delivery_reopened reason=resume destination=eu",
+    ]
+
+
+async def test_a_closed_gate_is_not_reopened_by_its_probe() -> None:
+    gate, _ = _gate(probe_interval=0.01)
+    gate.pause(401)
+    gate.close()
+    await asyncio.sleep(0.3)  # thirty intervals: a probe left scheduled would have reopened it
+    assert gate.paused
+
+
+def test_outcome_counters_add_up_and_a_refusal_without_status_is_a_401() -> None:
+    outcomes = DeliveryOutcomes()
+    outcomes.record_filtered("integrations", 2)
+    outcomes.record_filtered("integrations", 3)
+    outcomes.record_filtered("no_matching_mapping", 1)
+    assert outcomes.filtered == {"integrations": 5, "no_matching_mapping": 1}
+    started = outcomes.last_progress
+    outcomes.record_dead_letter("Track Event", "HTTP 400: 400 Bad Request", 2)
+    outcomes.record_dead_letter("Track Event", "HTTP 400: 400 Bad Request", 1)
+    assert outcomes.dead_lettered == {("Track Event", "HTTP 400: 400 Bad Request"): 3}
+    assert outcomes.last_progress >= started  # a dead letter is progress: the destination answered
+    outcomes.record_refused(None)
+    assert outcomes.refused_status == 401
+    outcomes.record_refused(403)
+    assert outcomes.refused_status == 403
