@@ -234,9 +234,12 @@ class MappingDelivery:
             builder.body_limit.accepted(size)
             builder.size_limit.accepted(events)
         elif isinstance(outcome, Rejected) and outcome.error.status == 413:
-            builder.body_limit.refused(size)
-            if events > 1:
+            # One 413 does not say whether the count or the bytes were too many: a batch of more events
+            # than was ever accepted teaches the count, any other the bytes (a lone event's, always).
+            if events > max(1, builder.size_limit.proven):
                 builder.size_limit.refused(events)
+            else:
+                builder.body_limit.refused(size)
         else:
             return
         self._size_gauge.set(builder.size_limit.current)
