@@ -79,14 +79,15 @@ def parse_time(value: object, field: str) -> float:
     """An ISO 8601 date string as Unix seconds (naive means UTC); EventError otherwise."""
     if not isinstance(value, str):
         raise EventError("invalid_timestamp", f"{field} must be an ISO 8601 date string")
-    seconds = _iso_seconds(value)
+    seconds = iso_seconds(value)
     if seconds is None:
         raise EventError("invalid_timestamp", f"{field} is not an ISO 8601 date: {value[:64]!r}")
     return seconds
 
 
 @lru_cache(maxsize=1024)  # a batch's sentAt is parsed once, not once per event
-def _iso_seconds(value: str) -> float | None:
+def iso_seconds(value: str) -> float | None:
+    """An ISO 8601 date string as Unix seconds (naive means UTC), or None when it is not one."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -139,7 +140,7 @@ def _is_date(value: object) -> bool:
     except ValueError:
         return False
     # In UTC, any year before 9999 is within the dates a stored event may hold; others take the range check.
-    return (parsed.tzinfo is UTC and parsed.year < 9999) or _iso_seconds(value) is not None
+    return (parsed.tzinfo is UTC and parsed.year < 9999) or iso_seconds(value) is not None
 
 
 def _identifier(event: dict[str, Any], field: str) -> str | None:

@@ -112,6 +112,26 @@ def test_destinations_benchmark_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(180)
+def test_identify_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "identify.json"
+    _run("bench_identify.py", "--users", "10", "--rounds", "2", "--output", str(output), timeout=170)
+    report = json.loads(output.read_text())
+    assert [(r["scenario"], r["coalesce"]) for r in report["runs"]] == [
+        ("live", False),
+        ("live", True),
+        ("backlog", False),
+        ("backlog", True),
+    ]
+    assert all(s["same_contacts"] for s in report["summary"].values())
+
+
+def test_claims_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "claims.json"
+    _run("bench_claims.py", "--events", "300", "--users", "10", "--output", str(output))
+    results = json.loads(output.read_text())["results"]
+    assert results["1"]["claim_ack_per_cpu_s"] > 0 and results["10"]["append_per_cpu_s"] > 0
+
+
 def test_budget_benchmark_runs(tmp_path: Path) -> None:
     output = tmp_path / "budget.json"
     args = ["--per-minute", "600", "--seconds", "1", "--runs", "1", "--drain-events", "2000"]

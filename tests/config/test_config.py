@@ -219,3 +219,16 @@ storage: {url: "postgresql://u:pg-secret@db/x"}
     assert "admin_token='***'" in repr(config.server)
     assert "admin_token=None" in repr(ServerConfig())
     assert "subscriptions=('Track Event', 'Identify Contact', " in repr(load_config(None, env={}))
+
+
+def test_coalesce_is_on_for_identify_unless_turned_off(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+mappings:
+  - {name: I, action: identifyContact}
+  - {name: J, action: identifyContact, coalesce: false}
+  - {name: T, action: trackEvent, coalesce: false}
+""",
+    )
+    assert [s.coalesce for s in load_config(path, env={}).subscriptions] == [True, False, False]

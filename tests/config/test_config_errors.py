@@ -214,3 +214,17 @@ delivery: {linger: adm-19fe22}
     assert "server.port" in text and "delivery.linger" in text and "***" in text
     for secret in ("tok-5e3c91ab", "wk-77aa01", "adm-19fe22"):
         assert secret not in text
+
+
+def test_coalesce_is_a_boolean_and_only_for_actions_that_merge(tmp_path: Path) -> None:
+    assert problems(
+        tmp_path,
+        """
+mappings:
+  - {name: a, action: trackEvent, coalesce: true}
+  - {name: b, action: identifyContact, coalesce: often}
+""",
+    ) == [
+        "mappings[0].coalesce: action 'trackEvent' cannot coalesce (only identifyContact can)",
+        "mappings[1].coalesce: expected true or false, got a string ('often')",
+    ]

@@ -33,7 +33,7 @@ def test_owner_alive() -> None:
 def test_release_orphans_makes_a_dead_owners_work_due_now(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "q.db")
     now = time.time()
-    store.append([NewEvent("s", f"m{i}", "u", "track", now, b"{}") for i in range(4)])
+    store.append([NewEvent("s", f"m{i}", f"u{i}", "track", now, b"{}") for i in range(4)])
     dead, live = f"{socket.gethostname()}:{_dead_pid()}:dead0000", owner_name()
     routed = store.claim_unrouted(dead, 2, 600)
     store.route([(e.id, ["Track Event"]) for e in routed])

@@ -20,7 +20,7 @@ import pytest
 from gleap_actions.deliver import discard
 from gleap_actions.queue.factory import open_store
 from gleap_actions.queue.sqlite.store import SQLiteStore
-from gleap_actions.queue.store import DeadLetterFilter, NewEvent, Route, Store, StoreFullError
+from gleap_actions.queue.store import DeadLetterFilter, Delivery, NewEvent, Route, Store, StoreFullError
 
 StoreFactory = Callable[[], Store]
 
@@ -68,8 +68,9 @@ def event(
 
 
 def routed_deliveries(store: Store, n: int, mappings: tuple[str, ...] = ("A",)) -> list[int]:
-    """Append n events and route each to `mappings`; returns the event ids."""
-    store.append([event(i) for i in range(n)])
+    """Append n events, each of its own user (per-user order is tested apart), and route each to
+    `mappings`; returns the event ids."""
+    store.append([event(i, user=f"u{i}") for i in range(n)])
     claimed = store.claim_unrouted("router", n, 30)
     store.route([(e.id, mappings) for e in claimed])
     return [e.id for e in claimed]
@@ -324,6 +325,102 @@ def test_due_mappings_and_stats(store: Store) -> None:
     }
     assert stats.oldest_pending_age >= 0
     assert store.stats(now + 100).oldest_pending_age >= 100
+
+
+# -- per-user order -----------------------------------------------------------------------------------
+
+T0 = 1_700_000_000.0
+
+
+def user_event(message_id: str, user: str | None, at: float) -> NewEvent:
+    """An event of `user` that happened at `at` (arrival order is the order of `queue` calls)."""
+    payload = orjson.dumps({"id": message_id})
+    return NewEvent("src", message_id, user, "identify", time.time(), payload, ordered_at=at)
+
+
+def queue(store: Store, *events: NewEvent) -> None:
+    """Append and route `events` to mapping A, in this arrival order."""
+    store.append(list(events))
+    store.route([(e.id, ("A",)) for e in store.claim_unrouted("router", 100, 30)])
+
+
+def ids(deliveries: list[Delivery]) -> list[str]:
+    return [orjson.loads(d.payload)["id"] for d in deliveries]
+
+
+def test_a_users_deliveries_are_claimed_together_in_event_order(store: Store) -> None:
+    # Arrival order is not event order; equal timestamps are ordered by message id.
+    queue(
+        store,
+        user_event("a-late", "a", T0 + 2),
+        user_event("b-1", "b", T0),
+        user_event("a-first", "a", T0),
+        user_event("a-tie-y", "a", T0 + 1),
+        user_event("a-tie-x", "a", T0 + 1),
+    )
+    claimed = store.claim_deliveries("w", "A", 10, 30, time.time())
+    assert ids(claimed) == ["a-first", "a-tie-x", "a-tie-y", "a-late", "b-1"]
+    assert [d.user for d in claimed] == ["a", "a", "a", "a", "b"]
+
+
+def test_a_claim_takes_a_prefix_and_the_rest_waits_for_it(store_factory: StoreFactory) -> None:
+    node1, node2 = store_factory(), store_factory()
+    queue(node1, *(user_event(f"a{i}", "a", T0 + i) for i in range(4)), user_event("b0", "b", T0))
+    now = time.time()
+    first = node1.claim_deliveries("w1", "A", 2, 30, now)
+    assert ids(first) == ["a0", "a1"]
+    # Another node: a's later events wait while its earlier ones are out; b is not held back.
+    assert ids(node2.claim_deliveries("w2", "A", 10, 30, now)) == ["b0"]
+    node1.ack([d.id for d in first])
+    assert ids(node2.claim_deliveries("w2", "A", 10, 30, now)) == ["a2", "a3"]
+
+
+def test_a_retrying_user_holds_back_its_later_events_but_no_other_user(store: Store) -> None:
+    queue(store, user_event("a0", "a", T0))
+    now = time.time()
+    [head] = store.claim_deliveries("w", "A", 10, 30, now)
+    store.retry([head.id], at=now + 60, error="HTTP 500", now=now)
+    # More of a's events than a claim takes arrive before b's: they must not crowd b out.
+    queue(store, *(user_event(f"a{i}", "a", T0 + i) for i in range(1, 30)))
+    queue(store, user_event("b0", "b", T0), user_event("b1", "b", T0 + 1))
+    now = time.time()
+    assert ids(store.claim_deliveries("w", "A", 5, 600, now)) == ["b0", "b1"]
+    assert store.claim_deliveries("w", "A", 5, 600, now) == []
+    # When the head is due again, it goes first, with the events that waited for it.
+    assert ids(store.claim_deliveries("w", "A", 5, 30, now + 61)) == ["a0", "a1", "a2", "a3", "a4"]
+
+
+def test_dead_lettering_the_head_releases_the_rest(store: Store) -> None:
+    queue(store, user_event("a0", "a", T0), user_event("a1", "a", T0 + 1))
+    now = time.time()
+    [head] = store.claim_deliveries("w", "A", 1, 30, now)
+    assert store.claim_deliveries("w", "A", 10, 30, now) == []  # a1 waits for a0
+    store.dead_letter([head.id], reason="HTTP 400", status=400, request="{}", response="")
+    assert ids(store.claim_deliveries("w", "A", 10, 30, now)) == ["a1"]
+
+
+def test_an_event_arriving_late_waits_for_the_users_request_in_flight(store: Store) -> None:
+    queue(store, user_event("a1", "a", T0 + 1))
+    now = time.time()
+    [in_flight] = store.claim_deliveries("w", "A", 10, 30, now)
+    queue(store, user_event("a0", "a", T0), user_event("c0", None, T0))
+    now = time.time()
+    assert ids(store.claim_deliveries("w", "A", 10, 30, now)) == ["c0"]  # no user: no order to keep
+    store.ack([in_flight.id])
+    assert ids(store.claim_deliveries("w", "A", 10, 30, now)) == ["a0"]
+
+
+def test_a_claim_can_be_bounded_in_users(store: Store) -> None:
+    queue(
+        store,
+        user_event("a0", "a", T0),
+        user_event("a1", "a", T0 + 1),
+        user_event("b0", "b", T0),
+        user_event("c0", "c", T0),
+    )
+    now = time.time()
+    assert ids(store.claim_deliveries("w", "A", 10, 30, now, users=2)) == ["a0", "a1", "b0"]
+    assert ids(store.claim_deliveries("w", "A", 10, 30, now, users=2)) == ["c0"]
 
 
 # -- dead letters -------------------------------------------------------------------------------------

@@ -305,6 +305,24 @@ async def test_max_body_bytes_at_run_time(sandbox: SandboxThread, client: aiohtt
     assert sandbox.state.event_count() == 3
 
 
+async def test_user_errors_refuse_one_users_identifies_and_tracks_over_http(
+    sandbox: SandboxThread, client: aiohttp.ClientSession
+) -> None:
+    status, body = await set_faults(client, sandbox, {"user_errors": {"bad": 500, "worse": 400}})
+    assert status == 200 and body["user_errors"] == {"bad": 500, "worse": 400}
+    for user, expected in (("bad", 500), ("worse", 400), ("fine", 200)):
+        async with client.post(sandbox.url + "/admin/identify", json={"userId": user, "plan": "p"}) as resp:
+            assert resp.status == expected, user
+        body = {"events": [event("fine"), event(user)]}
+        async with client.post(sandbox.url + "/admin/track", json=body) as resp:
+            assert resp.status == expected, user  # one event of the user refuses the whole request
+    assert set(sandbox.state.contacts()) == {"fine"}
+    status, body = await set_faults(client, sandbox, {"user_errors": {"x": 302}})
+    assert status == 400 and body["errors"] == [
+        "user_errors: 'x' must map to an HTTP status between 400 and 599, got 302"
+    ]
+
+
 # Fault specs.
 
 
@@ -317,7 +335,7 @@ async def test_a_bad_fault_spec_is_a_400_listing_every_problem(
     assert status == 400
     assert body["errors"] == [
         "bogus: unknown fault (known: endpoint_rate_limits, error_rate, error_status, latency, max_batch, "
-        "max_body_bytes, outage, rate_limit, rate_limit_window, seed, timeout_rate)",
+        "max_body_bytes, outage, rate_limit, rate_limit_window, seed, timeout_rate, user_errors)",
         "error_rate: must be between 0 and 1, got 2",
         "error_status: must be one of 500, 502, 503, got 404",
         "outage: duration is required, mode must be one of 503, refuse, got 'down'",

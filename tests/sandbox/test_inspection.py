@@ -51,6 +51,7 @@ async def test_stats_contacts_events_and_duplicates_over_http(
     assert await get(client, base + "/contacts") == {
         "count": 1,
         "contacts": {"u1": {"userId": "u1", "plan": "pro"}},
+        "identifies": {"u1": 1, "u2": 1},  # identifies applied per user, deleted contacts included
     }
     assert await get(client, base + "/contacts/u1") == {"userId": "u1", "plan": "pro"}
     async with client.get(base + "/contacts/u2") as resp:
@@ -79,6 +80,30 @@ async def test_stats_contacts_events_and_duplicates_over_http(
         "duplicates": 1,
         "events": [{"event": event("u1"), "count": 2}],
     }
+
+
+async def test_identify_updates_a_contact_key_by_key_and_is_logged_per_contact(
+    sandbox: SandboxThread, client: aiohttp.ClientSession
+) -> None:
+    url = sandbox.url
+    updates = [
+        {"userId": "u1", "email": "a@x.io", "plan": "free", "lastPageView": {"page": "/a", "date": "d1"}},
+        {"userId": "u1", "plan": "pro", "lastPageView": {"page": "/b"}},
+    ]
+    for body in updates:
+        async with client.post(url + "/admin/identify", json=body) as resp:
+            assert resp.status == 200
+    async with client.post(url + "/admin/identify", json={"plan": "no user id"}) as resp:
+        assert resp.status == 400
+    # Later keys win, keys not sent are kept, an object value is replaced whole.
+    assert await get(client, url + "/__sandbox/contacts/u1") == {
+        "userId": "u1",
+        "email": "a@x.io",
+        "plan": "pro",
+        "lastPageView": {"page": "/b"},
+    }
+    assert await get(client, url + "/__sandbox/contacts/u1/identifies") == {"count": 2, "identifies": updates}
+    assert sandbox.state.identify_counts() == {"u1": 2}
 
 
 async def test_the_request_log_over_http_redacts_the_token(

@@ -69,6 +69,7 @@ def _read_entry(
         mapping = action.default_mapping
     enabled = section.boolean("enabled", True)
     batching, batch_size, batch_bytes = _read_batching(section, action)
+    coalesce = _read_coalesce(section, action)
     section.finish()
 
     if trigger is not None:
@@ -90,6 +91,7 @@ def _read_entry(
             batching=batching,
             batch_size=batch_size,
             batch_bytes=batch_bytes,
+            coalesce=coalesce,
         )
     except ActionsError as exc:
         problems.add(section.location, str(exc))
@@ -130,6 +132,21 @@ def _check_mapping(mapping: Any, location: str, problems: Problems, action: Acti
     except MappingValidationError as exc:
         for error in exc.errors:
             problems.add(location, error)
+
+
+def _read_coalesce(section: Section, action: Action | None) -> bool | None:
+    """`coalesce: true|false`: merge one user's waiting events into one request; on by default where
+    the action can (identifyContact). None: the action's default."""
+    if not section.has("coalesce"):
+        return None
+    can_merge = action is not None and action.perform_merged is not None
+    coalesce = section.boolean("coalesce", can_merge)
+    if coalesce and action is not None and not can_merge:
+        section.problems.add(
+            section.at("coalesce"), f"action {action.name!r} cannot coalesce (only identifyContact can)"
+        )
+        return False
+    return coalesce
 
 
 def _read_batching(section: Section, action: Action | None) -> tuple[bool, int, int]:

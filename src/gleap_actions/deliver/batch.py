@@ -30,6 +30,11 @@ class Work:
         """The delivery ids."""
         return [d.id for d in self.deliveries]
 
+    @property
+    def users(self) -> set[str]:
+        """The users of the deliveries (those that have one)."""
+        return {d.user for d in self.deliveries if d.user is not None}
+
     def subset(self, indices: Sequence[int]) -> Work:
         """The deliveries at `indices` (a planned request's)."""
         return Work([self.deliveries[i] for i in indices], [self.events[i] for i in indices], self.claimed_at)
@@ -66,9 +71,10 @@ class Claimer:
         self._stopping = stopping
         self.held: set[int] = set()
 
-    async def claim(self, limit: int, *, batch: bool) -> list[Delivery]:
-        """Up to `limit` due deliveries; with `batch`, a partial batch lingers for more first."""
-        claimed = await self._claim(limit)
+    async def claim(self, limit: int, *, batch: bool, users: int | None = None) -> list[Delivery]:
+        """Up to `limit` due deliveries (of `users` users at most); with `batch`, a partial batch
+        lingers for more first."""
+        claimed = await self._claim(limit, users)
         if claimed and batch and len(claimed) < self._per_request:
             claimed += await self._top_up(claimed)
         return claimed
@@ -77,9 +83,15 @@ class Claimer:
         """An outcome of `ids` was recorded: they are no longer held."""
         self.held.difference_update(ids)
 
-    async def _claim(self, limit: int) -> list[Delivery]:
+    async def _claim(self, limit: int, users: int | None = None) -> list[Delivery]:
         claimed = await self._run(
-            self._store.claim_deliveries, self._owner, self._mapping, limit, self._lease, time.time()
+            self._store.claim_deliveries,
+            self._owner,
+            self._mapping,
+            limit,
+            self._lease,
+            time.time(),
+            users=users,
         )
         self.held.update(d.id for d in claimed)
         return claimed

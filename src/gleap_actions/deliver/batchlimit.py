@@ -33,6 +33,11 @@ class BatchLimit:
             return max(1, self._accepted)
         return max(1, min(self.configured, (self._accepted + refused) // 2))
 
+    @property
+    def proven(self) -> int:
+        """The largest size known to be accepted (0 when none)."""
+        return self._accepted
+
     def refused(self, size: int) -> None:
         """A batch of `size` was answered 413."""
         self._refused = size if self._refused is None else min(self._refused, size)

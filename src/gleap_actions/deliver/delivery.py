@@ -1,13 +1,14 @@
 """Delivery of one mapping: the driver that runs the steps in order, like a Vector sink's.
 
 claim and batch (`batch.Claimer`) -> build requests (`request.RequestBuilder`; per-event rejections are
-dead-lettered at once) -> for each request, a task: send and classify (`sender.Sender` -> `outcome.Outcome`)
--> record the outcome (`record.Recorder`). A batch answered 400 (a bad event) or 413 (too large) is split
-in halves, recursively, so only the bad or oversize events are dead-lettered; the sizes (events and bytes)
-a 413 refused and a success accepted are learned (`batchlimit.BatchLimit`) so later batches are planned
-small enough at once and grow back when the destination takes more. A request waits for its turn at its
-Gleap endpoint's bucket as this mapping (`budget.FairBucket`), before others when it carries only audience
-identifies and the destination gives those priority.
+dead-lettered at once) -> for each chain of requests (`inorder.chains`: requests sharing a user, sent one
+after another), a task: send and classify (`sender.Sender` -> `outcome.Outcome`) -> record the outcome
+(`record.Recorder`). A batch answered 400 (a bad event) or 413 (too large) is split in halves,
+recursively, so only the bad or oversize events are dead-lettered (halves sharing a user go in order); the
+sizes (events and bytes) a 413 refused and a success accepted are learned (`batchlimit.BatchLimit`) so
+later batches are planned small enough at once and grow back when the destination takes more. A request
+waits for its turn at its Gleap endpoint's bucket as this mapping (`budget.FairBucket`), before others
+when it carries only audience identifies and the destination gives those priority.
 
 Store calls are synchronous and run in a worker thread; this module never blocks the loop.
 """
@@ -18,13 +19,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
 
 from gleap_actions.compute.identify import is_engage
 from gleap_actions.deliver.ackcommit import AckCommit
 from gleap_actions.deliver.batch import Claimer, Work
+from gleap_actions.deliver.inorder import chains, send_chain
 from gleap_actions.deliver.metrics import PipelineMetrics
 from gleap_actions.deliver.outcome import Delivered, Outcome, Rejected
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
@@ -130,7 +130,9 @@ class MappingDelivery:
             return
         free = max(1, self._room() - len(self._tasks))
         limit = min(parts.claim_limit, free * self._builder.per_request)
-        claimed = await self._claimer.claim(limit, batch=self._builder.batch)
+        # Merged requests: one per user, so claim whole queues of as many users as can be sent.
+        users = free if self._builder.merge else None
+        claimed = await self._claimer.claim(limit, batch=self._builder.batch, users=users)
         if not claimed:
             await self._idle(parts.poll_interval)
             return
@@ -182,21 +184,28 @@ class MappingDelivery:
             await self._recorder.retry(None, Work(claimed, [], time.monotonic()), err, None)
             return
         await self._recorder.rejections(work, plan)
-        for planned in plan.requests:
-            task = asyncio.create_task(self._guarded(planned.request, work.subset(planned.indices)))
+        items = [(p.request, work.subset(p.indices)) for p in plan.requests]
+        for chain in chains([w for _, w in items]):
+            task = asyncio.create_task(self._guarded([items[i] for i in chain]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, request: Request, work: Work) -> None:
-        """`_deliver`, logging a failure to record an outcome (the store refused a write): the
-        deliveries stay claimed and their lease expiry makes them due again, so nothing is lost."""
+    async def _guarded(self, chain: list[tuple[Request, Work]]) -> None:
+        """Send a chain of requests in order, logging a failure to record an outcome (the store refused
+        a write): the deliveries stay claimed and their lease expiry makes them due again, so nothing is
+        lost."""
         try:
-            await self._deliver(request, work)
+            await send_chain(chain, self._deliver, self._give_back)
         except Exception:
-            log.exception("event=record_outcome_failed mapping=%s events=%d", self.name, len(work.deliveries))
+            events = sum(len(w.deliveries) for _, w in chain)
+            log.exception("event=record_outcome_failed mapping=%s events=%d", self.name, events)
 
-    async def _deliver(self, request: Request, work: Work) -> None:
-        """Send one request and record its outcome (split and recurse on a batch 400 or 413)."""
+    async def _give_back(self, work: Work) -> None:
+        await self._recorder.release(work.ids)
+
+    async def _deliver(self, request: Request, work: Work) -> bool:
+        """Send one request and record its outcome (split and recurse on a batch 400 or 413). Returns
+        whether its events settled (delivered or dead-lettered)."""
         priority = self._audience_priority and all(is_engage(e) for e in work.events)
         outcome = await self._sender.send(
             request,
@@ -213,9 +222,8 @@ class MappingDelivery:
             and len(work.deliveries) > 1
         ):
             self._recorder.count(work, "final")
-            await self._split(work, outcome.error.status, size)
-        else:
-            await self._recorder.record(outcome, request, work)
+            return await self._split(work, outcome.error.status, size)
+        return await self._recorder.record(outcome, request, work)
 
     def _learn(self, outcome: Outcome, size: int, events: int) -> None:
         """Learn the batch limits from a batch's answer (a lone event's 413 says nothing of counts)."""
@@ -226,17 +234,21 @@ class MappingDelivery:
             builder.body_limit.accepted(size)
             builder.size_limit.accepted(events)
         elif isinstance(outcome, Rejected) and outcome.error.status == 413:
-            builder.body_limit.refused(size)
-            if events > 1:
+            # One 413 does not say whether the count or the bytes were too many: a batch of more events
+            # than was ever accepted teaches the count, any other the bytes (a lone event's, always).
+            if events > max(1, builder.size_limit.proven):
                 builder.size_limit.refused(events)
+            else:
+                builder.body_limit.refused(size)
         else:
             return
         self._size_gauge.set(builder.size_limit.current)
         self._bytes_gauge.set(builder.body_limit.current)
 
-    async def _split(self, work: Work, status: int | None, size: int) -> None:
+    async def _split(self, work: Work, status: int | None, size: int) -> bool:
         """A batch answered 400 or 413: plan and send each half on its own to isolate the bad or oversize
-        events (a half may be planned in more requests when the learned body limit says so)."""
+        events (a half may be planned in more requests when the learned body limit says so); requests
+        sharing a user go in order. Returns whether every event settled."""
         log.info(
             "event=batch_split mapping=%s events=%d status=%s bytes=%d limit_events=%d limit_bytes=%d",
             self.name,
@@ -246,9 +258,13 @@ class MappingDelivery:
             self._builder.size_limit.current,
             self._builder.body_limit.current,
         )
-        jobs: list[Coroutine[Any, Any, None]] = []
+        items: list[tuple[Request, Work]] = []
         for half in work.halves():
             plan = await self._parts.run(self._builder.rebuild, half)
             await self._recorder.rejections(half, plan)
-            jobs.extend(self._deliver(p.request, half.subset(p.indices)) for p in plan.requests)
-        await asyncio.gather(*jobs)
+            items.extend((p.request, half.subset(p.indices)) for p in plan.requests)
+        jobs = [
+            send_chain([items[i] for i in chain], self._deliver, self._give_back)
+            for chain in chains([w for _, w in items])
+        ]
+        return all(await asyncio.gather(*jobs))

@@ -93,8 +93,9 @@ class Recorder:
         self._stopping = stopping
         self._observe = observe
 
-    async def record(self, outcome: Outcome, request: Request, work: Work) -> None:
-        """Record what happened to `request`, which carried `work`."""
+    async def record(self, outcome: Outcome, request: Request, work: Work) -> bool:
+        """Record what happened to `request`, which carried `work`. Returns whether its events settled:
+        delivered or dead-lettered (not to be retried or given back)."""
         if self._observe is not None:
             self._observe_outcome(self._observe, outcome, request, work)
         if isinstance(outcome, Delivered):
@@ -108,7 +109,8 @@ class Recorder:
             self._claimer.done(ids)
             self._metrics.delivered.labels(*self._labels).inc(len(ids))
             self._outcomes.record_delivered(self._mapping, len(ids))
-        elif isinstance(outcome, Skipped):
+            return True
+        if isinstance(outcome, Skipped):
             await self.release(work.ids)
         elif isinstance(outcome, Credentials):
             self.count(work, "credentials")
@@ -127,6 +129,8 @@ class Recorder:
         else:
             self.count(work, "final")
             await self.rejected(request, work, outcome)
+            return True
+        return False
 
     async def retry(
         self, request: Request | None, work: Work, err: Exception, retry_after: float | None

@@ -94,6 +94,8 @@ class Action:
     """A destination action: fields, default trigger and mapping, and how payloads become requests.
 
     `perform_batch` is None when the destination has no batch endpoint (each event is its own request).
+    `perform_merged`, when given, turns payloads of one record (equal `merge_key` field, in event order)
+    into one request whose effect equals performing them one by one, in order (identify coalescing).
     `default_mapping` is usually `fields.default_mapping(fields)`. `validate` is the compiled field validator.
     """
 
@@ -105,6 +107,8 @@ class Action:
     perform_batch: PerformBatch | None
     default_mapping: Mapping[str, Any]
     description: str = ""
+    perform_merged: PerformBatch | None = None
+    merge_key: str = "userId"
     validate: PayloadValidator = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -35,6 +35,7 @@ class Subscription:
     batching: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_bytes: int = DEFAULT_BATCH_BYTES
+    coalesce: bool = False  # merge waiting events of one record into one request (`Action.perform_merged`)
 
     @classmethod
     def compile(
@@ -47,14 +48,20 @@ class Subscription:
         batching: bool = False,
         batch_size: int = DEFAULT_BATCH_SIZE,
         batch_bytes: int = DEFAULT_BATCH_BYTES,
+        coalesce: bool | None = None,
     ) -> Subscription:
         """Parse the trigger (default: the action's) and compile the mapping (default: the action's).
 
+        `coalesce` defaults to on where the action can merge (`Action.perform_merged`).
+
         Raises `FqlSyntaxError` or `MappingValidationError` for a malformed trigger or mapping, and
-        ValueError for a batch size or byte limit below 1.
+        ValueError for a batch size or byte limit below 1, or `coalesce` for an action that cannot merge.
         """
         if batch_size < 1 or batch_bytes < 1:
             raise ValueError(f"{name}: batch size and batch bytes must be at least 1")
+        can_merge = action.perform_merged is not None
+        if coalesce and not can_merge:
+            raise ValueError(f"{name}: action {action.name!r} cannot coalesce requests")
         from gleap_actions.engine.fql import parse
         from gleap_actions.engine.mapping import compile_mapping
 
@@ -71,6 +78,7 @@ class Subscription:
             batching=batching,
             batch_size=batch_size,
             batch_bytes=batch_bytes,
+            coalesce=can_merge if coalesce is None else coalesce,
         )
 
     def matches(self, event: dict[str, Any]) -> bool:
@@ -85,30 +93,36 @@ class Subscription:
         *,
         batch_size: int | None = None,
         batch_bytes: int | None = None,
+        merge: bool = False,
     ) -> Plan:
         """Map, validate and build the requests for `events` (already selected by the trigger).
 
         With `batch` and an action that has `perform_batch`, valid events share requests of at most
         `batch_size` events and `batch_bytes` bytes of body (the arguments, when given, else the
-        configured ones; a single larger event still gets its own request); otherwise each valid event
-        is one request. Invalid events become rejections.
+        configured ones; a single larger event still gets its own request). With `merge` (and an action
+        that has `perform_merged`), consecutive valid events of one record (the same `Action.merge_key`
+        value) share one merged request, `batch_size` events at most: callers pass one user's events
+        together, in event order. Otherwise each valid event is one request. Invalid events become
+        rejections.
         """
         requests: list[PlannedRequest] = []
         rejections: list[Rejection] = []
         mapping = self.mapping
         validate = self.action.validate
-        perform_batch = self.action.perform_batch if batch else None
+        perform_merged = self.action.perform_merged if merge else None
+        perform_batch = self.action.perform_batch if batch and perform_merged is None else None
+        collect = perform_batch is not None or perform_merged is not None
         perform = self.action.perform
         payloads: list[Payload] = []
         indices: list[int] = []
         for index, event in enumerate(events):
             try:
                 payload = validate(mapping(event))
-                if perform_batch is None:
-                    requests.append(PlannedRequest(perform(settings, payload), [index]))
-                else:
+                if collect:
                     payloads.append(payload)
                     indices.append(index)
+                else:
+                    requests.append(PlannedRequest(perform(settings, payload), [index]))
             except PayloadValidationError as error:
                 rejections.append(Rejection(index, error.status, error.code, str(error)))
             except MappingRuntimeError as error:
@@ -118,7 +132,9 @@ class Subscription:
                 rejections.append(
                     Rejection(index, status, getattr(error, "code", "INVALID_EVENT"), str(error))
                 )
-        if perform_batch is not None:
+        if perform_merged is not None:
+            self._add_merged(perform_merged, settings, payloads, indices, requests)
+        elif perform_batch is not None:
             limit = self.batch_bytes if batch_bytes is None else batch_bytes
             size = self.batch_size if batch_size is None else max(1, batch_size)
             for start in range(0, len(payloads), size):
@@ -126,6 +142,26 @@ class Subscription:
                 batch_payloads, batch_indices = payloads[start:end], indices[start:end]
                 self._add_batch(perform_batch, settings, batch_payloads, batch_indices, limit, requests)
         return Plan(requests, rejections)
+
+    def _add_merged(
+        self,
+        perform_merged: Callable[[Any, list[Payload]], Request],
+        settings: Any,
+        payloads: list[Payload],
+        indices: list[int],
+        out: list[PlannedRequest],
+    ) -> None:
+        """One merged request per run of consecutive payloads of one record, `batch_size` at most."""
+        key = self.action.merge_key
+        start = 0
+        for end in range(1, len(payloads) + 1):
+            if (
+                end == len(payloads)
+                or end - start >= self.batch_size
+                or payloads[end].get(key) != payloads[start].get(key)
+            ):
+                out.append(PlannedRequest(perform_merged(settings, payloads[start:end]), indices[start:end]))
+                start = end
 
     def _add_batch(
         self,

@@ -6,7 +6,8 @@ values, or walks the events for retention, is written once here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from gleap_actions.queue.store import DeadLetter, Delivery, DestinationQueue, QueueStats, StoredEvent
@@ -20,6 +21,17 @@ STATES = ("pending", "retrying", "in_flight", "dead_letters")
 DEAD_LETTER_INDEXES = (
     "CREATE INDEX dead_letters_event ON dead_letters (event_id);\n"
     "    CREATE INDEX dead_letters_mapping ON dead_letters (mapping, id);"
+)
+
+# The indexes of per-user order (`plan_claim`): one user's queue of a mapping in event order, and its
+# parked deliveries (`{parked}`: the backend's "is parked" condition). The message id, which orders
+# events of equal timestamps (rare), is left out of `deliveries_user` and sorted as read: entries of
+# that index are spread by user, so every ack writes as many of its pages as users, and small entries
+# mean fewer pages.
+DELIVERY_ORDER_INDEXES = (
+    "CREATE INDEX deliveries_user ON deliveries (mapping, user_key, ordered_at)"
+    " WHERE user_key IS NOT NULL;\n"
+    "    CREATE INDEX deliveries_parked ON deliveries (mapping, user_key) WHERE {parked}"
 )
 
 # The destination of a stored delivery key (`route.delivery_key`): the text before the first '/' when it is
@@ -73,23 +85,111 @@ def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:
     )
 
 
-def deliveries_from_rows(mapping: str, rows: Iterable[Sequence[Any]]) -> list[Delivery]:
+# A claim whose due range held only the work of users waiting for a retry parks it and reads the next
+# range, this many times at most (each round moves `limit` rows out of the way, so a blocked backlog is
+# soon out of it).
+CLAIM_ROUNDS = 8
+
+
+def queue_depth(limit: int, users_in_range: int, users: int | None) -> int:
+    """How much of each user's queue a claim reads: its share of `limit` (of `users` users when the
+    claim is bounded in users, else of those in the due range), so that a claim reads about as many
+    rows as it can take. Reading less of a long queue only takes a shorter prefix of it."""
+    return max(1, -(-limit // max(1, min(users_in_range, users or users_in_range))))
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPlan:
+    """What one claim takes (`claim`: delivery ids in the order they are handed out) and what it parks
+    (`park`: delivery id -> until when: the due work of users that must wait for an earlier delivery);
+    `look_further`: nothing was claimed and users waiting for a retry were parked, so the next range
+    may hold claimable work; `unpark`: the claimed deliveries that were parked."""
+
+    claim: list[int]
+    park: dict[int, float]
+    look_further: bool = False
+    unpark: list[int] = field(default_factory=list)
+
+
+def plan_claim(
+    candidates: Sequence[tuple[int, str | None]],
+    queues: Mapping[str, Sequence[tuple[int, float, bool, bool]]],
+    *,
+    now: float,
+    limit: int,
+    users: int | None = None,
+) -> ClaimPlan:
+    """Per-user order for one mapping's claim, the same in both stores.
+
+    `candidates`: `(id, user)` of due deliveries in due order (the claim's index range). `queues`: for
+    each candidate's user, the head of its queue in event order as `(id, next_at, parked, leased)` rows.
+
+    A user is blocked while one of its deliveries is neither due nor parked (leased, or waiting for a
+    retry): nothing of it is claimed, and its due deliveries are parked until the earliest such delivery
+    may change, so they leave the claim's range instead of filling it (a failing user never crowds out
+    the others). A user blocked only by work in flight, which is usually answered within a second, is
+    parked only when nothing else could be claimed: a claim that found work leaves it be, and saves the
+    writes. Otherwise its queue is claimed from the head, parked deliveries included, as far as `limit`
+    allows: always a prefix, so a later event never goes out before an earlier one. Deliveries without a
+    user are claimed as they come. With `users`, at most that many users are claimed (a delivery
+    without a user counts as one)."""
+    claim: list[int] = []
+    unpark: list[int] = []
+    park: dict[int, float] = {}
+    in_flight: dict[int, float] = {}  # parked only if nothing is claimed
+    blocked: dict[str, tuple[float, bool]] = {}  # user -> (until when, only by work in flight)
+    seen: set[str] = set()
+    claimed_users = 0
+    for delivery_id, user in candidates:
+        if len(claim) >= limit or (users is not None and claimed_users >= users):
+            break
+        if user is None:
+            claim.append(delivery_id)
+            claimed_users += 1
+        elif user in blocked:
+            until, leased = blocked[user]  # a due delivery beyond the head read
+            (in_flight if leased else park)[delivery_id] = until
+        elif user not in seen:
+            seen.add(user)
+            queue = queues.get(user, ())
+            blockers = [
+                (next_at, leased) for _, next_at, parked, leased in queue if next_at > now and not parked
+            ]
+            if blockers:
+                until, leased = min(b[0] for b in blockers), all(b[1] for b in blockers)
+                blocked[user] = (until, leased)
+                target = in_flight if leased else park
+                target.update((row[0], until) for row in queue if row[1] <= now)
+                target[delivery_id] = until
+            elif queue:
+                taken = queue[: limit - len(claim)]
+                claim.extend(row[0] for row in taken)
+                unpark.extend(row[0] for row in taken if row[2])
+                claimed_users += 1
+    look_further = not claim and bool(park)
+    if not claim:
+        park.update(in_flight)
+    return ClaimPlan(claim, park, look_further, unpark)
+
+
+def deliveries_from_rows(mapping: str, rows: Iterable[Sequence[Any]], order: Sequence[int]) -> list[Delivery]:
     """Claimed deliveries of `mapping` from `(id, event_id, attempts, first_attempt_at, received_at,
-    payload)` rows, oldest event first (the order `claim_deliveries` promises)."""
-    deliveries = [
-        Delivery(
-            id=id_,
-            event_id=event_id,
+    user, payload)` rows, in the claim's `order` of ids (rows of ids not in it, gone meanwhile, are
+    left out)."""
+    by_id = {
+        row[0]: Delivery(
+            id=row[0],
+            event_id=row[1],
             mapping=mapping,
-            attempts=attempts,
-            first_attempt_at=first_attempt_at,
-            received_at=received_at,
-            payload=bytes(payload),
+            attempts=row[2],
+            first_attempt_at=row[3],
+            received_at=row[4],
+            user=row[5],
+            payload=bytes(row[6]),
         )
-        for id_, event_id, attempts, first_attempt_at, received_at, payload in rows
-    ]
-    deliveries.sort(key=lambda d: (d.event_id, d.id))
-    return deliveries
+        for row in rows
+    }
+    return [by_id[i] for i in order if i in by_id]
 
 
 def stored_events_from_rows(rows: Iterable[Sequence[Any]]) -> list[StoredEvent]:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from gleap_actions.events import iso_seconds
 from gleap_actions.queue.profiles import ProfileStore
 
 DEFAULT_DEDUP_WINDOW = 86400.0  # seconds a message id is remembered (Segment's 24 hours)
@@ -47,6 +48,7 @@ class NewEvent:
     received_at: float  # Unix seconds
     payload: bytes  # the normalised event as JSON
     route: Route | None = None  # decided at ingest; None leaves the event to the router
+    ordered_at: float | None = None  # the event's `timestamp` (Unix seconds): per-user delivery order
 
     @classmethod
     def from_event(
@@ -60,6 +62,7 @@ class NewEvent:
     ) -> NewEvent:
         """The stored form of a normalised event (`payload`: its JSON, when already serialised)."""
         user_id = event.get("userId")
+        timestamp = event.get("timestamp")
         return cls(
             source=source,
             message_id=event["messageId"],
@@ -68,7 +71,13 @@ class NewEvent:
             received_at=received_at,
             payload=payload if payload is not None else orjson.dumps(event),
             route=route,
+            ordered_at=iso_seconds(timestamp) if isinstance(timestamp, str) else None,
         )
+
+    @property
+    def order_time(self) -> float:
+        """When the event happened, for per-user order: its timestamp, else its receipt."""
+        return self.received_at if self.ordered_at is None else self.ordered_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,7 @@ class Delivery:
     first_attempt_at: float | None
     received_at: float
     payload: bytes
+    user: str | None = None  # the event's userId: one user's deliveries of a mapping go out in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +189,16 @@ class Store(Protocol):
         ...
 
     def claim_deliveries(
-        self, owner: str, mapping: str, limit: int, lease: float, now: float
+        self, owner: str, mapping: str, limit: int, lease: float, now: float, *, users: int | None = None
     ) -> list[Delivery]:
         """Claim up to `limit` pending deliveries of `mapping` whose next attempt is due at `now`,
-        oldest event first, for `lease` seconds (expired leases are claimable again)."""
+        oldest first, for `lease` seconds (expired leases are claimable again).
+
+        Per-user order (`queue/base.py` `plan_claim`): the deliveries of one user (`Delivery.user`) are
+        claimed as a prefix of that user's queue in event order (timestamp, then message id), returned
+        together in that order; a user with a delivery leased or waiting for a retry is skipped and its
+        due deliveries are parked until then, so they neither overtake it nor crowd out other users.
+        With `users`, the deliveries of at most that many users are claimed."""
         ...
 
     def due_mappings(self, now: float) -> dict[str, int]:
@@ -190,7 +206,7 @@ class Store(Protocol):
         ...
 
     def ack(self, delivery_ids: Sequence[int]) -> None:
-        """The deliveries reached the destination."""
+        """The deliveries reached the destination (their users' parked deliveries are due again)."""
         ...
 
     def retry(self, delivery_ids: Sequence[int], *, at: float, error: str, now: float) -> None:
@@ -211,7 +227,8 @@ class Store(Protocol):
     def dead_letter(
         self, delivery_ids: Sequence[int], *, reason: str, status: int | None, request: str, response: str
     ) -> None:
-        """Move deliveries to dead letters with their reason, redacted request and response."""
+        """Move deliveries to dead letters with their reason, redacted request and response (their
+        users' parked deliveries are due again: a dead-lettered head releases the rest)."""
         ...
 
     def list_dead_letters(

@@ -86,6 +86,7 @@ class SandboxRoutes:
         app.router.add_get("/__sandbox/stats", self._stats)
         app.router.add_get("/__sandbox/requests", self._requests)
         app.router.add_get("/__sandbox/contacts", self._contacts)
+        app.router.add_get("/__sandbox/contacts/{user_id:.+}/identifies", self._identifies)
         app.router.add_get("/__sandbox/contacts/{user_id:.+}", self._contact)
         app.router.add_get("/__sandbox/events", self._events)
         app.router.add_get("/__sandbox/duplicates", self._duplicates)
@@ -168,6 +169,10 @@ class SandboxRoutes:
         events = track_body_events(parsed) if error is None else error
         if isinstance(events, str):
             return 400, {"error": events}
+        for event in events:
+            refused = self._user_error(event)
+            if refused is not None:
+                return refused
         if self._injector.batch_too_large(len(events)):
             limit = self._injector.faults.max_batch
             return 413, {"error": f"Too many events in one request: {len(events)} > {limit}"}
@@ -183,8 +188,19 @@ class SandboxRoutes:
         error = error or identify_error(parsed)
         if error:
             return 400, {"error": error}
-        self._state.identify(parsed["userId"], parsed)
+        refused = self._user_error(parsed)
+        if refused is not None:
+            return refused
+        self._state.identify(parsed["userId"], parsed, body)
         return 200, {"success": True}
+
+    def _user_error(self, item: object) -> Answer | None:
+        """The answer the `user_errors` fault gives to a contact or event of a refused user, if any."""
+        user_errors = self._injector.faults.user_errors
+        user = item.get("userId") if isinstance(item, dict) else None
+        if not user_errors or not isinstance(user, str) or user not in user_errors:
+            return None
+        return user_errors[user], {"error": f"Injected error for user {user!r}"}
 
     def _auth(self, request: web.Request, body: bytes) -> Answer:
         return 200, {"success": True}
@@ -221,7 +237,12 @@ class SandboxRoutes:
 
     async def _contacts(self, request: web.Request) -> web.Response:
         contacts = self._state.contacts()
-        return json_response(200, {"count": len(contacts), "contacts": contacts})
+        counts = self._state.identify_counts()
+        return json_response(200, {"count": len(contacts), "contacts": contacts, "identifies": counts})
+
+    async def _identifies(self, request: web.Request) -> web.Response:
+        identifies = self._state.identifies(request.match_info["user_id"])
+        return json_response(200, {"count": len(identifies), "identifies": identifies})
 
     async def _contact(self, request: web.Request) -> web.Response:
         contact = self._state.contact(request.match_info["user_id"])

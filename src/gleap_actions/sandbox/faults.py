@@ -61,6 +61,8 @@ class Faults:
     - `outage`: an outage window (see `Outage`).
     - `max_batch`: most events accepted in one `/admin/track` request; `max_body_bytes`: largest body;
       both answered with 413 beyond the limit.
+    - `user_errors`: user id -> HTTP status (400-599): every identify of that user, and every track
+      request with an event of that user, is answered with that status (a user Gleap keeps refusing).
     - `seed`: seeds the random choice of failing requests, for reproducible runs.
     """
 
@@ -74,6 +76,7 @@ class Faults:
     outage: Outage | None = None
     max_batch: int | None = None
     max_body_bytes: int | None = None
+    user_errors: Mapping[str, int] = field(default_factory=dict)
     seed: int | None = None
 
     def rate_limit_of(self, endpoint: str) -> int | None:
@@ -186,6 +189,15 @@ def _seed(value: object) -> int | None:
     raise ValueError(f"must be an integer or null, got {_json_type(value)}")
 
 
+def _user_errors(value: object) -> dict[str, int]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be an object of user id -> HTTP status, got {_json_type(value)}")
+    for user, status in value.items():
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError(f"{user!r} must map to an HTTP status between 400 and 599, got {status!r}")
+    return dict(value)
+
+
 def _outage(value: object) -> Outage | None:
     if value is None or isinstance(value, Outage):
         return value
@@ -222,5 +234,6 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "outage": _outage,
     "max_batch": _optional_positive_int,
     "max_body_bytes": _optional_positive_int,
+    "user_errors": _user_errors,
     "seed": _seed,
 }

@@ -1,4 +1,5 @@
-"""What the sandbox has received: contacts, track events per user, and the request log.
+"""What the sandbox has received: contacts, the identifies applied to each, track events per user, and
+the request log.
 
 Everything is in memory and guarded by one lock, so a test thread can read while the server's event loop
 writes. Per-request work is kept small: events are stored as compact JSON bytes (as sent, key order
@@ -93,6 +94,7 @@ class _Data:
     seen: dict[bytes, int] = field(default_factory=dict)
     duplicate_total: int = 0
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    identify_log: dict[str, list[bytes]] = field(default_factory=dict)
     contacts_deleted: int = 0
     identifies: int = 0
 
@@ -156,11 +158,14 @@ class SandboxState:
                 data.seen[digest] = seen + 1
             data.event_total += len(encoded)
 
-    def identify(self, user_id: str, attributes: dict[str, Any]) -> None:
-        """Create the contact or merge the attributes into it (later values win)."""
+    def identify(self, user_id: str, attributes: dict[str, Any], body: bytes | None = None) -> None:
+        """Create the contact or update it as Gleap does: each key sent replaces the stored value, keys
+        not sent are kept. The identify (`body`, else the attributes as JSON) is logged per contact."""
+        raw = bytes(body) if body is not None else orjson.dumps(attributes)
         with self._lock:
             self._data.identifies += 1
             self._data.contacts.setdefault(user_id, {}).update(attributes)
+            self._data.identify_log.setdefault(user_id, []).append(raw)
 
     def delete_contact(self, user_id: str) -> bool:
         """Remove a contact; False when there was none. Its track events stay (they were received)."""
@@ -219,6 +224,18 @@ class SandboxState:
         with self._lock:
             attrs = self._data.contacts.get(user_id)
             return dict(attrs) if attrs is not None else None
+
+    def identifies(self, user_id: str) -> list[dict[str, Any]]:
+        """The identifies applied to one contact, in arrival order (an identify Gleap refused is not
+        among them; every request is in the request log)."""
+        with self._lock:
+            raws = list(self._data.identify_log.get(user_id, ()))
+        return [orjson.loads(raw) for raw in raws]
+
+    def identify_counts(self) -> dict[str, int]:
+        """How many identifies were applied to each contact."""
+        with self._lock:
+            return {user_id: len(log) for user_id, log in self._data.identify_log.items()}
 
     def events(self, user_id: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Track events as sent, in arrival order per user (users in order of first event)."""

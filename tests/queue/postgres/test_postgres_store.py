@@ -49,6 +49,11 @@ def test_existing_deliveries_and_dead_letters_get_their_destination(postgres_url
         conn.execute("ALTER TABLE deliveries DROP COLUMN destination")
         conn.execute("ALTER TABLE dead_letters DROP COLUMN destination")
         conn.execute("ALTER TABLE rate_limits DROP COLUMN factor, DROP COLUMN factor_at")  # version 7's
+        conn.execute("ALTER TABLE events DROP COLUMN ordered_at")  # version 8's
+        conn.execute(
+            "ALTER TABLE deliveries DROP COLUMN user_key, DROP COLUMN ordered_at, DROP COLUMN message_id,"
+            " DROP COLUMN parked"
+        )
         for key in ("Track", "eu/Track", "a b/c"):
             conn.execute(
                 "INSERT INTO deliveries (event_id, mapping, received_at, next_at) VALUES (%s, %s, 1, 1)",

@@ -47,6 +47,10 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         ("SELECT id FROM deliveries WHERE mapping = 'a' AND next_at <= 5 ORDER BY next_at LIMIT 10",
          "deliveries_due"),
         ("SELECT id FROM events WHERE user_id = 'x'", "events_user"),
+        ("SELECT id FROM deliveries WHERE mapping = 'a' AND user_key = 'u' ORDER BY ordered_at, message_id"
+         " LIMIT 10", "deliveries_user"),
+        ("SELECT id FROM deliveries WHERE parked = 1 AND mapping = 'a' AND user_key = 'u'",
+         "deliveries_parked"),
         ("SELECT seen_at FROM dedup WHERE source = 's' AND message_id = 'm'", "dedup_key"),
         ("SELECT id FROM dead_letters WHERE destination = 'eu' AND id > 5 ORDER BY id LIMIT 50",
          "dead_letters_destination"),

@@ -2,7 +2,8 @@
 
 * `trackEvent` -> `POST /admin/track {"events": [...]}`; has a batch form (Gleap's endpoint takes a list).
   page and screen calls become `pageView` events with `data: {page: ...}`, as Gleap's own SDK sends them.
-* `identifyContact` -> `POST /admin/identify` with a flat contact; no batch form.
+* `identifyContact` -> `POST /admin/identify` with a flat contact; no batch form, but identifies of one
+  contact waiting together are merged into one request (`perform_identify_merged`).
 
 Bodies follow Segment's key order and rules (those of Segment's own implementation) with the
 deliberate differences listed in docs/compatibility/destination.md.
@@ -247,6 +248,20 @@ def perform_identify(settings: GleapSettings, payload: Payload) -> Request:
     return gleap_request(settings, "POST", "/admin/identify", contact(payload))
 
 
+def perform_identify_merged(settings: GleapSettings, payloads: list[Payload]) -> Request:
+    """`POST /admin/identify` with the contacts of one user's identifies (in event order) merged.
+
+    Gleap updates a contact key by key: a key an identify sends replaces the stored value, a key it
+    does not send is kept. Merging the bodies the same way (later keys win, absent ones kept; an object
+    value such as `lastPageView` is replaced whole) gives the contact that sending them one by one, in
+    order, gives; as events are ordered by timestamp, `lastActivity` and `lastPageView` end as the
+    latest event's."""
+    body: dict[str, Any] = {}
+    for payload in payloads:
+        body.update(contact(payload))
+    return gleap_request(settings, "POST", "/admin/identify", body)
+
+
 TRACK_EVENT = Action(
     name="trackEvent",
     title="Track Event",
@@ -267,6 +282,7 @@ IDENTIFY_CONTACT = Action(
     perform_batch=None,
     default_mapping=default_mapping(IDENTIFY_FIELDS),
     description="Create or update a contact in Gleap",
+    perform_merged=perform_identify_merged,
 )
 
 ACTIONS: dict[str, Action] = {TRACK_EVENT.name: TRACK_EVENT, IDENTIFY_CONTACT.name: IDENTIFY_CONTACT}

@@ -71,7 +71,13 @@ def render() -> str:
     for name, action in ACTIONS.items():
         parts.append(f"\n## {name}: {action.title}\n\n{action.description.rstrip('.')}.")
         parts.append(f" Default trigger: `{action.default_trigger}`.")
-        parts.append(" Batched: " + ("yes." if action.perform_batch is not None else "no.") + "\n\n")
+        parts.append(" Batched: " + ("yes." if action.perform_batch is not None else "no."))
+        if action.perform_merged is not None:
+            parts.append(
+                " Coalesced: yes (a user's identifies waiting together are sent as one merged request;"
+                " the mapping option `coalesce`)."
+            )
+        parts.append("\n\n")
         parts.append("| key | type | required | default mapping | sent to Gleap as | description |\n")
         parts.append("| --- | --- | --- | --- | --- | --- |\n")
         for key, field in action.fields.items():

@@ -18,7 +18,8 @@ Tables (hot, frequently updated state is kept apart from the large immutable pay
 - `unrouted`: events waiting for the router, with their lease (`lease_until` 0 = free). Deleted on routing.
 - `deliveries`: pending (event, mapping) work, small rows. Delivered work is deleted. `next_at` is when it can
   be claimed: the event's receipt time when new (claims go oldest event first), the retry time after a
-  failure, and the lease expiry while claimed.
+  failure, the lease expiry while claimed, and, while `parked`, when the user's delivery it waits for may
+  change. `user_key`, `ordered_at`, `message_id`: the user and the event order of per-user order.
 - `dead_letters`: deliveries that failed for good; the event row is kept for replay. In both, `mapping` is
   the delivery key (`route.delivery_key`) and `destination` its destination part (a generated column).
 - `dedup`: (source, message_id) seen within the window; the primary key makes dedup hold across nodes.
@@ -39,7 +40,7 @@ from typing import LiteralString
 
 import psycopg
 
-from gleap_actions.queue.base import DEAD_LETTER_INDEXES, POSTGRES_DESTINATION
+from gleap_actions.queue.base import DEAD_LETTER_INDEXES, DELIVERY_ORDER_INDEXES, POSTGRES_DESTINATION
 from gleap_actions.queue.profiles import profile_tables
 
 MIGRATIONS: list[LiteralString] = [
@@ -167,6 +168,20 @@ MIGRATIONS: list[LiteralString] = [
     """
     ALTER TABLE rate_limits ADD COLUMN factor DOUBLE PRECISION NOT NULL DEFAULT 1;
     ALTER TABLE rate_limits ADD COLUMN factor_at DOUBLE PRECISION NOT NULL DEFAULT 0;
+    """,
+    # 8: per-user order. A delivery knows its user and its event's time and message id; claims read a
+    # user's queue in that order through `deliveries_user`; `parked` marks due work of a blocked user,
+    # which `deliveries_parked` finds again when the delivery it waits for is acked or dead-lettered.
+    # Work queued before the upgrade is ordered by its receipt time.
+    f"""
+    ALTER TABLE events ADD COLUMN ordered_at DOUBLE PRECISION;
+    ALTER TABLE deliveries ADD COLUMN user_key TEXT,
+        ADD COLUMN ordered_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+        ADD COLUMN message_id TEXT NOT NULL DEFAULT '',
+        ADD COLUMN parked BOOLEAN NOT NULL DEFAULT false;
+    UPDATE deliveries d SET ordered_at = d.received_at, user_key = e.user_id, message_id = e.message_id
+        FROM events e WHERE e.id = d.event_id;
+    {DELIVERY_ORDER_INDEXES.format(parked="parked")};
     """,
 ]
 

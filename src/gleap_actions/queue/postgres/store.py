@@ -78,8 +78,8 @@ _LOCK_TIMEOUT = "SET LOCAL lock_timeout = '1s'"
 # rows that are new (not duplicates).
 _INPUT = (
     "input AS (SELECT * FROM unnest(%(sources)s::text[], %(message_ids)s::text[], %(user_ids)s::text[],"
-    " %(types)s::text[], %(received)s::float8[], %(payloads)s::bytea[])"
-    " WITH ORDINALITY AS i(source, message_id, user_id, type, received_at, payload, n))"
+    " %(types)s::text[], %(received)s::float8[], %(payloads)s::bytea[], %(ordered)s::float8[])"
+    " WITH ORDINALITY AS i(source, message_id, user_id, type, received_at, payload, ordered_at, n))"
 )
 _FRESH = (
     "fresh AS (INSERT INTO dedup AS d (source, message_id, seen_at, expires_at)"
@@ -90,9 +90,10 @@ _FRESH = (
     " kept AS (SELECT input.* FROM input JOIN fresh USING (source, message_id))"
 )
 _QUEUE = (
-    "new AS (INSERT INTO events (generation, source, message_id, user_id, type, received_at, payload)"
-    " SELECT (SELECT max(id) FROM generations), source, message_id, user_id, type, received_at, payload"
-    " FROM {rows} ORDER BY n RETURNING id),"
+    "new AS (INSERT INTO events"
+    " (generation, source, message_id, user_id, type, received_at, payload, ordered_at)"
+    " SELECT (SELECT max(id) FROM generations), source, message_id, user_id, type, received_at, payload,"
+    " ordered_at FROM {rows} ORDER BY n RETURNING id),"
     " queued AS (INSERT INTO unrouted (event_id) SELECT id FROM new)"
 )
 # Dedup and store in one statement (the common case: no message id twice in the batch).
@@ -100,6 +101,29 @@ _APPEND: LiteralString = f"WITH {_INPUT}, {_FRESH}, {_QUEUE.format(rows='kept')}
 # Dedup only, and store only: a batch repeating an id dedups round by round, then stores in one go.
 _DEDUP: LiteralString = f"WITH {_INPUT}, {_FRESH} SELECT n FROM kept"
 _STORE: LiteralString = f"WITH {_INPUT}, {_QUEUE.format(rows='input')} SELECT count(*) FROM new"
+
+# The users of one mapping this transaction may claim: those whose claim lock it gets (held until commit;
+# a hash collision only makes a claim skip a user once).
+_LOCK_USERS: LiteralString = (
+    "SELECT u.key FROM unnest(%(users)s::text[]) AS u(key)"
+    " WHERE pg_try_advisory_xact_lock(hashtext('gleap_actions.claim:' || %(mapping)s), hashtext(u.key))"
+)
+# The head of each user's queue of one mapping, in event order (`base.plan_claim`): `limit` rows a user
+# at most (its share of the claim), through `deliveries_user`.
+_USER_QUEUES: LiteralString = (
+    "SELECT u.key, d.id, d.next_at, d.parked, d.owner IS NOT NULL"
+    " FROM unnest(%(users)s::text[]) WITH ORDINALITY AS u(key, n)"
+    " CROSS JOIN LATERAL (SELECT x.id, x.next_at, x.parked, x.owner, x.ordered_at, x.message_id"
+    " FROM deliveries x"
+    " WHERE x.mapping = %(mapping)s AND x.user_key = u.key ORDER BY x.ordered_at, x.message_id"
+    " LIMIT %(limit)s) d ORDER BY u.n, d.ordered_at, d.message_id"
+)
+# After deliveries left the queue (`gone`: their mapping and user_key): their users' parked work is due.
+_UNPARK: LiteralString = (
+    " UPDATE deliveries d SET next_at = d.received_at, parked = false"
+    " FROM (SELECT DISTINCT mapping, user_key FROM gone WHERE user_key IS NOT NULL) g"
+    " WHERE d.parked AND d.mapping = g.mapping AND d.user_key = g.user_key"
+)
 
 # Dead letters chosen by id, destination, delivery key, reason and status (each NULL: any).
 _DEAD_LETTER_WHERE = (
@@ -294,8 +318,10 @@ class PostgresStore:
             " WITH ORDINALITY AS r(event_id, mapping, n)),"
             # Only events still unrouted: one routed meanwhile (its lease expired) or dropped is left alone.
             " done AS (DELETE FROM unrouted WHERE event_id IN (SELECT event_id FROM r) RETURNING event_id)"
-            " INSERT INTO deliveries (event_id, mapping, received_at, next_at)"
-            " SELECT r.event_id, r.mapping, e.received_at, e.received_at"
+            " INSERT INTO deliveries"
+            " (event_id, mapping, received_at, next_at, user_key, ordered_at, message_id)"
+            " SELECT r.event_id, r.mapping, e.received_at, e.received_at, e.user_id,"
+            " coalesce(e.ordered_at, e.received_at), e.message_id"
             " FROM r JOIN done USING (event_id) JOIN events e ON e.id = r.event_id"
             " WHERE r.mapping IS NOT NULL ORDER BY r.n",
             (event_ids, mappings),
@@ -304,19 +330,59 @@ class PostgresStore:
     # -- delivery -------------------------------------------------------------------------------------
 
     def claim_deliveries(
-        self, owner: str, mapping: str, limit: int, lease: float, now: float
+        self, owner: str, mapping: str, limit: int, lease: float, now: float, *, users: int | None = None
     ) -> list[Delivery]:
-        """Claim up to `limit` due deliveries of `mapping`, oldest first, for `lease` seconds."""
+        """Claim up to `limit` due deliveries of `mapping`, oldest first, for `lease` seconds.
 
-        rows = self._fetch(
-            "WITH due AS (SELECT id FROM deliveries WHERE mapping = %s AND next_at <= %s"
-            " ORDER BY next_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
-            " UPDATE deliveries d SET owner = %s, lease_until = %s, next_at = %s"
-            " FROM due, events e WHERE d.id = due.id AND e.id = d.event_id"
-            " RETURNING d.id, d.event_id, d.attempts, d.first_attempt_at, d.received_at, e.payload",
-            (mapping, now, limit, owner, now + lease, now + lease),
-        )
-        return base.deliveries_from_rows(mapping, rows)
+        One transaction: the due range, then the queues of its users, each user under a transaction-level
+        advisory lock taken with `try` (a user another node is claiming right now is left to it, so two
+        nodes never hold parts of one user's queue), then the claim and the parking (`base.plan_claim`).
+        The claim re-checks the lease of each row, so a row without a user is never claimed twice."""
+
+        def plan(conn: Connection) -> base.ClaimPlan:
+            candidates = conn.execute(
+                "SELECT id, user_key FROM deliveries WHERE mapping = %s AND next_at <= %s"
+                " ORDER BY next_at, id LIMIT %s",
+                (mapping, now, limit),
+            ).fetchall()
+            keys = list(dict.fromkeys(user for _, user in candidates if user is not None))
+            queues: dict[str, list[tuple[int, float, bool, bool]]] = {}
+            if keys:
+                # Locked first, read after (a new snapshot): a claim that held a lock is seen committed.
+                locked = [row[0] for row in conn.execute(_LOCK_USERS, {"users": keys, "mapping": mapping})]
+                depth = base.queue_depth(limit, len(keys), users)
+                params = {"users": locked, "mapping": mapping, "limit": depth}
+                for user, row_id, next_at, parked, leased in conn.execute(_USER_QUEUES, params).fetchall():
+                    queues.setdefault(user, []).append((row_id, next_at, parked, leased))
+                # Users another claim holds are skipped, as if absent from the range.
+                held = set(locked)
+                candidates = [(i, u) for i, u in candidates if u is None or u in held]
+            planned = base.plan_claim(candidates, queues, now=now, limit=limit, users=users)
+            if planned.park:
+                conn.execute(
+                    "UPDATE deliveries d SET next_at = p.until, parked = true"
+                    " FROM unnest(%s::bigint[], %s::float8[]) AS p(id, until) WHERE d.id = p.id",
+                    (list(planned.park), list(planned.park.values())),
+                )
+            return planned
+
+        def body(conn: Connection) -> list[Delivery]:
+            for _ in range(base.CLAIM_ROUNDS):
+                planned = plan(conn)
+                if not planned.look_further:
+                    break
+            if not planned.claim:
+                return []
+            rows = conn.execute(
+                "UPDATE deliveries d SET owner = %s, lease_until = %s, next_at = %s, parked = false"
+                " FROM events e WHERE d.id = ANY(%s) AND e.id = d.event_id AND d.lease_until <= %s"
+                " RETURNING d.id, d.event_id, d.attempts, d.first_attempt_at, d.received_at, d.user_key,"
+                " e.payload",
+                (owner, now + lease, now + lease, planned.claim, now),
+            ).fetchall()
+            return base.deliveries_from_rows(mapping, rows, planned.claim)
+
+        return self._write(body)
 
     def due_mappings(self, now: float) -> dict[str, int]:
         """Mappings with deliveries due at `now`, with their counts."""
@@ -334,9 +400,13 @@ class PostgresStore:
         return {mapping: count for mapping, count in rows if count}
 
     def ack(self, delivery_ids: Sequence[int]) -> None:
-        """The deliveries reached the destination: forget them."""
+        """The deliveries reached the destination: forget them; their users' parked work is due."""
         if delivery_ids:
-            self._execute("DELETE FROM deliveries WHERE id = ANY(%s)", (list(delivery_ids),))
+            self._execute(
+                "WITH gone AS (DELETE FROM deliveries WHERE id = ANY(%s) RETURNING mapping, user_key)"
+                + _UNPARK,
+                (list(delivery_ids),),
+            )
 
     def retry(self, delivery_ids: Sequence[int], *, at: float, error: str, now: float) -> None:
         """Count an attempt and schedule the next one at `at`."""
@@ -367,12 +437,12 @@ class PostgresStore:
         """Move deliveries to dead letters. `attempts` counts the failed attempt that ends them."""
         if delivery_ids:
             self._execute(
-                "WITH moved AS (DELETE FROM deliveries WHERE id = ANY(%s)"
-                " RETURNING id, event_id, mapping, attempts)"
-                " INSERT INTO dead_letters"
+                "WITH gone AS (DELETE FROM deliveries WHERE id = ANY(%s)"
+                " RETURNING id, event_id, mapping, attempts, user_key),"
+                " moved AS (INSERT INTO dead_letters"
                 " (event_id, mapping, reason, status, request, response, created_at, attempts)"
                 " SELECT event_id, mapping, %s::text, %s::integer, %s::text, %s::text, %s::float8,"
-                " attempts + 1 FROM moved ORDER BY id",
+                " attempts + 1 FROM gone ORDER BY id)" + _UNPARK,
                 (list(delivery_ids), reason, status, request, response, time.time()),
             )
 
@@ -401,8 +471,10 @@ class PostgresStore:
                 "WITH chosen AS (DELETE FROM dead_letters"
                 + _DEAD_LETTER_WHERE
                 + " RETURNING id, event_id, mapping),"
-                " again AS (INSERT INTO deliveries (event_id, mapping, received_at, next_at)"
-                " SELECT c.event_id, c.mapping, e.received_at, %(now)s"
+                " again AS (INSERT INTO deliveries"
+                " (event_id, mapping, received_at, next_at, user_key, ordered_at, message_id)"
+                " SELECT c.event_id, c.mapping, e.received_at, %(now)s, e.user_id,"
+                " coalesce(e.ordered_at, e.received_at), e.message_id"
                 " FROM chosen c JOIN events e ON e.id = c.event_id ORDER BY c.id)"
                 " SELECT count(*) FROM chosen",
                 {**_filter_params(ids, where), "now": time.time()},
@@ -736,6 +808,7 @@ def _append_params(events: Sequence[NewEvent], window: float) -> dict[str, objec
         "types": [e.type for e in events],
         "received": [e.received_at for e in events],
         "payloads": [e.payload for e in events],
+        "ordered": [e.order_time for e in events],
         "window": window,
     }
 

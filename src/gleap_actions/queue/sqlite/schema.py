@@ -8,7 +8,9 @@ Tables:
 - `deliveries`: pending (event, mapping) work; `mapping` is the delivery key (`route.delivery_key`),
   `destination` the destination part of it (a generated column). Delivered work is deleted. `next_at` is
   when it can be claimed: the event's receipt time when new (so claims go oldest event first), the retry
-  time after a failure, and the lease expiry while claimed.
+  time after a failure, the lease expiry while claimed, and, while `parked`, when the user's delivery it
+  waits for may change. `user_key`, `ordered_at`, `message_id`: the user and the event order of per-user
+  delivery order.
 - `dead_letters`: deliveries that failed for good (with `mapping` and `destination` as in `deliveries`); the
   event row is kept for replay.
 - `dedup`: (source, message_id) seen recently, kept `dedup_window` seconds (rowid order = insertion order,
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from gleap_actions.queue.base import DEAD_LETTER_INDEXES, SQLITE_DESTINATION
+from gleap_actions.queue.base import DEAD_LETTER_INDEXES, DELIVERY_ORDER_INDEXES, SQLITE_DESTINATION
 from gleap_actions.queue.profiles import profile_tables
 
 MIGRATIONS: list[str] = [
@@ -150,6 +152,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE deliveries ADD COLUMN destination TEXT GENERATED ALWAYS AS ({SQLITE_DESTINATION}) VIRTUAL;
     ALTER TABLE dead_letters ADD COLUMN destination TEXT GENERATED ALWAYS AS ({SQLITE_DESTINATION}) VIRTUAL;
     CREATE INDEX dead_letters_destination ON dead_letters (destination, id);
+    """,
+    # 6: per-user order. A delivery knows its user and its event's time and message id; claims read a
+    # user's queue in that order through `deliveries_user`; `parked` marks due work of a blocked user,
+    # which `deliveries_parked` finds again when the delivery it waits for is acked or dead-lettered.
+    # Work queued before the upgrade is ordered by its receipt time.
+    f"""
+    ALTER TABLE events ADD COLUMN ordered_at REAL;
+    ALTER TABLE deliveries ADD COLUMN user_key TEXT;
+    ALTER TABLE deliveries ADD COLUMN ordered_at REAL NOT NULL DEFAULT 0;
+    ALTER TABLE deliveries ADD COLUMN message_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE deliveries ADD COLUMN parked INTEGER NOT NULL DEFAULT 0;
+    UPDATE deliveries SET ordered_at = received_at,
+        user_key = (SELECT e.user_id FROM events e WHERE e.id = deliveries.event_id),
+        message_id = coalesce((SELECT e.message_id FROM events e WHERE e.id = deliveries.event_id), '');
+    {DELIVERY_ORDER_INDEXES.format(parked="parked = 1")}
     """,
 ]
 

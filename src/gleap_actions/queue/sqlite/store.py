@@ -34,10 +34,14 @@ from typing import TypeVar
 import orjson
 
 from gleap_actions.queue.base import (
+    CLAIM_ROUNDS,
     DEAD_LETTER_COLUMNS,
+    ClaimPlan,
     RetentionScan,
     dead_letter_from_row,
     deliveries_from_rows,
+    plan_claim,
+    queue_depth,
     queue_stats,
     retention_candidates,
     stored_events_from_rows,
@@ -77,6 +81,20 @@ _RETENTION_CHUNK = 500  # rows per retention transaction: short enough never to 
 _DEAD_LETTERS = f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters dl JOIN events e ON e.id = dl.event_id"
 
 
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries (event_id, mapping, received_at, next_at, user_key, ordered_at, message_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# The head of each user's queue of one mapping, in event order (`queue.base.plan_claim`): a correlated
+# LIMIT per user walks `deliveries_user`, so a user with a long backlog costs no more than its share.
+_USER_QUEUES = (
+    "SELECT d.user_key, d.id, d.next_at, d.parked, d.owner IS NOT NULL FROM json_each(?1) u JOIN deliveries d"
+    " ON d.id IN (SELECT x.id FROM deliveries x WHERE x.mapping = ?2 AND x.user_key = u.value"
+    " ORDER BY x.ordered_at, x.message_id LIMIT ?3)"
+    " ORDER BY u.key, d.ordered_at, d.message_id"
+)
+
+_ANY_PARKED = "SELECT 1 FROM deliveries WHERE parked = 1 LIMIT 1"
 _CLAIMABLE_UNROUTED = (
     "SELECT 1 FROM events WHERE routed = 0 AND (lease_until IS NULL OR lease_until <= ?) LIMIT 1"
 )
@@ -230,7 +248,7 @@ class SQLiteStore:
                 ):
                     last_seen[(source, message_id)] = seen_at
             accepted: list[bool] = []
-            rows: list[tuple[str, str, str | None, str, float, bytes, int]] = []
+            rows: list[tuple[str, str, str | None, str, float, bytes, int, float]] = []
             routes: list[Route | None] = []
             seen_rows: list[tuple[str, str, float, float]] = []
             for event in events:
@@ -250,6 +268,7 @@ class SQLiteStore:
                         event.received_at,
                         event.payload,
                         event.route is not None,
+                        event.order_time,
                     )
                 )
                 routes.append(event.route)
@@ -257,17 +276,18 @@ class SQLiteStore:
                     (event.source, event.message_id, event.received_at, event.received_at + dedup_window)
                 )
             conn.executemany(
-                "INSERT INTO events (source, message_id, user_id, type, received_at, payload, routed) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events"
+                " (source, message_id, user_id, type, received_at, payload, routed, ordered_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             if any(route is not None and route.mappings for route in routes):
                 # AUTOINCREMENT under the write lock: this transaction's rows got consecutive ids.
                 first_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0] - len(rows) + 1
                 conn.executemany(
-                    "INSERT INTO deliveries (event_id, mapping, received_at, next_at) VALUES (?, ?, ?, ?)",
+                    _INSERT_DELIVERY,
                     [
-                        (first_id + i, mapping, row[4], row[4])
+                        (first_id + i, mapping, row[4], row[4], row[2], row[7], row[1])
                         for i, (row, route) in enumerate(zip(rows, routes, strict=True))
                         if route is not None
                         for mapping in dict.fromkeys(route.mappings)
@@ -309,55 +329,86 @@ class SQLiteStore:
             return
 
         def body(conn: sqlite3.Connection) -> None:
-            received = dict(
-                conn.execute(
-                    "SELECT id, received_at FROM events WHERE routed = 0 "
-                    "AND id IN (SELECT value FROM json_each(?))",
+            found = {
+                row[0]: row[1:]
+                for row in conn.execute(
+                    "SELECT id, received_at, user_id, coalesce(ordered_at, received_at), message_id"
+                    " FROM events WHERE routed = 0 AND id IN (SELECT value FROM json_each(?))",
                     (_ids([event_id for event_id, _ in routes]),),
-                ).fetchall()
-            )
-            deliveries: list[tuple[int, str, float, float]] = []
+                )
+            }
+            deliveries: list[tuple[object, ...]] = []
             for event_id, mappings in routes:
-                received_at = received.pop(event_id, None)
-                if received_at is None:
+                event = found.pop(event_id, None)
+                if event is None:
                     continue  # routed by someone else (lease expired) or dropped meanwhile
+                received_at, user_id, ordered_at, message_id = event
                 deliveries.extend(
-                    (event_id, mapping, received_at, received_at) for mapping in dict.fromkeys(mappings)
+                    (event_id, mapping, received_at, received_at, user_id, ordered_at, message_id)
+                    for mapping in dict.fromkeys(mappings)
                 )
             conn.executemany(
                 "UPDATE events SET routed = 1, owner = NULL, lease_until = NULL WHERE id = ?",
                 [(event_id,) for event_id, _ in routes],
             )
-            conn.executemany(
-                "INSERT INTO deliveries (event_id, mapping, received_at, next_at) VALUES (?, ?, ?, ?)",
-                deliveries,
-            )
+            conn.executemany(_INSERT_DELIVERY, deliveries)
 
         self._write(body, durable=False)
 
     # -- delivery -------------------------------------------------------------------------------------
 
     def claim_deliveries(
-        self, owner: str, mapping: str, limit: int, lease: float, now: float
+        self, owner: str, mapping: str, limit: int, lease: float, now: float, *, users: int | None = None
     ) -> list[Delivery]:
         """Claim up to `limit` due deliveries of `mapping`, oldest first, for `lease` seconds."""
 
-        def body(conn: sqlite3.Connection) -> list[Delivery]:
-            claimed = conn.execute(
-                "UPDATE deliveries SET owner = ?, lease_until = ?, next_at = ? WHERE id IN ("
-                " SELECT id FROM deliveries WHERE mapping = ? AND next_at <= ? ORDER BY next_at LIMIT ?)"
-                " RETURNING id, event_id, attempts, first_attempt_at, received_at",
-                (owner, now + lease, now + lease, mapping, now, limit),
+        def plan(conn: sqlite3.Connection) -> ClaimPlan:
+            candidates = conn.execute(
+                "SELECT id, user_key FROM deliveries WHERE mapping = ? AND next_at <= ?"
+                " ORDER BY next_at LIMIT ?",
+                (mapping, now, limit),
             ).fetchall()
-            if not claimed:
+            keys = list(dict.fromkeys(user for _, user in candidates if user is not None))
+            queues: dict[str, list[tuple[int, float, bool, bool]]] = {}
+            if keys:
+                depth = queue_depth(limit, len(keys), users)
+                rows = conn.execute(_USER_QUEUES, (_ids(keys), mapping, depth))
+                for user, row_id, next_at, parked, leased in rows:
+                    queues.setdefault(user, []).append((row_id, next_at, bool(parked), bool(leased)))
+            planned = plan_claim(candidates, queues, now=now, limit=limit, users=users)
+            if planned.park:
+                conn.executemany(
+                    "UPDATE deliveries SET next_at = ?, parked = 1 WHERE id = ?",
+                    [(until, row_id) for row_id, until in planned.park.items()],
+                )
+            return planned
+
+        def body(conn: sqlite3.Connection) -> list[Delivery]:
+            for _ in range(CLAIM_ROUNDS):
+                planned = plan(conn)
+                if not planned.look_further:
+                    break
+            if not planned.claim:
                 return []
+            if planned.unpark:  # apart, and only where set: writing `parked` costs an index check a row
+                conn.execute(
+                    "UPDATE deliveries SET parked = 0 WHERE id IN (SELECT value FROM json_each(?))",
+                    (_ids(planned.unpark),),
+                )
+            claimed = conn.execute(
+                "UPDATE deliveries SET owner = ?, lease_until = ?, next_at = ?"
+                " WHERE id IN (SELECT value FROM json_each(?))"
+                " RETURNING id, event_id, attempts, first_attempt_at, received_at, user_key",
+                (owner, now + lease, now + lease, _ids(planned.claim)),
+            ).fetchall()
             payloads = dict(
                 conn.execute(
                     "SELECT id, payload FROM events WHERE id IN (SELECT value FROM json_each(?))",
                     (_ids([row[1] for row in claimed]),),
                 ).fetchall()
             )
-            return deliveries_from_rows(mapping, ((*row, payloads[row[1]]) for row in claimed))
+            rows = ((*row, payloads[row[1]]) for row in claimed)
+            return deliveries_from_rows(mapping, rows, planned.claim)
 
         return self._write(body, durable=False)
 
@@ -383,15 +434,27 @@ class SQLiteStore:
         return self._read(body)
 
     def ack(self, delivery_ids: Sequence[int]) -> None:
-        """The deliveries reached the destination: forget them."""
+        """The deliveries reached the destination: forget them; their users' parked work is due."""
         if delivery_ids:
-            self._write(
-                lambda conn: conn.execute(
-                    "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",
-                    (_ids(delivery_ids),),
-                ),
-                durable=False,
-            )
+
+            def body(conn: sqlite3.Connection) -> None:
+                ids = _ids(delivery_ids)
+                self._unpark(conn, ids)
+                conn.execute("DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+
+            self._write(body, durable=False)
+
+    @staticmethod
+    def _unpark(conn: sqlite3.Connection, ids: bytes) -> None:
+        """Make the parked deliveries of the users of `ids` (about to leave the queue) due again."""
+        if conn.execute(_ANY_PARKED).fetchone() is None:
+            return  # the common case, answered by the (empty) partial index
+        conn.execute(
+            "UPDATE deliveries SET next_at = received_at, parked = 0 WHERE parked = 1"
+            " AND (mapping, user_key) IN (SELECT mapping, user_key FROM deliveries"
+            " WHERE id IN (SELECT value FROM json_each(?)) AND user_key IS NOT NULL)",
+            (ids,),
+        )
 
     def retry(self, delivery_ids: Sequence[int], *, at: float, error: str, now: float) -> None:
         """Count an attempt and schedule the next one at `at`."""
@@ -454,6 +517,7 @@ class SQLiteStore:
 
         def body(conn: sqlite3.Connection) -> None:
             ids = _ids(delivery_ids)
+            self._unpark(conn, ids)
             conn.execute(
                 "INSERT INTO dead_letters"
                 " (event_id, mapping, reason, status, request, response, created_at, attempts)"
@@ -517,8 +581,10 @@ class SQLiteStore:
 
         def body(conn: sqlite3.Connection) -> int:
             conn.execute(
-                "INSERT INTO deliveries (event_id, mapping, received_at, next_at)"
-                " SELECT dl.event_id, dl.mapping, e.received_at, ? FROM dead_letters dl"
+                "INSERT INTO deliveries"
+                " (event_id, mapping, received_at, next_at, user_key, ordered_at, message_id)"
+                " SELECT dl.event_id, dl.mapping, e.received_at, ?, e.user_id,"
+                " coalesce(e.ordered_at, e.received_at), e.message_id FROM dead_letters dl"
                 " JOIN events e ON e.id = dl.event_id"
                 f" WHERE dl.id IN (SELECT id FROM dead_letters{clause}) ORDER BY dl.id",
                 [now, *params],
