@@ -3,14 +3,8 @@ before the stage first ran, and events of a name no definition referenced until 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from gleap_actions.compute import Computer
 from gleap_actions.compute.status import status, sync_states
-from gleap_actions.queue.factory import open_store
 from gleap_actions.queue.store import Store
 
 from .support import Clock, append, computation, identifies
@@ -19,16 +13,6 @@ PRO_BUYERS = computation(
     "Pro Buyers", "trait('plan') = 'pro' AND event('Order Completed').count() >= 2", key="pro_buyers"
 )
 SIGNED_UP = computation("Signed Up", "event('Signed Up').count() >= 1", key="signed_up")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    location = (
-        str(tmp_path / "q.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    )
-    backend = open_store(location)
-    yield backend.store
-    backend.close()
 
 
 def _run(computer: Computer, clock: Clock) -> None:

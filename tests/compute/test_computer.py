@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from gleap_actions.compute import Computer
-from gleap_actions.queue.factory import open_store
 from gleap_actions.queue.store import Store
 
 from .support import Clock, append, computation, identifies
@@ -17,16 +11,6 @@ BUYERS = computation("Recent Buyers", "event('Order Completed').within(1 hours).
 REVENUE = computation(
     "Revenue", "event('Order Completed').sum(property('total'))", kind="computed_trait", key="revenue"
 )
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    location = (
-        str(tmp_path / "q.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    )
-    backend = open_store(location)
-    yield backend.store
-    backend.close()
 
 
 def _computer(store: Store, clock: Clock, *computations: object, **options: object) -> Computer:
