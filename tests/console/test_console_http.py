@@ -106,7 +106,7 @@ async def test_actions_need_the_csrf_token_and_the_same_origin(
     purge = service.url + "/console/dead-letters/purge"
     for form, headers in (
         ({"ids": letter, "confirm": "yes"}, {}),  # no token
-        ({"ids": letter, "confirm": "yes", "csrf": "x" + csrf[1:]}, {}),  # a wrong one
+        ({"ids": letter, "confirm": "yes", "csrf": ("y" if csrf[0] == "x" else "x") + csrf[1:]}, {}),  # wrong
         ({"ids": letter, "confirm": "yes", "csrf": csrf}, {"Origin": "https://evil.example"}),  # elsewhere
     ):
         async with http.post(purge, data=form, headers=headers, allow_redirects=False) as r:
