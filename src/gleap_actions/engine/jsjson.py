@@ -25,7 +25,7 @@ _ORJSON_PLAIN_HIGH = 1e16
 
 def js_double_str(value: float | int) -> str:
     """How JavaScript writes a number after JSON.parse: integers beyond 2**53 become the nearest double."""
-    if value.__class__ is int and not -_SAFE_INT < value < _SAFE_INT:
+    if type(value) is int and not -_SAFE_INT < value < _SAFE_INT:
         value = float(value)
     return js_number(value)
 
@@ -44,7 +44,7 @@ def _fix_number(value: float) -> Any:
 
 def _js_ready(value: Any) -> Any:
     """`value` with every number orjson would write differently replaced; unchanged objects are reused."""
-    kind = value.__class__
+    kind = type(value)
     if kind is dict:
         return _ready_dict(value)
     if kind is list or kind is tuple:
@@ -61,7 +61,7 @@ _FIXABLE = frozenset({dict, list, tuple, float, int})
 
 def _ready_item(item: Any) -> Any:
     """The replacement of a container item, or the item itself (dispatch kept flat: this is per value)."""
-    kind = item.__class__
+    kind = type(item)
     if kind is dict:
         return _ready_dict(item)
     if kind is list or kind is tuple:
@@ -74,7 +74,7 @@ def _ready_item(item: Any) -> Any:
 def _ready_dict(value: dict[str, Any]) -> dict[str, Any]:
     changed: dict[str, Any] | None = None
     for key, item in value.items():
-        kind = item.__class__
+        kind = type(item)
         if kind is str or kind is bool or item is None or (kind is int and -_SAFE_INT < item < _SAFE_INT):
             continue
         if kind not in _FIXABLE:
@@ -90,7 +90,7 @@ def _ready_dict(value: dict[str, Any]) -> dict[str, Any]:
 def _ready_list(value: list[Any] | tuple[Any, ...]) -> list[Any] | tuple[Any, ...]:
     changed: list[Any] | None = None
     for index, item in enumerate(value):
-        kind = item.__class__
+        kind = type(item)
         if kind is str or kind is bool or item is None or (kind is int and -_SAFE_INT < item < _SAFE_INT):
             continue
         if kind not in _FIXABLE:
