@@ -23,7 +23,8 @@ the skew-corrected `timestamp` must stay within them too; anything else rejects 
 The common shape of a recorded event (a track, identify, page or screen call with string ids and names,
 object fields that are objects or null, no write key and no batch envelope) is checked by a fast path
 (`_normalize_recorded`) before the general one: a backfill runs every line through here. Anything else,
-and every refusal with its wording, is left to the general path.
+and every refusal with its wording, is left to the general path. A caller that knows the event's JSON text
+has no `\\u0000` escape says so (`nul_free`), which spares the fast path its look for NUL characters.
 
 Stored text: a NUL character (U+0000) in an id or name (`userId`, `anonymousId`, `messageId`, `groupId`,
 `previousId`, `event`, `name`) rejects the event naming the field: these are stored as text columns, and
@@ -132,6 +133,14 @@ def within_depth(text: bytes | str) -> bool:
     return text.count("{") + text.count("[") <= MAX_DEPTH
 
 
+def free_of_nul(text: bytes | str) -> bool:
+    """Whether the JSON document `text` certainly has no string holding a NUL character (`nul_free` of
+    `normalize_recorded`): JSON writes NUL only as the escape `\\u0000` (a raw one is invalid JSON)."""
+    if isinstance(text, bytes):
+        return text.find(b"\\u0000") < 0  # not `in`: see `within_depth`
+    return "\\u0000" not in text
+
+
 def _is_date(value: object) -> bool:
     """Whether `parse_time` accepts `value`, without its cache for the common UTC form (every recorded
     event has its own dates, so the cache would mostly miss)."""
@@ -188,10 +197,14 @@ def normalize(
     return _normalize(raw, call_type, received_at, batch_context, live)
 
 
-def normalize_recorded(raw: object, read_at: float) -> dict[str, Any]:
+def normalize_recorded(raw: object, read_at: float, nul_free: bool = False) -> dict[str, Any]:
     """`normalize(raw, None, received_at=read_at, live=False)`: an event of a file replayed (`preview`,
-    `send`), whose own `type` says what it is, without the keyword call around the fast path."""
-    recorded = _normalize_recorded(raw, read_at)
+    `send`), whose own `type` says what it is, without the keyword call around the fast path.
+
+    `nul_free` says that no string of `raw` holds a NUL character (the JSON text it was parsed from has no
+    `\\u0000` escape, the only way to write one), so the ids and names need no look for it.
+    """
+    recorded = _normalize_recorded(raw, read_at, nul_free)
     return recorded if recorded is not None else _normalize(raw, None, read_at, None, False)
 
 
@@ -199,12 +212,12 @@ def normalize_recorded(raw: object, read_at: float) -> dict[str, Any]:
 _COMMON_TYPES = frozenset({"track", "identify", "page", "screen"})
 
 
-def _normalize_recorded(raw: object, read_at: float) -> dict[str, Any] | None:
+def _normalize_recorded(raw: object, read_at: float, nul_free: bool = False) -> dict[str, Any] | None:
     """`normalize(raw, None, received_at=read_at, live=False)` for the common shape, or None for anything
     else (a refusal too): then the general path decides, and words the error. `raw` is not modified.
 
     Same rules as the general path, but only for string ids and names, object fields that are objects or
-    null, no `writeKey` and no batch envelope, so each is one test.
+    null, no `writeKey` and no batch envelope, so each is one test. `nul_free`: see `normalize_recorded`.
     Types are tested with `type(value) is ...`, the cheapest test on Python 3.11 (this runs per line).
     """
     if type(raw) is not dict:
@@ -233,10 +246,11 @@ def _normalize_recorded(raw: object, read_at: float) -> dict[str, Any] | None:
         name = get("name")
         if name is not None and type(name) is not str:
             return None
-    for key in _TEXT_FIELDS:
-        value = get(key)
-        if type(value) is str and "\x00" in value:
-            return None
+    if not nul_free:
+        for key in _TEXT_FIELDS:
+            value = get(key)
+            if type(value) is str and "\x00" in value:
+                return None
     message_id = get("messageId")
     if message_id is None or message_id == "":
         event["messageId"] = str(uuid.uuid4())
