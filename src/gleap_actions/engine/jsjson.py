@@ -109,6 +109,15 @@ def _ready_list(value: list[Any] | tuple[Any, ...]) -> list[Any] | tuple[Any, ..
 # the text alone cannot fix (a string may match too: that only costs the walk).
 _INTEGRAL_FLOAT = re.compile(rb"\.0(?=[,}\]]|$)")
 _EXPONENT = re.compile(rb"e[-+]\d")
+# A two-byte literal start is scanned about twice as fast as `e` and a class; `+` is rare in JSON text.
+_NEGATIVE_EXPONENT = re.compile(rb"e-\d")
+
+
+def _has_exponent(encoded: bytes) -> bool:
+    """`_EXPONENT.search(encoded) is not None`, cheaper: orjson writes exponents as `1e-7` and `1e+16`."""
+    if _NEGATIVE_EXPONENT.search(encoded) is not None:
+        return True
+    return encoded.find(b"+") >= 0 and _EXPONENT.search(encoded) is not None
 
 
 def _strip_integral_floats(encoded: bytes) -> bytes | None:
@@ -145,7 +154,7 @@ def dumps(value: Any) -> bytes:
     except TypeError:  # an integer beyond 2**53, or a lone surrogate
         pass
     else:
-        if _EXPONENT.search(encoded) is None:
+        if not _has_exponent(encoded):
             if _INTEGRAL_FLOAT.search(encoded) is None:
                 return encoded
             fixed = _strip_integral_floats(encoded)
