@@ -108,9 +108,7 @@ class _ObjectSource:
             self.lines.append(f"{indent}value = MISSING")
         elif (segments := _static_path(node)) is not None:
             steps, last = segments[:-1], repr(segments[-1])  # segments are str: repr is a literal
-            walk = "".join(
-                f" and type(value := value.get({step!r}, MISSING)) is dict" for step in steps
-            )
+            walk = "".join(f" and type(value := value.get({step!r}, MISSING)) is dict" for step in steps)
             self.lines += [
                 f"{indent}value = payload  # {node['@path']!r}",
                 f"{indent}if is_dict{walk}:",
