@@ -197,14 +197,18 @@ def normalize(
     return _normalize(raw, call_type, received_at, batch_context, live)
 
 
-def normalize_recorded(raw: object, read_at: float, nul_free: bool = False) -> dict[str, Any]:
+def normalize_recorded(
+    raw: object, read_at: float, nul_free: bool = False, owned: bool = False
+) -> dict[str, Any]:
     """`normalize(raw, None, received_at=read_at, live=False)`: an event of a file replayed (`preview`,
     `send`), whose own `type` says what it is, without the keyword call around the fast path.
 
     `nul_free` says that no string of `raw` holds a NUL character (the JSON text it was parsed from has no
-    `\\u0000` escape, the only way to write one), so the ids and names need no look for it.
+    `\\u0000` escape, the only way to write one), so the ids and names need no look for it. `owned` says
+    that the caller has no further use for `raw` (just parsed): the event may then be `raw` itself,
+    completed in place, instead of a copy.
     """
-    recorded = _normalize_recorded(raw, read_at, nul_free)
+    recorded = _normalize_recorded(raw, read_at, nul_free, owned)
     return recorded if recorded is not None else _normalize(raw, None, read_at, None, False)
 
 
@@ -212,20 +216,23 @@ def normalize_recorded(raw: object, read_at: float, nul_free: bool = False) -> d
 _COMMON_TYPES = frozenset({"track", "identify", "page", "screen"})
 
 
-def _normalize_recorded(raw: object, read_at: float, nul_free: bool = False) -> dict[str, Any] | None:
+def _normalize_recorded(
+    raw: object, read_at: float, nul_free: bool = False, owned: bool = False
+) -> dict[str, Any] | None:
     """`normalize(raw, None, received_at=read_at, live=False)` for the common shape, or None for anything
-    else (a refusal too): then the general path decides, and words the error. `raw` is not modified.
+    else (a refusal too): then the general path decides, and words the error. `raw` is not modified when
+    the result is None, nor at all unless `owned` (see `normalize_recorded`, as for `nul_free`).
 
     Same rules as the general path, but only for string ids and names, object fields that are objects or
-    null, no `writeKey` and no batch envelope, so each is one test. `nul_free`: see `normalize_recorded`.
-    Types are tested with `type(value) is ...`, the cheapest test on Python 3.11 (this runs per line).
+    null, no `writeKey` and no batch envelope, so each is one test. Every test comes before the first
+    change. Types are tested with `type(value) is ...`, the cheapest test on Python 3.11 (this runs per
+    line).
     """
     if type(raw) is not dict:
         return None
-    event: dict[str, Any] = raw.copy()
-    get = event.get
+    get = raw.get
     call_type = get("type")
-    if type(call_type) is not str or call_type not in _COMMON_TYPES or "writeKey" in event:
+    if type(call_type) is not str or call_type not in _COMMON_TYPES or "writeKey" in raw:
         return None
     for key in _OBJECT_FIELDS:
         value = get(key)
@@ -252,24 +259,27 @@ def _normalize_recorded(raw: object, read_at: float, nul_free: bool = False) -> 
             if type(value) is str and "\x00" in value:
                 return None
     message_id = get("messageId")
-    if message_id is None or message_id == "":
-        event["messageId"] = str(uuid.uuid4())
-    elif type(message_id) is not str or len(message_id) > MAX_MESSAGE_ID_LENGTH:
+    new_id = message_id is None or message_id == ""
+    if not new_id and (type(message_id) is not str or len(message_id) > MAX_MESSAGE_ID_LENGTH):
         return None
     # _keep_timestamps, with the dates checked by `_is_date`.
     received = get("receivedAt")
-    if received is None:
-        received = event["receivedAt"] = format_time(read_at)
-    elif not _is_date(received):
+    if received is not None and not _is_date(received):
         return None
     sent, original = get("sentAt"), get("originalTimestamp")
     if (sent is not None and not _is_date(sent)) or (original is not None and not _is_date(original)):
         return None
     timestamp = get("timestamp")
+    if timestamp is not None and not _is_date(timestamp):
+        return None
+    # Accepted: what is missing is filled in, in the general path's order (the keys keep its order).
+    event: dict[str, Any] = raw if owned else raw.copy()
+    if new_id:
+        event["messageId"] = str(uuid.uuid4())
+    if received is None:
+        received = event["receivedAt"] = format_time(read_at)
     if timestamp is None:
         event["timestamp"] = original if original is not None else received
-    elif not _is_date(timestamp):
-        return None
     return event
 
 

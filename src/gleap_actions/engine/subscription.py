@@ -26,7 +26,7 @@ def _direct(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """`function` itself, or the bound `__call__` of an instance of a Python class (a compiled mapping or
     validator): the interpreter calls such an instance by a slow path, its bound method by the fast one
     (about 700 instructions less a call on Python 3.11, and `plan` makes two calls per event)."""
-    call = getattr(type(function), "__call__", None)
+    call = type(function).__call__
     return MethodType(call, function) if isinstance(call, FunctionType) else function
 
 
