@@ -177,9 +177,12 @@ def _scalar_check(field: Field, nullable: bool) -> Check:
     direct = frozenset(cls for json_type in types for cls in _DIRECT_CLASSES.get(json_type, ()))
 
     def check(value: Any, errors: list[str], subject: str) -> Any:
-        if type(value) is accepts and (allowed is None or value in allowed):
-            if valid is None or valid(cast(str, value)):  # a format is only given for strings
-                return value
+        if (
+            type(value) is accepts
+            and (allowed is None or value in allowed)
+            and (valid is None or valid(cast(str, value)))  # a format is only given for strings
+        ):
+            return value
         coerced: Any = value if type(value) in direct else coerce(value, types)
         if coerced is FAIL:
             errors.append(f"{_capitalize(subject)} must be {type_text} but it was {_kind_phrase(value)}.")
