@@ -1,10 +1,10 @@
 """`preview` of a file in several processes at once, with the same output as in one.
 
 The file's lines are cut into consecutive chunks. Worker processes (forked, so they share the lines and
-the compiled config without copying them) each preview their chunks as `preview.preview_part` does in
-one process, and send back each chunk's final lines and the valid payloads of its batching mappings. The
-parent adds the chunks in file order to a `preview.Assembly`, which groups payloads into batch requests
-over the whole file: batches cross chunk boundaries exactly as they would in one process.
+the compiled config without copying them) take the next chunk whenever they are free, preview it as
+`preview.preview_part` does in one process, and send back its final lines and the valid payloads of its
+batching mappings. The parent adds the chunks in file order to a `preview.Assembly`, which groups payloads
+into batch requests over the whole file: batches cross chunk boundaries exactly as in one process.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Iterator
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.connection import Connection, wait
+from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 from gleap_actions.config import Config
@@ -33,6 +34,7 @@ from gleap_actions.preview import (
 
 MIN_LINES = 5_000  # below this, starting processes costs more than it saves
 _CHUNK_LINES = 5_000  # small enough that the parent reads results while workers run
+_DONE = b"D"  # a worker's last message: it took every chunk it could
 
 
 class PreviewJobError(RuntimeError):
@@ -87,20 +89,20 @@ def _run_workers(
     jobs: int,
     assembly: Assembly,
 ) -> None:
-    """The parts of `chunks` added to `assembly`, in order; chunk k goes to worker k % jobs. Workers that
-    are still running when this returns or raises (a worker's error, Ctrl+C) are ended."""
+    """The parts of `chunks` added to `assembly`, in order. Workers still running when this returns or
+    raises (a worker's error, Ctrl+C) are ended."""
     context = get_context("fork")
     pipes = [context.Pipe(duplex=False) for _ in range(jobs)]
+    taken = context.Value("q", 0)  # chunks taken by the workers: each takes the next when it is free
     workers = []
     # Ctrl+C is the parent's to handle (it ends the workers): blocked until a worker ignores it.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         for job, (_, sender) in enumerate(pipes):
             others = [end for pipe in pipes for end in pipe if end is not sender]
-            own = [number for number in range(len(chunks)) if number % jobs == job]
             worker = context.Process(
                 target=_work,
-                args=(lines, [(n, chunks[n]) for n in own], config, batch, received_at, sender, others),
+                args=(lines, chunks, taken, config, batch, received_at, sender, others),
                 name=f"gleap-actions preview {job + 1}",
                 daemon=True,
             )
@@ -128,7 +130,12 @@ def _receive(receivers: list[Connection], count: int, assembly: Assembly) -> Non
             assert isinstance(receiver, Connection)
             try:
                 message = receiver.recv_bytes()
-            except EOFError:
+            except EOFError:  # gone without `_DONE`: its chunk will never come
+                raise PreviewJobError(
+                    f"a preview worker ended before sending its results ({count - added} of {count}"
+                    " chunks missing)"
+                ) from None
+            if message == _DONE:
                 open_receivers.discard(receiver)
                 continue
             number, result = (marshal.loads if message[:1] == b"M" else pickle.loads)(message[1:])
@@ -138,28 +145,27 @@ def _receive(receivers: list[Connection], count: int, assembly: Assembly) -> Non
             while added in parts:
                 assembly.add(parts.pop(added))
                 added += 1
-    if added != count:
-        raise PreviewJobError(
-            f"a preview worker ended before sending its results ({count - added} of {count} chunks missing)"
-        )
+    assert added == count, "every worker done, chunks missing"
 
 
 def _work(
     lines: list[bytes],
-    chunks: list[tuple[int, _Chunk]],
+    chunks: list[_Chunk],
+    taken: Synchronized[int],
     config: Config,
     batch: bool,
     received_at: float,
     sender: Connection,
     others: list[Connection],
 ) -> None:
-    """A worker: the part of each of its chunks, sent in order; a failure is sent as its traceback."""
+    """A worker: the part of each chunk it takes, then `_DONE`; a failure is sent as its traceback."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     for end in others:  # so that the parent alone holds the receiving ends (EOF when it is gone)
         end.close()
     with collection_paused():
-        for number, (start, end_line, first_index) in chunks:
+        while (number := _take(taken)) < len(chunks):
+            start, end_line, first_index = chunks[number]
             try:
                 parsed = parsed_lines(lines[start:end_line], first_line=start + 1)
                 part = preview_part(
@@ -169,6 +175,15 @@ def _work(
                 sender.send_bytes(_encode((number, traceback.format_exc())))
                 return
             sender.send_bytes(_encode((number, (part.lines, part.batched))))
+    sender.send_bytes(_DONE)
+
+
+def _take(taken: Synchronized[int]) -> int:
+    """The number of the next chunk no worker has taken yet."""
+    with taken.get_lock():
+        number: int = taken.value
+        taken.value = number + 1
+    return number
 
 
 def _encode(message: tuple[int, Any]) -> bytes:
