@@ -33,7 +33,7 @@ from gleap_actions.preview import (
 )
 
 MIN_LINES = 5_000  # below this, starting processes costs more than it saves
-_CHUNK_LINES = 5_000  # small enough that the parent reads results while workers run
+_CHUNK_LINES = 2_500  # small: the parent batches while workers run, and the last chunk ends soon
 _DONE = b"D"  # a worker's last message: it took every chunk it could
 
 
