@@ -79,7 +79,7 @@ def run(events: Path, *args: str, config: Path | None = None) -> bytes:
 
 def test_two_jobs_print_the_bytes_of_one(tmp_path: Path) -> None:
     events, config = tmp_path / "events.jsonl", tmp_path / "c.yaml"
-    events.write_bytes(b"\n".join(mixed_lines(12_000)) + b"\n")  # 4 chunks: batches of 7 cross them
+    events.write_bytes(b"\n".join(mixed_lines(12_000)) + b"\n")  # several chunks: batches of 7 cross them
     config.write_text(CONFIG)
     for mode in ([], ["--batch"]):
         one = run(events, *mode, "--jobs", "1", config=config)
