@@ -11,12 +11,18 @@ change happens at an instant):
   newest is less than `d` old; otherwise nothing.
 * `within_last(d)`: `now - d < v <= now`; `within_next(d)`: `now < v <= now + d`; `before_last(d)`:
   `v <= now - d`; `after_next(d)`: `v > now + d`.
+
+Definitions evaluated over one profile share work: a chain with filters, or the numbers of a property
+over a chain, that reads no trait and is not nested in an event, is computed once per profile and
+instant for all of them (`Run.shared`, keyed by the expression without its columns).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
-from typing import Any
+from dataclasses import fields, is_dataclass
+from typing import Any, TypeVar
 
 from gleap_actions.audiences.nodes import (
     And,
@@ -37,9 +43,10 @@ from gleap_actions.audiences.nodes import (
     Where,
 )
 from gleap_actions.audiences.profile import ProfileEvent, Run
-from gleap_actions.audiences.reducers import reducer
+from gleap_actions.audiences.reducers import numbers, numeric, reducer
 from gleap_actions.audiences.values import equals, get_path, order, to_instant, to_text
 
+T = TypeVar("T")
 Event = ProfileEvent | None
 Fn = Callable[[Run, Event, Event], Any]
 Stream = Callable[[Run, Event], list[ProfileEvent]]
@@ -102,18 +109,36 @@ def _context(path: tuple[str, ...]) -> Fn:
 
 
 def _reduce(node: Reduce) -> Fn:
+    reduce = _over_events(node)
+    return lambda run, current, parent: reduce(run, current)
+
+
+def _over_events(node: Reduce) -> Callable[[Run, Event], Any]:
+    """The reduced value of the chain's events (nested in the event `anchor`, or at the top level: None)."""
     stream = _chain(node.chain)
     if node.reducer == "count":
-        return lambda run, current, parent: len(stream(run, current))
+        return lambda run, anchor: len(stream(run, anchor))
     assert node.argument is not None
     argument = _value(node.argument)
-    reduce = reducer(node)
 
-    def value(run: Run, current: Event, parent: Event) -> Any:
+    def values(run: Run, anchor: Event) -> list[Any]:
         # Inside the chain, its events are current and the event it is nested in is the parent.
-        return reduce(argument(run, event, current) for event in stream(run, current))
+        return [argument(run, event, anchor) for event in stream(run, anchor)]
 
-    return value
+    of_numbers = numeric(node)
+    if of_numbers is None:
+        reduce = reducer(node)
+        return lambda run, anchor: reduce(values(run, anchor))
+    top_numbers = _top_level(lambda run, anchor: numbers(values(run, anchor)))
+    key = _key((node.chain, node.argument)) if _shareable(node) else None
+
+    def of_events(run: Run, anchor: Event) -> Any:
+        # sum, avg, min and max of the same property over the same chain read the same numbers.
+        if anchor is None and key is not None:
+            return of_numbers(run.shared(key, top_numbers))
+        return of_numbers(numbers(values(run, anchor)))
+
+    return of_events
 
 
 def _chain(chain: EventChain) -> Stream:
@@ -128,7 +153,50 @@ def _chain(chain: EventChain) -> Stream:
             events = step(run, events, anchor)
         return events
 
-    return stream
+    if not filters or not _shareable(chain):
+        return stream
+    key = _key(chain)
+    top = _top_level(stream)
+    # A chain nested in an event depends on it; at the top level the same chain gives the same events.
+    return lambda run, anchor: run.shared(key, top) if anchor is None else stream(run, anchor)
+
+
+def _top_level(fn: Callable[[Run, Event], T]) -> Callable[[Run], T]:
+    return lambda run: fn(run, None)
+
+
+_KEYS: dict[object, int] = {}
+_UNIQUE = itertools.count()
+
+
+def _key(node: object) -> int:
+    """A small number per expression (columns aside): the same for the same expression in any definition."""
+    shape = _shape(node)
+    try:
+        return _KEYS.setdefault(shape, len(_KEYS))
+    except TypeError:  # a literal that cannot be a key: shared with no other expression
+        return -1 - next(_UNIQUE)
+
+
+def _shape(node: object) -> object:
+    if is_dataclass(node) and not isinstance(node, type):
+        items = (_shape(getattr(node, f.name)) for f in fields(node) if f.name != "column")
+        return (type(node).__name__, *items)
+    if isinstance(node, tuple):
+        return tuple(_shape(item) for item in node)
+    return (type(node).__name__, node)  # True and 1 are equal and hash alike, but are not the same literal
+
+
+def _shareable(node: object) -> bool:
+    """Whether `node` reads the events and the instant only: no trait (other definitions' values are traits
+    and change from one definition to the next)."""
+    if isinstance(node, TraitRef):
+        return False
+    if is_dataclass(node) and not isinstance(node, type):
+        return all(_shareable(getattr(node, f.name)) for f in fields(node))
+    if isinstance(node, tuple):
+        return all(_shareable(item) for item in node)
+    return True
 
 
 def _filter(node: Filter) -> StreamFilter:

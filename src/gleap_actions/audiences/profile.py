@@ -12,7 +12,7 @@ which that decision would flip; `Definition.next_change` evaluates at those inst
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +104,9 @@ class Profile:
                 self.identifies.append(event)
         self.times = {name: [e.ts for e in events] for name, events in self.by_name.items()}
         self.identify_times = [e.ts for e in self.identifies]
+        # What definitions evaluated over this profile at one instant share: key -> (result, instants noted).
+        self.shared: dict[int, tuple[Any, list[int]]] = {}
+        self.shared_at: int | None = None
 
 
 class Run:
@@ -132,6 +135,29 @@ class Run:
         if cut < len(times):
             self.at(times[cut])
         return events[:cut]
+
+    def shared(self, key: int, compute: Callable[[Run], Any]) -> Any:
+        """`compute(self)`, once per profile, instant and `key` for every definition evaluated over this
+        profile (a chain, or a reducer over one, several definitions have in common): the result and the
+        instants it noted are kept and noted again. Only for what depends on the events and the instant
+        alone: not on traits, which other definitions' values change between two evaluations."""
+        profile = self.profile
+        if profile.shared_at != self.now:
+            profile.shared.clear()
+            profile.shared_at = self.now
+        entry = profile.shared.get(key)
+        if entry is None:
+            outer = self.breakpoints
+            noted: list[int] = []
+            self.breakpoints = noted
+            try:
+                result = compute(self)
+            finally:
+                self.breakpoints = outer
+            entry = profile.shared[key] = (result, noted)
+        if self.breakpoints is not None:
+            self.breakpoints.extend(entry[1])
+        return entry[0]
 
     def traits(self) -> dict[str, Any]:
         """The profile's traits as of now: every identify up to now, the newest value of each trait wins."""

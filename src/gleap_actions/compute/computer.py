@@ -27,6 +27,7 @@ from the store when its cache was emptied and every `RECOUNT` seconds).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import threading
 import time
@@ -119,6 +120,18 @@ class Computer:
     def step(self) -> bool:
         """One round: read new events, backfill, sync, unset, evaluate what is due. Whether there was
         work."""
+        # A round allocates many short-lived objects (parsed events, results) that reference counting
+        # frees; the cyclic collector would scan them (and the cache) again and again: about a fifth of a
+        # round's CPU time. It runs once after the round instead.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._step()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _step(self) -> bool:
         now = self.clock()
         position = self.profiles.lease(self.owner, self.lease, now)
         if position is None:
