@@ -1,8 +1,6 @@
 """Definitions evaluated over one `Profile` share the chains and numbers they have in common: each result,
 and each next change, is what the definition gives over a profile of its own."""
 
-# ruff: noqa: E501  (definitions read best one a line)
-
 from __future__ import annotations
 
 from datetime import timedelta

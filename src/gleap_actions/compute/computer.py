@@ -43,7 +43,13 @@ from gleap_actions.compute.identify import SOURCE, engage_identify
 from gleap_actions.compute.metrics import ComputeObserver, Silent
 from gleap_actions.compute.stream import profiled
 from gleap_actions.config.audiences import Computation
-from gleap_actions.queue.profiles import ProfileStore, ProfileTx, StoredComputation, StoredProfile
+from gleap_actions.queue.profiles import (
+    TOUCHED,
+    ProfileStore,
+    ProfileTx,
+    StoredComputation,
+    StoredProfile,
+)
 from gleap_actions.queue.store import DEFAULT_LEASE, NewEvent, Store, StoreFullError
 
 log = logging.getLogger(__name__)
@@ -94,6 +100,8 @@ class Computer:
         self._lock = threading.Lock()
         self._pruned_at = 0.0
         self._observed_at = 0.0
+        # Profile -> the keys events made due since its last evaluation (the store holds a TOUCHED mark).
+        self._touched: dict[int, set[str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -216,6 +224,8 @@ class Computer:
         cache = self.profiles.cache
         epoch = cache.epoch if cache is not None else 0
         if epoch != self._cache_epoch or now - self._counted_at > RECOUNT:
+            if epoch != self._cache_epoch:
+                self._touched.clear()  # another process may have evaluated them: their marks say so
             self._cache_epoch = epoch
             self._counted_at = now
             counted = self.profiles.members()
@@ -237,7 +247,11 @@ class Computer:
                 if ts is not None and (bound is None or ts > now - bound.total_seconds()):
                     tx.add_event(profile, name, ts, payload.decode(), event)
                     keys |= active.by_event[name]
-            tx.mark_due(profile, keys & evaluable)
+            keys &= evaluable
+            if keys:
+                # One mark per profile in the store; which keys, in memory (lost: every key is evaluated).
+                tx.mark_due(profile, (TOUCHED,))
+                self._touched.setdefault(profile, set()).update(keys)
         tx.advance(rows[-1][0])
 
     def _evaluate_due(self, now: float) -> bool:
@@ -251,8 +265,12 @@ class Computer:
         for profile_id, stored in zip(due, loaded, strict=True):
             if stored is None:
                 gone.append(profile_id)
+                self._touched.pop(profile_id, None)
                 continue
             keys = {k: at for k, at in due[profile_id].items() if k in self.evaluable}
+            if TOUCHED in due[profile_id]:
+                touched = self._touched.pop(profile_id, self.evaluable)
+                keys.update((k, 0.0) for k in touched if k in self.evaluable and k not in keys)
             results.append((stored, evaluate(self.active, stored, keys, now)))
         self.metrics.evaluated(time.perf_counter() - started)
         computations = self.profiles.computations()

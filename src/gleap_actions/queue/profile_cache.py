@@ -26,6 +26,9 @@ class CachedProfile:
     traits: dict[str, Any]
     events: list[tuple[str, float, dict[str, Any]]]
     values: dict[str, Any] = field(default_factory=dict)  # key -> value delivered
+    # key -> `next_at` of its row in `profile_values` (absent: no row): a row evaluated to what it holds
+    # already is not written again.
+    next_at: dict[str, float | None] = field(default_factory=dict)
 
 
 class ProfileCache:

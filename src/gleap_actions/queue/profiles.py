@@ -14,7 +14,9 @@ Tables (see each backend's migrations):
   in general, and the events are already filtered to the referenced names.
 - `profile_values`: per (profile, key) the value last delivered (JSON; NULL: none yet) and `next_at`, the
   instant the value must be re-evaluated: 0 when an event touched it, the definition's next change
-  otherwise, NULL when nothing can change it without a new event. "Due" is one index range.
+  otherwise, NULL when nothing can change it without a new event. "Due" is one index range. The key
+  `TOUCHED` (empty) marks a profile an event touched, for the keys the reader knows (one row per event
+  instead of one per key; a reader that does not know them, after a restart, evaluates every key).
 - `computations`: every key ever enabled, with its computation id, state (`syncing`, `live`, `removing`,
   `removed`) and the initial sync's position: a key, once chosen, is remembered.
 - `profile_cursor`: how far the events queue has been read, with the lease of the process reading it; and
@@ -32,6 +34,7 @@ import orjson
 from gleap_actions.queue.profile_cache import CachedProfile, ProfileCache
 
 T = TypeVar("T")
+TOUCHED = ""  # the key of a profile's "touched by an event" mark (no computation has an empty key)
 _CURSOR = "events"
 _BACKFILL = "backfill:"  # + the JSON list of event names: a backfill's row in `profile_cursor`
 
@@ -130,6 +133,20 @@ class StoredComputation:
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _holds(cached: CachedProfile, key: str, value: Any, next_at: float | None, known: bool) -> bool:
+    """Whether the stored row of `key` (as cached) is this one already (a missing row: neither)."""
+    if key not in cached.next_at:
+        return not known and next_at is None
+    if cached.next_at[key] != next_at or (key in cached.values) is not known:
+        return False
+    if not known:
+        return True
+    held = cached.values[key]
+    if type(held) is not type(value):
+        return False
+    return held == value if isinstance(value, str | int | float) else _json(held) == _json(value)
 
 
 class ProfileTx:
@@ -260,8 +277,12 @@ class ProfileTx:
             cached.events.append((name, ts, event))
 
     def mark_due(self, profile: int, keys: Iterable[str]) -> None:
-        """Have `keys` re-evaluated for `profile` at once."""
-        self._due.update((profile, key) for key in keys)
+        """Have `keys` re-evaluated for `profile` at once (`TOUCHED`: the keys the reader knows)."""
+        cached = self.cache.get(profile) if self.cache is not None else None
+        for key in keys:
+            self._due.add((profile, key))
+            if cached is not None:
+                cached.next_at[key] = 0
 
     def load(self, profile: int) -> StoredProfile | None:
         """The profile with its kept events and delivered values, or None when it is gone."""
@@ -281,14 +302,12 @@ class ProfileTx:
                     (profile,),
                 )
             ]
-            values = {
-                key: orjson.loads(value)
-                for key, value in self.tx.fetch(
-                    "SELECT key, value FROM profile_values WHERE profile_id = %s AND value IS NOT NULL",
-                    (profile,),
-                )
-            }
-            cached = CachedProfile(user_id, anonymous_id, orjson.loads(traits), events, values)
+            rows = self.tx.fetch(
+                "SELECT key, value, next_at FROM profile_values WHERE profile_id = %s", (profile,)
+            )
+            values = {key: orjson.loads(value) for key, value, _ in rows if value is not None}
+            next_at = {key: None if at is None else float(at) for key, _, at in rows}
+            cached = CachedProfile(user_id, anonymous_id, orjson.loads(traits), events, values, next_at)
             if self.cache is not None:
                 self.cache.put(profile, cached)
         return StoredProfile(
@@ -303,25 +322,31 @@ class ProfileTx:
     def save_values(self, rows: Iterable[tuple[int, str, Any, float | None, bool]]) -> None:
         """Record, per (profile, key, value, next_at, known), the value delivered (`known` False: nothing
         delivered) and when to look again. A pair with neither is deleted: the store holds rows only for
-        profiles with something to keep."""
+        profiles with something to keep. A cached pair that holds this already is not written."""
         self.flush()
         upserts: list[tuple[object, ...]] = []
         deletes: list[tuple[object, ...]] = []
         looked_up: int | None = None
         cached: CachedProfile | None = None
         for profile, key, value, next_at, known in rows:
-            if not known and next_at is None:
-                deletes.append((profile, key))
-            else:
-                upserts.append((profile, key, _json(value) if known else None, next_at))
             if profile != looked_up:  # rows come a profile at a time: one cache look-up each
                 looked_up = profile
                 cached = self.cache.get(profile) if self.cache is not None else None
             if cached is not None:
+                if _holds(cached, key, value, next_at, known):
+                    continue
                 if known:
                     cached.values[key] = value
                 else:
                     cached.values.pop(key, None)
+                if known or next_at is not None:
+                    cached.next_at[key] = next_at
+                else:
+                    cached.next_at.pop(key, None)
+            if not known and next_at is None:
+                deletes.append((profile, key))
+            else:
+                upserts.append((profile, key, _json(value) if known else None, next_at))
         if deletes:
             self.tx.execute_many("DELETE FROM profile_values WHERE profile_id = %s AND key = %s", deletes)
         if upserts:
@@ -587,7 +612,7 @@ class ProfileStore:
                     "SELECT id FROM profiles WHERE id > %s ORDER BY id LIMIT %s", (after, limit)
                 )
             ]
-            marks = ProfileTx(tx)
+            marks = ProfileTx(tx, self.cache)
             for profile in ids:
                 marks.mark_due(profile, (key,))
             marks.flush()
@@ -613,6 +638,11 @@ class ProfileStore:
 
     def forget(self, key: str, profiles: Sequence[int]) -> None:
         """Delete `key`'s rows of these profiles."""
+        for profile in profiles:
+            cached = self.cache.profiles.get(profile) if self.cache is not None else None
+            if cached is not None:
+                cached.values.pop(key, None)
+                cached.next_at.pop(key, None)
         self.transact(
             lambda tx: [
                 tx.execute("DELETE FROM profile_values WHERE key = %s AND profile_id = %s", (key, p))
@@ -622,6 +652,10 @@ class ProfileStore:
 
     def forget_key(self, key: str) -> None:
         """Delete every value row of `key` (a computation removed with its values kept in Gleap)."""
+        if self.cache is not None:
+            for cached in self.cache.profiles.values():
+                cached.values.pop(key, None)
+                cached.next_at.pop(key, None)
         self.transact(lambda tx: tx.execute("DELETE FROM profile_values WHERE key = %s", (key,)))
 
     def members(self) -> dict[str, int]:
