@@ -265,6 +265,14 @@ def _comparison(node: Comparison) -> Fn:
     if node.duration is not None:
         return _relative_date(operand, name, node.duration.micros)
     test = _TESTS[name]
+    if all(isinstance(a, Literal) for a in node.arguments):  # the common case: compared with constants
+        constants = [a.value for a in node.arguments if isinstance(a, Literal) and a.value is not None]
+
+        def compare_constants(run: Run, current: Event, parent: Event) -> bool:
+            value = operand(run, current, parent)
+            return value is not None and test(value, constants)
+
+        return compare_constants
 
     def compare(run: Run, current: Event, parent: Event) -> bool:
         value = operand(run, current, parent)

@@ -74,8 +74,8 @@ class Definition:
         datetimes made per definition)."""
         candidates: list[int] = []
         base = self._at(profile, now, candidates)
-        if budget == 0:  # the first candidate after now, unchecked
-            return base, min((c for c in candidates if c > now), default=None)
+        if budget == 0:  # the first candidate after now (`Run.at` keeps only those), unchecked
+            return base, min(candidates) if candidates else None
         heapq.heapify(candidates)
         checked = 0
         last = now
