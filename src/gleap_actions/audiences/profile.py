@@ -58,7 +58,9 @@ def has_user_id(event: Mapping[str, Any]) -> bool:
     return event.get("type") == "identify" and isinstance(traits, dict) and bool(traits.get("email"))
 
 
-def _read(event: Mapping[str, Any], seq: int) -> ProfileEvent | None:
+def read_event(event: Mapping[str, Any], seq: int) -> ProfileEvent | None:
+    """`event` as the evaluator reads it, `seq` its position among the profile's events (ties in time keep
+    that order); None for an event without a valid time."""
     ts = None
     for field in ("timestamp", "originalTimestamp", "receivedAt"):
         if event.get(field) is not None:
@@ -90,8 +92,20 @@ class Profile:
         self, events: Iterable[Mapping[str, Any]], computed: Mapping[str, Any] | None = None
     ) -> None:
         """`computed`: values of other definitions, read as traits over the identify calls' ones."""
+        parsed = [
+            e for seq, raw in enumerate(events) if isinstance(raw, dict) and (e := read_event(raw, seq))
+        ]
+        self._index(parsed, computed)
+
+    @classmethod
+    def of_read(cls, events: list[ProfileEvent], computed: Mapping[str, Any] | None = None) -> Profile:
+        """The profile of events already read (`read_event`), in any order: read once, evaluated by many."""
+        profile = cls.__new__(cls)
+        profile._index(events, computed)
+        return profile
+
+    def _index(self, parsed: list[ProfileEvent], computed: Mapping[str, Any] | None) -> None:
         self.computed = dict(computed or {})
-        parsed = [e for seq, raw in enumerate(events) if isinstance(raw, dict) and (e := _read(raw, seq))]
         parsed.sort(key=lambda e: (e.ts, e.seq))
         self.by_name: dict[str, list[ProfileEvent]] = {}
         self.identifies: list[ProfileEvent] = []

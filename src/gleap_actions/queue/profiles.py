@@ -31,7 +31,7 @@ from typing import Any, LiteralString, Protocol, TypeVar
 
 import orjson
 
-from gleap_actions.queue.profile_cache import CachedProfile, ProfileCache
+from gleap_actions.queue.profile_cache import CachedProfile, KeptEvent, ProfileCache
 
 T = TypeVar("T")
 TOUCHED = ""  # the key of a profile's "touched by an event" mark (no computation has an empty key)
@@ -114,7 +114,7 @@ class StoredProfile:
     user_id: str | None
     anonymous_id: str | None
     traits: dict[str, Any]
-    events: list[dict[str, Any]]
+    events: list[KeptEvent]  # shared with the cache: their `parsed` is kept for the next reader
     values: dict[str, Any]  # key -> the value last delivered (absent: none)
 
 
@@ -274,7 +274,7 @@ class ProfileTx:
         self._events.append((profile, name, ts, payload))
         cached = self.cache.get(profile) if self.cache is not None else None
         if cached is not None:
-            cached.events.append((name, ts, event))
+            cached.events.append(KeptEvent(name, ts, event))
 
     def mark_due(self, profile: int, keys: Iterable[str]) -> None:
         """Have `keys` re-evaluated for `profile` at once (`TOUCHED`: the keys the reader knows)."""
@@ -296,7 +296,7 @@ class ProfileTx:
                 return None
             user_id, anonymous_id, traits = rows[0]
             events = [
-                (str(name), float(ts), orjson.loads(payload))
+                KeptEvent(str(name), float(ts), orjson.loads(payload))
                 for name, ts, payload in self.tx.fetch(
                     "SELECT name, ts, payload FROM profile_events WHERE profile_id = %s ORDER BY id",
                     (profile,),
@@ -315,7 +315,7 @@ class ProfileTx:
             cached.user_id,
             cached.anonymous_id,
             dict(cached.traits),
-            [event for _, _, event in cached.events],
+            list(cached.events),
             dict(cached.values),
         )
 
