@@ -1,5 +1,6 @@
-"""Definitions evaluated over one `Profile` share the chains and numbers they have in common: each result,
-and each next change, is what the definition gives over a profile of its own."""
+"""Definitions evaluated over one `Profile` share the chains and numbers they have in common, and reducers
+kept up to date across evaluations (folds) read only new events: each result, and each next change, is
+what a full evaluation over a profile of its own gives."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gleap_actions.audiences import compile_definition
-from gleap_actions.audiences.profile import Profile
+from gleap_actions.audiences.profile import Profile, ProfileEvent, read_event
+from gleap_actions.audiences.values import to_micros
 
 A = "event('A')"
 AUDIENCES = [
@@ -67,3 +69,34 @@ def test_a_chain_reading_a_trait_sees_the_value_another_definition_just_computed
     assert definition.evaluate(profile, NOW) is False
     profile.computed["t"] = 2  # as the compute stage does when a key read as a trait changes
     assert definition.evaluate(profile, NOW) is True
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(step, st.integers(0, 90)),  # an event, then minutes the clock moves
+        max_size=12,
+    ),
+    start=st.integers(-120, 0),
+)
+def test_reducers_kept_up_to_date_across_evaluations_give_a_full_evaluation(
+    steps: list[tuple[dict[str, Any], int]], start: int
+) -> None:
+    # As the compute stage does: events read once, a new Profile of them at each evaluation, the folds
+    # kept from one evaluation to the next; the value and the next change must be a full evaluation's.
+    folds: dict[int, Any] = {}
+    read: list[ProfileEvent] = []
+    now = NOW + timedelta(minutes=start)
+    for position, (event, minutes) in enumerate(steps, 1):
+        parsed = read_event(event, position)
+        if parsed is not None:
+            read.append(parsed)
+        now += timedelta(minutes=minutes)
+        instant = to_micros(now)
+        profile = Profile.of_read(list(read))
+        profile.folds = folds
+        raw = [e.raw for e in read]
+        for definition in DEFINITIONS:
+            value, upcoming = definition.evaluate_at(profile, instant, 0)
+            full = definition.evaluate_at(Profile(raw), instant, 0)
+            assert (type(value), value, upcoming) == (type(full[0]), *full), definition.text

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from typing import Any, TypeVar
 
+from gleap_actions.audiences.folds import foldable, folded
 from gleap_actions.audiences.nodes import (
     And,
     Comparison,
@@ -44,7 +45,7 @@ from gleap_actions.audiences.nodes import (
 )
 from gleap_actions.audiences.profile import ProfileEvent, Run
 from gleap_actions.audiences.reducers import numbers, numeric, reducer
-from gleap_actions.audiences.values import equals, get_path, order, to_instant, to_text
+from gleap_actions.audiences.values import equals, get_path, order, to_instant, to_number, to_text
 
 T = TypeVar("T")
 Event = ProfileEvent | None
@@ -110,7 +111,45 @@ def _context(path: tuple[str, ...]) -> Fn:
 
 def _reduce(node: Reduce) -> Fn:
     reduce = _over_events(node)
-    return lambda run, current, parent: reduce(run, current)
+    if not foldable(node):
+        return lambda run, current, parent: reduce(run, current)
+    fold = _fold(node)
+
+    def value(run: Run, current: Event, parent: Event) -> Any:
+        return fold(run) if current is None and run.incremental else reduce(run, current)
+
+    return value
+
+
+def _fold(node: Reduce) -> Callable[[Run], Any]:
+    """The reducer at the top level kept up to date per profile (folds.py): the same values handed to
+    the same reducer function as `_over_events`."""
+    key = _key(node)
+    name = node.chain.name
+    steps = [_filter(f) for f in node.chain.filters]
+    if node.reducer == "count":
+        return lambda run: len(folded(run, key, name, steps, _count_one))
+    assert node.argument is not None
+    argument = _value(node.argument)
+    of_numbers = numeric(node)
+    if of_numbers is None:
+        reduce = reducer(node)
+
+        def read(run: Run, event: ProfileEvent, values: list[Any]) -> None:
+            values.append(argument(run, event, None))
+
+        return lambda run: reduce(folded(run, key, name, steps, read))
+
+    def read_number(run: Run, event: ProfileEvent, values: list[Any]) -> None:
+        value = argument(run, event, None)
+        if value is not None and (number := to_number(value)) is not None:  # as `reducers.numbers`
+            values.append(number)
+
+    return lambda run: of_numbers(folded(run, key, name, steps, read_number))
+
+
+def _count_one(run: Run, event: ProfileEvent, values: list[Any]) -> None:
+    values.append(None)
 
 
 def _over_events(node: Reduce) -> Callable[[Run, Event], Any]:

@@ -121,17 +121,24 @@ class Profile:
         # What definitions evaluated over this profile at one instant share: key -> (result, instants noted).
         self.shared: dict[int, tuple[Any, list[int]]] = {}
         self.shared_at: int | None = None
+        # Reducers kept up to date across evaluations (`folds.Fold` by reducer), where the caller keeps
+        # them with the profile's events; None: every evaluation reads every event.
+        self.folds: dict[int, Any] | None = None
 
 
 class Run:
     """One evaluation of a profile at `now` (microseconds since 1970)."""
 
-    __slots__ = ("_traits", "breakpoints", "now", "profile")
+    __slots__ = ("_traits", "breakpoints", "incremental", "now", "profile")
 
-    def __init__(self, profile: Profile, now: int, breakpoints: list[int] | None = None) -> None:
+    def __init__(
+        self, profile: Profile, now: int, breakpoints: list[int] | None = None, *, incremental: bool = False
+    ) -> None:
+        """`incremental`: only the first instant noted matters, so reducers may use the profile's folds."""
         self.profile = profile
         self.now = now
         self.breakpoints = breakpoints
+        self.incremental = incremental and profile.folds is not None
         self._traits: dict[str, Any] | None = None
 
     def at(self, instant: int) -> None:

@@ -83,7 +83,9 @@ def as_profile(stored: StoredProfile) -> Profile:
             kept.parsed = read_event(kept.event, next(_POSITIONS)) or _UNREADABLE
         if isinstance(kept.parsed, ProfileEvent):
             read.append(kept.parsed)
-    return Profile.of_read(read, stored.values)
+    profile = Profile.of_read(read, stored.values)
+    profile.folds = stored.folds
+    return profile
 
 
 def evaluate(active: Active, stored: StoredProfile, due: Mapping[str, float], now: float) -> list[Outcome]:
@@ -96,7 +98,7 @@ def evaluate(active: Active, stored: StoredProfile, due: Mapping[str, float], no
     for key in active.order:
         computation = active.computations[key]
         definition = computation.definition
-        if key not in due and not (definition.references.traits & changed):
+        if key not in due and (not changed or definition.references.traits.isdisjoint(changed)):
             continue
         budget = BUDGET if due.get(key, 0) > 0 else EVENT_BUDGET
         value, upcoming = definition.evaluate_at(profile, instant, budget)

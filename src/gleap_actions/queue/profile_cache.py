@@ -40,6 +40,7 @@ class CachedProfile:
     # key -> `next_at` of its row in `profile_values` (absent: no row): a row evaluated to what it holds
     # already is not written again.
     next_at: dict[str, float | None] = field(default_factory=dict)
+    folds: dict[int, Any] = field(default_factory=dict)  # the evaluator's reducers kept up to date
 
 
 class ProfileCache:

@@ -116,6 +116,7 @@ class StoredProfile:
     traits: dict[str, Any]
     events: list[KeptEvent]  # shared with the cache: their `parsed` is kept for the next reader
     values: dict[str, Any]  # key -> the value last delivered (absent: none)
+    folds: dict[int, Any] | None = None  # the evaluator's, kept with the cached profile (None: not kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +318,7 @@ class ProfileTx:
             dict(cached.traits),
             list(cached.events),
             dict(cached.values),
+            cached.folds if self.cache is not None else None,
         )
 
     def save_values(self, rows: Iterable[tuple[int, str, Any, float | None, bool]]) -> None:
