@@ -86,30 +86,28 @@ def folded(
     fold = folds.get(key)
     if fold is None or not fold.extends(events, now):
         fold = folds[key] = Fold()
-    outer = run.breakpoints
-    noted: list[int] = []
-    run.breakpoints = noted
-    try:
-        index = fold.seen
-        while index < len(events):
-            event = events[index]
-            if event.ts > now:  # as `Run.stream`: later events are in the future of now
-                run.at(event.ts)
+    noted = run.breakpoints
+    assert noted is not None  # an incremental run notes instants
+    mark = len(noted)
+    index = fold.seen
+    while index < len(events):
+        event = events[index]
+        if event.ts > now:  # as `Run.stream`: later events are in the future of now
+            run.at(event.ts)
+            break
+        kept = [event]
+        for step in steps:
+            kept = step(run, kept, None)
+            if not kept:
                 break
-            kept = [event]
-            for step in steps:
-                kept = step(run, kept, None)
-                if not kept:
-                    break
-            if kept:
-                read(run, event, fold.values)
-            index += 1
-    finally:
-        run.breakpoints = outer
+        if kept:
+            read(run, event, fold.values)
+        index += 1
     if index:
         fold.first, fold.last = events[0], events[index - 1]
     fold.seen = index
     fold.now = now
-    fold.until = min(fold.until, *noted) if noted else fold.until
+    if len(noted) > mark:
+        fold.until = min(fold.until, *noted[mark:])
     run.at(fold.until)
     return fold.values
