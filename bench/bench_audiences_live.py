@@ -22,10 +22,11 @@ only changes are the entries.
    in the SQLite file.
 4. --compute-only: the compute stage alone in this process, the load's events of 1000 users fed in rounds
    of 200 with the 20 definitions: events evaluated per CPU second (what one core can keep up with).
+   --history N: each user has N events (default 1) before the measured rounds (the profile size).
 
     .venv/bin/python bench/bench_audiences_live.py [--rate 1000] [--latency-seconds 20] [--nth 10]
         [--seconds 10] [--sync-events 1000000] [--sync-users 100000] [--skip-serve] [--skip-sync]
-        [--compute-only]
+        [--compute-only [--history 1]]
 """
 
 from __future__ import annotations
@@ -161,9 +162,10 @@ def _definitions(nth: int) -> list[Computation]:
     return out
 
 
-def compute_rate(rounds: int, per_round: int, nth: int) -> dict[str, Any]:
+def compute_rate(rounds: int, per_round: int, nth: int, history: int = 1) -> dict[str, Any]:
     """The compute stage alone, in this process: rounds of `per_round` events of the load's 1000 users
-    (after one event per user), each round run until idle; events/s of CPU time (`time.process_time`)."""
+    (after `history` events per user), each round run until idle; events/s of CPU time
+    (`time.process_time`)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-rate-"))
     store = SQLiteStore(folder / "queue.db")
     computer = Computer(store, _definitions(nth), owner="bench")
@@ -190,7 +192,10 @@ def compute_rate(rounds: int, per_round: int, nth: int) -> dict[str, Any]:
             seq += 1
         store.append(rows)
 
-    load(USERS)
+    for _ in range(history):
+        load(USERS)
+        while computer.step():
+            pass
     while computer.step():
         pass
     spent = 0.0
@@ -297,12 +302,18 @@ def main() -> None:
     parser.add_argument(
         "--compute-only", action="store_true", help="only the compute stage's own rate, in this process"
     )
+    parser.add_argument(
+        "--history", type=int, default=1, help="events per user before the rounds of --compute-only"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
     if args.compute_only:
-        results["compute_rate"] = rate = compute_rate(30, 200, args.nth)
-        print(f"compute stage alone, 20 definitions: {rate['events_per_cpu_s']} events per CPU second")
+        results["compute_rate"] = rate = compute_rate(30, 200, args.nth, args.history)
+        print(
+            f"compute stage alone, 20 definitions, {args.history} + about 6 events a user: "
+            f"{rate['events_per_cpu_s']} events per CPU second"
+        )
         args.skip_serve = args.skip_sync = True
     if not args.skip_serve:
         with SandboxProcess() as box:
