@@ -2,11 +2,13 @@
 
 Fed from the queue like the router, off the ingest path: it reads the events table after its cursor (one
 process at a time, under a lease in the store), keeps in the profile store the identities, traits and the
-events the enabled definitions reference, and marks the (profile, key) pairs an event can change as due
-now. Every round it evaluates the due pairs (`profile_values.next_at <= now`, an index range: a round costs
-what is due, never all profiles), appends an Engage-shaped identify to the queue for each delivered value
-that changed, then records the values and each pair's next possible change. The identify calls are stored
-before the values: a crash between the two sends a change twice, never loses one.
+events the enabled definitions reference, and marks each profile an event touched as due now (one
+`TOUCHED` row; which keys the event can change is kept in memory, and a mark found without them, after a
+restart, has every key evaluated). Every round it evaluates the due pairs (`profile_values.next_at <= now`,
+an index range: a round costs what is due, never all profiles), appends an Engage-shaped identify to the
+queue for each delivered value that changed, then records the values and each pair's next possible change
+(only the rows that differ). The identify calls are stored before the values: a crash between the two
+sends a change twice, never loses one.
 
 A key enabled for the first time (or again, or with a changed definition) is synced in two phases, each
 a chunk per round with its position kept in the store, so a restart resumes where it stopped:
