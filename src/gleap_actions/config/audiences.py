@@ -82,6 +82,12 @@ def read_on_removal(root: Section) -> str:
     return value
 
 
+def read_nice(root: Section) -> int:
+    """`audiences_nice` (default 10): how much lower than `serve` the compute stage's process is scheduled
+    (its nice increment, 0 to 19), so that delivering the events received keeps the CPU at saturation."""
+    return root.integer("audiences_nice", 10, minimum=0, maximum=19)
+
+
 def _check_cycles(entries: list[Computation], locations: dict[str, str], problems: Problems) -> None:
     """An entry may read another one's key as a trait, but not (through others) its own."""
     cycle = find_cycle(graph({entry.key: entry.definition for entry in entries}))
