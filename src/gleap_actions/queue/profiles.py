@@ -566,7 +566,8 @@ class ProfileStore:
         return due
 
     def pending(self, now: float) -> int:
-        """How many (profile, key) evaluations are due now."""
+        """How many marks are due now: a profile touched by events counts once (its `TOUCHED` mark),
+        a profile's expired timer once per key."""
         rows = self.read(
             lambda tx: tx.fetch(
                 "SELECT count(*) FROM profile_values WHERE next_at IS NOT NULL AND next_at <= %s", (now,)
