@@ -26,7 +26,7 @@ only changes are the entries.
 
     .venv/bin/python bench/bench_audiences_live.py [--rate 1000] [--latency-seconds 20] [--nth 10]
         [--seconds 10] [--sync-events 1000000] [--sync-users 100000] [--skip-serve] [--skip-sync]
-        [--compute-only [--history 1]]
+        [--compute-only [--history 1]] [--nice N]
 """
 
 from __future__ import annotations
@@ -81,12 +81,15 @@ TRAITS = [
 MEASURED = "entered"
 
 
+NICE: dict[str, int] = {}  # `audiences_nice` for serve's config when --nice is given (else the default)
+
+
 def sections(nth: int) -> dict[str, Any]:
     """The 20 definitions as config sections (the measured audience first)."""
     audiences = [{"name": f"Audience {i}", "definition": text} for i, text in enumerate(AUDIENCES)]
     audiences[0] = {"name": "Entered", "key": MEASURED, "definition": f"{E}.count() >= {nth}"}
     traits = [{"name": f"Trait {i}", "definition": text} for i, text in enumerate(TRAITS)]
-    return {"audiences": audiences, "computed_traits": traits}
+    return {"audiences": audiences, "computed_traits": traits, **NICE}
 
 
 def latency(box: SandboxProcess, rate: float, seconds: float, nth: int) -> dict[str, Any]:
@@ -321,8 +324,13 @@ def main() -> None:
     parser.add_argument(
         "--history", type=int, default=1, help="events per user before the rounds of --compute-only"
     )
+    parser.add_argument(
+        "--nice", type=int, default=None, help="serve's audiences_nice (default: the config's default)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args()
+    if args.nice is not None:
+        NICE["audiences_nice"] = args.nice
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
     if args.compute_only:
         results["compute_rate"] = rate = compute_rate(30, 200, args.nth, args.history)
