@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -296,3 +297,41 @@ async def test_the_observer_sees_what_became_of_each_request(
         f"event=dead_lettered mapping=Track Event kind=final_http events=1 status=400 reason={reason!r}"
         in [r.getMessage() for r in caplog.records]
     )
+
+
+async def test_each_retry_waits_a_backoff_jittered_below_a_cap_doubled_per_attempt(
+    gleap: Gleap, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    failures = iter([503, 503, 503])
+    gleap.script = lambda events: next((web.Response(status=s) for s in failures), None)
+    store.append([track("a")])
+    p = pipeline(store, gleap, config=fast(initial_backoff=0.1, max_backoff=10.0), jitter=random.Random(5))
+    await p.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="gleap_actions.deliver.record"):
+            await p.drain(5)
+    finally:
+        await p.stop()
+    assert gleap.delivered == ["a"] and len(gleap.attempts) == 4
+    delays = [float(m.split(" in=")[1].split("s ")[0]) for m in caplog.messages if "delivery_retry" in m]
+    # the n-th failure waits between the initial backoff and initial * 2**n: the same draws, replayed
+    twin = random.Random(5)
+    expected = [twin.uniform(0.1, 0.1 * 2**n) for n in (1, 2, 3)]  # below 0.2, 0.4, 0.8
+    assert [round(d, 2) for d in expected] == [0.16, 0.32, 0.66]
+    assert delays == pytest.approx(expected, abs=0.006)
+
+
+async def test_an_answer_that_is_not_utf8_is_shown_with_replacement_characters(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    gleap.script = lambda events: web.Response(body=b'{"ok": "caf\xe9"}', content_type="application/json")
+    seen: list[Exchange] = []
+    store.append([track("a")])
+    p = pipeline(store, gleap, observe=seen.append)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert [(x.outcome, x.status, x.response) for x in seen] == [("delivered", 200, '{"ok": "caf\ufffd"}')]
+    assert metric(p, "gleap_actions_delivered_total", mapping="Track Event") == 1
