@@ -75,7 +75,7 @@ def track(name: str, **extra: Any) -> NewEvent:
     now = time.time()
     raw = {"type": "track", "event": name, "userId": "u1", "messageId": name, **extra}
     event = events.normalize(raw, "track", received_at=now)
-    return NewEvent("src", event["messageId"], "u1", "track", now, orjson.dumps(event))
+    return NewEvent("src", event["messageId"], raw["userId"], "track", now, orjson.dumps(event))
 
 
 def pipeline(
@@ -144,6 +144,32 @@ async def test_429_retry_after_is_honoured(gleap: Gleap, store: SQLiteStore) -> 
     first, second = gleap.attempts[0][0], gleap.attempts[1][0]
     assert second - first >= 0.95
     assert store.list_dead_letters() == []
+
+
+async def test_a_retry_after_with_a_5xx_holds_every_request_to_the_endpoint(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    answers = [web.Response(status=503, headers={"Retry-After": "1"})]
+    gleap.script = lambda events: answers.pop() if answers else None
+    store.append([track("a")])
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        for _ in range(500):  # until the 503 is recorded (the endpoint paused before the retry is written)
+            if store.stats(time.time()).retrying:
+                break
+            await asyncio.sleep(0.01)
+        store.append([track("b", userId="u2")])  # another user's (not queued behind "a"): held by the pause
+        p.notify()
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert sorted(gleap.delivered) == ["a", "b"]
+    refused = gleap.attempts[0][0]
+    b_sent = next(
+        at for at, events in gleap.attempts if [e["name"] for e in events] == ["b"] or len(events) == 2
+    )
+    assert b_sent - refused >= 0.95
 
 
 async def test_5xx_then_recovery(gleap: Gleap, store: SQLiteStore) -> None:
