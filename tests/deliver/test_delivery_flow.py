@@ -79,10 +79,17 @@ def track(name: str, **extra: Any) -> NewEvent:
 
 
 def pipeline(
-    store: SQLiteStore, gleap: Gleap, token: str = TOKEN, observe: Observe | None = None, **kw: Any
+    store: SQLiteStore,
+    gleap: Gleap,
+    token: str = TOKEN,
+    observe: Observe | None = None,
+    batch_size: int = 100,
+    **kw: Any,
 ) -> Pipeline:
     config = kw.pop("config", fast())
-    track_event = Subscription.compile("Track Event", ACTIONS["trackEvent"], batching=True, batch_size=100)
+    track_event = Subscription.compile(
+        "Track Event", ACTIONS["trackEvent"], batching=True, batch_size=batch_size
+    )
     settings = GleapSettings(token, gleap.url, timeout=2.0)
     return Pipeline(store, [track_event], settings, config, tuning=Tuning(**kw), observe=observe)
 
@@ -104,6 +111,37 @@ async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap,
     finally:
         await p.stop()  # the delivered counter moves just after the ack that drain() sees: read it after
     assert metric(p, "gleap_actions_delivered_total", mapping="Track Event") == 251
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Poll `condition` until it holds (for at most 5 s)."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in 5 s")
+
+
+async def test_a_partial_batch_lingers_then_tops_up_to_one_batch_per_free_request(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    gleap.hang = 0.5
+    p = pipeline(store, gleap, config=fast(linger=0.9, max_concurrency=1), batch_size=2)
+    await p.start()
+    try:
+        store.append([track("a", userId="ua")])
+        p.notify()
+        await until(lambda: store.stats(time.time()).in_flight == 1)  # "a" claimed, lingering
+        store.append([track(name, userId=f"u{name}") for name in "bcd"])
+        p.notify()
+        await until(lambda: bool(gleap.attempts))
+        # the batch took what came while it lingered, up to its size; the rest waits for a free request
+        assert [e["name"] for e in gleap.attempts[0][1]] == ["a", "b"]
+        assert store.stats(time.time()).in_flight == 2
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert [[e["name"] for e in events] for _, events in gleap.attempts] == [["a", "b"], ["c", "d"]]
 
 
 async def test_rejected_and_filtered_events(gleap: Gleap, store: SQLiteStore) -> None:
