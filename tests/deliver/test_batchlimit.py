@@ -70,3 +70,15 @@ def test_successes_are_counted_afresh_after_each_413() -> None:
     assert limit.current == 17  # still searching below 20
     limit.accepted(17)
     assert limit.current == 28  # two successes since the 413: the bound doubled to 40
+
+
+def test_each_relaxation_waits_for_relax_after_successes_of_its_own() -> None:
+    limit = BatchLimit(1000, relax_after=2)
+    limit.refused(100)
+    limit.accepted(10)
+    limit.accepted(10)  # relaxed: the refused bound doubles to 200
+    assert limit.current == 105
+    limit.accepted(10)
+    assert limit.current == 105  # one success since relaxing: not yet
+    limit.accepted(10)
+    assert limit.current == 205
