@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -222,6 +223,22 @@ async def test_5xx_then_recovery(gleap: Gleap, store: SQLiteStore) -> None:
         await p.stop()
     assert gleap.delivered == ["a"] and len(gleap.attempts) == 4
     assert metric(p, "gleap_actions_failed_attempts_total", mapping="Track Event", kind="retryable") == 3
+
+
+async def test_a_retry_remembers_its_error_in_the_store(gleap: Gleap, tmp_path: Path) -> None:
+    gleap.script = lambda events: web.Response(status=503, text="down")
+    store = SQLiteStore(tmp_path / "queue.db")
+    store.append([track("a")])
+    p = pipeline(store, gleap, config=fast(initial_backoff=30.0, max_backoff=30.0))  # not due again here
+    await p.start()
+    try:
+        await until(lambda: store.stats(time.time()).retrying == 1)
+    finally:
+        await p.stop()
+        store.close()
+    with sqlite3.connect(tmp_path / "queue.db") as db:  # no store call returns it (for operators)
+        rows = db.execute("SELECT attempts, last_error FROM deliveries").fetchall()
+    assert rows == [(1, "HTTP 503: 503 Service Unavailable")]
 
 
 async def test_retry_window_expiry_dead_letters_and_replay_delivers(gleap: Gleap, store: SQLiteStore) -> None:
