@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -21,7 +22,9 @@ from gleap_actions import events
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.deliver.record import Exchange, Observe
 from gleap_actions.destinations.gleap.actions import ACTIONS
+from gleap_actions.destinations.gleap.client import Response
 from gleap_actions.destinations.gleap.settings import GleapSettings
+from gleap_actions.engine.action import Request
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent
@@ -262,6 +265,28 @@ async def test_retry_window_expiry_dead_letters_and_replay_delivers(gleap: Gleap
         assert sorted(gleap.delivered) == ["a", "b"]
     finally:
         await p.stop()
+
+
+async def test_an_unexpected_error_is_retried_then_dead_lettered_without_a_status(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    async def broken(session: aiohttp.ClientSession, request: Request, timeout: float) -> Response:
+        raise RuntimeError("the send function failed")  # an embedder's send with a bug
+
+    track_event = Subscription.compile("Track Event", ACTIONS["trackEvent"], batching=True, batch_size=100)
+    settings = GleapSettings(TOKEN, gleap.url, timeout=2.0)
+    store.append([track("a")])
+    p = Pipeline(store, [track_event], settings, fast(retry_window=0.3), send=broken)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    [dead] = store.list_dead_letters()
+    assert dead.status is None
+    assert dead.reason.startswith("retry window expired after ")
+    assert dead.reason.endswith(" attempts; last error: the send function failed")
+    assert metric(p, "gleap_actions_failed_attempts_total", mapping="Track Event", kind="unexpected") >= 2
 
 
 async def test_bad_credentials_pause_without_dead_letters_then_resume(
