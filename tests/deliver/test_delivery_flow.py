@@ -27,7 +27,7 @@ from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.action import Request
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.queue.sqlite.store import SQLiteStore
-from gleap_actions.queue.store import NewEvent
+from gleap_actions.queue.store import NewEvent, Route
 
 TOKEN = "secret-token-123"
 
@@ -287,6 +287,25 @@ async def test_an_unexpected_error_is_retried_then_dead_lettered_without_a_statu
     assert dead.reason.startswith("retry window expired after ")
     assert dead.reason.endswith(" attempts; last error: the send function failed")
     assert metric(p, "gleap_actions_failed_attempts_total", mapping="Track Event", kind="unexpected") >= 2
+
+
+async def test_an_event_that_cannot_be_planned_is_retried_then_dead_lettered_without_a_request(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    unreadable = NewEvent(
+        "src", "m1", "u1", "track", time.time(), b"{not json", route=Route(("Track Event",))
+    )
+    store.append([unreadable])
+    p = pipeline(store, gleap, config=fast(retry_window=0.3))
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    [dead] = store.list_dead_letters()
+    assert (dead.status, dead.request, dead.response) == (None, "", "")
+    assert dead.reason.startswith("retry window expired after ")
+    assert gleap.attempts == []
 
 
 async def test_bad_credentials_pause_without_dead_letters_then_resume(
