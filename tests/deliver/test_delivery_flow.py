@@ -226,6 +226,7 @@ async def test_5xx_then_recovery(gleap: Gleap, store: SQLiteStore) -> None:
         await p.stop()
     assert gleap.delivered == ["a"] and len(gleap.attempts) == 4
     assert metric(p, "gleap_actions_failed_attempts_total", mapping="Track Event", kind="retryable") == 3
+    assert p.outcomes.last_error == "HTTP 503: 503 Service Unavailable"  # the send command reports it
 
 
 async def test_a_retry_remembers_its_error_in_the_store(gleap: Gleap, tmp_path: Path) -> None:
@@ -257,6 +258,8 @@ async def test_retry_window_expiry_dead_letters_and_replay_delivers(gleap: Gleap
         tried = len(gleap.attempts)  # "a" and "b" in every request
         reason = f"retry window expired after {tried} attempts; last error: HTTP 503: 503 Service Unavailable"
         assert [d.reason for d in dead] == [reason, reason]
+        assert {(d.status, d.response) for d in dead} == {(503, "")}
+        assert metric(p, "gleap_actions_dead_lettered_total", reason="retry_window") == 2
         assert all(TOKEN not in d.request and "***" in d.request for d in dead)
         assert gleap.delivered == []
         down = False
