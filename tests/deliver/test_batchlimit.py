@@ -82,3 +82,10 @@ def test_each_relaxation_waits_for_relax_after_successes_of_its_own() -> None:
     assert limit.current == 105  # one success since relaxing: not yet
     limit.accepted(10)
     assert limit.current == 205
+
+
+def test_a_refused_size_relaxed_past_the_configured_size_is_forgotten() -> None:
+    limit = BatchLimit(100, relax_after=1)
+    limit.refused(60)
+    limit.accepted(59)  # the bound would double to 120, beyond the configured 100
+    assert limit.current == 100

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
+from gleap_actions.deliver.outcome import describe
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
 
 
@@ -85,3 +86,9 @@ def test_outcome_counters_add_up_and_a_refusal_without_status_is_a_401() -> None
     assert outcomes.refused_status == 401
     outcomes.record_refused(403)
     assert outcomes.refused_status == 403
+
+
+def test_an_error_is_described_by_its_message_or_else_its_type() -> None:
+    assert describe(RuntimeError("the send function failed")) == "the send function failed"
+    assert describe(RuntimeError()) == "RuntimeError"
+    assert describe(ValueError("bad\0value")) == "bad\\u0000value"
