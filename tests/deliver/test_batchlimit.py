@@ -89,3 +89,10 @@ def test_a_refused_size_relaxed_past_the_configured_size_is_forgotten() -> None:
     limit.refused(60)
     limit.accepted(59)  # the bound would double to 120, beyond the configured 100
     assert limit.current == 100
+
+
+def test_a_refused_size_relaxed_to_exactly_the_configured_size_is_still_a_bound() -> None:
+    limit = BatchLimit(100, relax_after=1)
+    limit.refused(50)
+    limit.accepted(40)  # the bound doubles to 100: a batch of 100 is not known to pass
+    assert limit.current == 70
