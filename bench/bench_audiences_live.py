@@ -22,10 +22,11 @@ only changes are the entries.
    in the SQLite file.
 4. --compute-only: the compute stage alone in this process, the load's events of 1000 users fed in rounds
    of 200 with the 20 definitions: events evaluated per CPU second (what one core can keep up with).
+   --history N: each user has N events (default 1) before the measured rounds (the profile size).
 
     .venv/bin/python bench/bench_audiences_live.py [--rate 1000] [--latency-seconds 20] [--nth 10]
         [--seconds 10] [--sync-events 1000000] [--sync-users 100000] [--skip-serve] [--skip-sync]
-        [--compute-only]
+        [--compute-only [--history 1]] [--nice N]
 """
 
 from __future__ import annotations
@@ -80,12 +81,15 @@ TRAITS = [
 MEASURED = "entered"
 
 
+NICE: dict[str, int] = {}  # `audiences_nice` for serve's config when --nice is given (else the default)
+
+
 def sections(nth: int) -> dict[str, Any]:
     """The 20 definitions as config sections (the measured audience first)."""
     audiences = [{"name": f"Audience {i}", "definition": text} for i, text in enumerate(AUDIENCES)]
     audiences[0] = {"name": "Entered", "key": MEASURED, "definition": f"{E}.count() >= {nth}"}
     traits = [{"name": f"Trait {i}", "definition": text} for i, text in enumerate(TRAITS)]
-    return {"audiences": audiences, "computed_traits": traits}
+    return {"audiences": audiences, "computed_traits": traits, **NICE}
 
 
 def latency(box: SandboxProcess, rate: float, seconds: float, nth: int) -> dict[str, Any]:
@@ -131,8 +135,24 @@ def saturation(box: SandboxProcess, seconds: float, nth: int | None) -> dict[str
         load = run_load(serve.url, events=2_000_000, seconds=seconds)
         done = box.wait_for_events(load["accepted"], timeout=120 + load["accepted"] / 2000)
         delivered = box.call("count")
+        caught_up = _last_identify(box) if nth is not None else None
     elapsed = (done or time.time()) - load["started_at"]
-    return {"accepted": load["accepted"], "delivered": delivered, "events_per_s": delivered / elapsed}
+    result = {"accepted": load["accepted"], "delivered": delivered, "events_per_s": delivered / elapsed}
+    if caught_up is not None:
+        result["catch_up_s"] = round(caught_up - load["started_at"] - seconds, 1)
+    return result
+
+
+def _last_identify(box: SandboxProcess) -> float:
+    """When the sandbox received its last identify call: polled until none came for 5 s (the compute stage
+    has caught up with the load and its changes are delivered)."""
+    count, last = box.call("identifies"), time.time()
+    while time.time() - last < 5:
+        time.sleep(0.5)
+        now = box.call("identifies")
+        if now != count:
+            count, last = now, time.time()
+    return last
 
 
 def _computation(name: str, text: str) -> Computation:
@@ -161,9 +181,10 @@ def _definitions(nth: int) -> list[Computation]:
     return out
 
 
-def compute_rate(rounds: int, per_round: int, nth: int) -> dict[str, Any]:
+def compute_rate(rounds: int, per_round: int, nth: int, history: int = 1) -> dict[str, Any]:
     """The compute stage alone, in this process: rounds of `per_round` events of the load's 1000 users
-    (after one event per user), each round run until idle; events/s of CPU time (`time.process_time`)."""
+    (after `history` events per user), each round run until idle; events/s of CPU time
+    (`time.process_time`)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-rate-"))
     store = SQLiteStore(folder / "queue.db")
     computer = Computer(store, _definitions(nth), owner="bench")
@@ -190,7 +211,10 @@ def compute_rate(rounds: int, per_round: int, nth: int) -> dict[str, Any]:
             seq += 1
         store.append(rows)
 
-    load(USERS)
+    for _ in range(history):
+        load(USERS)
+        while computer.step():
+            pass
     while computer.step():
         pass
     spent = 0.0
@@ -297,12 +321,23 @@ def main() -> None:
     parser.add_argument(
         "--compute-only", action="store_true", help="only the compute stage's own rate, in this process"
     )
+    parser.add_argument(
+        "--history", type=int, default=1, help="events per user before the rounds of --compute-only"
+    )
+    parser.add_argument(
+        "--nice", type=int, default=None, help="serve's audiences_nice (default: the config's default)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args()
+    if args.nice is not None:
+        NICE["audiences_nice"] = args.nice
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
     if args.compute_only:
-        results["compute_rate"] = rate = compute_rate(30, 200, args.nth)
-        print(f"compute stage alone, 20 definitions: {rate['events_per_cpu_s']} events per CPU second")
+        results["compute_rate"] = rate = compute_rate(30, 200, args.nth, args.history)
+        print(
+            f"compute stage alone, 20 definitions, {args.history} + about 6 events a user: "
+            f"{rate['events_per_cpu_s']} events per CPU second"
+        )
         args.skip_serve = args.skip_sync = True
     if not args.skip_serve:
         with SandboxProcess() as box:
@@ -322,7 +357,8 @@ def main() -> None:
         tp = results["throughput"]
         print(
             f"throughput: without {tp['without']['events_per_s']:.0f} events/s, with 20 "
-            f"{tp['with_20']['events_per_s']:.0f} events/s, ratio {tp['ratio']}"
+            f"{tp['with_20']['events_per_s']:.0f} events/s, ratio {tp['ratio']}; the compute stage's "
+            f"identify calls delivered at most {tp['with_20'].get('catch_up_s')} s after the load ended"
         )
     if not args.skip_sync:
         results["initial_sync"] = sync = initial_sync(args.sync_events, args.sync_users)

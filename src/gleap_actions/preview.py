@@ -12,6 +12,7 @@ import gc
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -44,12 +45,17 @@ def preview(lines: Iterable[bytes | str], config: Config, *, batch: bool = False
     With `batch`, mappings whose batching is on group their events into batch requests, and every request
     line lists its `event_indices`; without it, each event is its own request (`event_index`).
     """
-    return _run(_parsed_lines(lines), config, batch)
+    return _run(_parsed_lines(lines), config, batch, owned=True)
 
 
 def preview_values(values: Iterable[object], config: Config, *, batch: bool = False) -> Iterator[bytes]:
     """`preview` of events already parsed from JSON (the admin API's body); lines are counted from 1."""
-    return _run(((n, value, None, False) for n, value in enumerate(values, start=1)), config, batch)
+    return _run(
+        ((n, value, None, False, False) for n, value in enumerate(values, start=1)),
+        config,
+        batch,
+        owned=False,
+    )
 
 
 def preview_body(body: bytes, config: Config, *, batch: bool = False) -> Iterator[bytes]:
@@ -62,35 +68,37 @@ def preview_body(body: bytes, config: Config, *, batch: bool = False) -> Iterato
     return preview_values(document if isinstance(document, list) else [document], config, batch=batch)
 
 
-# (line number, raw event, parse error or None, whether the event is known to be shallow enough to store)
-_Parsed = tuple[int, object, str | None, bool]
+# (line number, raw event, parse error or None, whether the event is known to be shallow enough to store,
+# whether it is known to hold no NUL character: `events.within_depth` and `events.free_of_nul`)
+_Parsed = tuple[int, object, str | None, bool, bool]
 
 
 def _parsed_lines(lines: Iterable[bytes | str]) -> Iterator[_Parsed]:
     """Each non-blank line parsed (one loop: this runs for every line of a backfill)."""
-    loads, within_depth = orjson.loads, segment_events.within_depth
+    loads, within_depth, free_of_nul = orjson.loads, segment_events.within_depth, segment_events.free_of_nul
     for line_number, text in enumerate(lines, start=1):
-        if not text.strip():
+        if not text or text.isspace():  # `not text.strip()` without copying the line
             continue
         try:
-            yield line_number, loads(text), None, within_depth(text)
+            yield line_number, loads(text), None, within_depth(text), free_of_nul(text)
         except orjson.JSONDecodeError as exc:
-            yield line_number, None, f"invalid JSON: {exc}", False
+            yield line_number, None, f"invalid JSON: {exc}", False, False
 
 
-def _run(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator[bytes]:
+def _run(parsed: Iterable[_Parsed], config: Config, batch: bool, *, owned: bool) -> Iterator[bytes]:
+    """`_preview`; `owned`: the raw events were parsed here, so normalising may complete them in place."""
     # Every event and output line is kept until the end: millions of acyclic objects that the cyclic
     # garbage collector would scan again and again (about 40% of the time). Reference counting frees them.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _preview(parsed, config, batch)
+        return _preview(parsed, config, batch, owned)
     finally:
         if enabled:
             gc.enable()
 
 
-def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator[bytes]:
+def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool, owned: bool) -> Iterator[bytes]:
     """The preview of parsed items (`_Parsed`)."""
     output = _Output()
     accepted: list[dict[str, Any]] = []
@@ -102,12 +110,12 @@ def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator
         segment_events.encode,
         segment_events.delivery_enabled,
     )
-    for index, (line_number, raw, error, shallow) in enumerate(parsed):
+    for index, (line_number, raw, error, shallow, nul_free) in enumerate(parsed):
         # The event as ingest would store it, or the reason there is none (one loop: this runs per line).
         if error is None:
             try:
                 # Like an item of a /v1/batch call: the event's own `type` says what it is.
-                event = normalize(raw, received_at)
+                event = normalize(raw, received_at, nul_free, owned)
                 if not shallow:  # encoding the event costs as much as parsing it: only when it may fail
                     encode(event)  # as ingest stores it: too deep for JSON is rejected there
             except segment_events.EventError as exc:
@@ -150,7 +158,7 @@ def _preview(parsed: Iterable[_Parsed], config: Config, batch: bool) -> Iterator
             reason = "no enabled mapping's trigger matches the event"
             output.add((positions[k], -1), {"event_index": positions[k], "unmatched": True, "reason": reason})
 
-    output.lines.sort(key=lambda item: item[0])
+    output.lines.sort(key=itemgetter(0))  # by key alone, stable: no Python call per line
     return (line for _, line in output.lines)
 
 

@@ -152,3 +152,11 @@ computed_traits:
         f"{bad}: 1 problem(s)\n  audiences[0].definition: column 21: expected a value (a quoted string, a "
         "number, a date, true, false, literal(), trait() or property()), got end of definition\n"
     )
+
+
+def test_audiences_nice_defaults_to_10_and_is_checked(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "audiences: []\n")).audiences_nice == 10
+    assert load_config(write(tmp_path, "audiences_nice: 0\n")).audiences_nice == 0
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "audiences_nice: 20\n"))
+    assert len(caught.value.errors) == 1 and caught.value.errors[0].startswith("audiences_nice: ")

@@ -46,8 +46,35 @@ computed_traits:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.errors == [
-        "audiences[0].definition: reads itself through trait('b') -> trait('c') -> trait('a') (a cycle)"
+        "audiences[0].definition: 'A' (key a) reads itself through trait('b') -> trait('c') -> trait('a')"
+        " (a cycle)"
     ]
+
+
+SELF = """
+gleap: {api_token: x}
+audiences:
+  - {name: Pro Plan, key: plan, definition: "trait('plan') = 'pro'"}
+"""
+
+
+def test_a_definition_reading_its_own_key_is_refused_by_config_validate(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(SELF)
+    result = CliRunner().invoke(cli, ["config", "validate", str(path)])
+    assert result.exit_code == 1
+    assert (
+        "audiences[0].definition: 'Pro Plan' reads trait('plan'), its own key (a cycle): give it another"
+        " key, or read a trait of another name"
+    ) in result.output
+
+
+@pytest.mark.parametrize(
+    ("edges", "cycle"), [({"plan": ["plan"]}, "plan -> plan"), ({"a": ["b"], "b": ["a"]}, "a -> b -> a")]
+)
+def test_evaluation_order_names_a_cycle_instead_of_recursing(edges: dict[str, list[str]], cycle: str) -> None:
+    with pytest.raises(ValueError, match=f"in a cycle: {cycle}"):
+        evaluation_order(edges, next(iter(edges)))
 
 
 def test_preview_computes_the_definitions_read_as_traits(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gleap_actions.compute import Computer
+from gleap_actions.queue.profiles import TOUCHED
 from gleap_actions.queue.store import Store
 
 from .support import Clock, append, computation, identifies
@@ -148,3 +149,26 @@ def test_deleting_a_user_erases_their_profile(store: Store) -> None:
     assert computer.profiles.size()["profiles"] == 1
     store.drop_user("u1")
     assert computer.profiles.size() == {"profiles": 0, "profile_events": 0, "profile_values": 0}
+
+
+def test_a_touched_profile_whose_keys_were_lost_with_the_process_has_every_key_evaluated(
+    store: Store,
+) -> None:
+    clock = Clock()
+    first = _computer(store, clock, BUYERS, REVENUE)
+    first.step()
+    order = {"type": "track", "event": "Order Completed", "userId": "u1", "properties": {"total": 30}}
+    append(store, order, at=clock.now)
+    _run(first, clock)
+    assert {k for e in identifies(store) for k in e["traits"]} == {"recent_buyers", "revenue"}
+    # As if the process stopped after storing an event's mark and before evaluating it: the mark is in
+    # the store, which keys it was for is not (the values are gone too, so that evaluating shows).
+    profile = store.profiles.run(lambda tx: tx.resolve("u1", [])[0])
+    store.profiles.run(
+        lambda tx: tx.tx.execute("DELETE FROM profile_values WHERE profile_id = %s", (profile,))
+    )
+    store.profiles.run(lambda tx: tx.mark_due(profile, [TOUCHED]))
+    _run(_computer(store, clock, BUYERS, REVENUE), clock)
+    assert {k for e in identifies(store) for k in e["traits"]} == {"recent_buyers", "revenue"}
+    rows = store.profiles.run(lambda tx: tx.tx.fetch("SELECT key FROM profile_values ORDER BY key"))
+    assert [r[0] for r in rows] == ["recent_buyers", "revenue"]  # the mark is gone

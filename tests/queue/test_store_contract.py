@@ -19,6 +19,7 @@ import pytest
 
 from gleap_actions.deliver import discard
 from gleap_actions.queue.factory import open_store
+from gleap_actions.queue.profiles import StoredComputation
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import DeadLetterFilter, Delivery, NewEvent, Route, Store, StoreFullError
 
@@ -605,6 +606,32 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
     store.close()
     assert stored >= (last + 1) * 50  # every append reported done is there
     assert stored % 50 == 0  # and no append is half there
+
+
+def _live_computation(store: Store, read_up_to: int) -> None:
+    """A live definition whose compute stage has read the events up to `read_up_to`."""
+    profiles = store.profiles
+    profiles.put_computation(
+        StoredComputation("k", "K", "audience", "c1", "event('X').count() >= 1", "live", 0)
+    )
+    profiles.open_cursor()
+    profiles.run(lambda tx: tx.advance(read_up_to))
+
+
+def test_purge_delivered_keeps_the_events_a_lagging_compute_stage_has_not_read(store: Store) -> None:
+    old = time.time() - 1000
+    store.append([event(i, at=old) for i in range(6)], dedup_window=10)
+    claimed = store.claim_unrouted("r", 10, 30)
+    store.route([(e.id, ()) for e in claimed])  # all delivered, all past the retention
+    _live_computation(store, claimed[1].id)
+    assert store.purge_delivered(time.time() - 500) == 2
+    assert store.profiles.read_events(0, 10, time.time())[0][0] == claimed[2].id  # still there to read
+    store.profiles.run(lambda tx: tx.advance(claimed[4].id))
+    assert store.purge_delivered(time.time() - 500) == 3
+    store.profiles.put_computation(
+        StoredComputation("k", "K", "audience", "c1", "event('X').count() >= 1", "removed", 0)
+    )
+    assert store.purge_delivered(time.time() - 500) == 1  # nothing live: the cursor holds nothing back
 
 
 def test_purge_delivered_in_many_small_transactions(store: Store) -> None:

@@ -1,6 +1,6 @@
 """A real `gleap-actions serve` process and its compute stage: definitions reloaded on SIGHUP (a new one
 synced over the events accepted before it, a removed one unset), and the compute child process restarted
-after kill -9 and stopped with the service."""
+after kill -9 and stopped with the service, at a lower scheduling priority than serve."""
 
 from __future__ import annotations
 
@@ -87,11 +87,14 @@ def _gone(pid: int) -> bool:
 def test_the_compute_child_is_restarted_after_kill_9_and_stops_with_the_service(
     sandbox: SandboxThread, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path, sandbox.url, sections={"audiences": [CLICKERS]})
+    config = write_config(tmp_path, sandbox.url, sections={"audiences": [CLICKERS], "audiences_nice": 7})
     served = Served(["--config", str(config)], _env())
     child = _compute_child(served.process.pid)
     try:
         assert child is not None
+        # Derived work: the child lowers its own priority below serve's as soon as it runs.
+        serve_nice = os.getpriority(os.PRIO_PROCESS, served.process.pid)
+        _wait(lambda: os.getpriority(os.PRIO_PROCESS, child) == serve_nice + 7, timeout=30)
         assert _post(served.url + "/v1/track", {"userId": "k1", "event": "Clicked"}) == 200
         _wait(lambda: _contact(sandbox, "k1").get("clickers") is True, timeout=30)
 

@@ -11,13 +11,20 @@ change happens at an instant):
   newest is less than `d` old; otherwise nothing.
 * `within_last(d)`: `now - d < v <= now`; `within_next(d)`: `now < v <= now + d`; `before_last(d)`:
   `v <= now - d`; `after_next(d)`: `v > now + d`.
+
+Definitions evaluated over one profile share work: a chain with filters, or the numbers of a property
+over a chain, that reads no trait and is not nested in an event, is computed once per profile and
+instant for all of them (`Run.shared`, keyed by the expression without its columns).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
-from typing import Any
+from dataclasses import fields, is_dataclass
+from typing import Any, TypeVar
 
+from gleap_actions.audiences.folds import foldable, folded
 from gleap_actions.audiences.nodes import (
     And,
     Comparison,
@@ -37,9 +44,10 @@ from gleap_actions.audiences.nodes import (
     Where,
 )
 from gleap_actions.audiences.profile import ProfileEvent, Run
-from gleap_actions.audiences.reducers import reducer
-from gleap_actions.audiences.values import equals, get_path, order, to_instant, to_text
+from gleap_actions.audiences.reducers import numbers, numeric, reducer
+from gleap_actions.audiences.values import equals, get_path, order, to_instant, to_number, to_text
 
+T = TypeVar("T")
 Event = ProfileEvent | None
 Fn = Callable[[Run, Event, Event], Any]
 Stream = Callable[[Run, Event], list[ProfileEvent]]
@@ -102,18 +110,74 @@ def _context(path: tuple[str, ...]) -> Fn:
 
 
 def _reduce(node: Reduce) -> Fn:
-    stream = _chain(node.chain)
-    if node.reducer == "count":
-        return lambda run, current, parent: len(stream(run, current))
-    assert node.argument is not None
-    argument = _value(node.argument)
-    reduce = reducer(node)
+    reduce = _over_events(node)
+    if not foldable(node):
+        return lambda run, current, parent: reduce(run, current)
+    fold = _fold(node)
 
     def value(run: Run, current: Event, parent: Event) -> Any:
-        # Inside the chain, its events are current and the event it is nested in is the parent.
-        return reduce(argument(run, event, current) for event in stream(run, current))
+        return fold(run) if current is None and run.incremental else reduce(run, current)
 
     return value
+
+
+def _fold(node: Reduce) -> Callable[[Run], Any]:
+    """The reducer at the top level kept up to date per profile (folds.py): the same values handed to
+    the same reducer function as `_over_events`."""
+    key = _key(node)
+    name = node.chain.name
+    steps = [_filter(f) for f in node.chain.filters]
+    if node.reducer == "count":
+        return lambda run: len(folded(run, key, name, steps, _count_one))
+    assert node.argument is not None
+    argument = _value(node.argument)
+    of_numbers = numeric(node)
+    if of_numbers is None:
+        reduce = reducer(node)
+
+        def read(run: Run, event: ProfileEvent, values: list[Any]) -> None:
+            values.append(argument(run, event, None))
+
+        return lambda run: reduce(folded(run, key, name, steps, read))
+
+    def read_number(run: Run, event: ProfileEvent, values: list[Any]) -> None:
+        value = argument(run, event, None)
+        if value is not None and (number := to_number(value)) is not None:  # as `reducers.numbers`
+            values.append(number)
+
+    return lambda run: of_numbers(folded(run, key, name, steps, read_number))
+
+
+def _count_one(run: Run, event: ProfileEvent, values: list[Any]) -> None:
+    values.append(None)
+
+
+def _over_events(node: Reduce) -> Callable[[Run, Event], Any]:
+    """The reduced value of the chain's events (nested in the event `anchor`, or at the top level: None)."""
+    stream = _chain(node.chain)
+    if node.reducer == "count":
+        return lambda run, anchor: len(stream(run, anchor))
+    assert node.argument is not None
+    argument = _value(node.argument)
+
+    def values(run: Run, anchor: Event) -> list[Any]:
+        # Inside the chain, its events are current and the event it is nested in is the parent.
+        return [argument(run, event, anchor) for event in stream(run, anchor)]
+
+    of_numbers = numeric(node)
+    if of_numbers is None:
+        reduce = reducer(node)
+        return lambda run, anchor: reduce(values(run, anchor))
+    top_numbers = _top_level(lambda run, anchor: numbers(values(run, anchor)))
+    key = _key((node.chain, node.argument)) if _shareable(node) else None
+
+    def of_events(run: Run, anchor: Event) -> Any:
+        # sum, avg, min and max of the same property over the same chain read the same numbers.
+        if anchor is None and key is not None:
+            return of_numbers(run.shared(key, top_numbers))
+        return of_numbers(numbers(values(run, anchor)))
+
+    return of_events
 
 
 def _chain(chain: EventChain) -> Stream:
@@ -128,7 +192,50 @@ def _chain(chain: EventChain) -> Stream:
             events = step(run, events, anchor)
         return events
 
-    return stream
+    if not filters or not _shareable(chain):
+        return stream
+    key = _key(chain)
+    top = _top_level(stream)
+    # A chain nested in an event depends on it; at the top level the same chain gives the same events.
+    return lambda run, anchor: run.shared(key, top) if anchor is None else stream(run, anchor)
+
+
+def _top_level(fn: Callable[[Run, Event], T]) -> Callable[[Run], T]:
+    return lambda run: fn(run, None)
+
+
+_KEYS: dict[object, int] = {}
+_UNIQUE = itertools.count()
+
+
+def _key(node: object) -> int:
+    """A small number per expression (columns aside): the same for the same expression in any definition."""
+    shape = _shape(node)
+    try:
+        return _KEYS.setdefault(shape, len(_KEYS))
+    except TypeError:  # a literal that cannot be a key: shared with no other expression
+        return -1 - next(_UNIQUE)
+
+
+def _shape(node: object) -> object:
+    if is_dataclass(node) and not isinstance(node, type):
+        items = (_shape(getattr(node, f.name)) for f in fields(node) if f.name != "column")
+        return (type(node).__name__, *items)
+    if isinstance(node, tuple):
+        return tuple(_shape(item) for item in node)
+    return (type(node).__name__, node)  # True and 1 are equal and hash alike, but are not the same literal
+
+
+def _shareable(node: object) -> bool:
+    """Whether `node` reads the events and the instant only: no trait (other definitions' values are traits
+    and change from one definition to the next)."""
+    if isinstance(node, TraitRef):
+        return False
+    if is_dataclass(node) and not isinstance(node, type):
+        return all(_shareable(getattr(node, f.name)) for f in fields(node))
+    if isinstance(node, tuple):
+        return all(_shareable(item) for item in node)
+    return True
 
 
 def _filter(node: Filter) -> StreamFilter:
@@ -197,6 +304,14 @@ def _comparison(node: Comparison) -> Fn:
     if node.duration is not None:
         return _relative_date(operand, name, node.duration.micros)
     test = _TESTS[name]
+    if all(isinstance(a, Literal) for a in node.arguments):  # the common case: compared with constants
+        constants = [a.value for a in node.arguments if isinstance(a, Literal) and a.value is not None]
+
+        def compare_constants(run: Run, current: Event, parent: Event) -> bool:
+            value = operand(run, current, parent)
+            return value is not None and test(value, constants)
+
+        return compare_constants
 
     def compare(run: Run, current: Event, parent: Event) -> bool:
         value = operand(run, current, parent)

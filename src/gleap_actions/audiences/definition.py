@@ -73,9 +73,9 @@ class Definition:
         """`evaluate_with_next_change` in microseconds since 1970 (the compute stage's hot path: no
         datetimes made per definition)."""
         candidates: list[int] = []
-        base = self._at(profile, now, candidates)
-        if budget == 0:  # the first candidate after now, unchecked
-            return base, min((c for c in candidates if c > now), default=None)
+        base = self._at(profile, now, candidates, incremental=budget == 0)
+        if budget == 0:  # the first candidate after now (`Run.at` keeps only those), unchecked
+            return base, min(candidates) if candidates else None
         heapq.heapify(candidates)
         checked = 0
         last = now
@@ -95,8 +95,10 @@ class Definition:
                 heapq.heappush(candidates, candidate)
         return base, None
 
-    def _at(self, profile: Profile, now: int, breakpoints: list[int] | None) -> Any:
-        run = Run(profile, now, breakpoints)
+    def _at(
+        self, profile: Profile, now: int, breakpoints: list[int] | None, *, incremental: bool = False
+    ) -> Any:
+        run = Run(profile, now, breakpoints, incremental=incremental)
         if not self.include_anonymous_users and not run.eligible():
             return False if self.kind == "audience" else None
         return self._root(run, None, None)

@@ -43,14 +43,21 @@ def find_cycle(edges: Mapping[str, list[str]]) -> list[str] | None:
 
 
 def evaluation_order(edges: Mapping[str, list[str]], key: str) -> list[str]:
-    """The keys `key` reads, directly or not, each after the ones it reads (the graph has no cycle)."""
+    """The keys `key` reads, directly or not, each after the ones it reads. A cycle (which config
+    validation refuses) raises ValueError naming it, not RecursionError."""
     order: list[str] = []
+    path: list[str] = []
 
     def visit(current: str) -> None:
+        path.append(current)
         for dependency in edges.get(current, []):
+            if dependency in path:
+                cycle = [*path[path.index(dependency) :], dependency]
+                raise ValueError(f"definitions read each other in a cycle: {' -> '.join(cycle)}")
             if dependency not in order:
                 visit(dependency)
                 order.append(dependency)
+        path.pop()
 
     visit(key)
     return order

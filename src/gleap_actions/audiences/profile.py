@@ -12,7 +12,7 @@ which that decision would flip; `Definition.next_change` evaluates at those inst
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +58,9 @@ def has_user_id(event: Mapping[str, Any]) -> bool:
     return event.get("type") == "identify" and isinstance(traits, dict) and bool(traits.get("email"))
 
 
-def _read(event: Mapping[str, Any], seq: int) -> ProfileEvent | None:
+def read_event(event: Mapping[str, Any], seq: int) -> ProfileEvent | None:
+    """`event` as the evaluator reads it, `seq` its position among the profile's events (ties in time keep
+    that order); None for an event without a valid time."""
     ts = None
     for field in ("timestamp", "originalTimestamp", "receivedAt"):
         if event.get(field) is not None:
@@ -90,8 +92,20 @@ class Profile:
         self, events: Iterable[Mapping[str, Any]], computed: Mapping[str, Any] | None = None
     ) -> None:
         """`computed`: values of other definitions, read as traits over the identify calls' ones."""
+        parsed = [
+            e for seq, raw in enumerate(events) if isinstance(raw, dict) and (e := read_event(raw, seq))
+        ]
+        self._index(parsed, computed)
+
+    @classmethod
+    def of_read(cls, events: list[ProfileEvent], computed: Mapping[str, Any] | None = None) -> Profile:
+        """The profile of events already read (`read_event`), in any order: read once, evaluated by many."""
+        profile = cls.__new__(cls)
+        profile._index(events, computed)
+        return profile
+
+    def _index(self, parsed: list[ProfileEvent], computed: Mapping[str, Any] | None) -> None:
         self.computed = dict(computed or {})
-        parsed = [e for seq, raw in enumerate(events) if isinstance(raw, dict) and (e := _read(raw, seq))]
         parsed.sort(key=lambda e: (e.ts, e.seq))
         self.by_name: dict[str, list[ProfileEvent]] = {}
         self.identifies: list[ProfileEvent] = []
@@ -104,17 +118,27 @@ class Profile:
                 self.identifies.append(event)
         self.times = {name: [e.ts for e in events] for name, events in self.by_name.items()}
         self.identify_times = [e.ts for e in self.identifies]
+        # What definitions evaluated over this profile at one instant share: key -> (result, instants noted).
+        self.shared: dict[int, tuple[Any, list[int]]] = {}
+        self.shared_at: int | None = None
+        # Reducers kept up to date across evaluations (`folds.Fold` by reducer), where the caller keeps
+        # them with the profile's events; None: every evaluation reads every event.
+        self.folds: dict[int, Any] | None = None
 
 
 class Run:
     """One evaluation of a profile at `now` (microseconds since 1970)."""
 
-    __slots__ = ("_traits", "breakpoints", "now", "profile")
+    __slots__ = ("_traits", "breakpoints", "incremental", "now", "profile")
 
-    def __init__(self, profile: Profile, now: int, breakpoints: list[int] | None = None) -> None:
+    def __init__(
+        self, profile: Profile, now: int, breakpoints: list[int] | None = None, *, incremental: bool = False
+    ) -> None:
+        """`incremental`: only the first instant noted matters, so reducers may use the profile's folds."""
         self.profile = profile
         self.now = now
         self.breakpoints = breakpoints
+        self.incremental = incremental and profile.folds is not None
         self._traits: dict[str, Any] | None = None
 
     def at(self, instant: int) -> None:
@@ -132,6 +156,29 @@ class Run:
         if cut < len(times):
             self.at(times[cut])
         return events[:cut]
+
+    def shared(self, key: int, compute: Callable[[Run], Any]) -> Any:
+        """`compute(self)`, once per profile, instant and `key` for every definition evaluated over this
+        profile (a chain, or a reducer over one, several definitions have in common): the result and the
+        instants it noted are kept and noted again. Only for what depends on the events and the instant
+        alone: not on traits, which other definitions' values change between two evaluations."""
+        profile = self.profile
+        if profile.shared_at != self.now:
+            profile.shared.clear()
+            profile.shared_at = self.now
+        entry = profile.shared.get(key)
+        if entry is None:
+            outer = self.breakpoints
+            noted: list[int] = []
+            self.breakpoints = noted
+            try:
+                result = compute(self)
+            finally:
+                self.breakpoints = outer
+            entry = profile.shared[key] = (result, noted)
+        if self.breakpoints is not None:
+            self.breakpoints.extend(entry[1])
+        return entry[0]
 
     def traits(self) -> dict[str, Any]:
         """The profile's traits as of now: every identify up to now, the newest value of each trait wins."""

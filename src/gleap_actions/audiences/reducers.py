@@ -18,16 +18,13 @@ from gleap_actions.audiences.values import Number, to_number, to_text
 
 def reducer(node: Reduce) -> Callable[[Iterable[object]], object]:
     """The function from the argument's values (one per event, in time order) to the reduced value."""
+    of_numbers = numeric(node)
+    if of_numbers is not None:
+        return lambda values: of_numbers(numbers(values))
     name = node.reducer
-    if name == "sum":
-        return _sum
-    if name == "avg":
-        return _avg
-    if name in ("min", "max"):
+    if name in ("min", "max"):  # as string
         pick = min if name == "min" else max
-        if node.as_type == "string":
-            return lambda values: _pick_text(values, pick)
-        return lambda values: _pick_number(values, pick)
+        return lambda values: _pick_text(values, pick)
     if name == "mode":
         return lambda values: _mode(values, node.as_type or "string", node.min_count)
     if name == "first":
@@ -39,22 +36,27 @@ def reducer(node: Reduce) -> Callable[[Iterable[object]], object]:
     return _unique
 
 
-def _numbers(values: Iterable[object]) -> list[Number]:
+def numeric(node: Reduce) -> Callable[[list[Number]], object] | None:
+    """For the reducers that read numbers only (`sum`, `avg`, `min`/`max` as number): the function from
+    the argument's `numbers` to the reduced value; None for the others."""
+    name = node.reducer
+    if name == "sum":
+        return sum
+    if name == "avg":
+        return _avg
+    if name in ("min", "max") and node.as_type != "string":
+        pick = min if name == "min" else max
+        return lambda numbers: pick(numbers) if numbers else None
+    return None
+
+
+def numbers(values: Iterable[object]) -> list[Number]:
+    """The values that are numbers or numeric strings, as numbers (the others skipped)."""
     return [n for value in values if value is not None and (n := to_number(value)) is not None]
 
 
-def _sum(values: Iterable[object]) -> Number:
-    return sum(_numbers(values))
-
-
-def _avg(values: Iterable[object]) -> float | None:
-    numbers = _numbers(values)
+def _avg(numbers: list[Number]) -> float | None:
     return sum(numbers) / len(numbers) if numbers else None
-
-
-def _pick_number(values: Iterable[object], pick: Callable[[list[Number]], Number]) -> Number | None:
-    numbers = _numbers(values)
-    return pick(numbers) if numbers else None
 
 
 def _pick_text(values: Iterable[object], pick: Callable[[list[str]], str]) -> str | None:
@@ -73,7 +75,7 @@ def _elements(values: Iterable[object]) -> Iterable[object]:
 def _mode(values: Iterable[object], as_type: str, min_count: int) -> object:
     counts: dict[object, int] = {}
     if as_type == "number":
-        keys: Iterable[object] = _numbers(_elements(values))
+        keys: Iterable[object] = numbers(_elements(values))
     elif as_type == "array":
         keys = (to_text(value) for value in values if value is not None)
     else:

@@ -3,16 +3,20 @@ again. Pure: the computer reads the profile before and writes the outcomes after
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from gleap_actions.audiences import Profile
+from gleap_actions.audiences.profile import ProfileEvent, read_event
 from gleap_actions.audiences.values import to_instant, to_micros
 from gleap_actions.compute.active import Active
 from gleap_actions.queue.profiles import StoredProfile
 
 _EPOCH = "1970-01-01T00:00:00Z"
+_POSITIONS = itertools.count(1)  # 0: the identify holding the latest traits
+_UNREADABLE = object()  # a kept event without a valid time, read already
 # Candidate instants `next_change` tries per definition and timer evaluation. Past them the profile is
 # looked at again at the next candidate: a few early wake-ups instead of a cost growing with its events.
 BUDGET = 4
@@ -66,11 +70,22 @@ def _id(value: object) -> str | None:
 
 
 def as_profile(stored: StoredProfile) -> Profile:
-    """The evaluator's profile: the kept events, the latest traits as one identify, delivered values."""
+    """The evaluator's profile: the kept events, the latest traits as one identify, delivered values.
+
+    Each kept event is read once (`KeptEvent.parsed`, kept with the cached profile); its position is a
+    number that grows with every event read, so ties in time keep the order in which events were kept."""
     identify: dict[str, Any] = {"type": "identify", "traits": stored.traits, "timestamp": _EPOCH}
     if stored.user_id is not None:
         identify["userId"] = stored.user_id
-    return Profile([identify, *stored.events], computed=stored.values)
+    read = [e for e in (read_event(identify, 0),) if e is not None]
+    for kept in stored.events:
+        if kept.parsed is None:
+            kept.parsed = read_event(kept.event, next(_POSITIONS)) or _UNREADABLE
+        if isinstance(kept.parsed, ProfileEvent):
+            read.append(kept.parsed)
+    profile = Profile.of_read(read, stored.values)
+    profile.folds = stored.folds
+    return profile
 
 
 def evaluate(active: Active, stored: StoredProfile, due: Mapping[str, float], now: float) -> list[Outcome]:
@@ -83,7 +98,7 @@ def evaluate(active: Active, stored: StoredProfile, due: Mapping[str, float], no
     for key in active.order:
         computation = active.computations[key]
         definition = computation.definition
-        if key not in due and not (definition.references.traits & changed):
+        if key not in due and (not changed or definition.references.traits.isdisjoint(changed)):
             continue
         budget = BUDGET if due.get(key, 0) > 0 else EVENT_BUDGET
         value, upcoming = definition.evaluate_at(profile, instant, budget)

@@ -86,7 +86,9 @@ class ComputeMetrics:
         )
         self.pending = Gauge(
             "gleap_actions_audience_pending",
-            "Profile evaluations due now (events not yet evaluated and timers expired)",
+            "Evaluation marks due now: one per profile touched by events since its last evaluation (however"
+            " many keys and events), one per profile and key whose timer expired; events not read yet by"
+            " the compute stage are not counted",
             registry=registry,
         )
         self.sync_profiles = Gauge(

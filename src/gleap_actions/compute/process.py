@@ -7,6 +7,10 @@ reads the events table after its cursor and appends the identify calls there, as
 
 - Start: the service places the event cursor (`ProfileStore.open_cursor`) before ingest starts, then
   spawns the child (`multiprocessing`'s spawn: a fresh interpreter, nothing inherited but the pipe).
+- Priority: the child lowers its own scheduling priority by `audiences_nice` (default 10) below the
+  service's. Audiences are derived work: when the CPU is short, ingest and delivery of the events received
+  go first and the stage lags (its cursor stays behind; nothing it still needs is pruned, see
+  ProfileStore), catching up when load drops.
 - Reports: after each round the child sends what it reported (`ComputeObserver` calls) over the pipe; the
   service replays them on its metrics and console, and wakes delivery when a change was appended.
 - Reload: `reconfigure` sends the new definitions (as text: the child compiles them); a child started
@@ -26,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,6 +91,7 @@ class Settings:
     specs: tuple[Spec, ...]
     log_level: int
     log_format: str | None
+    nice: int
 
 
 class ComputeProcess:
@@ -102,6 +108,7 @@ class ComputeProcess:
         lease: float,
         observer: ComputeObserver,
         notify: Callable[[], None],
+        nice: int = 10,
         restart_after: float = 1.0,
     ) -> None:
         self.location = location
@@ -112,6 +119,7 @@ class ComputeProcess:
         self.lease = lease
         self.observer = observer
         self.notify = notify
+        self.nice = nice
         self.restart_after = restart_after
         self.process: Any = None  # the running child (multiprocessing's spawn Process)
         self.restarts = 0
@@ -169,6 +177,7 @@ class ComputeProcess:
             self.specs,
             root.level,
             formatter._fmt if formatter is not None else None,
+            self.nice,
         )
         process = _CONTEXT.Process(
             target=_child, args=(there, settings), name="gleap-actions-compute", daemon=True
@@ -261,6 +270,7 @@ def _child(conn: Connection, settings: Settings) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, terminate)
+    os.nice(settings.nice)  # derived work: ingest and delivery of the events received come first
     backend = open_store(settings.location, data_dir=settings.data_dir)
     forward = _Forward()
     computer = Computer(

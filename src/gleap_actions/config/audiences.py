@@ -82,12 +82,30 @@ def read_on_removal(root: Section) -> str:
     return value
 
 
+def read_nice(root: Section) -> int:
+    """`audiences_nice` (default 10): how much lower than `serve` the compute stage's process is scheduled
+    (its nice increment, 0 to 19), so that delivering the events received keeps the CPU at saturation."""
+    return root.integer("audiences_nice", 10, minimum=0, maximum=19)
+
+
 def _check_cycles(entries: list[Computation], locations: dict[str, str], problems: Problems) -> None:
     """An entry may read another one's key as a trait, but not (through others) its own."""
     cycle = find_cycle(graph({entry.key: entry.definition for entry in entries}))
     if cycle is not None:
-        path = " -> ".join(f"trait('{key}')" for key in cycle[1:])
-        problems.add(f"{locations[cycle[0]]}.definition", f"reads itself through {path} (a cycle)")
+        problems.add(f"{locations[cycle[0]]}.definition", describe_cycle(cycle, entries))
+
+
+def describe_cycle(cycle: list[str], entries: list[Computation]) -> str:
+    """What is wrong with a cycle of keys (`find_cycle`'s), naming its first definition."""
+    names = {entry.key: entry.name for entry in entries}
+    first = cycle[0]
+    if len(cycle) == 2:
+        return (
+            f"{names.get(first, first)!r} reads trait('{first}'), its own key (a cycle): give it another "
+            "key, or read a trait of another name"
+        )
+    path = " -> ".join(f"trait('{key}')" for key in cycle[1:])
+    return f"{names.get(first, first)!r} (key {first}) reads itself through {path} (a cycle)"
 
 
 def _read_entry(section: Section, kind: Kind, keys: dict[str, str]) -> Computation | None:

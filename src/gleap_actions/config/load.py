@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from gleap_actions.config.audiences import Computation, read_computations, read_on_removal
+from gleap_actions.config.audiences import Computation, read_computations, read_nice, read_on_removal
 from gleap_actions.config.interpolate import interpolate
 from gleap_actions.config.mappings import read_mappings
 from gleap_actions.config.origins import read_origins
@@ -145,6 +145,7 @@ class Config(_RedactedRepr):
     audiences: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
     computed_traits: tuple[Computation, ...] = field(default=(), metadata={"by_name": True})
     audiences_on_removal: str = "keep"  # "keep" or "unset": what Gleap gets when a definition goes
+    audiences_nice: int = 10  # the compute stage's process: its nice increment over serve's
     # Values read from the environment: whatever prints the config shows them as `***`.
     env_values: frozenset[str] = field(default=frozenset(), metadata=_SECRET)
     destinations: tuple[DestinationConfig, ...] = ()
@@ -213,6 +214,7 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         server = dataclasses.replace(server, write_keys=keys)
     audiences, computed_traits = read_computations(root)
     on_removal = read_on_removal(root)
+    nice = read_nice(root)
     root.finish()
     first = (
         destinations[0]
@@ -241,6 +243,7 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         audiences=audiences,
         computed_traits=computed_traits,
         audiences_on_removal=on_removal,
+        audiences_nice=nice,
         env_values=frozenset(problems.env_values),
         destinations=destinations,
         sources=sources,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import FunctionType, MethodType
 from typing import Any
 
 from gleap_actions.engine.action import Action, Payload, Plan, PlannedRequest, Rejection, Request
@@ -19,6 +20,14 @@ DEFAULT_BATCH_BYTES = 1_000_000  # Gleap documents no limit; stay well under the
 
 Trigger = Callable[[dict[str, Any]], bool]
 Mapper = Callable[[dict[str, Any]], Any]
+
+
+def _direct(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`function` itself, or the bound `__call__` of an instance of a Python class (a compiled mapping or
+    validator): the interpreter calls such an instance by a slow path, its bound method by the fast one
+    (about 700 instructions less a call on Python 3.11, and `plan` makes two calls per event)."""
+    call = type(function).__call__
+    return MethodType(call, function) if isinstance(call, FunctionType) else function
 
 
 @dataclass(frozen=True)
@@ -107,8 +116,8 @@ class Subscription:
         """
         requests: list[PlannedRequest] = []
         rejections: list[Rejection] = []
-        mapping = self.mapping
-        validate = self.action.validate
+        mapping = _direct(self.mapping)
+        validate = _direct(self.action.validate)
         perform_merged = self.action.perform_merged if merge else None
         perform_batch = self.action.perform_batch if batch and perform_merged is None else None
         collect = perform_batch is not None or perform_merged is not None

@@ -14,6 +14,13 @@ from gleap_actions.queue.store import DeadLetter, Delivery, DestinationQueue, Qu
 
 RETENTION_MAX_SCAN = 50_000  # rows looked at per purge_delivered call
 
+# The last event id the compute stage has read while some definition is syncing or live (NULL otherwise):
+# retention keeps the events after it, which a lagging stage still has to read (queue/profiles.py).
+COMPUTE_CURSOR = (
+    "(SELECT c.position FROM profile_cursor c WHERE c.name = 'events'"
+    " AND EXISTS (SELECT 1 FROM computations k WHERE k.state IN ('syncing', 'live')))"
+)
+
 # The delivery states `QueueStats.per_mapping` counts, per mapping.
 STATES = ("pending", "retrying", "in_flight", "dead_letters")
 

@@ -18,14 +18,29 @@ from typing import Any
 
 
 @dataclass(slots=True)
+class KeptEvent:
+    """An event kept for the definitions: its name, time (Unix seconds) and content. `parsed` is the
+    evaluator's reading of it, made once by the reader (None: not read yet)."""
+
+    name: str
+    ts: float
+    event: dict[str, Any]
+    parsed: object = None
+
+
+@dataclass(slots=True)
 class CachedProfile:
-    """A profile as stored: ids, traits, kept events (name, time, event) in the order they were kept."""
+    """A profile as stored: ids, traits, kept events in the order they were kept."""
 
     user_id: str | None
     anonymous_id: str | None
     traits: dict[str, Any]
-    events: list[tuple[str, float, dict[str, Any]]]
+    events: list[KeptEvent]
     values: dict[str, Any] = field(default_factory=dict)  # key -> value delivered
+    # key -> `next_at` of its row in `profile_values` (absent: no row): a row evaluated to what it holds
+    # already is not written again.
+    next_at: dict[str, float | None] = field(default_factory=dict)
+    folds: dict[int, Any] = field(default_factory=dict)  # the evaluator's reducers kept up to date
 
 
 class ProfileCache:
@@ -81,4 +96,4 @@ class ProfileCache:
     def prune(self, horizons: Mapping[str, float]) -> None:
         """Drop the cached events older than their name's horizon, as the store does."""
         for cached in self.profiles.values():
-            cached.events = [e for e in cached.events if e[0] not in horizons or e[1] >= horizons[e[0]]]
+            cached.events = [e for e in cached.events if e.name not in horizons or e.ts >= horizons[e.name]]

@@ -14,7 +14,9 @@ Tables (see each backend's migrations):
   in general, and the events are already filtered to the referenced names.
 - `profile_values`: per (profile, key) the value last delivered (JSON; NULL: none yet) and `next_at`, the
   instant the value must be re-evaluated: 0 when an event touched it, the definition's next change
-  otherwise, NULL when nothing can change it without a new event. "Due" is one index range.
+  otherwise, NULL when nothing can change it without a new event. "Due" is one index range. The key
+  `TOUCHED` (empty) marks a profile an event touched, for the keys the reader knows (one row per event
+  instead of one per key; a reader that does not know them, after a restart, evaluates every key).
 - `computations`: every key ever enabled, with its computation id, state (`syncing`, `live`, `removing`,
   `removed`) and the initial sync's position: a key, once chosen, is remembered.
 - `profile_cursor`: how far the events queue has been read, with the lease of the process reading it; and
@@ -29,9 +31,10 @@ from typing import Any, LiteralString, Protocol, TypeVar
 
 import orjson
 
-from gleap_actions.queue.profile_cache import CachedProfile, ProfileCache
+from gleap_actions.queue.profile_cache import CachedProfile, KeptEvent, ProfileCache
 
 T = TypeVar("T")
+TOUCHED = ""  # the key of a profile's "touched by an event" mark (no computation has an empty key)
 _CURSOR = "events"
 _BACKFILL = "backfill:"  # + the JSON list of event names: a backfill's row in `profile_cursor`
 
@@ -111,8 +114,9 @@ class StoredProfile:
     user_id: str | None
     anonymous_id: str | None
     traits: dict[str, Any]
-    events: list[dict[str, Any]]
+    events: list[KeptEvent]  # shared with the cache: their `parsed` is kept for the next reader
     values: dict[str, Any]  # key -> the value last delivered (absent: none)
+    folds: dict[int, Any] | None = None  # the evaluator's, kept with the cached profile (None: not kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,20 @@ class StoredComputation:
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _holds(cached: CachedProfile, key: str, value: Any, next_at: float | None, known: bool) -> bool:
+    """Whether the stored row of `key` (as cached) is this one already (a missing row: neither)."""
+    if key not in cached.next_at:
+        return not known and next_at is None
+    if cached.next_at[key] != next_at or (key in cached.values) is not known:
+        return False
+    if not known:
+        return True
+    held = cached.values[key]
+    if type(held) is not type(value):
+        return False
+    return held == value if isinstance(value, str | int | float) else _json(held) == _json(value)
 
 
 class ProfileTx:
@@ -257,11 +275,15 @@ class ProfileTx:
         self._events.append((profile, name, ts, payload))
         cached = self.cache.get(profile) if self.cache is not None else None
         if cached is not None:
-            cached.events.append((name, ts, event))
+            cached.events.append(KeptEvent(name, ts, event))
 
     def mark_due(self, profile: int, keys: Iterable[str]) -> None:
-        """Have `keys` re-evaluated for `profile` at once."""
-        self._due.update((profile, key) for key in keys)
+        """Have `keys` re-evaluated for `profile` at once (`TOUCHED`: the keys the reader knows)."""
+        cached = self.cache.get(profile) if self.cache is not None else None
+        for key in keys:
+            self._due.add((profile, key))
+            if cached is not None:
+                cached.next_at[key] = 0
 
     def load(self, profile: int) -> StoredProfile | None:
         """The profile with its kept events and delivered values, or None when it is gone."""
@@ -275,20 +297,18 @@ class ProfileTx:
                 return None
             user_id, anonymous_id, traits = rows[0]
             events = [
-                (str(name), float(ts), orjson.loads(payload))
+                KeptEvent(str(name), float(ts), orjson.loads(payload))
                 for name, ts, payload in self.tx.fetch(
                     "SELECT name, ts, payload FROM profile_events WHERE profile_id = %s ORDER BY id",
                     (profile,),
                 )
             ]
-            values = {
-                key: orjson.loads(value)
-                for key, value in self.tx.fetch(
-                    "SELECT key, value FROM profile_values WHERE profile_id = %s AND value IS NOT NULL",
-                    (profile,),
-                )
-            }
-            cached = CachedProfile(user_id, anonymous_id, orjson.loads(traits), events, values)
+            rows = self.tx.fetch(
+                "SELECT key, value, next_at FROM profile_values WHERE profile_id = %s", (profile,)
+            )
+            values = {key: orjson.loads(value) for key, value, _ in rows if value is not None}
+            next_at = {key: None if at is None else float(at) for key, _, at in rows}
+            cached = CachedProfile(user_id, anonymous_id, orjson.loads(traits), events, values, next_at)
             if self.cache is not None:
                 self.cache.put(profile, cached)
         return StoredProfile(
@@ -296,32 +316,39 @@ class ProfileTx:
             cached.user_id,
             cached.anonymous_id,
             dict(cached.traits),
-            [event for _, _, event in cached.events],
+            list(cached.events),
             dict(cached.values),
+            cached.folds if self.cache is not None else None,
         )
 
     def save_values(self, rows: Iterable[tuple[int, str, Any, float | None, bool]]) -> None:
         """Record, per (profile, key, value, next_at, known), the value delivered (`known` False: nothing
         delivered) and when to look again. A pair with neither is deleted: the store holds rows only for
-        profiles with something to keep."""
+        profiles with something to keep. A cached pair that holds this already is not written."""
         self.flush()
         upserts: list[tuple[object, ...]] = []
         deletes: list[tuple[object, ...]] = []
         looked_up: int | None = None
         cached: CachedProfile | None = None
         for profile, key, value, next_at, known in rows:
-            if not known and next_at is None:
-                deletes.append((profile, key))
-            else:
-                upserts.append((profile, key, _json(value) if known else None, next_at))
             if profile != looked_up:  # rows come a profile at a time: one cache look-up each
                 looked_up = profile
                 cached = self.cache.get(profile) if self.cache is not None else None
             if cached is not None:
+                if _holds(cached, key, value, next_at, known):
+                    continue
                 if known:
                     cached.values[key] = value
                 else:
                     cached.values.pop(key, None)
+                if known or next_at is not None:
+                    cached.next_at[key] = next_at
+                else:
+                    cached.next_at.pop(key, None)
+            if not known and next_at is None:
+                deletes.append((profile, key))
+            else:
+                upserts.append((profile, key, _json(value) if known else None, next_at))
         if deletes:
             self.tx.execute_many("DELETE FROM profile_values WHERE profile_id = %s AND key = %s", deletes)
         if upserts:
@@ -539,7 +566,8 @@ class ProfileStore:
         return due
 
     def pending(self, now: float) -> int:
-        """How many (profile, key) evaluations are due now."""
+        """How many marks are due now: a profile touched by events counts once (its `TOUCHED` mark),
+        a profile's expired timer once per key."""
         rows = self.read(
             lambda tx: tx.fetch(
                 "SELECT count(*) FROM profile_values WHERE next_at IS NOT NULL AND next_at <= %s", (now,)
@@ -587,7 +615,7 @@ class ProfileStore:
                     "SELECT id FROM profiles WHERE id > %s ORDER BY id LIMIT %s", (after, limit)
                 )
             ]
-            marks = ProfileTx(tx)
+            marks = ProfileTx(tx, self.cache)
             for profile in ids:
                 marks.mark_due(profile, (key,))
             marks.flush()
@@ -613,6 +641,11 @@ class ProfileStore:
 
     def forget(self, key: str, profiles: Sequence[int]) -> None:
         """Delete `key`'s rows of these profiles."""
+        for profile in profiles:
+            cached = self.cache.profiles.get(profile) if self.cache is not None else None
+            if cached is not None:
+                cached.values.pop(key, None)
+                cached.next_at.pop(key, None)
         self.transact(
             lambda tx: [
                 tx.execute("DELETE FROM profile_values WHERE key = %s AND profile_id = %s", (key, p))
@@ -622,6 +655,10 @@ class ProfileStore:
 
     def forget_key(self, key: str) -> None:
         """Delete every value row of `key` (a computation removed with its values kept in Gleap)."""
+        if self.cache is not None:
+            for cached in self.cache.profiles.values():
+                cached.values.pop(key, None)
+                cached.next_at.pop(key, None)
         self.transact(lambda tx: tx.execute("DELETE FROM profile_values WHERE key = %s", (key,)))
 
     def members(self) -> dict[str, int]:

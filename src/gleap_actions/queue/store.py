@@ -288,6 +288,7 @@ class Store(Protocol):
     def purge_delivered(self, older_than: float, *, limit: int = 10000) -> int:
         """Retention: delete up to `limit` fully delivered events received before `older_than` (and
         expired dedup entries), in small transactions so ingest never stalls. Returns how many.
+        Events the compute stage has not read yet are kept, however old (`base.COMPUTE_CURSOR`).
         (`PostgresStore` also drops whole old generations of events, which may count more than `limit`.)"""
         ...
 

@@ -195,6 +195,7 @@ class Service:
             lease=self.lease,
             observer=self._compute_metrics,
             notify=self.pipeline.notify,
+            nice=self.config.audiences_nice,
         )
         await self.compute.start()
 

@@ -21,6 +21,7 @@ import pytest
 
 from gleap_actions.queue.postgres.migrations import MIGRATIONS
 from gleap_actions.queue.postgres.store import PostgresStore
+from gleap_actions.queue.profiles import StoredComputation
 from gleap_actions.queue.store import NewEvent
 
 pytestmark = pytest.mark.postgres
@@ -110,6 +111,24 @@ def test_purge_drops_old_partitions_and_keeps_their_survivors_usable(postgres_ur
     # A user's events are found in every generation.
     store.append([new(200, user="alice"), new(201, user="bob")])
     assert store.drop_user("alice") == 16  # the odd ones of the 30 survivors 70..99, and 200
+    store.close()
+
+
+def test_a_generation_the_compute_stage_has_not_read_is_kept(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url, rotate_after=0)
+    store.append([new(i) for i in range(10)])
+    events = store.claim_unrouted("r", 10, 30)
+    store.route([(e.id, ()) for e in events])  # all done
+    store.profiles.put_computation(
+        StoredComputation("k", "K", "audience", "c1", "event('X').count() >= 1", "live", 0)
+    )
+    store.profiles.open_cursor()
+    store.profiles.run(lambda tx: tx.advance(events[4].id))  # a lagging stage: half read
+    assert store.purge_delivered(time.time() + 1) == 0
+    assert partitions(postgres_url) == ["events_g1", "events_g2"]
+    store.profiles.run(lambda tx: tx.advance(events[9].id))
+    assert store.purge_delivered(time.time() + 1) == 10
+    assert partitions(postgres_url) == ["events_g2"]
     store.close()
 
 

@@ -591,7 +591,8 @@ class PostgresStore:
         The delivered mass goes in O(1), leaving no dead rows, no bloat and no vacuum debt; ingest waits
         only for the brief exclusive lock of the detach (bounded by a lock timeout: a busy table is
         retried at the next call). A delivered event is thus kept between the retention and the
-        retention plus one generation's age.
+        retention plus one generation's age, and a generation with events the compute stage has not
+        read yet is kept until it has (`base.COMPUTE_CURSOR`).
 
         `limit` bounds the rows a call handles one by one (survivors moved, rows deleted), not the rows it
         drops: a generation is dropped whole and all its events are counted, so the count may exceed
@@ -626,7 +627,10 @@ class PostgresStore:
                 try:
                     self._rotate(conn, older_than)
                     for (generation,) in conn.execute(
-                        "SELECT id FROM generations WHERE closed_at < %s ORDER BY id", (older_than,)
+                        "SELECT id FROM generations g WHERE closed_at < %s AND NOT EXISTS (SELECT 1"
+                        f" FROM events e WHERE e.generation = g.id AND e.id > {base.COMPUTE_CURSOR})"
+                        " ORDER BY id",
+                        (older_than,),
                     ).fetchall():
                         dropped, count = self._retire(conn, generation, budget - moved)
                         removed += dropped or 0
@@ -745,7 +749,7 @@ class PostgresStore:
         rows = conn.execute(
             "SELECT e.id, e.received_at, NOT EXISTS (SELECT 1 FROM unrouted u WHERE u.event_id = e.id)"
             " FROM events e WHERE e.generation = (SELECT max(id) FROM generations) AND e.id > %s"
-            " ORDER BY e.id LIMIT %s",
+            f" AND e.id <= coalesce({base.COMPUTE_CURSOR}, e.id) ORDER BY e.id LIMIT %s",
             (cursor, _RETENTION_CHUNK),
         ).fetchall()
         candidates, last, finished = base.retention_candidates(

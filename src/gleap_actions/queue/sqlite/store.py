@@ -35,6 +35,7 @@ import orjson
 
 from gleap_actions.queue.base import (
     CLAIM_ROUNDS,
+    COMPUTE_CURSOR,
     DEAD_LETTER_COLUMNS,
     ClaimPlan,
     RetentionScan,
@@ -731,7 +732,8 @@ class SQLiteStore:
         """One retention transaction over the events after `cursor`: (deleted, last id looked at, whether
         the scan reached events too recent or the end)."""
         rows = conn.execute(
-            "SELECT id, received_at, routed FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT id, received_at, routed FROM events"
+            f" WHERE id > ? AND id <= coalesce({COMPUTE_CURSOR}, id) ORDER BY id LIMIT ?",
             (cursor, _RETENTION_CHUNK),
         ).fetchall()
         candidates, last, finished = retention_candidates(
