@@ -72,10 +72,13 @@ if "MUTANT_UNDER_TEST" in os.environ:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under mutation testing, a mutant's tests run fastest first (by the durations mutmut recorded).
+    """Under mutation testing, a mutant's tests run fastest first (by the durations mutmut recorded), and
+    each fails once it takes 10 s more than three times its recorded duration.
 
     mutmut stops at the first failure (`-x`) and hands its tests over in no particular order, so a mutant
-    a quick test kills would otherwise often wait for a slow property test to finish first.
+    a quick test kills would otherwise often wait for a slow property test to finish first. A mutant that
+    makes a test hang (a delivery loop that never drains) would otherwise run until mutmut's own timeout,
+    five times the duration of all its tests together: minutes per mutant for the delivery tests.
     """
     if not os.environ.get("MUTANT_UNDER_TEST"):
         return
@@ -84,6 +87,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return
     durations: dict[str, float] = json.loads(recorded.read_text())["duration_by_test"]
     items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(10 + 3 * durations.get(item.nodeid, 0.0)))
 
 
 def _reachable(url: str) -> str | None:

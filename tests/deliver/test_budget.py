@@ -46,3 +46,43 @@ async def test_a_cancelled_waiter_is_skipped() -> None:
     await asyncio.wait_for(kept, 5)
     assert gone.cancelled()
     bucket.close()
+
+
+class FailingOnce(RateLimiter):
+    """A real limiter whose first acquire fails, as a shared one does when its database is unreachable."""
+
+    failed = False
+
+    async def acquire(self) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("limiter database unreachable")
+        await super().acquire()
+
+
+async def test_a_failing_limiter_fails_one_waiter_and_serves_the_next() -> None:
+    bucket = FairBucket(FailingOnce(6000, burst=1))
+    first = asyncio.create_task(bucket.acquire("A"))
+    second = asyncio.create_task(bucket.acquire("B"))
+    results = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 5)
+    assert [type(r).__name__ for r in results] == ["ConnectionError", "NoneType"]
+    bucket.close()
+
+
+class Counting(RateLimiter):
+    """A real limiter that counts the tokens taken."""
+
+    taken = 0
+
+    async def acquire(self) -> None:
+        self.taken += 1
+        await super().acquire()
+
+
+async def test_an_idle_bucket_takes_no_tokens() -> None:
+    limiter = Counting(6000, burst=1)  # a token every 10 ms
+    bucket = FairBucket(limiter)
+    await asyncio.wait_for(asyncio.gather(bucket.acquire("A"), bucket.acquire("B")), 5)
+    await asyncio.sleep(0.1)  # nothing waits now: the server stops instead of draining the budget
+    assert limiter.taken == 2
+    bucket.close()

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from gleap_actions.deliver.concurrency import AdaptiveConcurrency
-from gleap_actions.deliver.ratelimit import RateLimiter
+from gleap_actions.deliver.ratelimit import COOLDOWN, Aimd, RateLimiter
 
 
 class FakeClock:
@@ -123,3 +123,15 @@ async def test_cancelled_wait_returns_its_token() -> None:
         await waiter
     clock.now += 1.0
     await asyncio.wait_for(limiter.acquire(), 0.1)  # the cancelled reservation was given back
+
+
+def test_429s_within_the_cooldown_of_a_decrease_halve_the_rate_once() -> None:
+    clock = FakeClock()
+    aimd = Aimd(recovery=100.0, clock=clock)
+    aimd.decrease()
+    clock.now = COOLDOWN / 2
+    aimd.decrease()  # an answer to a request sent before the first 429: ignored
+    assert aimd.factor() == pytest.approx(0.5 + COOLDOWN / 2 / 100)
+    clock.now = COOLDOWN  # a full cooldown later: a new 429 halves again
+    aimd.decrease()
+    assert aimd.factor() == pytest.approx((0.5 + COOLDOWN / 100) / 2)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -19,10 +22,12 @@ from gleap_actions import events
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.deliver.record import Exchange, Observe
 from gleap_actions.destinations.gleap.actions import ACTIONS
+from gleap_actions.destinations.gleap.client import Response
 from gleap_actions.destinations.gleap.settings import GleapSettings
+from gleap_actions.engine.action import Request
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.queue.sqlite.store import SQLiteStore
-from gleap_actions.queue.store import NewEvent
+from gleap_actions.queue.store import NewEvent, Route
 
 TOKEN = "secret-token-123"
 
@@ -74,14 +79,21 @@ def track(name: str, **extra: Any) -> NewEvent:
     now = time.time()
     raw = {"type": "track", "event": name, "userId": "u1", "messageId": name, **extra}
     event = events.normalize(raw, "track", received_at=now)
-    return NewEvent("src", event["messageId"], "u1", "track", now, orjson.dumps(event))
+    return NewEvent("src", event["messageId"], raw["userId"], "track", now, orjson.dumps(event))
 
 
 def pipeline(
-    store: SQLiteStore, gleap: Gleap, token: str = TOKEN, observe: Observe | None = None, **kw: Any
+    store: SQLiteStore,
+    gleap: Gleap,
+    token: str = TOKEN,
+    observe: Observe | None = None,
+    batch_size: int = 100,
+    **kw: Any,
 ) -> Pipeline:
     config = kw.pop("config", fast())
-    track_event = Subscription.compile("Track Event", ACTIONS["trackEvent"], batching=True, batch_size=100)
+    track_event = Subscription.compile(
+        "Track Event", ACTIONS["trackEvent"], batching=True, batch_size=batch_size
+    )
     settings = GleapSettings(token, gleap.url, timeout=2.0)
     return Pipeline(store, [track_event], settings, config, tuning=Tuning(**kw), observe=observe)
 
@@ -103,6 +115,37 @@ async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap,
     finally:
         await p.stop()  # the delivered counter moves just after the ack that drain() sees: read it after
     assert metric(p, "gleap_actions_delivered_total", mapping="Track Event") == 251
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Poll `condition` until it holds (for at most 5 s)."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in 5 s")
+
+
+async def test_a_partial_batch_lingers_then_tops_up_to_one_batch_per_free_request(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    gleap.hang = 0.5
+    p = pipeline(store, gleap, config=fast(linger=0.9, max_concurrency=1), batch_size=2)
+    await p.start()
+    try:
+        store.append([track("a", userId="ua")])
+        p.notify()
+        await until(lambda: store.stats(time.time()).in_flight == 1)  # "a" claimed, lingering
+        store.append([track(name, userId=f"u{name}") for name in "bcd"])
+        p.notify()
+        await until(lambda: bool(gleap.attempts))
+        # the batch took what came while it lingered, up to its size; the rest waits for a free request
+        assert [e["name"] for e in gleap.attempts[0][1]] == ["a", "b"]
+        assert store.stats(time.time()).in_flight == 2
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert [[e["name"] for e in events] for _, events in gleap.attempts] == [["a", "b"], ["c", "d"]]
 
 
 async def test_rejected_and_filtered_events(gleap: Gleap, store: SQLiteStore) -> None:
@@ -145,6 +188,32 @@ async def test_429_retry_after_is_honoured(gleap: Gleap, store: SQLiteStore) -> 
     assert store.list_dead_letters() == []
 
 
+async def test_a_retry_after_with_a_5xx_holds_every_request_to_the_endpoint(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    answers = [web.Response(status=503, headers={"Retry-After": "1"})]
+    gleap.script = lambda events: answers.pop() if answers else None
+    store.append([track("a")])
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        for _ in range(500):  # until the 503 is recorded (the endpoint paused before the retry is written)
+            if store.stats(time.time()).retrying:
+                break
+            await asyncio.sleep(0.01)
+        store.append([track("b", userId="u2")])  # another user's (not queued behind "a"): held by the pause
+        p.notify()
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert sorted(gleap.delivered) == ["a", "b"]
+    refused = gleap.attempts[0][0]
+    b_sent = next(
+        at for at, events in gleap.attempts if [e["name"] for e in events] == ["b"] or len(events) == 2
+    )
+    assert b_sent - refused >= 0.95
+
+
 async def test_5xx_then_recovery(gleap: Gleap, store: SQLiteStore) -> None:
     failures = iter([500, 502, 503])
     gleap.script = lambda events: next((web.Response(status=s) for s in failures), None)
@@ -157,6 +226,23 @@ async def test_5xx_then_recovery(gleap: Gleap, store: SQLiteStore) -> None:
         await p.stop()
     assert gleap.delivered == ["a"] and len(gleap.attempts) == 4
     assert metric(p, "gleap_actions_failed_attempts_total", mapping="Track Event", kind="retryable") == 3
+    assert p.outcomes.last_error == "HTTP 503: 503 Service Unavailable"  # the send command reports it
+
+
+async def test_a_retry_remembers_its_error_in_the_store(gleap: Gleap, tmp_path: Path) -> None:
+    gleap.script = lambda events: web.Response(status=503, text="down")
+    store = SQLiteStore(tmp_path / "queue.db")
+    store.append([track("a")])
+    p = pipeline(store, gleap, config=fast(initial_backoff=30.0, max_backoff=30.0))  # not due again here
+    await p.start()
+    try:
+        await until(lambda: store.stats(time.time()).retrying == 1)
+    finally:
+        await p.stop()
+        store.close()
+    with sqlite3.connect(tmp_path / "queue.db") as db:  # no store call returns it (for operators)
+        rows = db.execute("SELECT attempts, last_error FROM deliveries").fetchall()
+    assert rows == [(1, "HTTP 503: 503 Service Unavailable")]
 
 
 async def test_retry_window_expiry_dead_letters_and_replay_delivers(gleap: Gleap, store: SQLiteStore) -> None:
@@ -169,7 +255,11 @@ async def test_retry_window_expiry_dead_letters_and_replay_delivers(gleap: Gleap
         await p.drain(5)
         dead = store.list_dead_letters()
         assert {orjson.loads(d.payload)["event"] for d in dead} == {"a", "b"}
-        assert all("retry window expired" in d.reason and "HTTP 503" in d.reason for d in dead)
+        tried = len(gleap.attempts)  # "a" and "b" in every request
+        reason = f"retry window expired after {tried} attempts; last error: HTTP 503: 503 Service Unavailable"
+        assert [d.reason for d in dead] == [reason, reason]
+        assert {(d.status, d.response) for d in dead} == {(503, "")}
+        assert metric(p, "gleap_actions_dead_lettered_total", reason="retry_window") == 2
         assert all(TOKEN not in d.request and "***" in d.request for d in dead)
         assert gleap.delivered == []
         down = False
@@ -178,6 +268,47 @@ async def test_retry_window_expiry_dead_letters_and_replay_delivers(gleap: Gleap
         assert sorted(gleap.delivered) == ["a", "b"]
     finally:
         await p.stop()
+
+
+async def test_an_unexpected_error_is_retried_then_dead_lettered_without_a_status(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    async def broken(session: aiohttp.ClientSession, request: Request, timeout: float) -> Response:
+        raise RuntimeError("the send function failed")  # an embedder's send with a bug
+
+    track_event = Subscription.compile("Track Event", ACTIONS["trackEvent"], batching=True, batch_size=100)
+    settings = GleapSettings(TOKEN, gleap.url, timeout=2.0)
+    store.append([track("a")])
+    p = Pipeline(store, [track_event], settings, fast(retry_window=0.3), send=broken)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    [dead] = store.list_dead_letters()
+    assert dead.status is None
+    assert dead.reason.startswith("retry window expired after ")
+    assert dead.reason.endswith(" attempts; last error: the send function failed")
+    assert metric(p, "gleap_actions_failed_attempts_total", mapping="Track Event", kind="unexpected") >= 2
+
+
+async def test_an_event_that_cannot_be_planned_is_retried_then_dead_lettered_without_a_request(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    unreadable = NewEvent(
+        "src", "m1", "u1", "track", time.time(), b"{not json", route=Route(("Track Event",))
+    )
+    store.append([unreadable])
+    p = pipeline(store, gleap, config=fast(retry_window=0.3))
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    [dead] = store.list_dead_letters()
+    assert (dead.status, dead.request, dead.response) == (None, "", "")
+    assert dead.reason.startswith("retry window expired after ")
+    assert gleap.attempts == []
 
 
 async def test_bad_credentials_pause_without_dead_letters_then_resume(
@@ -296,3 +427,43 @@ async def test_the_observer_sees_what_became_of_each_request(
         f"event=dead_lettered mapping=Track Event kind=final_http events=1 status=400 reason={reason!r}"
         in [r.getMessage() for r in caplog.records]
     )
+
+
+async def test_each_retry_waits_a_backoff_jittered_below_a_cap_doubled_per_attempt(
+    gleap: Gleap, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    failures = iter([503, 503, 503])
+    gleap.script = lambda events: next((web.Response(status=s) for s in failures), None)
+    store.append([track("a")])
+    p = pipeline(store, gleap, config=fast(initial_backoff=0.1, max_backoff=10.0), jitter=random.Random(5))
+    await p.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="gleap_actions.deliver.record"):
+            await p.drain(5)
+    finally:
+        await p.stop()
+    assert gleap.delivered == ["a"] and len(gleap.attempts) == 4
+    # the n-th failure waits between the initial backoff and initial * 2**n: the same draws, replayed
+    twin = random.Random(5)
+    expected = [twin.uniform(0.1, 0.1 * 2**n) for n in (1, 2, 3)]  # below 0.2, 0.4, 0.8
+    assert [round(d, 2) for d in expected] == [0.16, 0.32, 0.66]
+    error = "'HTTP 503: 503 Service Unavailable'"
+    assert [m for m in caplog.messages if "delivery_retry" in m] == [
+        f"event=delivery_retry mapping=Track Event events=1 in={d:.2f}s error={error}" for d in expected
+    ]
+
+
+async def test_an_answer_that_is_not_utf8_is_shown_with_replacement_characters(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    gleap.script = lambda events: web.Response(body=b'{"ok": "caf\xe9"}', content_type="application/json")
+    seen: list[Exchange] = []
+    store.append([track("a")])
+    p = pipeline(store, gleap, observe=seen.append)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert [(x.outcome, x.status, x.response) for x in seen] == [("delivered", 200, '{"ok": "caf\ufffd"}')]
+    assert metric(p, "gleap_actions_delivered_total", mapping="Track Event") == 1

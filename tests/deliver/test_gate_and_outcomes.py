@@ -10,7 +10,9 @@ from prometheus_client import CollectorRegistry
 
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
+from gleap_actions.deliver.outcome import Retry, classify, describe
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
+from gleap_actions.engine.errors import RetryableError
 
 
 def _gate(probe_interval: float) -> tuple[CredentialsGate, CollectorRegistry]:
@@ -85,3 +87,18 @@ def test_outcome_counters_add_up_and_a_refusal_without_status_is_a_401() -> None
     assert outcomes.refused_status == 401
     outcomes.record_refused(403)
     assert outcomes.refused_status == 403
+
+
+def test_an_error_is_described_by_its_message_or_else_its_type() -> None:
+    assert describe(RuntimeError("the send function failed")) == "the send function failed"
+    assert describe(RuntimeError()) == "RuntimeError"
+    assert describe(ValueError("bad\0value")) == "bad\\u0000value"
+
+
+def test_429_503_and_network_errors_signal_overload_other_retryable_answers_do_not() -> None:
+    def overloaded(status: int | None) -> bool:
+        outcome = classify(RetryableError("failed", status=status))
+        assert isinstance(outcome, Retry) and outcome.kind == "retryable"
+        return outcome.overloaded
+
+    assert [overloaded(s) for s in (429, 503, None, 500, 502, 408)] == [True, True, True, False, False, False]

@@ -52,3 +52,8 @@ def test_window_over_means_dead_letter() -> None:
     p = policy(window=10.0)
     assert p.next_attempt(attempts=5, first_attempt_at=1000.0, now=1010.0) is None
     assert p.next_attempt(attempts=5, first_attempt_at=1000.0, now=1009.9) is not None
+
+
+def test_the_cap_stops_doubling_after_62_attempts() -> None:
+    p = policy(initial_backoff=1.0, max_backoff=1e30)
+    assert p.backoff(100) == random.Random(7).uniform(1.0, 2.0**62)

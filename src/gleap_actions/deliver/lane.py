@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
@@ -38,7 +39,7 @@ class Lane:
 
     `rate` is the rate limit: one `Limiter` shared by both Gleap endpoints, one per endpoint (a
     mapping of "identify" and "track" to limiters), or None: one in-process limiter per endpoint at
-    the configured rates.
+    the configured rates. `jitter` draws the random part of retry delays (a fresh source when None).
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class Lane:
         outcomes: DeliveryOutcomes,
         probe_interval: float,
         observe: Observe | None = None,
+        jitter: random.Random | None = None,
     ) -> None:
         self._outcomes = outcomes
         self._observe = observe
@@ -63,6 +65,7 @@ class Lane:
             initial_backoff=delivery.initial_backoff,
             max_backoff=delivery.max_backoff,
             window=delivery.retry_window,
+            rng=random.Random() if jitter is None else jitter,
         )
         self.gate = CredentialsGate(metrics, probe_interval=probe_interval, destination=config.name)
         self._metrics = metrics

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import random
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,7 +52,8 @@ class Tuning:
 
     `owner` names this process in leases (a fresh name by default); `retention` is how long delivered
     events are kept (`StorageConfig.retention`); `probe_interval` is how often paused delivery tries
-    again; the rest are intervals and sizes of the loops.
+    again; `jitter` draws the random part of retry delays (a fresh source per destination by default;
+    a seeded one makes the delays reproducible); the rest are intervals and sizes of the loops.
     """
 
     owner: str | None = None
@@ -63,6 +65,7 @@ class Tuning:
     claim_limit: int = 5000
     stats_interval: float = 1.0
     retention_interval: float = 60.0
+    jitter: random.Random | None = None
 
 
 class Pipeline:
@@ -134,6 +137,7 @@ class Pipeline:
             outcomes=self.outcomes,
             probe_interval=self.tuning.probe_interval,
             observe=self._observe,
+            jitter=self.tuning.jitter,
         )
 
     @property
