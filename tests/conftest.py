@@ -73,6 +73,26 @@ if "MUTANT_UNDER_TEST" in os.environ:
     )
     settings.load_profile("mutation")
 
+    # The engine's caches (compiled triggers, parsed paths and templates) were filled before mutmut forked
+    # the process that runs a mutant's tests: emptied before each test, every test compiles again, through
+    # the mutated code.
+    from gleap_actions.engine.fql import trigger as _fql_trigger
+    from gleap_actions.engine.mapping import liquid as _liquid
+    from gleap_actions.engine.mapping import paths as _paths
+    from gleap_actions.engine.mapping import templates as _templates
+
+    _ENGINE_CACHES = [
+        _fql_trigger._cached,
+        _paths.parse_path,
+        _liquid.compile_liquid,
+        _templates.compile_template,
+    ]
+
+    @pytest.fixture(autouse=True)
+    def _empty_engine_caches() -> None:
+        for cached in _ENGINE_CACHES:
+            cached.cache_clear()
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under mutation testing, a mutant's tests run fastest first (by the durations mutmut recorded).
