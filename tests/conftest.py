@@ -65,10 +65,33 @@ POSTGRES_ENV = "GLEAP_ACTIONS_TEST_POSTGRES_URL"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 # Under mutation testing (scripts/mutation) a failing example is all that is needed: shrinking it to the
-# smallest one would take most of the run.
+# smallest one would take most of the run. Property tests try 30 examples, not 100, there: they are most
+# of the time a surviving mutant costs, and the plain suite still runs them in full.
 if "MUTANT_UNDER_TEST" in os.environ:
-    settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], deadline=None)
+    settings.register_profile(
+        "mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], deadline=None, max_examples=30
+    )
     settings.load_profile("mutation")
+
+    # The engine's caches (compiled triggers, parsed paths and templates) were filled before mutmut forked
+    # the process that runs a mutant's tests: emptied before each test, every test compiles again, through
+    # the mutated code.
+    from gleap_actions.engine.fql import trigger as _fql_trigger
+    from gleap_actions.engine.mapping import liquid as _liquid
+    from gleap_actions.engine.mapping import paths as _paths
+    from gleap_actions.engine.mapping import templates as _templates
+
+    _ENGINE_CACHES = [
+        _fql_trigger._cached,
+        _paths.parse_path,
+        _liquid.compile_liquid,
+        _templates.compile_template,
+    ]
+
+    @pytest.fixture(autouse=True)
+    def _empty_engine_caches() -> None:
+        for cached in _ENGINE_CACHES:
+            cached.cache_clear()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -606,3 +606,19 @@ def test_if_blank_resolves_its_branches_against_the_event() -> None:
     }
     assert resolve(mapping) == "pro"
     assert resolve(mapping, {**IDENTIFY, "traits": {"title": "x"}}) == "user-1"
+
+
+def test_a_constant_object_is_a_fresh_copy_in_every_output_and_keeps_no_link_to_the_mapping() -> None:
+    mapping: dict[str, Any] = {"plan": {"name": "pro", "tags": [{"t": 1}]}, "n": {"@path": "$.n"}}
+    mapped = compile_mapping(mapping)
+    first = mapped({"n": 1})
+    first["plan"]["name"] = "changed"
+    first["plan"]["tags"][0]["t"] = 2
+    mapping["plan"]["name"] = "edited later"
+    second = mapped({"n": 2})
+    assert second == {"plan": {"name": "pro", "tags": [{"t": 1}]}, "n": 2}
+    # The same holds for a mapping that is one constant object.
+    whole = compile_mapping({"@literal": {"a": {"b": 1}}})
+    out = whole({})
+    out["a"]["b"] = 2
+    assert whole({}) == {"a": {"b": 1}}

@@ -224,3 +224,35 @@ def test_plan_calls_compiled_objects_by_their_bound_call() -> None:
 
     assert _direct(plain) is plain
     assert _direct(len) is len
+
+
+def test_limits_given_to_plan_override_the_configured_ones() -> None:
+    events = [_event(i) for i in range(5)]
+    sub = _subscription(batch_size=100)
+    assert [p.indices for p in sub.plan(events, SETTINGS, batch=True).requests] == [[0, 1, 2, 3, 4]]
+    by_two = sub.plan(events, SETTINGS, batch=True, batch_size=2)
+    assert [p.indices for p in by_two.requests] == [[0, 1], [2, 3], [4]]
+    # A learned size of one (or less) still sends every event, one a request.
+    for size in (1, 0):
+        alone = sub.plan(events, SETTINGS, batch=True, batch_size=size)
+        assert [p.indices for p in alone.requests] == [[0], [1], [2], [3], [4]]
+    whole = len(sub.plan(events[:2], SETTINGS, batch=True).requests[0].request.body or b"")
+    split = sub.plan(events[:2], SETTINGS, batch=True, batch_bytes=whole - 1)
+    assert [p.indices for p in split.requests] == [[0], [1]]
+
+
+def _identify(i: int, user: str) -> dict[str, Any]:
+    return {"type": "identify", "userId": user, "traits": {"n": i}, "timestamp": "2024-01-02T03:04:05.000Z"}
+
+
+def test_identifies_are_merged_only_when_plan_is_asked_to() -> None:
+    sub = Subscription.compile("Identify", IDENTIFY_CONTACT, batch_size=2)
+    assert sub.coalesce is True
+    assert Subscription.compile("Identify", IDENTIFY_CONTACT, coalesce=False).coalesce is False
+    events = [_identify(0, "a"), _identify(1, "a"), _identify(2, "a"), _identify(3, "b")]
+    one_each = sub.plan(events, SETTINGS, batch=False)
+    assert [p.indices for p in one_each.requests] == [[0], [1], [2], [3]]
+    merged = sub.plan(events, SETTINGS, batch=False, merge=True)
+    # One request per run of one user's identifies, `batch_size` of them at most.
+    assert [p.indices for p in merged.requests] == [[0, 1], [2], [3]]
+    assert orjson.loads(merged.requests[0].request.body or b"")["n"] == 1  # the later value wins

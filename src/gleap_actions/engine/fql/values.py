@@ -17,6 +17,9 @@ _NUMERIC_STRING = re.compile(r"\s*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?
 # Python's int() away from its digit limit.
 _MAX_INTEGER_DIGITS = 308
 
+# Integers a double holds exactly; JavaScript reads larger ones as the nearest double.
+_EXACT = 2**53
+
 
 def parse_number_literal(literal: str) -> Number | None:
     """A lexed number literal as int (no fraction or exponent) or float; None if it is not finite."""
@@ -34,23 +37,27 @@ def parse_numeric_string(text: str) -> Number | None:
     value = float(found.group(1))
     if not math.isfinite(value):
         return None
-    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    return int(value) if value.is_integer() and abs(value) < _EXACT else value
 
 
 def number_text(value: Number) -> str:
     """JavaScript's `String(value)`: `5.0` -> "5", `1e21` -> "1e+21", `0.000001` -> "0.000001"."""
     if isinstance(value, int) and abs(value) < 10**21:
-        return str(value)
+        return str(value)  # every digit, as mappings print integers (docs/compatibility/mapping.md)
     number = float(value)
-    if number.is_integer() and abs(number) < 1e21:
+    if number.is_integer() and abs(number) < _EXACT:
         return str(int(number))
+    # Beyond 2**53 a whole float's exact value has more digits than JavaScript's shortest form prints.
     sign, digits_tuple, exponent = Decimal(repr(number)).normalize().as_tuple()
     assert isinstance(exponent, int)  # finite: literals are checked when lexed
     digits = "".join(map(str, digits_tuple))
     point = len(digits) + exponent  # value = 0.<digits> * 10**point
     if 0 < point <= 21:
-        # point < len(digits) here: integral values were formatted above
-        text = digits[:point] + "." + digits[point:]
+        text = (
+            digits[:point] + "." + digits[point:]
+            if point < len(digits)
+            else digits + "0" * (point - len(digits))
+        )
     elif -6 < point <= 0:
         text = "0." + "0" * -point + digits
     else:
