@@ -496,6 +496,23 @@ class ProfileStore:
         result: list[tuple[int, bytes]] = self.read(body)
         return result
 
+    def lag(self, now: float) -> tuple[int, float] | None:
+        """How far the compute stage is behind the queue: events stored after its cursor, and the age in
+        seconds of the oldest of them (0 when none); None while no stage has placed its cursor."""
+
+        def body(tx: Tx) -> tuple[int, float] | None:
+            cursor = tx.fetch("SELECT position FROM profile_cursor WHERE name = %s", (_CURSOR,))
+            if not cursor:
+                return None
+            rows = tx.fetch(
+                "SELECT count(*), min(received_at) FROM events WHERE id > %s", (int(cursor[0][0]),)
+            )
+            count, oldest = rows[0]
+            return int(count), max(0.0, now - float(oldest)) if oldest is not None else 0.0
+
+        result: tuple[int, float] | None = self.read(body)
+        return result
+
     def release(self, owner: str) -> None:
         """Give the lease back (at a graceful stop)."""
         self.transact(
