@@ -94,7 +94,7 @@ class ComputeMetrics:
         )
         self.lag_events = Gauge(
             "gleap_actions_audience_lag_events",
-            "Events stored in the queue that the compute stage has not read yet",
+            "Events stored that the compute stage has not read yet (by id: about with PostgreSQL)",
             registry=registry,
         )
         self.lag_seconds = Gauge(
