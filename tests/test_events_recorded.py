@@ -126,6 +126,38 @@ def test_both_paths_give_the_same_event_or_the_general_path_decides(
         assert events.normalize(raw, None, received_at=NOW, live=False) == general
 
 
+@pytest.mark.parametrize(("raw", "fast", "expected"), CASES)
+def test_a_line_free_of_nul_gives_the_same_event(raw: dict[str, Any], fast: bool, expected: Any) -> None:
+    """`nul_free` (the line has no `\\u0000` escape) only spares the look for NUL characters."""
+    text = orjson.dumps(raw)
+    has_nul = any(isinstance(value, str) and "\x00" in value for value in raw.values())
+    assert events.free_of_nul(text) is events.free_of_nul(text.decode()) is not has_nul
+    if not has_nul:
+        assert events._normalize_recorded(raw, NOW, True) == events._normalize_recorded(raw, NOW)
+
+
+@pytest.mark.parametrize(("raw", "fast", "expected"), CASES)
+def test_an_owned_event_is_completed_in_place_or_left_as_it_was(
+    raw: dict[str, Any], fast: bool, expected: Any
+) -> None:
+    """`owned`: the same event, made of `raw` itself; a declined `raw` is left exactly as it was."""
+    owned = copy.deepcopy(raw)
+    quick = events._normalize_recorded(owned, NOW, False, True)
+    assert quick == events._normalize_recorded(raw, NOW)
+    if quick is None:
+        assert owned == raw and list(owned) == list(raw)
+    else:
+        general = _general(raw)
+        assert quick is owned and isinstance(general, dict)
+        assert list(quick) == list(general)  # keys in the general path's order
+
+
+def test_free_of_nul_is_sure_or_says_no() -> None:
+    assert events.free_of_nul(b'{"a":"x"}') and events.free_of_nul('{"a":"\\u0001"}')
+    assert not events.free_of_nul(orjson.dumps({"p": {"deep": "x\x00"}}))
+    assert not events.free_of_nul('{"a":"\\\\u0000"}')  # a backslash, then "u0000": no NUL, but unsure
+
+
 def test_a_generated_message_id_on_both_paths() -> None:
     raw = {k: v for k, v in TRACK.items() if k != "messageId"}
     general, quick = _general(raw), events._normalize_recorded(raw, NOW)
@@ -191,7 +223,9 @@ def test_preview_is_the_same_with_and_without_the_fast_path(
     outputs = []
     for fast in (True, False):
         if not fast:
-            monkeypatch.setattr(events, "_normalize_recorded", lambda raw, read_at: None)
+            monkeypatch.setattr(
+                events, "_normalize_recorded", lambda raw, read_at, nul_free=False, owned=False: None
+            )
         for batch in ([], ["--batch"]):
             result = CliRunner().invoke(cli, ["preview", str(path), *batch], env={"GLEAP_ACTIONS_CONFIG": ""})
             assert result.exit_code == 0, result.output

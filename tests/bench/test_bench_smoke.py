@@ -100,7 +100,7 @@ def test_preview_benchmark_runs(tmp_path: Path) -> None:
     output = tmp_path / "preview.json"
     _run("bench_preview.py", "--events", "300", "--repeat", "1", "--output", str(output))
     report = json.loads(output.read_text())
-    assert report["this"]["batch"]["wall_events_per_s"] > 0
+    assert report["jobs 2"]["batch"]["wall_events_per_s"] > 0
 
 
 def test_destinations_benchmark_runs(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """A field's value has two ways through the validator: the fast path (a value of exactly the field's class,
 and in its string choices if it has them, or an already canonical datetime, kept as is without a call;
-`_fast_path` and `plain_datetime` in `engine/fields.py`) and the general path (coercion, then every check:
+a string of a format-only field passing its format check, kept as is without a call; `_fast_path` and
+`plain_datetime` in `engine/fields.py`) and the general path (coercion, then every check:
 choices, format, limits, datetime normalisation). One table runs against both: the validator as compiled,
 and compiled with the fast paths turned off, so every value takes the general path."""
 
@@ -30,7 +31,7 @@ def general(monkeypatch: pytest.MonkeyPatch) -> Iterator[Compiler]:
 
     def compile_general(definitions: dict[str, Field]) -> PayloadValidator:
         with monkeypatch.context() as patch:
-            patch.setattr(fields, "_fast_path", lambda field: (fields._NoFastPath, None))
+            patch.setattr(fields, "_fast_path", lambda field: fields._NO_FAST_PATH)
             patch.setattr(fields, "canonical_datetime", lambda text: None)
             return compile_fields(definitions)
 
@@ -56,6 +57,11 @@ NUMBER = Field("N", "number")
 WHEN_LONG = Field("W", "datetime", minimum=30)
 WHEN_SHORT = Field("W", "datetime", maximum=10)
 WHEN_LIST = Field("W", "datetime", multiple=True)
+EMAIL = Field("E", "string", format="email")
+NOT_EMAIL = PayloadValidationError("E must be a valid email address string but it was not.")
+NULLABLE_EMAIL = Field("E", "text", format="email", allow_null=True)
+EMAIL_CHOICE = Field("E", "string", format="email", choices=("a@example.com",))
+HOST_SHORT = Field("H", "string", format="hostname", maximum=5)
 
 DATETIME_ERROR = "W must be a valid date and time (ISO 8601, RFC 2822, or Unix seconds or milliseconds)"
 
@@ -117,6 +123,22 @@ CASES: list[tuple[Field, Any, Any]] = [
         "2024-01-02T03:04:06.000Z",
         PayloadValidationError('W must be one of: "2024-01-02T03:04:05.000Z".'),
     ),
+    # formats: a string passing the format check as it is; anything else coerced, then checked
+    (EMAIL, "ada@example.com", "ada@example.com"),
+    (EMAIL, "A.B+c@Example.COM", "A.B+c@Example.COM"),
+    (EMAIL, "not an email", NOT_EMAIL),
+    (EMAIL, "ü@example.com", NOT_EMAIL),
+    (EMAIL, "", REMOVED),
+    (EMAIL, None, REMOVED),
+    (EMAIL, 42, NOT_EMAIL),
+    (EMAIL, ["ada@example.com"], "ada@example.com"),
+    (EMAIL, {"a": 1}, PayloadValidationError("E must be a string but it was an object.")),
+    (NULLABLE_EMAIL, None, None),
+    (NULLABLE_EMAIL, "ada@example.com", "ada@example.com"),
+    (EMAIL_CHOICE, "a@example.com", "a@example.com"),
+    (EMAIL_CHOICE, "b@example.com", PayloadValidationError('E must be one of: "a@example.com".')),
+    (HOST_SHORT, "a.io", "a.io"),
+    (HOST_SHORT, "abc.io", PayloadValidationError("H must be 5 characters or fewer but it was 6")),
 ]
 
 
@@ -152,16 +174,20 @@ def test_both_paths_agree_nested_in_an_object(
     """Inside an object field the same rules hold, except that a nested text field keeps `""`."""
     validator = compiler({"o": Field("Outer", "object", properties={"v": field})})
     if value == "" and field.type in ("string", "text", "password"):
-        expected = ""
+        # kept, so a format field checks it
+        expected = "" if field.format is None else PayloadValidationError(f"{field.label} must be a valid")
     _check(_outcome(validator, {"o": {"v": value}}, "o", "v"), expected)
 
 
 def test_the_runners_take_the_paths_they_are_named_for(general: Compiler) -> None:
-    """Guards the table: compiled as is, a string and a choice field get their shortcuts; turned off, none."""
-    definitions = {"s": STRING, "c": CHOICE, "w": WHEN}
+    """Guards the table: compiled as is, a string, a choice and a format field get their shortcuts; turned
+    off, none."""
+    definitions = {"s": STRING, "c": CHOICE, "w": WHEN, "e": EMAIL}
     fast_names = _as_compiled(definitions)._check.__globals__
     assert fast_names["accepts_0"] is str and fast_names["allowed_1"] == frozenset({"a", "b"})
+    assert fast_names["accepts_3"] is str and fast_names["valid_3"]("ada@example.com")
     assert fast_names["canonical_datetime"]("2024-01-02T03:04:05.000Z") == "2024-01-02T03:04:05.000Z"
     general_names = general(definitions)._check.__globals__
     assert "accepts_0" not in general_names and "allowed_1" not in general_names
+    assert "valid_3" not in general_names
     assert general_names["canonical_datetime"]("2024-01-02T03:04:05.000Z") is None

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gleap_actions.engine.jsjson import _slow_dumps, dumps, js_double_str
+from gleap_actions.engine.jsjson import _EXPONENT, _has_exponent, _slow_dumps, dumps, js_double_str
 
 
 @pytest.mark.parametrize(
@@ -141,3 +141,18 @@ def test_integral_floats_are_fixed_in_the_text_but_never_inside_strings(value: o
 )
 def test_integral_floats_after_a_string_holding_one(value: object, expected: bytes) -> None:
     assert dumps(value) == expected
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=12) | st.text(alphabet="e-+0123456789.E ", max_size=12).map(str.encode))
+def test_the_exponent_look_agrees_with_its_pattern(text: bytes) -> None:
+    """`_has_exponent` (a cheaper scan first) says what the one pattern `_EXPONENT` says."""
+    assert _has_exponent(text) is (_EXPONENT.search(text) is not None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(b"1e-7", True), (b"1e+16", True), (b"e+", False), (b"e-x", False), (b'"+1",1e5', False), (b"", False)],
+)
+def test_the_exponent_look_on_examples(text: bytes, expected: bool) -> None:
+    assert _has_exponent(text) is expected is (_EXPONENT.search(text) is not None)

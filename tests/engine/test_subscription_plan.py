@@ -14,7 +14,8 @@ from gleap_actions.destinations.gleap.actions import IDENTIFY_CONTACT, TRACK_EVE
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.action import Plan, Rejection
 from gleap_actions.engine.errors import ActionsError, FqlSyntaxError, MappingValidationError
-from gleap_actions.engine.subscription import Subscription
+from gleap_actions.engine.mapping import compile_mapping
+from gleap_actions.engine.subscription import Subscription, _direct
 
 SETTINGS = GleapSettings(api_token="tok")
 # The default mapping, except that events with `explode` fail at run time (@path of a number).
@@ -209,3 +210,17 @@ def test_a_batch_of_exactly_the_byte_limit_is_one_request() -> None:
     assert [p.indices for p in at_limit.requests] == [[0, 1, 2, 3]]
     over = _subscription(batch_bytes=size - 1).plan(events, SETTINGS, batch=True)
     assert [p.indices for p in over.requests] == [[0, 1], [2, 3]]
+
+
+def test_plan_calls_compiled_objects_by_their_bound_call() -> None:
+    """`_direct` gives a compiled mapping's or validator's bound `__call__` (same results, a cheaper call)
+    and leaves plain functions as they are."""
+    mapping = compile_mapping({"userId": {"@path": "$.userId"}})
+    direct = _direct(mapping)
+    assert direct is not mapping and direct({"userId": "u"}) == mapping({"userId": "u"}) == {"userId": "u"}
+
+    def plain(event: dict[str, Any]) -> Any:
+        return event
+
+    assert _direct(plain) is plain
+    assert _direct(len) is len

@@ -128,16 +128,33 @@ def _in_choices(value: Any, choices: tuple[Any, ...]) -> bool:
     return any(value == choice and (type(value) is bool) == (type(choice) is bool) for choice in choices)
 
 
-def _fast_path(field: Field) -> tuple[type, frozenset[Any] | None]:
-    """The class (and the values) one value of `field` is valid as, with no coercion or other check."""
+class _FastPath(NamedTuple):
+    """What a value of a field is valid as with no coercion: exactly the class `accepts`, in `allowed` when
+    given, and passing the string format check `valid` when given."""
+
+    accepts: type
+    allowed: frozenset[Any] | None = None
+    valid: Callable[[str], bool] | None = None
+
+
+_NO_FAST_PATH = _FastPath(_NoFastPath)
+
+
+def _fast_path(field: Field) -> _FastPath:
+    """The class (and the values, or the format) one value of `field` is valid as, with no other check."""
     fast_type = _FAST_TYPES.get(field.type, _NoFastPath)
-    if field.properties is not None or field.format is not None or field.minimum or field.maximum:
-        return _NoFastPath, None
+    if field.properties is not None or field.minimum or field.maximum:
+        return _NO_FAST_PATH
+    if field.format is not None:
+        # A string passing its format check (an email address) needs nothing else when there are no choices.
+        if fast_type is str and field.choices is None and field.format in FORMATS:
+            return _FastPath(str, None, FORMATS[field.format])
+        return _NO_FAST_PATH
     if field.choices is None:
-        return fast_type, None
+        return _FastPath(fast_type)
     if fast_type is str:
-        return str, frozenset(choice for choice in field.choices if type(choice) is str)
-    return _NoFastPath, None
+        return _FastPath(str, frozenset(choice for choice in field.choices if type(choice) is str))
+    return _NO_FAST_PATH
 
 
 def _scalar_check(field: Field, nullable: bool) -> Check:
@@ -156,13 +173,17 @@ def _scalar_check(field: Field, nullable: bool) -> Check:
     low = field.minimum or None if field.type != "integer" else None
     high = field.maximum or None if field.type != "integer" else None
     is_datetime = field.type == "datetime"
-    accepts, allowed = _fast_path(field)
+    accepts, allowed, valid = _fast_path(field)
     direct = frozenset(cls for json_type in types for cls in _DIRECT_CLASSES.get(json_type, ()))
 
     def check(value: Any, errors: list[str], subject: str) -> Any:
-        if value.__class__ is accepts and (allowed is None or value in allowed):
+        if (
+            type(value) is accepts
+            and (allowed is None or value in allowed)
+            and (valid is None or valid(cast(str, value)))  # a format is only given for strings
+        ):
             return value
-        coerced: Any = value if value.__class__ in direct else coerce(value, types)
+        coerced: Any = value if type(value) in direct else coerce(value, types)
         if coerced is FAIL:
             errors.append(f"{_capitalize(subject)} must be {type_text} but it was {_kind_phrase(value)}.")
             return _INVALID
@@ -212,8 +233,7 @@ class _Prop(NamedTuple):
     wraps: bool  # top-level `multiple` field: a scalar becomes a one-element list (Segment's "arrify")
     check: Check
     label: str
-    accepts: type  # values of exactly this class (and, with `allowed`, in it) pass unchanged, without a call
-    allowed: frozenset[Any] | None
+    fast: _FastPath  # values of exactly its class (in `allowed`, passing `valid`) pass unchanged, unchecked
     plain_datetime: bool  # a datetime with no other rule: a canonical string passes unchanged, without a call
 
 
@@ -269,7 +289,7 @@ def _compile_props(fields: Mapping[str, Field], pointer: str, *, is_root: bool) 
             check = _dropping(check)
         is_string = field.type in ("string", "text", "password", "datetime")
         # The object check accepts these without calling `check` (not lists or nested objects).
-        accepts, allowed = _fast_path(field) if not field.multiple else (_NoFastPath, None)
+        fast = _fast_path(field) if not field.multiple else _NO_FAST_PATH
         plain_datetime = field.type == "datetime" and not (
             field.multiple or field.choices is not None or field.minimum or field.maximum
         )
@@ -282,8 +302,7 @@ def _compile_props(fields: Mapping[str, Field], pointer: str, *, is_root: bool) 
                 wraps=field.multiple and is_root,
                 check=check,
                 label=field.label,
-                accepts=accepts,
-                allowed=allowed,
+                fast=fast,
                 plain_datetime=plain_datetime,
             )
         )
@@ -306,8 +325,8 @@ ObjectCheck = Callable[[Mapping[str, Any], list[str], str], Any]
 def _object_function(props: tuple[_Prop, ...]) -> ObjectCheck:
     """The check of an object against `props`, as Python source generated for them and compiled once.
 
-    For each property, in order: a value the fast path accepts (`accepts`/`allowed`, or a canonical
-    datetime) is kept as is; a missing value, a null (unless `keeps_null`) and `""` (unless
+    For each property, in order: a value the fast path accepts (`_FastPath`, or a canonical datetime) is
+    kept as is; a missing value, a null (unless `keeps_null`) and `""` (unless
     `keeps_empty_string`) are removed; a scalar of a `wraps` field becomes a one-element list; anything
     else goes through the property's `check`. Then the required keys are checked and the errors reported
     (required first); undeclared keys are dropped.
@@ -323,27 +342,30 @@ def _object_function(props: tuple[_Prop, ...]) -> ObjectCheck:
         names[f"check_{number}"], names[f"label_{number}"] = prop.check, prop.label
         lines.append(f"    value = get({key}, MISSING)")
         slow = "if"
-        if prop.accepts is not _NoFastPath:
-            names[f"accepts_{number}"] = prop.accepts
-            fast = f"value.__class__ is accepts_{number} and value"
-            if prop.allowed is not None:
-                names[f"allowed_{number}"] = prop.allowed
+        if prop.fast.accepts is not _NoFastPath:
+            names[f"accepts_{number}"] = prop.fast.accepts
+            fast = f"type(value) is accepts_{number} and value"
+            if prop.fast.allowed is not None:
+                names[f"allowed_{number}"] = prop.fast.allowed
                 fast += f" and value in allowed_{number}"
+            if prop.fast.valid is not None:
+                names[f"valid_{number}"] = prop.fast.valid
+                fast += f" and valid_{number}(value)"
             lines += [f"    if {fast}:", f"        out[{key}] = value"]
             slow = "elif"
         elif prop.plain_datetime:
-            fast = "value.__class__ is str and (result := canonical_datetime(value)) is not None"
+            fast = "type(value) is str and (result := canonical_datetime(value)) is not None"
             lines += [f"    if {fast}:", f"        out[{key}] = result"]
             slow = "elif"
         present = "value is not MISSING"
         if not prop.keeps_null:
             present += " and value is not None"
         if not prop.keeps_empty_string:
-            present += " and (value.__class__ is not str or value)"
+            present += " and (type(value) is not str or value)"
         lines.append(f"    {slow} {present}:")
         if prop.wraps:
             lines += [
-                "        if value.__class__ is not list and value is not None:",
+                "        if type(value) is not list and value is not None:",
                 "            value = [value]",
             ]
         lines += [

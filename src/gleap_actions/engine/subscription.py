@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import FunctionType, MethodType
 from typing import Any
 
 from gleap_actions.engine.action import Action, Payload, Plan, PlannedRequest, Rejection, Request
@@ -19,6 +20,14 @@ DEFAULT_BATCH_BYTES = 1_000_000  # Gleap documents no limit; stay well under the
 
 Trigger = Callable[[dict[str, Any]], bool]
 Mapper = Callable[[dict[str, Any]], Any]
+
+
+def _direct(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`function` itself, or the bound `__call__` of an instance of a Python class (a compiled mapping or
+    validator): the interpreter calls such an instance by a slow path, its bound method by the fast one
+    (about 700 instructions less a call on Python 3.11, and `plan` makes two calls per event)."""
+    call = type(function).__call__
+    return MethodType(call, function) if isinstance(call, FunctionType) else function
 
 
 @dataclass(frozen=True)
@@ -105,13 +114,30 @@ class Subscription:
         together, in event order. Otherwise each valid event is one request. Invalid events become
         rejections.
         """
+        perform_merged = self.action.perform_merged if merge else None
+        collect = perform_merged is not None or (batch and self.action.perform_batch is not None)
+        requests, rejections, payloads, indices = self.validated(events, settings, collect)
+        if perform_merged is not None:
+            self._add_merged(perform_merged, settings, payloads, indices, requests)
+        elif collect:
+            requests += self.batches(
+                settings, payloads, indices, batch_size=batch_size, batch_bytes=batch_bytes
+            )
+        return Plan(requests, rejections)
+
+    def validated(
+        self, events: Sequence[dict[str, Any]], settings: Any, collect: bool
+    ) -> tuple[list[PlannedRequest], list[Rejection], list[Payload], list[int]]:
+        """Map and validate each event: (requests, rejections, payloads, their positions in `events`).
+
+        Without `collect` each valid event becomes its own request; with it, valid payloads are returned
+        (for `batches` or a merge) and the requests list is empty. Events are independent of each other,
+        so `validate` over parts of a list gives the parts of its result over the whole list.
+        """
         requests: list[PlannedRequest] = []
         rejections: list[Rejection] = []
-        mapping = self.mapping
-        validate = self.action.validate
-        perform_merged = self.action.perform_merged if merge else None
-        perform_batch = self.action.perform_batch if batch and perform_merged is None else None
-        collect = perform_batch is not None or perform_merged is not None
+        mapping = _direct(self.mapping)
+        validate = _direct(self.action.validate)
         perform = self.action.perform
         payloads: list[Payload] = []
         indices: list[int] = []
@@ -132,16 +158,29 @@ class Subscription:
                 rejections.append(
                     Rejection(index, status, getattr(error, "code", "INVALID_EVENT"), str(error))
                 )
-        if perform_merged is not None:
-            self._add_merged(perform_merged, settings, payloads, indices, requests)
-        elif perform_batch is not None:
-            limit = self.batch_bytes if batch_bytes is None else batch_bytes
-            size = self.batch_size if batch_size is None else max(1, batch_size)
-            for start in range(0, len(payloads), size):
-                end = start + size
-                batch_payloads, batch_indices = payloads[start:end], indices[start:end]
-                self._add_batch(perform_batch, settings, batch_payloads, batch_indices, limit, requests)
-        return Plan(requests, rejections)
+        return requests, rejections, payloads, indices
+
+    def batches(
+        self,
+        settings: Any,
+        payloads: list[Payload],
+        indices: list[int],
+        *,
+        batch_size: int | None = None,
+        batch_bytes: int | None = None,
+    ) -> list[PlannedRequest]:
+        """Batch requests for validated `payloads` (their positions `indices`), in order: `batch_size`
+        events at most, split further where a body is over `batch_bytes` (see `plan`)."""
+        perform_batch = self.action.perform_batch
+        assert perform_batch is not None, "batches of an action without a batch endpoint"
+        requests: list[PlannedRequest] = []
+        limit = self.batch_bytes if batch_bytes is None else batch_bytes
+        size = self.batch_size if batch_size is None else max(1, batch_size)
+        for start in range(0, len(payloads), size):
+            end = start + size
+            batch_payloads, batch_indices = payloads[start:end], indices[start:end]
+            self._add_batch(perform_batch, settings, batch_payloads, batch_indices, limit, requests)
+        return requests
 
     def _add_merged(
         self,

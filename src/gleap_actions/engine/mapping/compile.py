@@ -93,7 +93,7 @@ class _ObjectSource:
         self.lines = [
             "def resolve_object(payload):",
             "    out = {}",
-            "    is_dict = payload.__class__ is dict",
+            "    is_dict = type(payload) is dict",
         ]
 
     def name(self, value: Any) -> str:
@@ -108,9 +108,7 @@ class _ObjectSource:
             self.lines.append(f"{indent}value = MISSING")
         elif (segments := _static_path(node)) is not None:
             steps, last = segments[:-1], repr(segments[-1])  # segments are str: repr is a literal
-            walk = "".join(
-                f" and (value := value.get({step!r}, MISSING)).__class__ is dict" for step in steps
-            )
+            walk = "".join(f" and type(value := value.get({step!r}, MISSING)) is dict" for step in steps)
             self.lines += [
                 f"{indent}value = payload  # {node['@path']!r}",
                 f"{indent}if is_dict{walk}:",
