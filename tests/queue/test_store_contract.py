@@ -634,6 +634,20 @@ def test_purge_delivered_keeps_the_events_a_lagging_compute_stage_has_not_read(s
     assert store.purge_delivered(time.time() - 500) == 1  # nothing live: the cursor holds nothing back
 
 
+def test_lag_counts_the_events_after_the_compute_stage_cursor(store: Store) -> None:
+    assert store.profiles.lag(time.time()) is None  # no stage has placed its cursor
+    store.profiles.open_cursor()
+    assert store.profiles.lag(time.time()) == (0, 0.0)
+    now = time.time()
+    store.append([event(i, at=now - 60 + i) for i in range(4)], dedup_window=10)
+    ids = [e.id for e in store.claim_unrouted("r", 10, 30)]
+    assert store.profiles.lag(now) == (4, pytest.approx(60.0))
+    store.profiles.run(lambda tx: tx.advance(ids[1]))
+    assert store.profiles.lag(now) == (2, pytest.approx(58.0))
+    store.profiles.run(lambda tx: tx.advance(ids[3]))
+    assert store.profiles.lag(now) == (0, 0.0)
+
+
 def test_purge_delivered_in_many_small_transactions(store: Store) -> None:
     old = time.time() - 1000
     store.append([event(i, at=old) for i in range(1200)], dedup_window=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -61,3 +62,38 @@ async def test_admin_routes_show_members_and_preview(
     status, _ = await admin(service.url, "POST", "/admin/users/b1/delete")
     assert status == 200
     assert service.store.profiles.members() == {"buyers": 1, "orders": 1}
+
+
+async def _metric(url: str, name: str) -> float | None:
+    async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as response:
+        for line in (await response.text()).splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
+
+
+async def test_lag_counts_events_the_stage_has_not_read(
+    sandbox: SandboxThread, start_service: StartService
+) -> None:
+    service = await start_service(sandbox.url, sections=SECTIONS)
+    status, _ = await post(service.url, "/v1/track", {"userId": "l1", "event": "Order Completed"})
+    assert status == 200
+    await wait_for(lambda: (sandbox.state.contact("l1") or {}).get("buyers") is True)
+    await wait_for(lambda: service.store.profiles.lag(0.0) == (0, 0.0))
+    _, stats = await admin(service.url, "GET", "/admin/stats")
+    assert stats["audience_lag"] == {"events": 0, "oldest_age": 0.0}
+
+    assert service.compute is not None
+    await service.compute.stop()  # the stage stops reading; ingest goes on
+    for user in ("l2", "l3", "l4"):
+        status, _ = await post(service.url, "/v1/track", {"userId": user, "event": "Order Completed"})
+        assert status == 200
+    _, stats = await admin(service.url, "GET", "/admin/stats")
+    assert stats["audience_lag"]["events"] == 3 and stats["audience_lag"]["oldest_age"] >= 0
+
+    async def gauge_shows_three() -> None:  # refreshed by serve every second
+        while await _metric(service.url, "gleap_actions_audience_lag_events") != 3.0:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(gauge_shows_three(), 30)
+    assert await _metric(service.url, "gleap_actions_audience_lag_seconds") is not None

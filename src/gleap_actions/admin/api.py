@@ -4,7 +4,9 @@
                                              (`mappings`, with `delivered`: acknowledged by Gleap since
                                              this process started), per destination and mapping
                                              (`destinations`), and deliveries no configured mapping
-                                             delivers (`unconfigured`)
+                                             delivers (`unconfigured`); `audience_lag`: events the
+                                             compute stage has not read yet and the oldest one's age
+                                             (null while no stage has started)
 - `GET  /admin/dead-letters[?mapping=&limit=&after=]`, `GET /admin/dead-letters/{id}`
 - `POST /admin/dead-letters/replay`, `POST /admin/dead-letters/purge`  body `{"ids": [...]}`,
   `{"mapping": "..."}` or `{"all": true}`
@@ -123,6 +125,7 @@ class AdminAPI:
 
     async def _stats(self, _request: web.Request) -> web.Response:
         stats = await self._run(self._store.stats, time.time())
+        lag = await self._run(self._store.profiles.lag, time.time())
         mappings = {name: {**counts, "delivered": 0} for name, counts in stats.per_mapping.items()}
         zero = {"pending": 0, "retrying": 0, "in_flight": 0, "dead_letters": 0}
         for name, count in self._delivered().items():
@@ -138,6 +141,7 @@ class AdminAPI:
                 "in_flight": stats.in_flight,
                 "dead_letters": stats.dead_letters,
                 "oldest_pending_age": stats.oldest_pending_age,
+                "audience_lag": None if lag is None else {"events": lag[0], "oldest_age": lag[1]},
                 "mappings": mappings,
                 "destination_queues": {name: dataclasses.asdict(queue) for name, queue in queues.items()},
             }

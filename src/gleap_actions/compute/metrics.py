@@ -49,8 +49,9 @@ class Silent:
 
 
 class ComputeMetrics:
-    """Members, entries, exits, value changes, evaluation time, timer work due, sync and backfill left;
-    each delivered change is also passed to `on_change` (the console's list of recent changes)."""
+    """Members, entries, exits, value changes, evaluation time, timer work due, the stage's lag behind the
+    queue, sync and backfill left; each delivered change is also passed to `on_change` (the console's list
+    of recent changes)."""
 
     def __init__(
         self,
@@ -91,6 +92,16 @@ class ComputeMetrics:
             " the compute stage are not counted",
             registry=registry,
         )
+        self.lag_events = Gauge(
+            "gleap_actions_audience_lag_events",
+            "Events stored that the compute stage has not read yet (by id: about with PostgreSQL)",
+            registry=registry,
+        )
+        self.lag_seconds = Gauge(
+            "gleap_actions_audience_lag_seconds",
+            "Age of the oldest event the compute stage has not read yet (0 when it is caught up)",
+            registry=registry,
+        )
         self.sync_profiles = Gauge(
             "gleap_actions_audience_sync_profiles_left",
             "Profiles the initial sync of each key has still to mark",
@@ -120,6 +131,11 @@ class ComputeMetrics:
         for key, count in members.items():
             self.members.labels(key).set(count)
         self.pending.set(pending)
+
+    def lagging(self, events: int, age: float) -> None:
+        """Set the lag gauges: events not read yet by the stage, and the oldest one's age."""
+        self.lag_events.set(events)
+        self.lag_seconds.set(age)
 
     def sync_left(self, key: str, left: int) -> None:
         """Set the sync gauge of `key`."""

@@ -496,6 +496,27 @@ class ProfileStore:
         result: list[tuple[int, bytes]] = self.read(body)
         return result
 
+    def lag(self, now: float) -> tuple[int, float] | None:
+        """How far the compute stage is behind the queue: events stored after its cursor (ids past it, so
+        with PostgreSQL's unused ids counted too), and the age in seconds of the oldest of them (0 when
+        none); None while no stage has placed its cursor. Two index lookups, however deep the lag."""
+
+        def body(tx: Tx) -> tuple[int, float] | None:
+            cursor = tx.fetch("SELECT position FROM profile_cursor WHERE name = %s", (_CURSOR,))
+            if not cursor:
+                return None
+            position = int(cursor[0][0])
+            oldest = tx.fetch(
+                "SELECT id, received_at FROM events WHERE id > %s ORDER BY id LIMIT 1", (position,)
+            )
+            if not oldest:
+                return 0, 0.0
+            newest = int(tx.fetch("SELECT max(id) FROM events")[0][0])
+            return newest - position, max(0.0, now - float(oldest[0][1]))
+
+        result: tuple[int, float] | None = self.read(body)
+        return result
+
     def release(self, owner: str) -> None:
         """Give the lease back (at a graceful stop)."""
         self.transact(

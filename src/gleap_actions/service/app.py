@@ -87,6 +87,7 @@ class Service:
         self.pipeline: Pipeline | None = None
         self.compute: ComputeProcess | None = None
         self._compute_metrics: ComputeMetrics | None = None
+        self._lag_task: asyncio.Task[None] | None = None
         self.console = Console(
             self.store,
             config,
@@ -198,6 +199,19 @@ class Service:
             nice=self.config.audiences_nice,
         )
         await self.compute.start()
+        self._lag_task = asyncio.create_task(self._lag_loop(self._compute_metrics))
+
+    async def _lag_loop(self, metrics: ComputeMetrics) -> None:
+        """Refresh the lag gauges every second from serve's side: a stage descheduled or busy on a long
+        round cannot report how far behind it is."""
+        while True:
+            try:
+                lag = await asyncio.to_thread(self.store.profiles.lag, time.time())
+                if lag is not None:
+                    metrics.lagging(*lag)
+            except Exception:
+                log.exception("event=audience_lag_failed")
+            await asyncio.sleep(1.0)
 
     def _remembered(self) -> bool:
         """Whether the store has definitions that are running or being unset."""
@@ -376,6 +390,8 @@ class Service:
         started = time.monotonic()
         if self._site is not None:
             await self._site.stop()
+        if self._lag_task is not None:
+            self._lag_task.cancel()
         if self.compute is not None:
             await self.compute.stop(timeout)
         if self.pipeline is not None:
