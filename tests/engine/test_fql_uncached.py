@@ -38,6 +38,11 @@ GLOBS = [
     ("ab*b*ba", "abba", False),
     ("ab*b*ba", "abbba", True),
     ("*a*", "bbb", False),
+    ("a*b*c", "abx", False),
+    ("a*b*c", "xbc", False),
+    ("a*c*c", "axc", False),
+    ("*b*a*", "ab", False),
+    ("*ab*b*", "ab", False),
 ]
 
 
@@ -92,3 +97,33 @@ def test_too_deep_nesting_names_the_trigger() -> None:
     with pytest.raises(FqlSyntaxError, match="nested parentheses") as caught:
         fql.parse(text)
     assert caught.value.text == text
+
+
+def test_an_or_of_values_on_a_nested_field() -> None:
+    trigger = fql.parse('properties.plan = "pro" or properties.plan = "team"')
+    assert trigger({"properties": {"plan": "pro"}})
+    assert trigger({"properties": {"plan": "team"}})
+    assert not trigger({"properties": {"plan": "free"}})
+    assert not trigger({"properties": {}})
+    assert not trigger({"plan": "pro"})
+
+
+@pytest.mark.parametrize(
+    ("trigger_text", "name", "expected"),
+    [
+        ("event = false", "false", True),
+        ("event = false", "true", False),
+        ("event = true", "true", True),
+        ("event != false", "false", False),
+    ],
+)
+def test_a_boolean_compared_with_the_event_name_is_compared_as_text(
+    trigger_text: str, name: str, expected: bool
+) -> None:
+    assert fql.parse(trigger_text)({"type": "track", "event": name}) is expected
+
+
+def test_a_boolean_under_a_text_field_name_deeper_down_is_a_boolean() -> None:
+    trigger = fql.parse("name.first = true")
+    assert trigger({"name": {"first": True}})
+    assert not trigger({"name": {"first": "true"}})
