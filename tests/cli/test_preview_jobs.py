@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -133,7 +134,17 @@ def _start_with_workers(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[i
     while len(workers := _children(process.pid)) < 2:
         assert process.poll() is None and time.monotonic() < deadline, "no workers started"
         time.sleep(0.01)
+    # Held where they are, so the preview cannot finish before the test has done what it is about (on an
+    # idle machine the whole file takes well under a second).
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
     return process, workers
+
+
+def _resume(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
 
 
 def _gone(pids: list[int]) -> bool:
@@ -148,6 +159,7 @@ def _gone(pids: list[int]) -> bool:
 def test_a_worker_that_dies_is_an_error_not_a_hang(tmp_path: Path) -> None:
     process, workers = _start_with_workers(tmp_path)
     os.kill(workers[0], signal.SIGKILL)
+    _resume(workers[1:])
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1
     assert b"a preview worker ended before sending its results" in stderr
@@ -157,6 +169,7 @@ def test_a_worker_that_dies_is_an_error_not_a_hang(tmp_path: Path) -> None:
 def test_ctrl_c_ends_the_workers_too(tmp_path: Path) -> None:
     process, workers = _start_with_workers(tmp_path)
     os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl+C: the whole process group
+    _resume(workers)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1
     assert b"Aborted!" in stderr and b"Traceback" not in stderr
