@@ -129,6 +129,8 @@ def _start_with_workers(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[i
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        # As from a terminal: a suite run as a background job inherits SIGINT ignored, and so would preview.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while len(workers := _children(process.pid)) < 2:
