@@ -1,9 +1,11 @@
-"""A reload applied to a running pipeline, ingest's commits, and discarding deliveries no mapping delivers:
-a real SQLite file, the real client and the sandbox.
+"""A reload applied to a running pipeline, ingest's commits, work given back unsent, and discarding the
+deliveries no mapping delivers: a real SQLite file, the real client and the sandbox.
 
 `Pipeline.reconfigure` keeps the lane of a destination that delivers as before (only its Gleap settings
 other than the token changed), replaces a changed one, stops a removed one and starts a new one; the
-deliveries a removed destination leaves waiting are kept and reported until discarded on purpose.
+deliveries a removed destination leaves waiting are kept and reported until discarded on purpose
+(`deliver/discard.py`, as `dlq discard` does). These run in process so that the mutation run of
+`deliver/` (which runs only `tests/deliver`) reaches that code.
 """
 
 from __future__ import annotations
@@ -290,7 +292,7 @@ async def test_commits_count_routes_decided_at_ingest_and_wake_only_what_has_wor
     )
     await p.start()
     try:
-        while time.time() <= lease_ends:
+        while time.time() <= lease_ends:  # a known instant, not an event: the other router's lease ends
             await asyncio.sleep(0.02)
         routed = Route((TRACK,))
         first = [track("r1", route=routed)]
@@ -356,7 +358,8 @@ def routed_to(store: SQLiteStore, keys: tuple[str, ...], *names: str) -> None:
 def test_discard_moves_every_waiting_delivery_of_the_key_in_steps_of_limit(store: SQLiteStore) -> None:
     routed_to(store, ("gone/Track", "eu/Track"), "a", "b", "c", "d", "e")
     now = time.time()
-    # Besides those due now: one scheduled for a retry in an hour, one held by another node's lease.
+    # Besides those due now: one scheduled for a retry in an hour, one held by another node's lease;
+    # both are taken too (the claim looks a billion seconds ahead).
     [later] = store.claim_deliveries("node-a", "gone/Track", 1, 30, now)
     store.retry([later.id], at=now + 3600, error="HTTP 503", now=now)
     assert len(store.claim_deliveries("node-b", "gone/Track", 1, 30, now)) == 1
