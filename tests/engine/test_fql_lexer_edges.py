@@ -136,7 +136,7 @@ def test_a_high_surrogate_before_a_bad_escape_reports_the_escape() -> None:
 
 
 def nested(opening: str) -> str:
-    """`opening` (each "(" or "!" one level) around a comparison, with the parentheses closed."""
+    """`opening` (each "(", "!" or "not " one level) around a comparison, its parentheses closed."""
     return opening + "a = 1" + ")" * opening.count("(")
 
 
