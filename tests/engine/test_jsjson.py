@@ -54,6 +54,23 @@ def test_nested_structures_keep_key_order_and_fix_numbers_deep_inside() -> None:
     assert dumps(value) == b'{"z":[1,{"b":2.5,"a":0}],"a":{"big":18446744073709552000},"s":"1.0"}'
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            {"s": "x", "t": True, "n": None, "i": 7, "f": 1e16},
+            b'{"s":"x","t":true,"n":null,"i":7,"f":10000000000000000}',
+        ),
+        (["x", True, None, 7, 1e16], b'["x",true,null,7,10000000000000000]'),
+        ({"s": "x", "f": 1e-7, "g": 2.0}, b'{"s":"x","f":1e-7,"g":2}'),
+        (["x", 2**60, 1e-7], b'["x",1152921504606847000,1e-7]'),
+    ],
+)
+def test_numbers_after_values_that_need_no_fixing_are_fixed(value: object, expected: bytes) -> None:
+    """The walk goes on past strings, booleans, nulls and small integers to the numbers after them."""
+    assert dumps(value) == expected
+
+
 def test_unchanged_values_are_not_copied() -> None:
     value = {"a": [1, "x", {"b": None}]}
     assert dumps(value) == orjson.dumps(value)
