@@ -135,3 +135,20 @@ def test_429s_within_the_cooldown_of_a_decrease_halve_the_rate_once() -> None:
     clock.now = COOLDOWN  # a full cooldown later: a new 429 halves again
     aimd.decrease()
     assert aimd.factor() == pytest.approx((0.5 + COOLDOWN / 100) / 2)
+
+
+async def test_a_throttled_limiter_refills_at_the_rate_in_force() -> None:
+    clock = FakeClock()
+    clock.now = 100.0
+    limiter = RateLimiter(60, burst=1, recovery=1e9, clock=clock)  # one per second; no recovery here
+    await limiter.acquire()  # the bucket is empty
+    clock.now = 101.0
+    limiter.throttled(None)
+    assert limiter.requests_per_minute == pytest.approx(30)
+    await asyncio.wait_for(limiter.acquire(), 0.05)  # the token earned before the 429, at the old rate
+    # Half a token a second now: 1.9 s hold 0.95 of a token, not enough for a request; 2 s hold one.
+    clock.now = 102.9
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(limiter.acquire(), 0.05)  # cancelled: its token is given back
+    clock.now = 103.0
+    await asyncio.wait_for(limiter.acquire(), 0.05)

@@ -115,6 +115,8 @@ async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap,
     finally:
         await p.stop()  # the delivered counter moves just after the ack that drain() sees: read it after
     assert metric(p, "gleap_actions_delivered_total", mapping="Track Event") == 251
+    # The last delivery is the last progress (`send` gives up after a while without any).
+    assert gleap.received[-1][0] <= p.outcomes.last_progress <= time.monotonic()
 
 
 async def until(condition: Callable[[], bool]) -> None:

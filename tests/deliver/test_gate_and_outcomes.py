@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -78,7 +79,12 @@ def test_outcome_counters_add_up_and_a_refusal_without_status_is_a_401() -> None
     outcomes.record_filtered("integrations", 3)
     outcomes.record_filtered("no_matching_mapping", 1)
     assert outcomes.filtered == {"integrations": 5, "no_matching_mapping": 1}
-    started = outcomes.last_progress
+    started = time.monotonic()
+    outcomes.record_delivered("Track Event", 4)
+    outcomes.record_delivered("Track Event", 1)
+    assert outcomes.delivered == {"Track Event": 5}
+    assert started <= outcomes.last_progress <= time.monotonic()  # a delivery is progress
+    started = time.monotonic()
     outcomes.record_dead_letter("Track Event", "HTTP 400: 400 Bad Request", 2)
     outcomes.record_dead_letter("Track Event", "HTTP 400: 400 Bad Request", 1)
     assert outcomes.dead_lettered == {("Track Event", "HTTP 400: 400 Bad Request"): 3}
