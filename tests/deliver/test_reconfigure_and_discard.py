@@ -275,6 +275,38 @@ async def test_what_counts_as_the_same_delivery(store: SQLiteStore, change: str,
         await p.stop()
 
 
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({"coalesce": True}, {"coalesce": False}),
+        ({"coalesce": False}, {"coalesce": True}),
+        ({}, {"action": "trackEvent"}),
+    ],
+    ids=["coalescing turned off", "coalescing turned on", "action"],
+)
+async def test_a_reload_that_changes_the_action_or_coalescing_replaces_the_lane(
+    store: SQLiteStore, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    """A lane runs its mappings' actions and merges one user's identifies when coalescing: a reload that
+    changes either takes effect at once, as every other change of a mapping does."""
+
+    def identify_mapping(action: str = "identifyContact", **options: Any) -> Subscription:
+        # one mapping for both actions: only the action differs
+        mapping = {"userId": {"@path": "$.userId"}}
+        return Subscription.compile("Identify", ACTIONS[action], 'type = "identify"', mapping, **options)
+
+    configured = destination("d", NOWHERE, mappings=(identify_mapping(**before),))
+    p = Pipeline(store, (), configured.gleap, fast(), destinations=(configured,), sources=fed("d"))
+    lane = p.lanes["d"]
+    fresh = destination("d", NOWHERE, mappings=(identify_mapping(**{**before, **after}),))
+    try:
+        assert await p.reconfigure((fresh,), fed("d")) == {}
+        assert p.lanes["d"] is not lane
+        assert p.lanes["d"].config is fresh
+    finally:
+        await p.stop()
+
+
 async def test_commits_count_routes_decided_at_ingest_and_wake_only_what_has_work(
     store: SQLiteStore, sandbox: SandboxThread
 ) -> None:

@@ -393,7 +393,20 @@ def _same_delivery(old: DestinationConfig, new: DestinationConfig) -> bool:
     if old.gleap.api_token != new.gleap.api_token:
         return False
     return all(
-        (a.name, a.enabled, a.trigger_text, a.mapping_config, a.batching, a.batch_size, a.batch_bytes)
-        == (b.name, b.enabled, b.trigger_text, b.mapping_config, b.batching, b.batch_size, b.batch_bytes)
-        for a, b in zip(old.subscriptions, new.subscriptions, strict=True)
+        _settings(a) == _settings(b) for a, b in zip(old.subscriptions, new.subscriptions, strict=True)
+    )
+
+
+def _settings(m: Subscription) -> tuple[object, ...]:
+    """What a mapping's section of the config file sets: a reload that changes any of it replaces the lane."""
+    return (
+        m.name,
+        m.action.name,
+        m.enabled,
+        m.trigger_text,
+        m.mapping_config,
+        m.coalesce,
+        m.batching,
+        m.batch_size,
+        m.batch_bytes,
     )
