@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -19,6 +20,7 @@ from aiohttp import web
 from pipeline_support import fast, metric
 
 from gleap_actions import events
+from gleap_actions.deliver import pipeline as pipeline_module
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.deliver.record import Exchange, Observe
 from gleap_actions.destinations.gleap.actions import ACTIONS
@@ -634,3 +636,21 @@ async def test_drain_polls_often_and_names_what_is_left_when_it_times_out(
             await p.drain(0.2)
     finally:
         await p.stop(timeout=0.0)
+
+
+async def test_drain_gives_up_after_30_seconds_by_default(
+    gleap: Gleap, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a timeout, `drain` raises once 30 s have passed on its clock, exactly at the deadline (a
+    stopped pipeline never drains; the clock reads 0 at the start, 29.5, then 30)."""
+    store.append([track("a")])
+    p = pipeline(store, gleap)
+    readings = iter([0.0, 29.5])
+    clock = SimpleNamespace(monotonic=lambda: next(readings, 30.0), time=time.time)
+    monkeypatch.setattr(pipeline_module, "time", clock)
+    try:
+        with pytest.raises(TimeoutError, match=r"^pipeline not drained: "):
+            # a drain that never gave up would end here, without that message
+            await asyncio.wait_for(p.drain(poll=0.01), 1.0)
+    finally:
+        await p.stop()
