@@ -48,6 +48,31 @@ def test_batch_item_type_and_envelope_merge() -> None:
     assert own["sentAt"] == "2024-05-01T11:00:00Z"
 
 
+def test_a_recorded_event_with_a_route_type_or_an_envelope_takes_both_into_account() -> None:
+    """`live=False` keeps the dates, nothing else: the route's type and the batch envelope still apply
+    (the recorded fast path only takes an event with neither)."""
+    item = {
+        "type": "identify",
+        "userId": "u",
+        "event": "E",
+        "messageId": "m1",
+        "timestamp": "2024-05-01T11:00:00Z",
+    }
+    tracked = normalize(item, "track", received_at=NOW, live=False)
+    assert tracked == {**item, "type": "track", "receivedAt": "2024-05-01T12:00:00.000Z"}
+    envelope = {
+        "context": {"ip": "1.1.1.1"},
+        "integrations": {"All": False},
+        "sentAt": "2024-05-01T11:00:01Z",
+    }
+    batched = normalize(item, None, received_at=NOW, batch_context=envelope, live=False)
+    assert batched == {**item, **envelope, "receivedAt": "2024-05-01T12:00:00.000Z"}
+    assert normalize(item, None, received_at=NOW, batch_context={}, live=False) == {
+        **item,
+        "receivedAt": "2024-05-01T12:00:00.000Z",
+    }
+
+
 @pytest.mark.parametrize(
     ("fields", "expected_timestamp", "expected_original"),
     [
@@ -231,6 +256,23 @@ def test_within_depth_counts_every_bracket_so_it_never_says_yes_wrongly() -> Non
     in_string = '{"a": "' + "[" * MAX_DEPTH + '", "b": "' + " " * 2 * MAX_DEPTH + '"}'
     assert not within_depth(in_string) and not within_depth(in_string.encode())
     encode(orjson.loads(deepest))  # what it says yes to can be written back
+
+
+def test_within_depth_of_objects_alone_counts_five_characters_a_level() -> None:
+    """Without `[`, a line of at most 5 characters a level is shallow enough; a longer one is counted."""
+    # The shortest object nested one level too deep: `{"":` and `}` a level, `{}` the innermost.
+    too_deep = '{"":' * MAX_DEPTH + "{}" + "}" * MAX_DEPTH
+    deepest = '{"":' * (MAX_DEPTH - 1) + "{}" + "}" * (MAX_DEPTH - 1)
+    # Long but shallow: two levels and a long string (only its own two `{` to count).
+    long_and_shallow = '{"a": {"b": "' + "x" * 6 * MAX_DEPTH + '"}}'
+    for text in (too_deep, deepest, long_and_shallow):
+        assert "[" not in text and len(text) > 2 * MAX_DEPTH
+    assert len(too_deep) == 5 * MAX_DEPTH + 2
+    for text, shallow in ((too_deep, False), (deepest, True), (long_and_shallow, True)):
+        assert within_depth(text) is within_depth(text.encode()) is shallow
+    encode(orjson.loads(deepest))
+    with pytest.raises(EventError, match="nested more than 254 levels deep"):
+        encode(orjson.loads(too_deep))
 
 
 def test_a_batch_level_object_that_is_not_an_object_is_ignored() -> None:

@@ -32,6 +32,7 @@ CASES: list[tuple[dict[str, Any], bool, dict[str, Any] | str]] = [
     ({**TRACK, "type": "page", "name": "Home"}, True, {"receivedAt": format_time(NOW)}),
     ({**TRACK, "type": "screen", "name": None}, True, {"receivedAt": format_time(NOW)}),
     ({**TRACK, "type": "identify", "event": 42}, True, {"receivedAt": format_time(NOW)}),
+    ({**TRACK, "type": "identify", "name": 3}, True, {"receivedAt": format_time(NOW)}),
     ({**TRACK, "userId": None, "anonymousId": "a1"}, True, {"receivedAt": format_time(NOW)}),
     ({**TRACK, "userId": "", "anonymousId": "a1"}, True, {"receivedAt": format_time(NOW)}),
     ({**TRACK, "anonymousId": {"not": "read"}}, True, {"receivedAt": format_time(NOW)}),
@@ -118,12 +119,20 @@ def test_both_paths_give_the_same_event_or_the_general_path_decides(
     assert (quick is not None) is fast
     if quick is not None:
         assert quick == general
-    if isinstance(general, EventError):  # the entry point refuses as the general path does
-        with pytest.raises(EventError) as caught:
-            events.normalize(raw, None, received_at=NOW, live=False)
-        assert (caught.value.code, caught.value.message) == (general.code, general.message)
-    else:
-        assert events.normalize(raw, None, received_at=NOW, live=False) == general
+    # Both entry points, `normalize_recorded` with its defaults (not owned, NULs looked for).
+    entry_points = (
+        lambda: events.normalize(raw, None, received_at=NOW, live=False),
+        lambda: events.normalize_recorded(raw, NOW),
+    )
+    for entry_point in entry_points:
+        if isinstance(general, EventError):  # refused as the general path does
+            with pytest.raises(EventError) as caught:
+                entry_point()
+            assert (caught.value.code, caught.value.message) == (general.code, general.message)
+        else:
+            event = entry_point()
+            assert event == general and event is not raw
+        assert raw == before
 
 
 @pytest.mark.parametrize(("raw", "fast", "expected"), CASES)
@@ -150,16 +159,24 @@ def test_an_owned_event_is_completed_in_place_or_left_as_it_was(
         general = _general(raw)
         assert quick is owned and isinstance(general, dict)
         assert list(quick) == list(general)  # keys in the general path's order
+        owned_again = copy.deepcopy(raw)  # and through the entry point, which passes `owned` on
+        assert events.normalize_recorded(owned_again, NOW, owned=True) is owned_again
 
 
 def test_free_of_nul_is_sure_or_says_no() -> None:
     assert events.free_of_nul(b'{"a":"x"}') and events.free_of_nul('{"a":"\\u0001"}')
     assert not events.free_of_nul(orjson.dumps({"p": {"deep": "x\x00"}}))
     assert not events.free_of_nul('{"a":"\\\\u0000"}')  # a backslash, then "u0000": no NUL, but unsure
+    # The look starts at the first backslash, not the last.
+    assert not events.free_of_nul(orjson.dumps({"userId": "u\x00", "event": "line\nbreak"}))
 
 
-def test_a_generated_message_id_on_both_paths() -> None:
+@pytest.mark.parametrize("message_id", ["absent", None, ""])
+def test_a_generated_message_id_on_both_paths(message_id: str | None) -> None:
+    """A missing, null or empty messageId is replaced by a new UUID."""
     raw = {k: v for k, v in TRACK.items() if k != "messageId"}
+    if message_id != "absent":
+        raw["messageId"] = message_id
     general, quick = _general(raw), events._normalize_recorded(raw, NOW)
     assert isinstance(general, dict) and quick is not None
     assert len(general["messageId"]) == len(quick["messageId"]) == 36

@@ -85,9 +85,10 @@ def identify(user: str, step: int) -> NewEvent:
     return NewEvent.from_event(event, source="src", received_at=now, route=Route(("Identify",)))
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+async def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
     """Poll `condition` until it holds; fail after `timeout` seconds (the pipelines here poll the store
-    every 30 s at most, so only a wake-up makes anything happen sooner)."""
+    every 30 s at most, so only a wake-up makes anything happen sooner; 20 s leaves room for a loaded
+    machine, and for mutmut's tracing run)."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, what

@@ -179,3 +179,37 @@ def test_nesting_up_to_the_limit_parses(text: str) -> None:
 )
 def test_nesting_one_level_past_the_limit_is_rejected(text: str, column: int) -> None:
     assert reason(text) == (_NESTED, column)
+
+
+def test_a_doubled_equals_sign_is_named_exactly() -> None:
+    assert reason("properties.price == 1") == ("expected '=' (FQL equality is a single '='), found '=='", 18)
+
+
+@pytest.mark.parametrize(
+    ("text", "found", "column"),
+    [
+        ('type = "a" !', "expected 'and', 'or' or end of trigger, found '!'", 12),
+        ("type = !", f"{_VALUE}, found '!'", 8),
+        ("properties.x > !", "expected a number after '>', found '!'", 16),
+    ],
+)
+def test_a_misplaced_bang_is_named_as_written(text: str, found: str, column: int) -> None:
+    assert reason(text) == (found, column)
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        # `X` starts no operator, string or number: only letters, `_`, `$`, `\` and `[` start a path
+        ("X = 1", ("X",)),
+        ("Xbox = 1", ("Xbox",)),
+        ("X1 = 1", ("X1",)),
+        ("X.X = 1", ("X", "X")),
+        ("x1 = 1", ("x1",)),
+    ],
+)
+def test_a_field_may_start_with_any_letter(text: str, path: tuple[str, ...]) -> None:
+    trigger = fql.parse(text)
+    assert trigger.tree == Comparison(path, "=", 1)
+    event: dict[str, object] = {path[0]: {"X": 1}} if len(path) == 2 else {path[0]: 1}
+    assert trigger(event) is True

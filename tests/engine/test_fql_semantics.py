@@ -366,9 +366,14 @@ def test_triggers_pickle_by_their_text() -> None:
     assert trigger(PAGE) is False
 
 
-def test_parse_rejects_non_strings() -> None:
-    with pytest.raises(TypeError, match="must be a string"):
-        fql.parse(None)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("text", "name"), [(None, "NoneType"), (5, "int"), (b'type = "track"', "bytes"), ({"type": "x"}, "dict")]
+)
+def test_parse_rejects_non_strings(text: object, name: str) -> None:
+    """The message names the type that was given (not just None's)."""
+    with pytest.raises(TypeError) as caught:
+        fql.parse(text)  # type: ignore[arg-type]
+    assert str(caught.value) == f"a trigger must be a string, not {name}"
 
 
 @pytest.mark.parametrize(
