@@ -203,6 +203,35 @@ def test_drop_invalid_field_never_rejects() -> None:
     assert compile_fields(fields)({"url": 5, "n": "7"}) == {"url": "5", "n": 7}
 
 
+def test_several_required_fields_are_each_checked() -> None:
+    """Each required key is checked: with all present the payload passes, each absent one is named."""
+    fields = {
+        "a": Field("A", "string", required=True),
+        "b": Field("B", "number", required=True),
+        "c": Field("C", "boolean", required=True),
+    }
+    assert compile_fields(fields)({"a": "x", "b": 1, "c": True}) == {"a": "x", "b": 1, "c": True}
+    assert _error(fields, {"b": 1}) == (
+        "The root value is missing the required field 'a'. The root value is missing the required field 'c'."
+    )
+
+
+@pytest.mark.parametrize("value", [{"n": 1}, {"k": "x", "n": "y"}, {"k": {}}])
+def test_an_invalid_object_of_a_drop_invalid_field_is_removed_whole(value: dict[str, Any]) -> None:
+    """A nested object missing a required key or holding an invalid value is dropped, not kept in part."""
+    fields = {
+        "o": Field(
+            "O",
+            "object",
+            properties={"k": Field("K", "string", required=True), "n": Field("N", "number")},
+            drop_invalid=True,
+        ),
+        "s": Field("S", "string"),
+    }
+    assert compile_fields(fields)({"o": value, "s": "v"}) == {"s": "v"}
+    assert compile_fields(fields)({"o": {"k": "x", "n": "2"}}) == {"o": {"k": "x", "n": 2}}
+
+
 def test_root_value_must_be_an_object() -> None:
     with pytest.raises(
         PayloadValidationError, match=r"^The root value must be an object but it was an array\.$"

@@ -9,7 +9,7 @@ import pytest
 from gleap_actions.engine.coercion import FAIL, coerce, is_type, js_to_number, js_type_of
 from gleap_actions.engine.errors import PayloadValidationError
 from gleap_actions.engine.fields import Field, FieldType, compile_fields
-from gleap_actions.engine.formats import FORMATS
+from gleap_actions.engine.formats import FORMATS, _is_ip
 
 
 def _coerce(kind: FieldType, value: Any, **options: Any) -> Any:
@@ -238,3 +238,13 @@ def test_formats(fmt: str, valid: list[str], invalid: list[str]) -> None:
     check = FORMATS[fmt]
     assert [check(text) for text in valid] == [True] * len(valid)
     assert [check(text) for text in invalid] == [False] * len(invalid)
+
+
+@pytest.mark.parametrize(
+    ("version", "valid", "invalid"),
+    [(4, "192.168.0.1", "::1"), (6, "::1", "192.168.0.1")],
+)
+def test_ip_checks_built_again_accept_only_their_version(version: int, valid: str, invalid: str) -> None:
+    """`FORMATS` builds its IP checks at import; built again here, a change to how they are built shows."""
+    check = _is_ip(version)
+    assert (check(valid), check(invalid), check("not an address")) == (True, False, False)

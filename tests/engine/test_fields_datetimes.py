@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -158,6 +161,39 @@ def test_rejected_datetimes_say_why(value: Any, reason: str) -> None:
 def test_format_iso_converts_to_utc() -> None:
     moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
     assert format_iso(moment) == "2024-01-02T01:04:05.000Z"
+
+
+@pytest.fixture
+def local_time_not_utc() -> Iterator[None]:
+    """The process's local time zone set to UTC+3 (a POSIX rule: no time zone database needed)."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "EAT-3"
+    time.tzset()
+    try:
+        assert time.timezone == -3 * 3600
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+@pytest.mark.usefixtures("local_time_not_utc")
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Mon, 01 Jan 2024 10:00:00 GMT", "2024-01-01T10:00:00.000Z"),
+        ("1 Jan 2024 10:00 UT", "2024-01-01T10:00:00.000Z"),
+        ("2024-03-01T12:00:00+02:00", "2024-03-01T10:00:00.000Z"),
+        ("2024-03-01 12:00:00", "2024-03-01T12:00:00.000Z"),
+        (1704164645, "2024-01-02T03:04:05.000Z"),
+    ],
+)
+def test_the_output_is_utc_whatever_the_local_time_zone(value: Any, expected: str) -> None:
+    """Zones named UTC and offsets are read as such, and the output is converted to UTC, not local time."""
+    assert normalize_datetime(value) == expected
 
 
 # The output form as a regular expression: `canonical_datetime` checks it without one, and must agree.

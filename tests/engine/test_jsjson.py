@@ -49,6 +49,33 @@ def test_lone_surrogates_are_escaped_like_javascript() -> None:
     assert dumps({"a": "x\ud800y", "n": 10.0}) == b'{"a":"x\\ud800y","n":10}'
 
 
+def test_every_lone_surrogate_is_escaped_and_nothing_beyond() -> None:
+    """U+D800 to U+DFFF, the first and the last, are escaped; U+E000 after them is written raw."""
+    assert dumps(["\ud800", "\udfff", "\ue000"]) == b'["\\ud800","\\udfff","\xee\x80\x80"]'
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (math.nan, b"null"),
+        ([math.nan, math.inf, -math.inf], b"[null,null,null]"),
+        # a number to fix first: the values are rewritten for orjson
+        ([1e16, math.nan, math.inf, -math.inf], b"[10000000000000000,null,null,null]"),
+        ({"f": 1e-7, "n": math.nan, "i": -math.inf}, b'{"f":1e-7,"n":null,"i":null}'),
+        # a lone surrogate: the plain encoder writes everything
+        ({"s": "\ud800", "n": math.nan, "i": math.inf}, b'{"s":"\\ud800","n":null,"i":null}'),
+    ],
+)
+def test_nan_and_infinities_are_null_as_in_javascript(value: object, expected: bytes) -> None:
+    """`JSON.stringify` writes NaN and the infinities as `null`, whichever way the value is encoded."""
+    assert dumps(value) == expected
+
+
+def test_a_value_that_is_not_json_is_refused_with_its_type() -> None:
+    with pytest.raises(TypeError, match=r"^Type is not JSON serializable: set$"):
+        dumps({"b": {1}})
+
+
 def test_nested_structures_keep_key_order_and_fix_numbers_deep_inside() -> None:
     value = {"z": [1.0, {"b": 2.5, "a": -0.0}], "a": {"big": 2**64}, "s": "1.0"}
     assert dumps(value) == b'{"z":[1,{"b":2.5,"a":0}],"a":{"big":18446744073709552000},"s":"1.0"}'
@@ -76,8 +103,16 @@ def test_unchanged_values_are_not_copied() -> None:
     assert dumps(value) == orjson.dumps(value)
 
 
-def test_tuples_are_arrays() -> None:
-    assert dumps({"t": (1.0, 2)}) == b'{"t":[1,2]}'
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"t": (1.0, 2)}, b'{"t":[1,2]}'),
+        ((1.0, 2**60, 1e16), b"[1,1152921504606847000,10000000000000000]"),
+        ([(2**60,), ("x", 1e-7)], b'[[1152921504606847000],["x",1e-7]]'),
+    ],
+)
+def test_tuples_are_arrays(value: object, expected: bytes) -> None:
+    assert dumps(value) == expected
 
 
 @pytest.mark.parametrize(
