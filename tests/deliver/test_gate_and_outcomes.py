@@ -65,6 +65,26 @@ async def test_the_alert_stays_up_until_a_request_succeeds(caplog: pytest.LogCap
     ]
 
 
+async def test_a_success_clears_the_alert_once_and_a_new_refusal_raises_it_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate, registry = _gate(probe_interval=30.0)
+    with caplog.at_level(logging.INFO, logger="gleap_actions.deliver.gate"):
+        gate.pause(401)
+        gate.resume()
+        gate.succeeded()
+        gate.succeeded()  # the alert is already clear: nothing to say
+        gate.pause(403)  # a new refusal after a success is a new alert
+        gate.close()
+    assert _paused_gauge(registry) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "event=delivery_paused reason=invalid_credentials status=401 probe_interval=30.0 destination=eu",
+        "event=delivery_reopened reason=resume destination=eu",
+        "event=delivery_resumed reason=credentials_accepted destination=eu",
+        "event=delivery_paused reason=invalid_credentials status=403 probe_interval=30.0 destination=eu",
+    ]
+
+
 async def test_a_closed_gate_is_not_reopened_by_its_probe() -> None:
     gate, _ = _gate(probe_interval=0.01)
     gate.pause(401)
