@@ -11,9 +11,18 @@ from prometheus_client import CollectorRegistry
 
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
-from gleap_actions.deliver.outcome import Retry, classify, describe
+from gleap_actions.deliver.outcome import (
+    Credentials,
+    Delivered,
+    Outcome,
+    Retry,
+    Skipped,
+    classify,
+    describe,
+    load_signal,
+)
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
-from gleap_actions.engine.errors import RetryableError
+from gleap_actions.engine.errors import FinalHTTPError, RetryableError
 
 
 def _gate(probe_interval: float) -> tuple[CredentialsGate, CollectorRegistry]:
@@ -128,3 +137,22 @@ def test_429_503_and_network_errors_signal_overload_other_retryable_answers_do_n
         return outcome.overloaded
 
     assert [overloaded(s) for s in (429, 503, None, 500, 502, 408)] == [True, True, True, False, False, False]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "signal"),
+    [
+        (Delivered(0.1), (True, False)),
+        (classify(RetryableError("HTTP 503", status=503)), (True, True)),
+        (classify(RetryableError("HTTP 500", status=500)), (True, False)),
+        (classify(RuntimeError("a bug")), (False, False)),
+        (classify(FinalHTTPError("HTTP 400", status=400)), (False, False)),
+        (Credentials(401), (False, False)),
+        (Skipped(), (False, False)),
+    ],
+)
+def test_only_a_success_or_the_destinations_retry_says_something_about_load(
+    outcome: Outcome, signal: tuple[bool, bool]
+) -> None:
+    """`load_signal`: (measured, overloaded) for the adaptive concurrency, per outcome."""
+    assert load_signal(outcome) == signal
