@@ -21,6 +21,7 @@ from pipeline_support import fast, metric
 
 from gleap_actions import events
 from gleap_actions.deliver import pipeline as pipeline_module
+from gleap_actions.deliver import record as record_module
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.deliver.record import Exchange, Observe
 from gleap_actions.destinations.gleap.actions import ACTIONS
@@ -654,3 +655,60 @@ async def test_drain_gives_up_after_30_seconds_by_default(
             await asyncio.wait_for(p.drain(poll=0.01), 1.0)
     finally:
         await p.stop()
+
+
+@pytest.mark.parametrize(
+    ("second_reading", "dead_lettered", "failures"),
+    [
+        # 29.95 + the first 0.05 s wait ends exactly at the deadline (half the 60 s lease): tried again
+        (29.95, ["a", "b"], []),
+        # that wait would end past the deadline: the outcome is left to the lease, and logged
+        (29.96, [], ["event=record_outcome_failed mapping=Track Event events=2"]),
+    ],
+)
+async def test_an_outcome_the_store_refuses_is_tried_again_for_half_a_lease(
+    gleap: Gleap,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    second_reading: float,
+    dead_lettered: list[str],
+    failures: list[str],
+) -> None:
+    """Another connection holds SQLite's write lock when a batch is answered 422, so its dead letter
+    cannot be written (`StoreFullError`). The record module's clock reads 0 when the write is first tried
+    and `second_reading` once it failed; the lock is let go at that second reading. Within the deadline the
+    write is tried again after 0.05 s and lands; past it, it is given up and the failure logged with the
+    number of events left claimed."""
+    store = SQLiteStore(tmp_path / "queue.db", busy_timeout=0.0)
+    blocker = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
+
+    def refuse(events: list[dict[str, Any]]) -> web.Response:
+        blocker.execute("BEGIN IMMEDIATE")
+        return web.json_response({"error": "unprocessable"}, status=422)
+
+    readings = iter([0.0, second_reading])
+
+    def clock() -> float:
+        reading = next(readings, second_reading)
+        if reading == second_reading and blocker.in_transaction:
+            blocker.execute("ROLLBACK")  # space returns
+        return reading
+
+    gleap.script = refuse
+    monkeypatch.setattr(record_module, "time", SimpleNamespace(monotonic=clock, time=time.time))
+    store.append([track("a"), track("b")])
+    p = pipeline(store, gleap, lease=60.0)
+    logged = lambda: [m for m in caplog.messages if "record_outcome_failed" in m]  # noqa: E731
+    await p.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="gleap_actions.deliver.delivery"):
+            await until(lambda: bool(store.list_dead_letters() or logged()))
+        dead = [orjson.loads(d.payload)["event"] for d in store.list_dead_letters()]
+    finally:
+        await p.stop()
+        blocker.close()
+        store.close()
+    assert len(gleap.attempts) == 1
+    assert dead == dead_lettered
+    assert logged() == failures
