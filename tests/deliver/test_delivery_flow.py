@@ -712,3 +712,27 @@ async def test_an_outcome_the_store_refuses_is_tried_again_for_half_a_lease(
     assert len(gleap.attempts) == 1
     assert dead == dead_lettered
     assert logged() == failures
+
+
+async def test_a_byte_limit_learned_from_a_413_plans_the_next_batches_small_enough(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """A batch of 10 small events is accepted (10 events are proven), so a 413 to a batch of 10 large
+    ones teaches the bytes, not the count: the next batch of 10 large events goes out in requests under the
+    learned byte limit, none refused."""
+    limit = 10_000  # bytes this Gleap accepts in one body: about 9 of the large events
+    gleap.script = lambda events: web.json_response({}, status=413) if gleap.sizes[-1] > limit else None
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        refused = []
+        for n, padding in enumerate([10, 1000, 1000]):
+            store.append([track(f"r{n}e{i}", properties={"pad": "x" * padding}) for i in range(10)])
+            p.notify()
+            await p.drain(5)
+            refused.append(len(gleap.attempts) - len(gleap.received))
+    finally:
+        await p.stop()
+    assert len(gleap.delivered) == 30 and store.list_dead_letters() == []
+    assert refused == [0, 1, 1]  # the first large batch only
+    assert metric(p, "gleap_actions_batch_events_limit") == 100
