@@ -692,14 +692,17 @@ async def test_an_outcome_the_store_refuses_is_tried_again_for_half_a_lease(
     def clock() -> float:
         reading = next(readings, second_reading)
         if reading == second_reading and blocker.in_transaction:
-            blocker.execute("ROLLBACK")  # space returns
+            blocker.execute("ROLLBACK")  # the store can write again
         return reading
 
     gleap.script = refuse
     monkeypatch.setattr(record_module, "time", SimpleNamespace(monotonic=clock, time=time.time))
     store.append([track("a"), track("b")])
     p = pipeline(store, gleap, lease=60.0)
-    logged = lambda: [m for m in caplog.messages if "record_outcome_failed" in m]  # noqa: E731
+
+    def logged() -> list[str]:
+        return [m for m in caplog.messages if "record_outcome_failed" in m]
+
     await p.start()
     try:
         with caplog.at_level(logging.ERROR, logger="gleap_actions.deliver.delivery"):
@@ -736,3 +739,35 @@ async def test_a_byte_limit_learned_from_a_413_plans_the_next_batches_small_enou
     assert len(gleap.delivered) == 30 and store.list_dead_letters() == []
     assert refused == [0, 1, 1]  # the first large batch only
     assert metric(p, "gleap_actions_batch_events_limit") == 100
+
+
+async def test_an_event_rejected_in_a_later_batch_of_a_claim_is_the_one_dead_lettered(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """Gleap refuses batches of 4 events (413), so batches of 4 are learned down to 3: the next claim of
+    4 events is planned in two batches, and the event the mapping rejects (no date), alone in the second
+    batch, is the one dead-lettered, not the first event of the claim."""
+    gleap.script = lambda events: web.json_response({}, status=413) if len(events) >= 4 else None
+
+    def undated(name: str) -> NewEvent:
+        event = {k: v for k, v in orjson.loads(track(name).payload).items() if k != "timestamp"}
+        return NewEvent("src", name, "u1", "track", time.time(), orjson.dumps(event))
+
+    p = pipeline(store, gleap, batch_size=4)
+    await p.start()
+    try:
+        store.append([track(f"e{i}") for i in range(4)])
+        p.notify()
+        await p.drain(5)
+        store.append([track("a"), track("b"), track("c"), undated("bad")])  # received after the first 4
+        p.notify()
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert [[e["name"] for e in events] for _, events in gleap.attempts] == [
+        ["e0", "e1", "e2", "e3"],
+        ["e0", "e1"],
+        ["e2", "e3"],
+        ["a", "b", "c"],
+    ]
+    assert [orjson.loads(d.payload).get("event") for d in store.list_dead_letters()] == ["bad"]
