@@ -17,6 +17,8 @@ def test_track_counts_against_track_and_everything_else_against_identify() -> No
     assert endpoint_of(request("/admin/track")) == "track"
     assert endpoint_of(request("/admin/identify")) == "identify"
     assert endpoint_of(request("/admin/contacts/u%2F1")) == "identify"  # user deletion
+    assert endpoint_of(request("/admin/track/")) == "track"
+    assert endpoint_of(request("/admin/trackX")) == "identify"  # only a trailing slash is ignored
     shared = RateLimiter(60)
     budget = Budget({"identify": shared, "track": shared})
     assert budget.bucket(request("/admin/track")) is budget.bucket(request("/admin/identify"))

@@ -69,6 +69,84 @@ async def test_does_not_grow_when_demand_stays_below_the_limit() -> None:
     assert arc.limit == 4
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "rtts", "expected"),
+    [
+        # The slack is a tenth of the baseline: 1.25 s over a 1 s baseline is load, halve.
+        ({}, [1.0, 1.0, 1.25], [(2, 1.0), (3, 1.0), (1, 1.196)]),
+        # A latency exactly at baseline + slack (here `min_slack`) is not load yet: grow.
+        ({"min_slack": 0.25}, [1.0, 1.25], [(2, 1.0), (3, 1.16)]),
+        # A jump widens the mean deviation, so later latencies within it are not read as load.
+        (
+            {},
+            [1.0, 2.0, 1.0, 1.0, 1.5, 1.0],
+            [(2, 1.0), (1, 1.64), (2, 1.384), (3, 1.13824), (4, 1.42185984), (5, 1.054673035264)],
+        ),
+    ],
+)
+async def test_limit_and_baseline_follow_each_round_trips_latency(
+    kwargs: dict[str, float], rtts: list[float], expected: list[tuple[int, float]]
+) -> None:
+    """The limit and the latency baseline after each full round trip of these latencies, exactly."""
+    clock = FakeClock()
+    arc = AdaptiveConcurrency(64, clock=clock, **kwargs)
+    seen = []
+    for rtt in rtts:
+        await round_trip(arc, clock, rtt)
+        seen.append((arc.limit, arc.baseline))
+    assert seen == [(limit, pytest.approx(baseline)) for limit, baseline in expected]
+
+
+async def one_request(arc: AdaptiveConcurrency, clock: FakeClock) -> None:
+    """One request alone, answered in a second."""
+    permit = await arc.acquire()
+    clock.now += 1.0
+    await arc.release(permit)
+
+
+async def test_after_growing_a_full_limit_of_successes_is_needed_again() -> None:
+    """Growth to 2 starts the count afresh: one success of the next two does not grow the limit."""
+    clock = FakeClock()
+    arc = AdaptiveConcurrency(16, clock=clock)
+    await one_request(arc, clock)
+    assert arc.limit == 2
+    permits = [await arc.acquire(), await arc.acquire()]
+    clock.now += 1.0
+    await arc.release(permits[0])
+    assert arc.limit == 2
+    await arc.release(permits[1])
+    assert arc.limit == 3
+
+
+@pytest.mark.parametrize(
+    ("in_flight", "expected"),
+    [
+        # The two left in flight exactly fill the halved limit: it counts as reached.
+        (3, [2, 2, 3, 3]),
+        # Three left in flight, more than the halved limit.
+        (4, [2, 2, 3, 3]),
+    ],
+)
+async def test_a_decrease_restarts_the_count_and_knows_whether_the_limit_is_full(
+    in_flight: int, expected: list[int]
+) -> None:
+    """After a back-pressure halving (4 -> 2), the requests still in flight (stale: they count neither
+    way) tell whether the new limit is reached; then single requests, which never fill it, grow it only
+    after a full limit of successes and only if it was reached."""
+    clock = FakeClock()
+    arc = AdaptiveConcurrency(16, initial_limit=4, clock=clock)
+    permits = [await arc.acquire() for _ in range(in_flight)]
+    clock.now += 1.0
+    await arc.release(permits[0], overloaded=True)
+    limits = [arc.limit]
+    for permit in permits[1:]:
+        await arc.release(permit)
+    for _ in range(3):
+        await one_request(arc, clock)
+        limits.append(arc.limit)
+    assert limits == expected
+
+
 async def test_acquire_waits_for_a_free_slot() -> None:
     arc = AdaptiveConcurrency(4)
     first = await arc.acquire()

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -19,6 +20,7 @@ from aiohttp import web
 from pipeline_support import fast, metric
 
 from gleap_actions import events
+from gleap_actions.deliver import pipeline as pipeline_module
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.deliver.record import Exchange, Observe
 from gleap_actions.destinations.gleap.actions import ACTIONS
@@ -40,10 +42,13 @@ class Gleap:
     script: Callable[[list[dict[str, Any]]], web.Response | None] = lambda events: None
     received: list[tuple[float, list[dict[str, Any]]]] = field(default_factory=list)  # (time, events) per 2xx
     attempts: list[tuple[float, list[dict[str, Any]]]] = field(default_factory=list)  # every request
+    sizes: list[int] = field(default_factory=list)  # the body bytes of every request
     hang: float = 0.0
 
     async def handle(self, request: web.Request) -> web.Response:
-        events = orjson.loads(await request.read())["events"]
+        body = await request.read()
+        self.sizes.append(len(body))
+        events = orjson.loads(body)["events"]
         self.attempts.append((time.monotonic(), events))
         if self.hang:
             await asyncio.sleep(self.hang)
@@ -469,3 +474,183 @@ async def test_an_answer_that_is_not_utf8_is_shown_with_replacement_characters(
         await p.stop()
     assert [(x.outcome, x.status, x.response) for x in seen] == [("delivered", 200, '{"ok": "caf\ufffd"}')]
     assert metric(p, "gleap_actions_delivered_total", mapping="Track Event") == 1
+
+
+async def test_a_split_is_logged_with_its_sizes_and_its_halves_go_in_order(
+    gleap: Gleap, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch answered 400 is logged (`batch_split`, what operators read) and its halves of one user go
+    one after another in the same pass, the bad event dead-lettered first. Here the loop idles 30 s when a
+    claim finds nothing, and a first delivery lets two requests be in flight, so it does not wait for the
+    split batch's task: a half given back after its predecessor settled would not go out in time."""
+    gleap.script = lambda events: (
+        web.json_response({}, status=400) if any(e["name"] == "bad" for e in events) else None
+    )
+    store.append([track("w", userId="u0")])
+    p = pipeline(store, gleap, poll_interval=30.0)
+    await p.start()
+    try:
+        await p.drain(5)
+        store.append([track("bad"), track("e1")])
+        p.notify()
+        with caplog.at_level(logging.INFO, logger="gleap_actions.deliver.delivery"):
+            await p.drain(5)
+    finally:
+        await p.stop()
+    assert gleap.delivered == ["w", "e1"]
+    assert [orjson.loads(d.payload)["event"] for d in store.list_dead_letters()] == ["bad"]
+    assert [m for m in caplog.messages if "batch_split" in m] == [
+        f"event=batch_split mapping=Track Event events=2 status=400 bytes={gleap.sizes[1]}"
+        " limit_events=100 limit_bytes=1000000"
+    ]
+
+
+async def test_a_half_left_to_retry_gives_back_the_rest_of_its_user(gleap: Gleap, store: SQLiteStore) -> None:
+    """The first half of a split batch fails (503): the second half, of the same user, is given back at
+    once (not left claimed until its lease ends) and goes out after the first is retried."""
+    failures = [web.Response(status=503)]
+
+    def script(events: list[dict[str, Any]]) -> web.Response | None:
+        if len(events) > 1:
+            return web.json_response({}, status=400)
+        return failures.pop() if failures and events[0]["name"] == "e0" else None
+
+    gleap.script = script
+    store.append([track("e0"), track("e1")])
+    p = pipeline(store, gleap, lease=60.0)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert gleap.delivered == ["e0", "e1"]
+
+
+async def test_request_outcomes_are_counted_by_kind(gleap: Gleap, store: SQLiteStore) -> None:
+    """The requests and failed events counted by outcome after a batch is split around a bad event: the
+    batch and the bad event alone are `final`, the good half `ok`; one acknowledgement, committed at
+    once."""
+    gleap.script = lambda events: (
+        web.json_response({}, status=400) if any(e["name"] == "bad" for e in events) else None
+    )
+    store.append([track("good", userId="u1"), track("bad", userId="u2")])
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    kinds = ("ok", "final", "credentials")
+    requests = {kind: metric(p, "gleap_actions_requests_total", outcome=kind) for kind in kinds}
+    assert requests == {"ok": 1, "final": 2, "credentials": 0}
+    assert metric(p, "gleap_actions_failed_attempts_total", kind="final") == 3
+    assert metric(p, "gleap_actions_ack_seconds_count") == 1
+    assert 0 <= metric(p, "gleap_actions_ack_seconds_sum") < 1.0
+
+
+async def test_a_refused_token_is_counted_and_logged_with_its_status(
+    gleap: Gleap, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 401 counts one `credentials` request and its events, and the pause names the status."""
+    store.append([track("a"), track("b")])
+    p = pipeline(store, gleap, token="wrong")
+    with caplog.at_level(logging.ERROR, logger="gleap_actions.deliver.gate"):
+        await p.start()
+        try:
+            await until(lambda: metric(p, "gleap_actions_credentials_paused") == 1)
+        finally:
+            await p.stop()
+    assert metric(p, "gleap_actions_requests_total", outcome="credentials") == 1
+    assert metric(p, "gleap_actions_failed_attempts_total", kind="credentials") == 2
+    assert caplog.messages == [
+        "event=delivery_paused reason=invalid_credentials status=401 probe_interval=30.0 destination=default"
+    ]
+
+
+async def test_a_lone_event_too_large_teaches_the_byte_limit_not_the_count(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """A 413 to a single event says its bytes are too many: the event limit stays at the batch size."""
+    gleap.script = lambda events: web.json_response({}, status=413)
+    store.append([track("huge")])
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert metric(p, "gleap_actions_batch_events_limit") == 100
+    assert metric(p, "gleap_actions_batch_bytes_limit") < 1_000_000
+
+
+async def test_the_observer_sees_an_event_rejected_by_validation(gleap: Gleap, store: SQLiteStore) -> None:
+    """An event the mapping rejects (no user id) is shown to the observer, and never sent."""
+    raw = {"type": "track", "event": "anon", "anonymousId": "a1", "messageId": "m1"}
+    event = events.normalize(raw, "track", received_at=time.time())
+    store.append([NewEvent("src", "m1", None, "track", time.time(), orjson.dumps(event))])
+    seen: list[Exchange] = []
+    p = pipeline(store, gleap, observe=seen.append)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    reason = "PAYLOAD_VALIDATION_FAILED: The root value is missing the required field 'userId'."
+    assert seen == [Exchange("Track Event", [event], "rejected", "", 400, reason)]
+    assert gleap.attempts == []
+
+
+async def test_resume_without_new_settings_reopens_and_keeps_the_settings(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """`resume()` with no reloaded settings only reopens the gate: delivery goes on with the same ones."""
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        p.resume()
+        store.append([track("a")])
+        p.notify()
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert gleap.delivered == ["a"]
+
+
+async def test_drain_polls_often_and_names_what_is_left_when_it_times_out(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """`drain` returns soon after the queue empties (it polls every 0.05 s by default), and a timeout
+    says what was left."""
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        store.append([track("a")])
+        p.notify()
+        start = time.monotonic()
+        await p.drain()
+        assert time.monotonic() - start < 0.9  # not a second's poll
+        gleap.hang = 2.0
+        store.append([track("b")])
+        p.notify()
+        with pytest.raises(TimeoutError, match=r"^pipeline not drained: QueueStats\("):
+            await p.drain(0.2)
+    finally:
+        await p.stop(timeout=0.0)
+
+
+async def test_drain_gives_up_after_30_seconds_by_default(
+    gleap: Gleap, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a timeout, `drain` raises once 30 s have passed on its clock, exactly at the deadline (a
+    stopped pipeline never drains; the clock reads 0 at the start, 29.5, then 30)."""
+    store.append([track("a")])
+    p = pipeline(store, gleap)
+    readings = iter([0.0, 29.5])
+    clock = SimpleNamespace(monotonic=lambda: next(readings, 30.0), time=time.time)
+    monkeypatch.setattr(pipeline_module, "time", clock)
+    try:
+        with pytest.raises(TimeoutError, match=r"^pipeline not drained: "):
+            # a drain that never gave up would end here, without that message
+            await asyncio.wait_for(p.drain(poll=0.01), 1.0)
+    finally:
+        await p.stop()

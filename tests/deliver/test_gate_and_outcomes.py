@@ -11,9 +11,18 @@ from prometheus_client import CollectorRegistry
 
 from gleap_actions.deliver.gate import CredentialsGate
 from gleap_actions.deliver.metrics import PipelineMetrics
-from gleap_actions.deliver.outcome import Retry, classify, describe
+from gleap_actions.deliver.outcome import (
+    Credentials,
+    Delivered,
+    Outcome,
+    Retry,
+    Skipped,
+    classify,
+    describe,
+    load_signal,
+)
 from gleap_actions.deliver.outcomes import DeliveryOutcomes
-from gleap_actions.engine.errors import RetryableError
+from gleap_actions.engine.errors import FinalHTTPError, RetryableError
 
 
 def _gate(probe_interval: float) -> tuple[CredentialsGate, CollectorRegistry]:
@@ -65,6 +74,26 @@ async def test_the_alert_stays_up_until_a_request_succeeds(caplog: pytest.LogCap
     ]
 
 
+async def test_a_success_clears_the_alert_once_and_a_new_refusal_raises_it_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate, registry = _gate(probe_interval=30.0)
+    with caplog.at_level(logging.INFO, logger="gleap_actions.deliver.gate"):
+        gate.pause(401)
+        gate.resume()
+        gate.succeeded()
+        gate.succeeded()  # the alert is already clear: nothing to say
+        gate.pause(403)  # a new refusal after a success is a new alert
+        gate.close()
+    assert _paused_gauge(registry) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "event=delivery_paused reason=invalid_credentials status=401 probe_interval=30.0 destination=eu",
+        "event=delivery_reopened reason=resume destination=eu",
+        "event=delivery_resumed reason=credentials_accepted destination=eu",
+        "event=delivery_paused reason=invalid_credentials status=403 probe_interval=30.0 destination=eu",
+    ]
+
+
 async def test_a_closed_gate_is_not_reopened_by_its_probe() -> None:
     gate, _ = _gate(probe_interval=0.01)
     gate.pause(401)
@@ -108,3 +137,22 @@ def test_429_503_and_network_errors_signal_overload_other_retryable_answers_do_n
         return outcome.overloaded
 
     assert [overloaded(s) for s in (429, 503, None, 500, 502, 408)] == [True, True, True, False, False, False]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "signal"),
+    [
+        (Delivered(0.1), (True, False)),
+        (classify(RetryableError("HTTP 503", status=503)), (True, True)),
+        (classify(RetryableError("HTTP 500", status=500)), (True, False)),
+        (classify(RuntimeError("a bug")), (False, False)),
+        (classify(FinalHTTPError("HTTP 400", status=400)), (False, False)),
+        (Credentials(401), (False, False)),
+        (Skipped(), (False, False)),
+    ],
+)
+def test_only_a_success_or_the_destinations_retry_says_something_about_load(
+    outcome: Outcome, signal: tuple[bool, bool]
+) -> None:
+    """`load_signal`: (measured, overloaded) for the adaptive concurrency, per outcome."""
+    assert load_signal(outcome) == signal

@@ -40,3 +40,29 @@ async def test_a_request_behind_an_unsettled_one_of_its_user_is_given_back_unsen
 def test_batches_are_cut_between_users_where_a_users_events_fit() -> None:
     users = ["a", "a", "b", "b", "b", None, "c", "c", "c", "c", "c"]
     assert user_chunks(users, 4) == [[0, 1], [2, 3, 4, 5], [6, 7, 8, 9], [10]]
+
+
+async def test_every_user_of_an_unsettled_request_stays_held_until_the_chain_ends() -> None:
+    """Users held back accumulate: a later failure or give-back does not release an earlier one's users,
+    and a chain whose only failure is a send is not settled."""
+    sent: list[str] = []
+    given_back: list[str] = []
+    failing = {"a1", "c1"}
+
+    async def send(name: str, w: Work) -> bool:
+        sent.append(name)
+        return name not in failing
+
+    async def give_back(w: Work) -> None:
+        given_back.append(",".join(sorted(w.users)))
+
+    after_send = [("a1", work("a")), ("c1", work("c")), ("a2", work("a")), ("ac3", work("a", "c"))]
+    assert await send_chain(after_send, send, give_back) is False
+    assert (sent, given_back) == (["a1", "c1"], ["a", "a,c"])
+    sent.clear()
+    given_back.clear()
+    after_give_back = [("a1", work("a")), ("c1", work("c")), ("a2", work("a")), ("c2", work("c"))]
+    assert await send_chain(after_give_back, send, give_back) is False
+    assert (sent, given_back) == (["a1", "c1"], ["a", "c"])
+    assert await send_chain([("c1", work("c"))], send, give_back) is False
+    assert await send_chain([("b1", work("b"))], send, give_back) is True

@@ -83,3 +83,12 @@ def test_observe_stats_sets_every_queue_gauge() -> None:
     metrics.observe_stats(emptied)
     gauges = _gauges(metrics.registry)
     assert len(gauges) == 18 and set(gauges.values()) == {0}
+
+
+def test_the_metrics_go_to_the_registry_given() -> None:
+    """The service passes its own registry, the one /metrics shows: the delivery metrics must be in it."""
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry)
+    metrics.retrying.set(3)
+    assert metrics.registry is registry
+    assert registry.get_sample_value("gleap_actions_retrying") == 3
