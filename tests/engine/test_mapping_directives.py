@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -622,3 +623,124 @@ def test_a_constant_object_is_a_fresh_copy_in_every_output_and_keeps_no_link_to_
     out = whole({})
     out["a"]["b"] = 2
     assert whole({}) == {"a": {"b": 1}}
+
+
+# Undefined array items: `removeUndefined` keeps them in `@transform`'s payload, and directives that
+# observe undefined (`@flatten`, Liquid) must see what Segment's do; everything else sees null.
+NO_ITEM = [{"@path": "$.nope"}]  # a list of directives only: its one item is undefined
+DEFAULTED = "{{ xs[0] | default: 'd' }}{% if xs[0] == nil %}-nil{% endif %}"  # null: "d-nil"
+
+
+@pytest.mark.parametrize(
+    ("directive", "expected"),
+    [
+        # apply leaves an undefined item: the mapping's payload is unclean and its results are cleaned
+        ({"@transform": {"apply": {"xs": NO_ITEM}, "mapping": {"xs": {"@path": "$.xs"}}}}, {"xs": [None]}),
+        (
+            {"@transform": {"apply": {"o": {"x": {"@path": "$.nope"}, "y": 1}}, "mapping": {"@path": "$.o"}}},
+            {"y": 1},
+        ),
+        (
+            {
+                "@transform": {
+                    "apply": {"xs": [{"a": {"@path": "$.nope"}, "b": 1}]},
+                    "mapping": {"@path": "$.xs"},
+                }
+            },
+            [{"b": 1}],
+        ),
+        # Liquid reads an undefined item as null, wherever it is compiled in that mapping
+        ({"@transform": {"apply": {"xs": NO_ITEM}, "mapping": {"@liquid": DEFAULTED}}}, "d-nil"),
+        (
+            {"@transform": {"apply": {"xs": NO_ITEM}, "mapping": {"@template": {"@liquid": DEFAULTED}}}},
+            "d-nil",
+        ),
+        (
+            {
+                "@transform": {
+                    "apply": {"xs": NO_ITEM},
+                    "mapping": {"@flatten": {"value": {"t": {"@liquid": DEFAULTED}}, "separator": "."}},
+                }
+            },
+            {"t": "d-nil"},
+        ),
+        # inside @flatten, an undefined item of a @transform's or an @arrayPath shape's list is dropped
+        (
+            {
+                "@flatten": {
+                    "value": {"@transform": {"apply": {}, "mapping": {"l": NO_ITEM, "k": 1}}},
+                    "separator": ".",
+                }
+            },
+            {"k": 1},
+        ),
+        (
+            {
+                "@flatten": {
+                    "value": {"@arrayPath": ["$.traits.company", {"l": NO_ITEM, "k": 1}]},
+                    "separator": ".",
+                }
+            },
+            {"0.k": 1},
+        ),
+    ],
+)
+def test_undefined_items_are_null_in_results_and_undefined_where_directives_observe_them(
+    directive: Any, expected: Any
+) -> None:
+    assert resolve(directive) == expected
+
+
+def test_json_decode_of_a_large_integer_is_a_double_as_in_javascript() -> None:
+    """JSON.parse reads every number as a double: 2**64 is not kept as an exact integer."""
+    decoded = resolve({"@json": {"mode": "decode", "value": "18446744073709551617"}})
+    assert type(decoded) is float
+    assert decoded == 2.0**64
+    assert transform({"v": {"@json": {"mode": "decode", "value": "[18446744073709551617]"}}}, {}) == {
+        "v": [2.0**64]
+    }
+
+
+def test_a_deep_event_through_the_mapping_call_is_a_runtime_error() -> None:
+    deep: Any = 1
+    for _ in range(100_000):
+        deep = [deep]
+    flat = compile_mapping({"@flatten": {"value": {"@path": "$.d"}, "separator": "."}})
+    with pytest.raises(MappingRuntimeError, match=r"^the event or the mapping is nested too deeply$"):
+        flat({"d": deep})
+
+
+def test_replace_with_a_replacement_pattern_warns_of_nothing() -> None:
+    """The regular expression of a replacement with `$&` is compiled without deprecated flags
+    (a caller running with warnings as errors must not fail)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        replaced = resolve({"@replace": {"pattern": "~q", "replacement": "<$&>", "value": "a~qb"}})
+    assert replaced == "a<~q>b"
+
+
+IF_DEEP = {"@if": {"exists": {"@path": "$.d"}, "then": 1}}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "event", "expected"),
+    [
+        ({"@liquid": "{{ a }}"}, {"a": 1}, "1"),
+        (IF_DEEP, {}, 1),
+        ({"@arrayPath": ["$.xs", {"v": IF_DEEP}]}, {"xs": [{}]}, [{"v": 1}]),
+        ({"@merge": {"objects": [{"v": IF_DEEP}], "direction": "right"}}, {}, {"v": 1}),
+        ({"@flatten": {"value": {"t": {"@liquid": "{{ a }}"}}, "separator": "."}}, {"a": 1}, {"t": "1"}),
+    ],
+)
+def test_a_deep_event_part_that_is_only_tested_or_not_read_is_not_walked(
+    mapping: Any, event: dict[str, Any], expected: Any
+) -> None:
+    """Parsed events hold no undefined values, so nothing walks them to clean them: a part nested
+    deeper than Python's recursion limit is fine where it is only tested for existence or not read."""
+    deep: Any = 1
+    for _ in range(100_000):
+        deep = [deep]
+    event = {**event, "d": deep}
+    if "xs" in event:
+        event["xs"] = [{**item, "d": deep} for item in event["xs"]]
+    assert compile_mapping(mapping)(event) == expected

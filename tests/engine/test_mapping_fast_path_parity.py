@@ -97,6 +97,10 @@ CASES: list[tuple[Any, Any]] = [
     ({IF: {"exists": ABSENT, "then": "yes", "else": "no"}}, "no"),
     ({IF: {"exists": {"@path": "$.traits.nickname.deep"}, "then": "yes", "else": "no"}}, "no"),
     ({IF: {"exists": "raw text counts as existing", "then": "yes", "else": "no"}}, "yes"),
+    # an exists that is not a fixed path runs through its resolver, in the object's context
+    ({IF: {"exists": {"@path": "$."}, "then": "yes", "else": "no"}}, "yes"),
+    ({IF: {"exists": {"@json": {"mode": "encode", "value": ABSENT}}, "then": "yes", "else": "no"}}, "no"),
+    ({IF: {"exists": {"@json": {"mode": "encode", "value": NULL}}, "then": "yes", "else": "no"}}, "yes"),
     # then is used whenever present, whatever its value; no then: missing
     ({IF: {"exists": PRESENT, "then": False}}, False),
     ({IF: {"exists": PRESENT, "then": None}}, None),

@@ -103,6 +103,11 @@ def test_a_new_environment_is_configured_like_segments_liquidjs() -> None:
         ("abc", "{{ properties.items | join: '-' }}", "abc"),  # not an array: python-liquid's join, as before
         (["a", None, 1.0], "{{ properties.items | join: nil }}", "a  1"),  # a null separator: the default
         ([1, 2], "{{ properties.items | join: 0 }}", "102"),  # a number separator as JavaScript prints it
+        (
+            None,
+            "{{ (1..3) | join: '-' }}",
+            "1-2-3",
+        ),  # a range is no list: python-liquid's join, separator kept
     ],
 )
 def test_join_is_javascripts_array_join(items: Any, template: str, expected: str) -> None:

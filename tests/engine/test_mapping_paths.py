@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -152,3 +153,29 @@ def test_only_the_first_dollar_dot_is_removed() -> None:
     event = {"a": {"$": {"b": 1}}, "b": 2}
     assert transform({"v": {"@path": "$.a.$.b"}}, event) == {"v": 1}
     assert transform({"v": {"@path": "a.$.b"}}, event) == {}  # "a.b": the first "$." anywhere goes
+
+
+@pytest.mark.parametrize("p", ["$.a", "$.a.b", "$.a.b.c"])  # one, two and more segments
+def test_paths_on_items_that_are_not_objects_find_nothing(p: str) -> None:
+    """`@arrayPath` items are the payload of its shape: a path into a text, number, null or array item
+    finds nothing (null stops the walk and is the result), where the getters' object step would fail."""
+    items = ["text", 1, None, [1], {"a": {"b": {"c": 1}}}]
+    found = transform({"v": {"@arrayPath": ["$.xs", {"@path": p}]}}, {"xs": items})["v"]
+    expected_last = {"$.a": {"b": {"c": 1}}, "$.a.b": {"c": 1}, "$.a.b.c": 1}[p]
+    assert found == [None, None, None, None, expected_last]
+
+
+def test_an_event_given_as_a_dict_subclass_is_walked_like_a_dict() -> None:
+    """A Python caller may pass an `OrderedDict` (a dict) as the event or inside it: paths walk it."""
+    event = OrderedDict(a=OrderedDict(b=OrderedDict(c=1, n=None)))
+    mapping = {
+        "c": {"@path": "$.a.b.c"},
+        "n": {"@path": "$.a.b.n"},
+        "nope": {"@path": "$.a.b.nope"},
+        "one": {"@path": "$.a"},
+    }
+    assert compile_mapping(mapping)(event) == {"c": 1, "n": None, "one": {"b": {"c": 1, "n": None}}}
+    # the directive resolver's getters (two and three segments)
+    assert compile_mapping({"@path": "$.a.b"})(event) == {"c": 1, "n": None}
+    assert compile_mapping({"@path": "$.a.b.c"})(event) == 1
+    assert compile_mapping({"@path": "$.a.b.nope"})(event) is MISSING

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from typing import Any
 
@@ -345,3 +346,43 @@ def test_patterns_and_replacements_of_the_longest_length_are_accepted() -> None:
         "replacement2": "ABCDEFGHIJ",
     }
     assert compile_mapping({"@replace": replace})({"text": "abcdefghij!"}) == "ABCDEFGHIJ!"
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        ({"@case": {"operator": "", "value": "x"}}, ['/@case requires a "operator" key.']),
+        ({"@flatten": {"value": "x", "separator": ""}}, ['/@flatten requires a "separator" key.']),
+    ],
+)
+def test_an_empty_operator_or_separator_is_reported_once_as_missing(
+    mapping: Any, expected: list[str]
+) -> None:
+    """An empty string is a string: only the missing-key rule reports it, not a length rule."""
+    assert errors(mapping) == expected
+
+
+def nested(depth: int) -> Any:
+    mapping: Any = "x"
+    for _ in range(depth):
+        mapping = {"a": mapping}
+    return mapping
+
+
+def test_a_mapping_valid_but_too_deep_to_compile_is_a_validation_error() -> None:
+    """Compiling takes more stack per level than validating, so some depth passes validation and then
+    fails to compile. That depth is found from the deepest mapping validation accepts here, not fixed:
+    frames per level differ between runs (mutmut's trampolines add some to every call)."""
+    valid, invalid = 1, sys.getrecursionlimit()
+    while invalid - valid > 1:
+        depth = (valid + invalid) // 2
+        if mapping_errors(nested(depth)):
+            invalid = depth
+        else:
+            valid = depth
+    mapping = nested(valid - 20)  # compile_mapping validates a few frames deeper than this test does
+    assert mapping_errors(mapping) == []
+    with pytest.raises(MappingValidationError) as caught:
+        compile_mapping(mapping)
+    assert caught.value.errors == ["/ is nested too deeply."]
+    assert str(caught.value) == "/ is nested too deeply."
