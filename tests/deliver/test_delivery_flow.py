@@ -21,6 +21,7 @@ from pipeline_support import fast, metric
 
 from gleap_actions import events
 from gleap_actions.deliver import pipeline as pipeline_module
+from gleap_actions.deliver import record as record_module
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
 from gleap_actions.deliver.record import Exchange, Observe
 from gleap_actions.destinations.gleap.actions import ACTIONS
@@ -654,3 +655,119 @@ async def test_drain_gives_up_after_30_seconds_by_default(
             await asyncio.wait_for(p.drain(poll=0.01), 1.0)
     finally:
         await p.stop()
+
+
+@pytest.mark.parametrize(
+    ("second_reading", "dead_lettered", "failures"),
+    [
+        # 29.95 + the first 0.05 s wait ends exactly at the deadline (half the 60 s lease): tried again
+        (29.95, ["a", "b"], []),
+        # that wait would end past the deadline: the outcome is left to the lease, and logged
+        (29.96, [], ["event=record_outcome_failed mapping=Track Event events=2"]),
+    ],
+)
+async def test_an_outcome_the_store_refuses_is_tried_again_for_half_a_lease(
+    gleap: Gleap,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    second_reading: float,
+    dead_lettered: list[str],
+    failures: list[str],
+) -> None:
+    """Another connection holds SQLite's write lock when a batch is answered 422, so its dead letter
+    cannot be written (`StoreFullError`). The record module's clock reads 0 when the write is first tried
+    and `second_reading` once it failed; the lock is let go at that second reading. Within the deadline the
+    write is tried again after 0.05 s and lands; past it, it is given up and the failure logged with the
+    number of events left claimed."""
+    store = SQLiteStore(tmp_path / "queue.db", busy_timeout=0.0)
+    blocker = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
+
+    def refuse(events: list[dict[str, Any]]) -> web.Response:
+        blocker.execute("BEGIN IMMEDIATE")
+        return web.json_response({"error": "unprocessable"}, status=422)
+
+    readings = iter([0.0, second_reading])
+
+    def clock() -> float:
+        reading = next(readings, second_reading)
+        if reading == second_reading and blocker.in_transaction:
+            blocker.execute("ROLLBACK")  # the store can write again
+        return reading
+
+    gleap.script = refuse
+    monkeypatch.setattr(record_module, "time", SimpleNamespace(monotonic=clock, time=time.time))
+    store.append([track("a"), track("b")])
+    p = pipeline(store, gleap, lease=60.0)
+
+    def logged() -> list[str]:
+        return [m for m in caplog.messages if "record_outcome_failed" in m]
+
+    await p.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="gleap_actions.deliver.delivery"):
+            await until(lambda: bool(store.list_dead_letters() or logged()))
+        dead = [orjson.loads(d.payload)["event"] for d in store.list_dead_letters()]
+    finally:
+        await p.stop()
+        blocker.close()
+        store.close()
+    assert len(gleap.attempts) == 1
+    assert dead == dead_lettered
+    assert logged() == failures
+
+
+async def test_a_byte_limit_learned_from_a_413_plans_the_next_batches_small_enough(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """A batch of 10 small events is accepted (10 events are proven), so a 413 to a batch of 10 large
+    ones teaches the bytes, not the count: the next batch of 10 large events goes out in requests under the
+    learned byte limit, none refused."""
+    limit = 10_000  # bytes this Gleap accepts in one body: about 9 of the large events
+    gleap.script = lambda events: web.json_response({}, status=413) if gleap.sizes[-1] > limit else None
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        refused = []
+        for n, padding in enumerate([10, 1000, 1000]):
+            store.append([track(f"r{n}e{i}", properties={"pad": "x" * padding}) for i in range(10)])
+            p.notify()
+            await p.drain(5)
+            refused.append(len(gleap.attempts) - len(gleap.received))
+    finally:
+        await p.stop()
+    assert len(gleap.delivered) == 30 and store.list_dead_letters() == []
+    assert refused == [0, 1, 1]  # the first large batch only
+    assert metric(p, "gleap_actions_batch_events_limit") == 100
+
+
+async def test_an_event_rejected_in_a_later_batch_of_a_claim_is_the_one_dead_lettered(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """Gleap refuses batches of 4 events (413), so batches of 4 are learned down to 3: the next claim of
+    4 events is planned in two batches, and the event the mapping rejects (no date), alone in the second
+    batch, is the one dead-lettered, not the first event of the claim."""
+    gleap.script = lambda events: web.json_response({}, status=413) if len(events) >= 4 else None
+
+    def undated(name: str) -> NewEvent:
+        event = {k: v for k, v in orjson.loads(track(name).payload).items() if k != "timestamp"}
+        return NewEvent("src", name, "u1", "track", time.time(), orjson.dumps(event))
+
+    p = pipeline(store, gleap, batch_size=4)
+    await p.start()
+    try:
+        store.append([track(f"e{i}") for i in range(4)])
+        p.notify()
+        await p.drain(5)
+        store.append([track("a"), track("b"), track("c"), undated("bad")])  # received after the first 4
+        p.notify()
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert [[e["name"] for e in events] for _, events in gleap.attempts] == [
+        ["e0", "e1", "e2", "e3"],
+        ["e0", "e1"],
+        ["e2", "e3"],
+        ["a", "b", "c"],
+    ]
+    assert [orjson.loads(d.payload).get("event") for d in store.list_dead_letters()] == ["bad"]
