@@ -122,6 +122,9 @@ class MappingDelivery:
     async def _step(self) -> None:
         """One pass: wait for room, claim (lingering on a partial batch), dispatch."""
         parts = self._parts
+        # Cleared before looking for work, not when idling after: a wake-up that comes while the claim
+        # runs (in a thread) is kept, and the next idle returns at once instead of waiting a whole poll.
+        self._wake.clear()
         await self._wait_for_room()
         if self._stopping.is_set():
             return
@@ -172,7 +175,6 @@ class MappingDelivery:
                 stop.cancel()
 
     async def _idle(self, seconds: float) -> None:
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 

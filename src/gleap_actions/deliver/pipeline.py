@@ -333,6 +333,7 @@ class Pipeline:
     async def _route_loop(self) -> None:
         assert self._route_wake is not None
         while not self._stopping:
+            self._route_wake.clear()  # before routing: a notify that comes meanwhile is not lost
             try:
                 result = await self.run(self.router.route_batch)
             except Exception:
@@ -342,7 +343,6 @@ class Pipeline:
             if result.claimed:
                 self._count_routes(result)
                 continue
-            self._route_wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._route_wake.wait(), self.tuning.poll_interval)
 
