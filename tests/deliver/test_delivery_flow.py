@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
 import random
+import socket
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -20,6 +24,7 @@ from aiohttp import web
 from pipeline_support import fast, metric
 
 from gleap_actions import events
+from gleap_actions.config.topology import DestinationConfig
 from gleap_actions.deliver import pipeline as pipeline_module
 from gleap_actions.deliver import record as record_module
 from gleap_actions.deliver.pipeline import Pipeline, Tuning
@@ -29,6 +34,7 @@ from gleap_actions.destinations.gleap.client import Response
 from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.action import Request
 from gleap_actions.engine.subscription import Subscription
+from gleap_actions.queue.base import RETENTION_MAX_SCAN
 from gleap_actions.queue.sqlite.store import SQLiteStore
 from gleap_actions.queue.store import NewEvent, Route
 
@@ -771,3 +777,219 @@ async def test_an_event_rejected_in_a_later_batch_of_a_claim_is_the_one_dead_let
         ["a", "b", "c"],
     ]
     assert [orjson.loads(d.payload).get("event") for d in store.list_dead_letters()] == ["bad"]
+
+
+async def test_store_calls_run_in_four_threads_named_for_the_store_and_stop_ends_them(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """Store calls run in a pool of four threads named `gleap-store_N` (what a thread dump shows): six
+    calls that all wait start four threads, the other two wait their turn; `stop` ends the threads."""
+    p = pipeline(store, gleap)
+    before = set(threading.enumerate())
+    release = threading.Event()
+
+    def held() -> str:
+        release.wait(5.0)
+        return threading.current_thread().name
+
+    calls = [asyncio.ensure_future(p.run(held)) for _ in range(6)]
+    try:
+        # The six calls are submitted in one turn of the loop: every thread the pool starts for them is
+        # there once four are.
+        await until(lambda: len(set(threading.enumerate()) - before) >= 4)
+        started = set(threading.enumerate()) - before
+        assert sorted(t.name for t in started) == [f"gleap-store_{i}" for i in range(4)]
+    finally:
+        release.set()
+        names = await asyncio.gather(*calls)
+        await p.stop()
+    assert set(names) <= {t.name for t in started}
+    assert [t.name for t in started if t.is_alive()] == []
+
+
+@pytest.mark.parametrize(("behind", "pending"), [(9.0, 0), (9.8, 1)])
+async def test_stop_lets_requests_in_flight_finish_for_ten_seconds_by_default(
+    gleap: Gleap, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, behind: float, pending: int
+) -> None:
+    """`stop()` gives requests in flight 10 s to finish, then releases what is left. The pipeline's clock
+    reads `behind` seconds less than the lane's: a request Gleap answers after 0.5 s has 1.0 s left and
+    is delivered, or 0.2 s left and is released (pending again, no attempt counted)."""
+    gleap.hang = 0.5
+    store.append([track("a")])
+    p = pipeline(store, gleap)
+    await p.start()
+    await until(lambda: bool(gleap.attempts))
+    clock = SimpleNamespace(monotonic=lambda: time.monotonic() - behind, time=time.time)
+    monkeypatch.setattr(pipeline_module, "time", clock)
+    await p.stop()
+    stats = store.stats(time.time())
+    assert (stats.pending, stats.in_flight, stats.retrying) == (pending, 0, 0)
+
+
+async def test_work_of_a_dead_process_is_released_at_start_and_the_lifecycle_is_logged(
+    gleap: Gleap, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pipeline of a process that is gone (its owner name: this pid with another start time) claimed
+    two events for routing, and routing failed (its `delivery_enabled` raised, logged): they stay
+    claimed under its name for a minute. The next pipeline gives them back at start and delivers them
+    at once. Start (with what was given back) and stop are logged with the owner, the loops are tasks
+    named for what they do, and none is left running after `stop`."""
+    dead = f"{socket.gethostname()}:{os.getpid()}:1:dead0000"
+
+    def broken(event: Any) -> bool:
+        raise RuntimeError("integrations unreadable")
+
+    settings = GleapSettings(TOKEN, gleap.url, timeout=2.0)
+    track_event = Subscription.compile("Track Event", ACTIONS["trackEvent"], batching=True)
+    tuning = Tuning(owner=dead, lease=60.0)
+    first = Pipeline(store, [track_event], settings, fast(), tuning=tuning, delivery_enabled=broken)
+    store.append([track("a"), track("b")])
+    with caplog.at_level(logging.ERROR, logger="gleap_actions.deliver.pipeline"):
+        await first.start()
+        try:
+            await until(lambda: "event=route_failed" in caplog.messages)
+        finally:
+            await first.stop()
+    caplog.clear()
+
+    loops = ("router", "stats", "retention")
+    second = pipeline(store, gleap, lease=60.0)
+    with caplog.at_level(logging.INFO, logger="gleap_actions.deliver.pipeline"):
+        await second.start()
+        try:
+            assert sorted(t.get_name() for t in asyncio.all_tasks() if t.get_name() in loops) == sorted(loops)
+            await second.drain(5)
+        finally:
+            await second.stop()
+    assert [t.get_name() for t in asyncio.all_tasks() if t.get_name() in loops] == []
+    assert gleap.delivered == ["a", "b"]
+    assert caplog.messages == [
+        "event=orphaned_work_released count=2",
+        f"event=pipeline_started owner={second.owner} destinations=1 mappings=1",
+        f"event=pipeline_stopped owner={second.owner}",
+    ]
+
+
+async def test_a_failing_store_is_logged_by_each_background_loop(
+    gleap: Gleap, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When the store fails (here: closed under the running pipeline), routing, the queue gauges and
+    retention each log the failure and keep going."""
+    store = SQLiteStore(tmp_path / "queue.db")
+    p = pipeline(store, gleap, stats_interval=0.02, retention_interval=0.02)
+    await p.start()
+    failures = {"event=route_failed", "event=stats_failed", "event=retention_failed"}
+    try:
+        with caplog.at_level(logging.ERROR, logger="gleap_actions.deliver.pipeline"):
+            store.close()
+            await until(lambda: failures <= set(caplog.messages))
+    finally:
+        await p.stop(timeout=0.0)
+
+
+async def test_the_queue_gauges_are_refreshed_every_stats_interval(gleap: Gleap, store: SQLiteStore) -> None:
+    """The queue gauges follow the store while the pipeline runs: one dead letter, then two."""
+    gleap.script = lambda events: web.json_response({"error": "unprocessable"}, status=422)
+    p = pipeline(store, gleap, stats_interval=0.02)
+    await p.start()
+    try:
+        for count, name in enumerate(["a", "b"], start=1):
+            store.append([track(name)])
+            p.notify()
+            await until(lambda n=count: metric(p, "gleap_actions_queue", state="dead_letters") == n)
+    finally:
+        await p.stop()
+
+
+def left(path: Path) -> list[str]:
+    """The message ids of the events the queue file still holds."""
+    with sqlite3.connect(path) as db:
+        return [row[0] for row in db.execute("SELECT message_id FROM events ORDER BY id")]
+
+
+async def test_retention_purges_only_events_received_before_its_age(
+    gleap: Gleap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a retention of an hour and the pipeline's clock an hour past the moment between two delivered
+    events, the older one is purged and the newer one kept."""
+    store = SQLiteStore(tmp_path / "queue.db")
+    older = track("a")
+    newer = dataclasses.replace(track("b"), received_at=older.received_at + 1.0)
+    cut = older.received_at + 0.5
+    store.append([older, newer])
+    clock = SimpleNamespace(monotonic=time.monotonic, time=lambda: cut + 3600.0)
+    monkeypatch.setattr(pipeline_module, "time", clock)
+    p = pipeline(store, gleap, retention=3600.0, retention_interval=0.02)
+    await p.start()
+    try:
+        await until(lambda: left(tmp_path / "queue.db") == ["b"])
+    finally:
+        await p.stop()
+        store.close()
+    assert gleap.delivered == ["a", "b"]
+
+
+async def test_retention_purges_a_large_backlog_in_steps_of_one_pass(gleap: Gleap, tmp_path: Path) -> None:
+    """1500 delivered events (routed to no mapping) are purged in one retention pass, in steps of 1000:
+    the next pass is a minute away."""
+    store = SQLiteStore(tmp_path / "queue.db")
+    store.append([track(f"e{i}") for i in range(1500)])
+    store.route([(e.id, []) for e in store.claim_unrouted("test", 5000, 60.0)])
+    p = pipeline(store, gleap, retention=0.0, retention_interval=60.0)
+    await p.start()
+    try:
+        await until(lambda: left(tmp_path / "queue.db") == [])
+    finally:
+        await p.stop()
+        store.close()
+
+
+async def test_destinations_without_sources_each_get_every_event_with_their_own_limits(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """Given destinations and no sources, every event goes to every destination, and `rates` is asked for
+    the limits of each destination by its configuration."""
+    asked: list[str] = []
+
+    def rates(destination: DestinationConfig) -> None:
+        asked.append(destination.name)
+
+    settings = GleapSettings(TOKEN, gleap.url, timeout=2.0)
+    track_event = Subscription.compile("Track Event", ACTIONS["trackEvent"], batching=True)
+    destinations = [DestinationConfig(name, settings, (track_event,), fast()) for name in ("eu", "us")]
+    p = Pipeline(store, [], settings, fast(), destinations=destinations, rates=rates)
+    store.append([track("a")])
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert asked == ["eu", "us"]
+    assert gleap.delivered == ["a", "a"]
+
+
+async def test_retention_goes_on_while_a_step_deletes_its_thousand(gleap: Gleap, tmp_path: Path) -> None:
+    """A pass of retention goes on for as long as a step of 1000 deletes 1000, even past a step that
+    stopped at its scan limit (`RETENTION_MAX_SCAN` rows, 500 a chunk): 1001 delivered events, a stretch
+    of events another node holds unrouted, 999 delivered events ending exactly at the second step's scan
+    limit, one held, five delivered. The pass deletes the 1000 of each step, then the last five."""
+    store = SQLiteStore(tmp_path / "queue.db")
+    layout = [(1001, False), (RETENTION_MAX_SCAN - 1000, True), (999, False), (1, True), (5, False)]
+    for part, (count, held) in enumerate(layout):
+        now = time.time()
+        store.append([NewEvent("src", f"{part}-{i}", "u1", "track", now, b"{}") for i in range(count)])
+        claimed = store.claim_unrouted("another node", count, 600.0)
+        if not held:
+            store.route([(e.id, []) for e in claimed])  # routed to no mapping: delivered
+    p = pipeline(store, gleap, retention=0.0, retention_interval=60.0)
+    await p.start()
+
+    def delivered_left() -> int:
+        with sqlite3.connect(tmp_path / "queue.db") as db:
+            return int(db.execute("SELECT count(*) FROM events WHERE routed = 1").fetchone()[0])
+
+    try:
+        await until(lambda: delivered_left() == 0)
+    finally:
+        await p.stop()
+        store.close()
