@@ -658,12 +658,15 @@ async def test_drain_gives_up_after_30_seconds_by_default(
 
 
 @pytest.mark.parametrize(
-    ("second_reading", "dead_lettered", "failures"),
+    ("readings", "dead_lettered", "failures"),
     [
         # 29.95 + the first 0.05 s wait ends exactly at the deadline (half the 60 s lease): tried again
-        (29.95, ["a", "b"], []),
+        ([29.95], ["a", "b"], []),
         # that wait would end past the deadline: the outcome is left to the lease, and logged
-        (29.96, [], ["event=record_outcome_failed mapping=Track Event events=2"]),
+        ([29.96], [], ["event=record_outcome_failed mapping=Track Event events=2"]),
+        # refused twice: the second wait is twice the first (0.1 s), ending exactly at the deadline
+        ([29.8, 29.9], ["a", "b"], []),
+        ([29.8, 29.91], [], ["event=record_outcome_failed mapping=Track Event events=2"]),
     ],
 )
 async def test_an_outcome_the_store_refuses_is_tried_again_for_half_a_lease(
@@ -671,15 +674,15 @@ async def test_an_outcome_the_store_refuses_is_tried_again_for_half_a_lease(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    second_reading: float,
+    readings: list[float],
     dead_lettered: list[str],
     failures: list[str],
 ) -> None:
     """Another connection holds SQLite's write lock when a batch is answered 422, so its dead letter
-    cannot be written (`StoreFullError`). The record module's clock reads 0 when the write is first tried
-    and `second_reading` once it failed; the lock is let go at that second reading. Within the deadline the
-    write is tried again after 0.05 s and lands; past it, it is given up and the failure logged with the
-    number of events left claimed."""
+    cannot be written (`StoreFullError`). The record module's clock reads 0 when the write is first tried,
+    then `readings` after each refused write; the lock is let go at the last reading. Within the deadline
+    the write is tried again after 0.05 s, then 0.1 s, and lands; past it, it is given up and the failure
+    logged with the number of events left claimed."""
     store = SQLiteStore(tmp_path / "queue.db", busy_timeout=0.0)
     blocker = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
 
@@ -687,11 +690,11 @@ async def test_an_outcome_the_store_refuses_is_tried_again_for_half_a_lease(
         blocker.execute("BEGIN IMMEDIATE")
         return web.json_response({"error": "unprocessable"}, status=422)
 
-    readings = iter([0.0, second_reading])
+    clock_readings = iter([0.0, *readings])
 
     def clock() -> float:
-        reading = next(readings, second_reading)
-        if reading == second_reading and blocker.in_transaction:
+        reading = next(clock_readings, readings[-1])
+        if reading == readings[-1] and blocker.in_transaction:
             blocker.execute("ROLLBACK")  # the store can write again
         return reading
 
