@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import sqlite3
@@ -30,7 +31,7 @@ from gleap_actions.destinations.gleap.settings import GleapSettings
 from gleap_actions.engine.action import Request
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.queue.sqlite.store import SQLiteStore
-from gleap_actions.queue.store import NewEvent, Route
+from gleap_actions.queue.store import NewEvent, Route, StoreFullError
 
 TOKEN = "secret-token-123"
 
@@ -774,3 +775,57 @@ async def test_an_event_rejected_in_a_later_batch_of_a_claim_is_the_one_dead_let
         ["a", "b", "c"],
     ]
     assert [orjson.loads(d.payload).get("event") for d in store.list_dead_letters()] == ["bad"]
+
+
+async def test_a_store_failure_in_the_delivery_loop_is_logged_and_the_loop_tries_again_a_second_later(
+    gleap: Gleap, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another connection holds SQLite's write lock, so the loop's claim fails: the failure is logged once
+    with the mapping, and the loop claims again a second later (nothing wakes it sooner here: the event
+    appended meanwhile comes routed, and no one notifies)."""
+    store = SQLiteStore(tmp_path / "queue.db", busy_timeout=0.0)
+    blocker = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
+    p = pipeline(store, gleap)
+
+    def loop_records() -> list[logging.LogRecord]:
+        # the router's and the retention loop's store calls fail too, logged by the pipeline
+        return [r for r in caplog.records if r.name == "gleap_actions.deliver.delivery"]
+
+    await p.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="gleap_actions"):
+            blocker.execute("BEGIN IMMEDIATE")
+            await until(lambda: bool(loop_records()))
+            failed = time.monotonic()
+            blocker.execute("ROLLBACK")
+            store.append([dataclasses.replace(track("a"), route=Route(("Track Event",)))])
+            await until(lambda: bool(gleap.attempts))
+        records = [(r.levelname, r.getMessage(), type(r.exc_info and r.exc_info[1])) for r in loop_records()]
+    finally:
+        await p.stop()
+        blocker.close()
+        store.close()
+    assert records == [("ERROR", "event=delivery_loop_failed mapping=Track Event", StoreFullError)]
+    assert 0.9 < gleap.attempts[0][0] - failed < 1.5
+    assert gleap.delivered == ["a"]
+
+
+async def test_an_event_that_cannot_be_planned_is_logged_and_retried(
+    gleap: Gleap, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored payload that is not JSON makes planning fail: the failure is logged with the mapping and
+    the number of events claimed, and the delivery is scheduled for a retry like a failed send."""
+    store.append([NewEvent("src", "bad", "u1", "track", time.time(), b"{", Route(("Track Event",)))])
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="gleap_actions"):
+            await until(lambda: any("delivery_retry" in m for m in caplog.messages))
+        records = [(r.name, r.levelname, r.getMessage().split(" in=")[0]) for r in caplog.records]
+    finally:
+        await p.stop()
+    assert records == [
+        ("gleap_actions.deliver.delivery", "ERROR", "event=plan_failed mapping=Track Event events=1"),
+        ("gleap_actions.deliver.record", "WARNING", "event=delivery_retry mapping=Track Event events=1"),
+    ]
+    assert gleap.attempts == []
