@@ -95,11 +95,12 @@ def pipeline(
     token: str = TOKEN,
     observe: Observe | None = None,
     batch_size: int = 100,
+    batching: bool = True,
     **kw: Any,
 ) -> Pipeline:
     config = kw.pop("config", fast())
     track_event = Subscription.compile(
-        "Track Event", ACTIONS["trackEvent"], batching=True, batch_size=batch_size
+        "Track Event", ACTIONS["trackEvent"], batching=batching, batch_size=batch_size
     )
     settings = GleapSettings(token, gleap.url, timeout=2.0)
     return Pipeline(store, [track_event], settings, config, tuning=Tuning(**kw), observe=observe)
@@ -133,6 +134,54 @@ async def until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition not met in 5 s")
+
+
+async def test_a_full_batch_of_several_users_goes_out_without_lingering(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """Two users' events fill one batch: they are claimed together and sent at once, long before the
+    linger of a partial batch (30 s) would end."""
+    store.append([track("a", userId="ua"), track("b", userId="ub")])
+    p = pipeline(store, gleap, config=fast(linger=30.0, max_concurrency=1), batch_size=2)
+    await p.start()
+    try:
+        await until(lambda: bool(gleap.attempts))
+    finally:
+        await p.stop()
+    assert [[e["name"] for e in events] for _, events in gleap.attempts] == [["a", "b"]]
+
+
+async def test_a_batch_size_of_one_sends_one_event_per_request(gleap: Gleap, store: SQLiteStore) -> None:
+    """Batching with a batch size of 1: each event goes in a request of its own."""
+    store.append([track("a"), track("b")])
+    p = pipeline(store, gleap, batch_size=1)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert [[e["name"] for e in events] for _, events in gleap.attempts] == [["a"], ["b"]]
+
+
+async def test_unbatched_events_are_claimed_one_per_request_that_can_be_sent_soon(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """Without batching, a claim takes one event per request that can be under way: here one in flight
+    (the concurrency limit starts at 1) and one waiting for the next of 60 tokens a minute. While "a" is
+    answered slowly, three more events of other users come: one of them is claimed, not all three."""
+    gleap.hang = 0.5
+    config = fast(max_concurrency=1, requests_per_minute=60)
+    p = pipeline(store, gleap, config=config, batching=False)
+    await p.start()
+    try:
+        store.append([track("a", userId="ua")])
+        await until(lambda: bool(gleap.attempts))
+        store.append([track(name, userId=f"u{name}") for name in "bcd"])
+        await until(lambda: store.stats(time.time()).in_flight >= 2)
+        in_flight = store.stats(time.time()).in_flight
+    finally:
+        await p.stop(timeout=0.0)
+    assert in_flight == 2
 
 
 async def test_a_partial_batch_lingers_then_tops_up_to_one_batch_per_free_request(
