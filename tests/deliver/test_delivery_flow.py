@@ -425,6 +425,26 @@ async def test_graceful_stop_releases_work_in_flight(gleap: Gleap, store: SQLite
     assert stats.pending == 1 and stats.in_flight == 0 and stats.retrying == 0
 
 
+async def test_a_stop_while_a_partial_batch_lingers_gives_it_back_once_every_loop_ended(
+    gleap: Gleap, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stop while a claimed partial batch lingers (30 s): `stop` returns once the delivery loops have
+    ended, with the batch given back unsent and nothing logged as failed."""
+    store.append([track("a")])
+    p = pipeline(store, gleap, config=fast(linger=30.0))
+    await p.start()
+    try:
+        await until(lambda: store.stats(time.time()).in_flight == 1)
+    finally:
+        with caplog.at_level(logging.WARNING, logger="gleap_actions.deliver"):
+            await p.stop()
+    loops = [task for lane in p.lanes.values() for task in lane.tasks]
+    assert len(loops) == 1 and loops[0].done()
+    stats = store.stats(time.time())
+    assert (stats.pending, stats.in_flight, gleap.attempts) == (1, 0, [])
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("gleap_actions.deliver")] == []
+
+
 async def test_restart_with_a_backlog_delivers_everything(gleap: Gleap, tmp_path: Path) -> None:
     first = SQLiteStore(tmp_path / "queue.db")
     first.append([track(f"e{i}") for i in range(500)])
