@@ -199,6 +199,8 @@ async def test_cancelled_wait_returns_its_token() -> None:
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
+    with pytest.raises(TimeoutError):  # one token given back, no more: the bucket is still empty
+        await asyncio.wait_for(limiter.acquire(), 0.05)
     clock.now += 1.0
     await asyncio.wait_for(limiter.acquire(), 0.1)  # the cancelled reservation was given back
 

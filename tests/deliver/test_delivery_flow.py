@@ -36,7 +36,7 @@ from gleap_actions.engine.action import Request
 from gleap_actions.engine.subscription import Subscription
 from gleap_actions.queue.base import RETENTION_MAX_SCAN
 from gleap_actions.queue.sqlite.store import SQLiteStore
-from gleap_actions.queue.store import NewEvent, Route
+from gleap_actions.queue.store import NewEvent, Route, StoreFullError
 
 TOKEN = "secret-token-123"
 
@@ -100,11 +100,12 @@ def pipeline(
     token: str = TOKEN,
     observe: Observe | None = None,
     batch_size: int = 100,
+    batching: bool = True,
     **kw: Any,
 ) -> Pipeline:
     config = kw.pop("config", fast())
     track_event = Subscription.compile(
-        "Track Event", ACTIONS["trackEvent"], batching=True, batch_size=batch_size
+        "Track Event", ACTIONS["trackEvent"], batching=batching, batch_size=batch_size
     )
     settings = GleapSettings(token, gleap.url, timeout=2.0)
     return Pipeline(store, [track_event], settings, config, tuning=Tuning(**kw), observe=observe)
@@ -138,6 +139,54 @@ async def until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition not met in 5 s")
+
+
+async def test_a_full_batch_of_several_users_goes_out_without_lingering(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """Two users' events fill one batch: they are claimed together and sent at once, long before the
+    linger of a partial batch (30 s) would end."""
+    store.append([track("a", userId="ua"), track("b", userId="ub")])
+    p = pipeline(store, gleap, config=fast(linger=30.0, max_concurrency=1), batch_size=2)
+    await p.start()
+    try:
+        await until(lambda: bool(gleap.attempts))
+    finally:
+        await p.stop()
+    assert [[e["name"] for e in events] for _, events in gleap.attempts] == [["a", "b"]]
+
+
+async def test_a_batch_size_of_one_sends_one_event_per_request(gleap: Gleap, store: SQLiteStore) -> None:
+    """Batching with a batch size of 1: each event goes in a request of its own."""
+    store.append([track("a"), track("b")])
+    p = pipeline(store, gleap, batch_size=1)
+    await p.start()
+    try:
+        await p.drain(5)
+    finally:
+        await p.stop()
+    assert [[e["name"] for e in events] for _, events in gleap.attempts] == [["a"], ["b"]]
+
+
+async def test_unbatched_events_are_claimed_one_per_request_that_can_be_sent_soon(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """Without batching, a claim takes one event per request that can be under way: here one in flight
+    (the concurrency limit starts at 1) and one waiting for the next of 60 tokens a minute. While "a" is
+    answered slowly, three more events of other users come: one of them is claimed, not all three."""
+    gleap.hang = 0.5
+    config = fast(max_concurrency=1, requests_per_minute=60)
+    p = pipeline(store, gleap, config=config, batching=False)
+    await p.start()
+    try:
+        store.append([track("a", userId="ua")])
+        await until(lambda: bool(gleap.attempts))
+        store.append([track(name, userId=f"u{name}") for name in "bcd"])
+        await until(lambda: store.stats(time.time()).in_flight >= 2)
+        in_flight = store.stats(time.time()).in_flight
+    finally:
+        await p.stop(timeout=0.0)
+    assert in_flight == 2
 
 
 async def test_a_partial_batch_lingers_then_tops_up_to_one_batch_per_free_request(
@@ -379,6 +428,26 @@ async def test_graceful_stop_releases_work_in_flight(gleap: Gleap, store: SQLite
     assert time.monotonic() - start < 1.0
     stats = store.stats(time.time())
     assert stats.pending == 1 and stats.in_flight == 0 and stats.retrying == 0
+
+
+async def test_a_stop_while_a_partial_batch_lingers_gives_it_back_once_every_loop_ended(
+    gleap: Gleap, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stop while a claimed partial batch lingers (30 s): `stop` returns once the delivery loops have
+    ended, with the batch given back unsent and nothing logged as failed."""
+    store.append([track("a")])
+    p = pipeline(store, gleap, config=fast(linger=30.0))
+    await p.start()
+    try:
+        await until(lambda: store.stats(time.time()).in_flight == 1)
+    finally:
+        with caplog.at_level(logging.WARNING, logger="gleap_actions.deliver"):
+            await p.stop()
+    loops = [task for lane in p.lanes.values() for task in lane.tasks]
+    assert len(loops) == 1 and loops[0].done()
+    stats = store.stats(time.time())
+    assert (stats.pending, stats.in_flight, gleap.attempts) == (1, 0, [])
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("gleap_actions.deliver")] == []
 
 
 async def test_restart_with_a_backlog_delivers_everything(gleap: Gleap, tmp_path: Path) -> None:
@@ -664,12 +733,15 @@ async def test_drain_gives_up_after_30_seconds_by_default(
 
 
 @pytest.mark.parametrize(
-    ("second_reading", "dead_lettered", "failures"),
+    ("readings", "dead_lettered", "failures"),
     [
         # 29.95 + the first 0.05 s wait ends exactly at the deadline (half the 60 s lease): tried again
-        (29.95, ["a", "b"], []),
+        ([29.95], ["a", "b"], []),
         # that wait would end past the deadline: the outcome is left to the lease, and logged
-        (29.96, [], ["event=record_outcome_failed mapping=Track Event events=2"]),
+        ([29.96], [], ["event=record_outcome_failed mapping=Track Event events=2"]),
+        # refused twice: the second wait is twice the first (0.1 s), ending exactly at the deadline
+        ([29.8, 29.9], ["a", "b"], []),
+        ([29.8, 29.91], [], ["event=record_outcome_failed mapping=Track Event events=2"]),
     ],
 )
 async def test_an_outcome_the_store_refuses_is_tried_again_for_half_a_lease(
@@ -677,15 +749,15 @@ async def test_an_outcome_the_store_refuses_is_tried_again_for_half_a_lease(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    second_reading: float,
+    readings: list[float],
     dead_lettered: list[str],
     failures: list[str],
 ) -> None:
     """Another connection holds SQLite's write lock when a batch is answered 422, so its dead letter
-    cannot be written (`StoreFullError`). The record module's clock reads 0 when the write is first tried
-    and `second_reading` once it failed; the lock is let go at that second reading. Within the deadline the
-    write is tried again after 0.05 s and lands; past it, it is given up and the failure logged with the
-    number of events left claimed."""
+    cannot be written (`StoreFullError`). The record module's clock reads 0 when the write is first tried,
+    then `readings` after each refused write; the lock is let go at the last reading. Within the deadline
+    the write is tried again after 0.05 s, then 0.1 s, and lands; past it, it is given up and the failure
+    logged with the number of events left claimed."""
     store = SQLiteStore(tmp_path / "queue.db", busy_timeout=0.0)
     blocker = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
 
@@ -693,11 +765,11 @@ async def test_an_outcome_the_store_refuses_is_tried_again_for_half_a_lease(
         blocker.execute("BEGIN IMMEDIATE")
         return web.json_response({"error": "unprocessable"}, status=422)
 
-    readings = iter([0.0, second_reading])
+    clock_readings = iter([0.0, *readings])
 
     def clock() -> float:
-        reading = next(readings, second_reading)
-        if reading == second_reading and blocker.in_transaction:
+        reading = next(clock_readings, readings[-1])
+        if reading == readings[-1] and blocker.in_transaction:
             blocker.execute("ROLLBACK")  # the store can write again
         return reading
 
@@ -993,3 +1065,57 @@ async def test_retention_goes_on_while_a_step_deletes_its_thousand(gleap: Gleap,
     finally:
         await p.stop()
         store.close()
+
+
+async def test_a_store_failure_in_the_delivery_loop_is_logged_and_the_loop_tries_again_a_second_later(
+    gleap: Gleap, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another connection holds SQLite's write lock, so the loop's claim fails: the failure is logged once
+    with the mapping, and the loop claims again a second later (nothing wakes it sooner here: the event
+    appended meanwhile comes routed, and no one notifies)."""
+    store = SQLiteStore(tmp_path / "queue.db", busy_timeout=0.0)
+    blocker = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
+    p = pipeline(store, gleap)
+
+    def loop_records() -> list[logging.LogRecord]:
+        # the router's and the retention loop's store calls fail too, logged by the pipeline
+        return [r for r in caplog.records if r.name == "gleap_actions.deliver.delivery"]
+
+    await p.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="gleap_actions"):
+            blocker.execute("BEGIN IMMEDIATE")
+            await until(lambda: bool(loop_records()))
+            failed = time.monotonic()
+            blocker.execute("ROLLBACK")
+            store.append([dataclasses.replace(track("a"), route=Route(("Track Event",)))])
+            await until(lambda: bool(gleap.attempts))
+        records = [(r.levelname, r.getMessage(), type(r.exc_info and r.exc_info[1])) for r in loop_records()]
+    finally:
+        await p.stop()
+        blocker.close()
+        store.close()
+    assert records == [("ERROR", "event=delivery_loop_failed mapping=Track Event", StoreFullError)]
+    assert 0.5 < gleap.attempts[0][0] - failed < 1.5  # 1 s, give or take a loaded machine
+    assert gleap.delivered == ["a"]
+
+
+async def test_an_event_that_cannot_be_planned_is_logged_and_retried(
+    gleap: Gleap, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored payload that is not JSON makes planning fail: the failure is logged with the mapping and
+    the number of events claimed, and the delivery is scheduled for a retry like a failed send."""
+    store.append([NewEvent("src", "bad", "u1", "track", time.time(), b"{", Route(("Track Event",)))])
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="gleap_actions"):
+            await until(lambda: any("delivery_retry" in m for m in caplog.messages))
+        records = [(r.name, r.levelname, r.getMessage().split(" in=")[0]) for r in caplog.records]
+    finally:
+        await p.stop()
+    assert records == [
+        ("gleap_actions.deliver.delivery", "ERROR", "event=plan_failed mapping=Track Event events=1"),
+        ("gleap_actions.deliver.record", "WARNING", "event=delivery_retry mapping=Track Event events=1"),
+    ]
+    assert gleap.attempts == []

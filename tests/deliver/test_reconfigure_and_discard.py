@@ -200,6 +200,46 @@ async def test_a_replaced_lane_lets_its_request_in_flight_finish_first(
     assert delivered_names(sandbox) == ["a"]
 
 
+def samples(p: Pipeline, name: str) -> dict[tuple[str, ...], float]:
+    """The samples of the pipeline's metric `name`, by their label values."""
+    return {
+        tuple(sample.labels.values()): sample.value
+        for family in p.metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+async def test_a_named_destinations_metrics_carry_its_name_and_its_endpoint_rate(
+    store: SQLiteStore, sandbox: SandboxThread
+) -> None:
+    """Every metric of destination "d" is labelled "d" (and its mapping's by the mapping's name, not by the
+    delivery key "d/Track Event", which names its delivery loop's task); the concurrency limit is set when
+    its lane starts (at 1), and the track endpoint's bucket runs at the rate configured for track, not the
+    destination's."""
+    configured = destination("d", sandbox.url, delivery=fast(track_requests_per_minute=6000))
+    p = Pipeline(store, (), configured.gleap, fast(), destinations=(configured,), sources=fed("d"))
+    await p.start()
+    try:
+        started = samples(p, "gleap_actions_concurrency_limit")
+        loops = [task.get_name() for task in p.lanes["d"].tasks]
+        store.append([track("a")])
+        p.notify()
+        await until(lambda: p.outcomes.delivered == {"d/Track Event": 1}, "the event was not delivered")
+    finally:
+        await p.stop()
+    assert delivered_names(sandbox) == ["a"]
+    assert loops == ["delivery:d/Track Event"]  # named for a task dump (asyncio debugging tools)
+    assert started == {("d",): 1.0}  # the adaptive limit starts at one request
+    assert samples(p, "gleap_actions_requests_total") == {("d", TRACK, "ok"): 1.0}
+    assert samples(p, "gleap_actions_delivered_total") == {("d", TRACK): 1.0}
+    assert samples(p, "gleap_actions_batch_events_limit") == {("d", TRACK): 100.0}
+    assert samples(p, "gleap_actions_rate_limit_requests_per_minute") == {
+        ("d", "identify"): 0.0,
+        ("d", "track"): 6000.0,
+    }
+
+
 PAGE = 'type = "page"'
 
 
