@@ -82,6 +82,8 @@ async def test_does_not_grow_when_demand_stays_below_the_limit() -> None:
             [1.0, 2.0, 1.0, 1.0, 1.5, 1.0],
             [(2, 1.0), (1, 1.64), (2, 1.384), (3, 1.13824), (4, 1.42185984), (5, 1.054673035264)],
         ),
+        # 3.2 s is above 1.64 + 2.5 mean deviations (0.48) + 0.164, so load, with the default scale.
+        ({}, [1.0, 2.0, 3.2], [(2, 1.0), (1, 1.64), (1, 2.264)]),
     ],
 )
 async def test_limit_and_baseline_follow_each_round_trips_latency(
@@ -110,6 +112,18 @@ async def test_after_growing_a_full_limit_of_successes_is_needed_again() -> None
     arc = AdaptiveConcurrency(16, clock=clock)
     await one_request(arc, clock)
     assert arc.limit == 2
+    permits = [await arc.acquire(), await arc.acquire()]
+    clock.now += 1.0
+    await arc.release(permits[0])
+    assert arc.limit == 2
+    await arc.release(permits[1])
+    assert arc.limit == 3
+
+
+async def test_a_fresh_limiter_needs_a_full_limit_of_successes_to_grow() -> None:
+    """Starting at 2 with the limit reached, one success of two does not grow it; the second does."""
+    clock = FakeClock()
+    arc = AdaptiveConcurrency(16, initial_limit=2, clock=clock)
     permits = [await arc.acquire(), await arc.acquire()]
     clock.now += 1.0
     await arc.release(permits[0])
@@ -161,8 +175,29 @@ async def test_acquire_waits_for_a_free_slot() -> None:
 
 
 def test_rejects_a_zero_ceiling() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^max_limit must be at least 1$"):
         AdaptiveConcurrency(0)
+
+
+@pytest.mark.parametrize("requests_per_minute", [1, 0.5])
+def test_a_rate_of_one_a_minute_or_less_still_limits(requests_per_minute: float) -> None:
+    """Only a rate of 0 or less is unlimited."""
+    limiter = RateLimiter(requests_per_minute)
+    assert not limiter.unlimited
+    assert limiter.requests_per_minute == pytest.approx(requests_per_minute)
+
+
+def test_recovery_after_a_429_follows_the_limiters_clock() -> None:
+    """The clock given to the limiter drives the rate's recovery: halved, then back over `recovery`."""
+    clock = FakeClock()
+    clock.now = 100.0
+    limiter = RateLimiter(60, recovery=10.0, clock=clock)
+    limiter.throttled(None)
+    assert limiter.requests_per_minute == pytest.approx(30)
+    clock.now = 102.5
+    assert limiter.requests_per_minute == pytest.approx(45)
+    clock.now = 105.0
+    assert limiter.requests_per_minute == pytest.approx(60)
 
 
 async def test_rate_limiter_spaces_requests_at_the_configured_rate() -> None:

@@ -1119,3 +1119,45 @@ async def test_an_event_that_cannot_be_planned_is_logged_and_retried(
         ("gleap_actions.deliver.record", "WARNING", "event=delivery_retry mapping=Track Event events=1"),
     ]
     assert gleap.attempts == []
+
+
+async def test_events_stored_without_a_notify_are_routed_by_the_poll_one_batch_after_another(
+    gleap: Gleap, store: SQLiteStore
+) -> None:
+    """Events appended straight to the store (no notify, as by another node) are routed by the router's
+    poll, and it goes on routing after a batch: a second event appended later is delivered too."""
+    p = pipeline(store, gleap)
+    await p.start()
+    try:
+        store.append([track("a")])
+        await until(lambda: gleap.delivered == ["a"])
+        store.append([track("b")])
+        await until(lambda: gleap.delivered == ["a", "b"])
+    finally:
+        await p.stop()
+
+
+async def test_a_route_failure_is_logged_and_routing_tries_again_a_second_later(
+    gleap: Gleap, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another connection holds SQLite's write lock, so routing an event fails: it is logged, and the
+    router tries again a second later (nothing wakes it sooner: it polls every 30 s), routing the event."""
+    store = SQLiteStore(tmp_path / "queue.db", busy_timeout=0.0)
+    blocker = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
+    p = pipeline(store, gleap, poll_interval=30.0)
+    await p.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="gleap_actions.deliver.pipeline"):
+            store.append([track("a")])
+            blocker.execute("BEGIN IMMEDIATE")
+            p.notify()
+            await until(lambda: "event=route_failed" in caplog.messages)
+            failed = time.monotonic()
+            blocker.execute("ROLLBACK")
+            await until(lambda: bool(gleap.attempts))
+    finally:
+        await p.stop()
+        blocker.close()
+        store.close()
+    assert 0.5 < gleap.attempts[0][0] - failed < 1.5  # 1 s, give or take a loaded machine
+    assert gleap.delivered == ["a"]

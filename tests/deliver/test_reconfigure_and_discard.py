@@ -200,6 +200,44 @@ async def test_a_replaced_lane_lets_its_request_in_flight_finish_first(
     assert delivered_names(sandbox) == ["a"]
 
 
+@pytest.mark.parametrize(
+    ("latency", "delivered"),
+    [
+        # Answered within a quarter of the 8 s lease (2 s): the old lane records it.
+        (1.8, {"d/Track Event": 1}),
+        # Not answered in 2 s: cancelled and given back, for the new lane to send.
+        (3.0, {}),
+    ],
+)
+async def test_a_replaced_lanes_requests_in_flight_get_a_quarter_of_the_lease(
+    store: SQLiteStore, sandbox: SandboxThread, latency: float, delivered: dict[str, int]
+) -> None:
+    """A reload that replaces a lane lets its request in flight finish for a quarter of the lease."""
+    sandbox.set_faults(latency=latency)
+    configured = destination("d", sandbox.url, timeout=5.0)
+    p = Pipeline(
+        store,
+        (),
+        configured.gleap,
+        fast(),
+        destinations=(configured,),
+        sources=fed("d"),
+        tuning=Tuning(lease=8.0),
+    )
+    await p.start()
+    try:
+        store.append([track("a")])
+        p.notify()
+        old = p.lanes["d"]
+        await until(lambda: old.concurrency.in_flight == 1, "the request was never sent")
+        await p.reconfigure(
+            (destination("d", sandbox.url, timeout=5.0, delivery=fast(linger=0.1)),), fed("d")
+        )
+        assert p.outcomes.delivered == delivered
+    finally:
+        await p.stop(timeout=0.0)
+
+
 def samples(p: Pipeline, name: str) -> dict[tuple[str, ...], float]:
     """The samples of the pipeline's metric `name`, by their label values."""
     return {
