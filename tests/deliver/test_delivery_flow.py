@@ -111,6 +111,15 @@ def pipeline(
     return Pipeline(store, [track_event], settings, config, tuning=Tuning(**kw), observe=observe)
 
 
+async def run_until_drained(p: Pipeline, timeout: float) -> None:
+    """Start `p`, wait until it has nothing left to deliver (at most `timeout` seconds), stop it."""
+    await p.start()
+    try:
+        await p.drain(timeout)
+    finally:
+        await p.stop()
+
+
 async def test_batches_by_size_and_a_trickle_goes_out_after_linger(gleap: Gleap, store: SQLiteStore) -> None:
     store.append([track(f"e{i}") for i in range(250)])
     p = pipeline(store, gleap)
@@ -160,11 +169,7 @@ async def test_a_batch_size_of_one_sends_one_event_per_request(gleap: Gleap, sto
     """Batching with a batch size of 1: each event goes in a request of its own."""
     store.append([track("a"), track("b")])
     p = pipeline(store, gleap, batch_size=1)
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     assert [[e["name"] for e in events] for _, events in gleap.attempts] == [["a"], ["b"]]
 
 
@@ -222,11 +227,7 @@ async def test_rejected_and_filtered_events(gleap: Gleap, store: SQLiteStore) ->
         ]
     )
     p = pipeline(store, gleap)
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     assert gleap.delivered == ["ok"]
     [dead] = store.list_dead_letters()
     assert dead.status == 400
@@ -240,11 +241,7 @@ async def test_429_retry_after_is_honoured(gleap: Gleap, store: SQLiteStore) -> 
     gleap.script = lambda events: answers.pop() if answers else None
     store.append([track("a"), track("b")])
     p = pipeline(store, gleap)
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     assert gleap.delivered == ["a", "b"]
     first, second = gleap.attempts[0][0], gleap.attempts[1][0]
     assert second - first >= 0.95
@@ -282,11 +279,7 @@ async def test_5xx_then_recovery(gleap: Gleap, store: SQLiteStore) -> None:
     gleap.script = lambda events: next((web.Response(status=s) for s in failures), None)
     store.append([track("a")])
     p = pipeline(store, gleap)
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     assert gleap.delivered == ["a"] and len(gleap.attempts) == 4
     assert metric(p, "gleap_actions_failed_attempts_total", mapping="Track Event", kind="retryable") == 3
     assert p.outcomes.last_error == "HTTP 503: 503 Service Unavailable"  # the send command reports it
@@ -343,11 +336,7 @@ async def test_an_unexpected_error_is_retried_then_dead_lettered_without_a_statu
     settings = GleapSettings(TOKEN, gleap.url, timeout=2.0)
     store.append([track("a")])
     p = Pipeline(store, [track_event], settings, fast(retry_window=0.3), send=broken)
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     [dead] = store.list_dead_letters()
     assert dead.status is None
     assert dead.reason.startswith("retry window expired after ")
@@ -363,11 +352,7 @@ async def test_an_event_that_cannot_be_planned_is_retried_then_dead_lettered_wit
     )
     store.append([unreadable])
     p = pipeline(store, gleap, config=fast(retry_window=0.3))
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     [dead] = store.list_dead_letters()
     assert (dead.status, dead.request, dead.response) == (None, "", "")
     assert dead.reason.startswith("retry window expired after ")
@@ -404,11 +389,7 @@ async def test_batch_400_is_split_to_isolate_the_bad_event(gleap: Gleap, store: 
     )
     store.append([track(f"e{i}") for i in range(6)] + [track("bad")] + [track(f"f{i}") for i in range(5)])
     p = pipeline(store, gleap)
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     assert len(gleap.delivered) == 11 and "bad" not in gleap.delivered
     [dead] = store.list_dead_letters()
     assert orjson.loads(dead.payload)["event"] == "bad"
@@ -543,11 +524,7 @@ async def test_an_answer_that_is_not_utf8_is_shown_with_replacement_characters(
     seen: list[Exchange] = []
     store.append([track("a")])
     p = pipeline(store, gleap, observe=seen.append)
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     assert [(x.outcome, x.status, x.response) for x in seen] == [("delivered", 200, '{"ok": "caf\ufffd"}')]
     assert metric(p, "gleap_actions_delivered_total", mapping="Track Event") == 1
 
@@ -594,11 +571,7 @@ async def test_a_half_left_to_retry_gives_back_the_rest_of_its_user(gleap: Gleap
     gleap.script = script
     store.append([track("e0"), track("e1")])
     p = pipeline(store, gleap, lease=60.0)
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     assert gleap.delivered == ["e0", "e1"]
 
 
@@ -611,11 +584,7 @@ async def test_request_outcomes_are_counted_by_kind(gleap: Gleap, store: SQLiteS
     )
     store.append([track("good", userId="u1"), track("bad", userId="u2")])
     p = pipeline(store, gleap)
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     kinds = ("ok", "final", "credentials")
     requests = {kind: metric(p, "gleap_actions_requests_total", outcome=kind) for kind in kinds}
     assert requests == {"ok": 1, "final": 2, "credentials": 0}
@@ -650,11 +619,7 @@ async def test_a_lone_event_too_large_teaches_the_byte_limit_not_the_count(
     gleap.script = lambda events: web.json_response({}, status=413)
     store.append([track("huge")])
     p = pipeline(store, gleap)
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     assert metric(p, "gleap_actions_batch_events_limit") == 100
     assert metric(p, "gleap_actions_batch_bytes_limit") < 1_000_000
 
@@ -666,11 +631,7 @@ async def test_the_observer_sees_an_event_rejected_by_validation(gleap: Gleap, s
     store.append([NewEvent("src", "m1", None, "track", time.time(), orjson.dumps(event))])
     seen: list[Exchange] = []
     p = pipeline(store, gleap, observe=seen.append)
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     reason = "PAYLOAD_VALIDATION_FAILED: The root value is missing the required field 'userId'."
     assert seen == [Exchange("Track Event", [event], "rejected", "", 400, reason)]
     assert gleap.attempts == []
@@ -1031,11 +992,7 @@ async def test_destinations_without_sources_each_get_every_event_with_their_own_
     destinations = [DestinationConfig(name, settings, (track_event,), fast()) for name in ("eu", "us")]
     p = Pipeline(store, [], settings, fast(), destinations=destinations, rates=rates)
     store.append([track("a")])
-    await p.start()
-    try:
-        await p.drain(5)
-    finally:
-        await p.stop()
+    await run_until_drained(p, 5)
     assert asked == ["eu", "us"]
     assert gleap.delivered == ["a", "a"]
 
