@@ -106,11 +106,8 @@ async def one_request(arc: AdaptiveConcurrency, clock: FakeClock) -> None:
     await arc.release(permit)
 
 
-async def test_after_growing_a_full_limit_of_successes_is_needed_again() -> None:
-    """Growth to 2 starts the count afresh: one success of the next two does not grow the limit."""
-    clock = FakeClock()
-    arc = AdaptiveConcurrency(16, clock=clock)
-    await one_request(arc, clock)
+async def assert_grows_on_the_second_of_two_successes(arc: AdaptiveConcurrency, clock: FakeClock) -> None:
+    """At limit 2, both slots taken: the first success leaves the limit at 2, the second makes it 3."""
     assert arc.limit == 2
     permits = [await arc.acquire(), await arc.acquire()]
     clock.now += 1.0
@@ -118,18 +115,21 @@ async def test_after_growing_a_full_limit_of_successes_is_needed_again() -> None
     assert arc.limit == 2
     await arc.release(permits[1])
     assert arc.limit == 3
+
+
+async def test_after_growing_a_full_limit_of_successes_is_needed_again() -> None:
+    """Growth to 2 starts the count afresh: one success of the next two does not grow the limit."""
+    clock = FakeClock()
+    arc = AdaptiveConcurrency(16, clock=clock)
+    await one_request(arc, clock)
+    await assert_grows_on_the_second_of_two_successes(arc, clock)
 
 
 async def test_a_fresh_limiter_needs_a_full_limit_of_successes_to_grow() -> None:
     """Starting at 2 with the limit reached, one success of two does not grow it; the second does."""
     clock = FakeClock()
     arc = AdaptiveConcurrency(16, initial_limit=2, clock=clock)
-    permits = [await arc.acquire(), await arc.acquire()]
-    clock.now += 1.0
-    await arc.release(permits[0])
-    assert arc.limit == 2
-    await arc.release(permits[1])
-    assert arc.limit == 3
+    await assert_grows_on_the_second_of_two_successes(arc, clock)
 
 
 @pytest.mark.parametrize(
